@@ -3,7 +3,15 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 
-const noIo = ['node:fs', 'node:fs/promises', 'node:child_process', 'node:net', 'node:http', 'fs', 'child_process'];
+const noIo = [
+  'node:fs',
+  'node:fs/promises',
+  'node:child_process',
+  'node:net',
+  'node:http',
+  'fs',
+  'child_process',
+];
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', 'data/', 'coverage/'] },
@@ -17,7 +25,10 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       'import-x/no-cycle': 'error',
     },
   },
@@ -28,16 +39,30 @@ export default tseslint.config(
         'error',
         {
           paths: noIo,
-          patterns: ['**/store/**', '**/worker/**', '**/runtime/**', '**/api/**', 'kysely', 'pg', 'better-sqlite3'],
+          patterns: [
+            '**/store/**',
+            '**/worker/**',
+            '**/runtime/**',
+            '**/api/**',
+            'kysely',
+            'pg',
+            'better-sqlite3',
+          ],
         },
       ],
-      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Inject the clock.' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'Inject the clock.' },
+      ],
     },
   },
   {
     files: ['src/api/**/*.ts', 'src/cli/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['**/store/**', 'kysely', 'pg', 'better-sqlite3'] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['**/store/**', 'kysely', 'pg', 'better-sqlite3'] },
+      ],
     },
   },
   {

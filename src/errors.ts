@@ -5,26 +5,79 @@
 
 export const errorCatalog = {
   ERR_BAD_REQUEST: { status: 400, retryable: false, message: 'The request is malformed.' },
-  ERR_VALIDATION: { status: 400, retryable: false, message: 'The request does not match the schema.' },
+  ERR_VALIDATION: {
+    status: 400,
+    retryable: false,
+    message: 'The request does not match the schema.',
+  },
   ERR_JSON_MALFORMED: { status: 400, retryable: false, message: 'The body is not valid JSON.' },
-  ERR_YAML_MALFORMED: { status: 400, retryable: false, message: 'The body is not a valid YAML document.' },
+  ERR_YAML_MALFORMED: {
+    status: 400,
+    retryable: false,
+    message: 'The body is not a valid YAML document.',
+  },
   ERR_AUTH_MISSING: { status: 401, retryable: false, message: 'A bearer token is required.' },
   ERR_AUTH_INVALID: { status: 401, retryable: false, message: 'The bearer token is not valid.' },
-  ERR_AUTH_FORBIDDEN: { status: 403, retryable: false, message: 'The token lacks the permission for this route.' },
+  ERR_AUTH_FORBIDDEN: {
+    status: 403,
+    retryable: false,
+    message: 'The token lacks the permission for this route.',
+  },
   ERR_NOT_FOUND: { status: 404, retryable: false, message: 'No such route.' },
   ERR_WORKFLOW_NOT_FOUND: { status: 404, retryable: false, message: 'No such workflow.' },
-  ERR_VERSION_NOT_FOUND: { status: 404, retryable: false, message: 'No such version of this workflow.' },
+  ERR_VERSION_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    message: 'No such version of this workflow.',
+  },
   ERR_TOKEN_NOT_FOUND: { status: 404, retryable: false, message: 'No such token.' },
-  ERR_METHOD_NOT_ALLOWED: { status: 405, retryable: false, message: 'The method is not allowed on this route.' },
+  ERR_METHOD_NOT_ALLOWED: {
+    status: 405,
+    retryable: false,
+    message: 'The method is not allowed on this route.',
+  },
   ERR_WORKFLOW_ARCHIVED: { status: 409, retryable: false, message: 'The workflow is archived.' },
-  ERR_WORKFLOW_NO_DRAFT: { status: 409, retryable: false, message: 'The workflow has no draft to publish.' },
-  ERR_VERSION_NOT_PUBLISHED: { status: 409, retryable: false, message: 'Only a published version can be promoted.' },
-  ERR_CONFLICT: { status: 409, retryable: true, message: 'The resource changed concurrently; try again.' },
-  ERR_WORKFLOW_NAME_TAKEN: { status: 409, retryable: false, message: 'Another live workflow has this name.' },
-  ERR_GRAPH_TOO_LARGE: { status: 413, retryable: false, message: 'The graph has more nodes than allowed.' },
-  ERR_WORKFLOW_INVALID: { status: 422, retryable: false, message: 'The workflow definition is invalid.' },
+  ERR_WORKFLOW_NO_DRAFT: {
+    status: 409,
+    retryable: false,
+    message: 'The workflow has no draft to publish.',
+  },
+  ERR_VERSION_NOT_PUBLISHED: {
+    status: 409,
+    retryable: false,
+    message: 'Only a published version can be promoted.',
+  },
+  ERR_CONFLICT: {
+    status: 409,
+    retryable: true,
+    message: 'The resource changed concurrently; try again.',
+  },
+  ERR_WORKFLOW_NAME_TAKEN: {
+    status: 409,
+    retryable: false,
+    message: 'Another live workflow has this name.',
+  },
+  ERR_GRAPH_TOO_LARGE: {
+    status: 413,
+    retryable: false,
+    message: 'The graph has more nodes than allowed.',
+  },
+  ERR_WORKFLOW_INVALID: {
+    status: 422,
+    retryable: false,
+    message: 'The workflow definition is invalid.',
+  },
   ERR_BODY_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large.' },
-  ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: 'The content type is not supported here.' },
+  ERR_URI_TOO_LONG: {
+    status: 414,
+    retryable: false,
+    message: 'The URL or one of its path parameters is too long.',
+  },
+  ERR_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    retryable: false,
+    message: 'The content type is not supported here.',
+  },
   ERR_RATE_LIMITED: { status: 429, retryable: true, message: 'Too many requests.' },
   ERR_UNAVAILABLE: { status: 503, retryable: true, message: 'The service is not ready.' },
   ERR_INTERNAL: { status: 500, retryable: true, message: 'An internal error occurred.' },
@@ -56,7 +109,10 @@ export class AppError extends Error {
 
   constructor(code: ErrorCode, opts: AppErrorOptions = {}) {
     const entry = errorCatalog[code];
-    super(opts.message ?? entry.message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    super(
+      opts.message ?? entry.message,
+      opts.cause === undefined ? undefined : { cause: opts.cause },
+    );
     this.name = 'AppError';
     this.code = code;
     this.status = entry.status;

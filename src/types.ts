@@ -25,7 +25,12 @@ export const WorkflowType = {
   automation: 'automation',
 } as const;
 export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];
-export const workflowTypes = Object.values(WorkflowType);
+export const workflowTypes = [
+  'agent',
+  'ci',
+  'chat',
+  'automation',
+] as const satisfies readonly WorkflowType[];
 
 /** Lifecycle of a workflow row. */
 export const WorkflowStatus = {
@@ -37,7 +42,11 @@ export const WorkflowStatus = {
   archived: 'archived',
 } as const;
 export type WorkflowStatus = (typeof WorkflowStatus)[keyof typeof WorkflowStatus];
-export const workflowStatuses = Object.values(WorkflowStatus);
+export const workflowStatuses = [
+  'draft',
+  'published',
+  'archived',
+] as const satisfies readonly WorkflowStatus[];
 
 /** Lifecycle of a version. */
 export const VersionStatus = {
@@ -59,7 +68,10 @@ export const RuntimeMode = {
 export type RuntimeMode = (typeof RuntimeMode)[keyof typeof RuntimeMode];
 
 /** Runtime defaults per workflow type (DESIGN §3). */
-export const runtimeDefaults: Record<WorkflowType, { mode: RuntimeMode; cpu: string; memory: string }> = {
+export const runtimeDefaults: Record<
+  WorkflowType,
+  { mode: RuntimeMode; cpu: string; memory: string }
+> = {
   agent: { mode: 'per_execution', cpu: '2', memory: '2Gi' },
   ci: { mode: 'per_execution', cpu: '2', memory: '1Gi' },
   chat: { mode: 'shared', cpu: '1', memory: '512Mi' },
@@ -75,4 +87,10 @@ export const Permission = {
   tokensAdmin: 'tokens.admin',
 } as const;
 export type Permission = (typeof Permission)[keyof typeof Permission];
-export const allPermissions: Permission[] = Object.values(Permission);
+export const allPermissions = [
+  'workflows.read',
+  'workflows.create',
+  'workflows.edit',
+  'workflows.run',
+  'tokens.admin',
+] as const satisfies readonly Permission[];

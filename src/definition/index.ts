@@ -1,0 +1,34 @@
+/** The workflow definition model: types, schemas, validation, YAML import/export. */
+export {
+  defaultDefinitionLimits,
+  GraphSchema,
+  VariablesSchema,
+  RuntimeConfigSchema,
+  TriggerConfigSchema,
+  triggerTypes,
+  inputTypes,
+} from './model.ts';
+export type {
+  DefinitionLimits,
+  EventTrigger,
+  Graph,
+  GraphEdge,
+  GraphNode,
+  InputType,
+  ManualInput,
+  ManualTrigger,
+  RetryPolicyInput,
+  RuntimeConfig,
+  ScheduleTrigger,
+  Trigger,
+  Variables,
+  WebhookTrigger,
+  WorkflowDefinition,
+} from './model.ts';
+export { validateDefinitionParts, matchesInputType } from './validate.ts';
+export type { DefinitionParts, ValidatedParts } from './validate.ts';
+export { parseWorkflowYaml, workflowToYaml } from './yaml.ts';
+export { normalizeGraph } from './graph.ts';
+export { parseDuration, isDuration } from './duration.ts';
+export { findExpressionSpans, conditionSource, celError } from './expressions.ts';
+export type { ExpressionSpan } from './expressions.ts';

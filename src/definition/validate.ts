@@ -1,0 +1,482 @@
+/**
+ * Validation of a definition's parts (graph, variables, runtime config, triggers), shared by the
+ * JSON API (`validateDefinitionParts`, camelCase keys) and YAML import (`parseWorkflowYaml`,
+ * snake_case keys). Every problem is collected with its path; nothing stops at the first.
+ * The cost is linear in the size of the input: each node is walked once, ids live in Maps and
+ * Sets, cycles are found with one Tarjan pass.
+ */
+import { AppError } from '../errors.ts';
+import { knownNodeTypes, nodeTypes } from '../nodes/registry.ts';
+import type { NodeCheckContext, NodeTypeSpec } from '../nodes/node-type.ts';
+import { parseDuration } from './duration.ts';
+import { findCycles, normalizeGraph } from './graph.ts';
+import { inStyle, pathIndex, pathKey, quote, type KeyStyle } from './keys.ts';
+import {
+  GraphInputSchema,
+  RuntimeConfigPreciseSchema,
+  TriggerListPreciseSchema,
+  TriggerPreciseSchema,
+  VariablesPreciseSchema,
+  nodeIdPattern,
+  type DefinitionLimits,
+  type Graph,
+  type GraphEdge,
+  type GraphNode,
+  type InputType,
+  type ManualInput,
+  type RetryPolicyInput,
+  type RuntimeConfig,
+  type Trigger,
+  type Variables,
+} from './model.ts';
+import { ProblemList, isPlainObject, walk, type NodeKind, type Walker } from './walk.ts';
+
+export interface DefinitionParts {
+  graph?: unknown;
+  variables?: unknown;
+  runtimeConfig?: unknown;
+  triggerConfig?: unknown;
+}
+
+export interface ValidatedParts {
+  graph?: Graph;
+  variables?: Variables;
+  runtimeConfig?: RuntimeConfig;
+  triggerConfig?: Trigger[];
+}
+
+/** Where each part sits in the input, by key style. */
+const partPaths = {
+  camel: {
+    graph: 'graph',
+    variables: 'variables',
+    runtimeConfig: 'runtimeConfig',
+    triggerConfig: 'triggerConfig',
+  },
+  snake: {
+    graph: '',
+    variables: 'variables',
+    runtimeConfig: 'runtime_config',
+    triggerConfig: 'triggers',
+  },
+} as const;
+
+const nodeIdRe = new RegExp(nodeIdPattern);
+
+/**
+ * Validates the JSON (camelCase) parts sent to the API and returns their canonical forms
+ * (`needs` folded into edges). Throws ERR_GRAPH_TOO_LARGE (413) when the graph has more nodes
+ * than `limits.maxNodes`, else ERR_WORKFLOW_INVALID (422) listing every problem.
+ */
+export function validateDefinitionParts(
+  parts: DefinitionParts,
+  limits: DefinitionLimits,
+): ValidatedParts {
+  const problems = new ProblemList();
+  const result = checkParts(parts, limits, 'camel', problems);
+  throwIfInvalid(problems);
+  return result;
+}
+
+export function throwIfInvalid(problems: ProblemList): void {
+  if (problems.total === 0) return;
+  const n = problems.total;
+  throw new AppError('ERR_WORKFLOW_INVALID', {
+    message: `The workflow definition is invalid: ${n} problem${n === 1 ? '' : 's'}.`,
+    details: problems.details(),
+  });
+}
+
+/** ERR_GRAPH_TOO_LARGE; `count` is the number of nodes when known. */
+export function graphTooLarge(limits: DefinitionLimits, path: string, count?: number): AppError {
+  const has = count === undefined ? `more than ${limits.maxNodes}` : String(count);
+  return new AppError('ERR_GRAPH_TOO_LARGE', {
+    message: `The graph has ${has} nodes; at most ${limits.maxNodes} are allowed (inline nodes included).`,
+    details: [{ path, message: `at most ${limits.maxNodes} nodes are allowed` }],
+  });
+}
+
+/** Checks the parts present, adding problems to `problems`; the result is meaningful only without problems. */
+export function checkParts(
+  parts: DefinitionParts,
+  limits: DefinitionLimits,
+  style: KeyStyle,
+  problems: ProblemList,
+): ValidatedParts {
+  const paths = partPaths[style];
+  const nodesPath = pathKey(paths.graph, 'nodes');
+  // The size cap first, before any per-node work.
+  if (
+    isPlainObject(parts.graph) &&
+    Array.isArray(parts.graph.nodes) &&
+    parts.graph.nodes.length > limits.maxNodes
+  ) {
+    throw graphTooLarge(limits, nodesPath, parts.graph.nodes.length);
+  }
+  const checker = new GraphChecker(limits, style, problems);
+  const result: ValidatedParts = {};
+  if (parts.graph !== undefined) result.graph = checker.graph(parts.graph, paths.graph);
+  const w = checker.walker;
+  if (parts.variables !== undefined) {
+    result.variables = walk(
+      VariablesPreciseSchema,
+      parts.variables,
+      paths.variables,
+      w,
+      1,
+    ) as Variables;
+  }
+  if (parts.runtimeConfig !== undefined) {
+    result.runtimeConfig = walk(
+      RuntimeConfigPreciseSchema,
+      parts.runtimeConfig,
+      paths.runtimeConfig,
+      w,
+      1,
+    ) as RuntimeConfig;
+  }
+  if (parts.triggerConfig !== undefined) {
+    const raw = parts.triggerConfig;
+    if (!Array.isArray(raw)) {
+      walk(TriggerListPreciseSchema, raw, paths.triggerConfig, w, 1);
+    } else {
+      // One by one, so the cross-field rules still run on the triggers that passed their schema.
+      const triggers: Trigger[] = [];
+      const clean: boolean[] = [];
+      raw.forEach((item: unknown, i) => {
+        const before = problems.total;
+        triggers.push(
+          walk(TriggerPreciseSchema, item, pathIndex(paths.triggerConfig, i), w, 2) as Trigger,
+        );
+        clean.push(problems.total === before);
+      });
+      checkTriggers(triggers, clean, paths.triggerConfig, problems);
+      result.triggerConfig = triggers;
+    }
+  }
+  return result;
+}
+
+interface NodeRecord {
+  path: string;
+  kind: NodeKind;
+  /** The raw id when it is a valid id (so references to it do not cascade into more problems). */
+  id: string | undefined;
+  spec: NodeTypeSpec | undefined;
+  node: GraphNode | undefined;
+  /** True when the node passed its schema. */
+  clean: boolean;
+}
+
+class GraphChecker {
+  readonly walker: Walker;
+  private readonly records: NodeRecord[] = [];
+  private count = 0;
+
+  constructor(
+    private readonly limits: DefinitionLimits,
+    private readonly style: KeyStyle,
+    private readonly problems: ProblemList,
+  ) {
+    this.walker = {
+      keys: style,
+      out: 'camel',
+      problems,
+      maxDepth: limits.maxYamlDepth,
+      templates: true,
+      node: (value, path, kind, depth) => this.node(value, path, kind, depth),
+    };
+  }
+
+  private node(
+    value: Record<string, unknown>,
+    path: string,
+    kind: NodeKind,
+    depth: number,
+  ): unknown {
+    if (++this.count > this.limits.maxNodes) throw graphTooLarge(this.limits, path);
+    const rawId = value.id;
+    const record: NodeRecord = {
+      path,
+      kind,
+      id: typeof rawId === 'string' && nodeIdRe.test(rawId) ? rawId : undefined,
+      spec: undefined,
+      node: undefined,
+      clean: false,
+    };
+    this.records.push(record);
+    const type = value.type;
+    if (typeof type !== 'string') {
+      this.problems.add(
+        pathKey(path, 'type'),
+        type === undefined ? 'is required' : `must be a string (got ${quote(type)})`,
+      );
+      return value;
+    }
+    const spec = nodeTypes.get(type);
+    if (spec === undefined) {
+      this.problems.add(
+        pathKey(path, 'type'),
+        `unknown node type ${quote(type)} (known: ${knownNodeTypes.join(', ')})`,
+      );
+      return value;
+    }
+    const before = this.problems.total;
+    const node = walk(spec.schema, value, path, this.walker, depth) as GraphNode;
+    if (kind === 'inline' && value.needs !== undefined) {
+      this.problems.add(
+        pathKey(path, 'needs'),
+        'an inline node has no needs: it runs as part of the node that holds it',
+      );
+    }
+    record.spec = spec;
+    record.node = node;
+    record.clean = this.problems.total === before;
+    return node;
+  }
+
+  graph(raw: unknown, path: string): Graph | undefined {
+    const before = this.problems.total;
+    const input = walk(GraphInputSchema, raw, path, this.walker, 1);
+    if (!isPlainObject(input) || !Array.isArray(input.nodes)) return undefined;
+    const problems = this.problems;
+    const style = this.style;
+
+    // Ids: unique across the whole graph, inline nodes included (expressions name them all).
+    const firstAt = new Map<string, string>();
+    for (const record of this.records) {
+      if (record.id === undefined) continue;
+      const seen = firstAt.get(record.id);
+      if (seen === undefined) firstAt.set(record.id, record.path);
+      else
+        problems.add(
+          pathKey(record.path, 'id'),
+          `duplicate node id ${quote(record.id)} (first at ${seen})`,
+        );
+    }
+    const top = this.records.filter((r) => r.kind === 'graph');
+    const topIds = new Set<string>();
+    for (const record of top) if (record.id !== undefined) topIds.add(record.id);
+    const unknownNode = (id: string) =>
+      firstAt.has(id)
+        ? `node ${quote(id)} is an inline node; edges connect top-level nodes only`
+        : `unknown node ${quote(id)}`;
+
+    // Edges: plain ones first (edge list, then needs), then conditional ones.
+    const plain = new Set<string>();
+    const valid: GraphEdge[] = [];
+    for (const record of top) {
+      const needs = record.node?.needs;
+      if (!Array.isArray(needs) || record.id === undefined) continue;
+      needs.forEach((need: unknown, j) => {
+        if (typeof need !== 'string') return;
+        const at = pathIndex(pathKey(record.path, 'needs'), j);
+        if (need === record.id) problems.add(at, 'a node cannot need itself');
+        else if (!topIds.has(need)) problems.add(at, unknownNode(need));
+        else {
+          plain.add(`${need}\u0000${record.id}`);
+          valid.push({ from: need, to: record.id! });
+        }
+      });
+    }
+    const edges = Array.isArray(input.edges) ? (input.edges as unknown[]) : [];
+    const edgesPath = pathKey(path, 'edges');
+    const conditional = new Set<string>();
+    for (const pass of ['plain', 'conditional'] as const) {
+      edges.forEach((edge, k) => {
+        if (!isPlainObject(edge) || typeof edge.from !== 'string' || typeof edge.to !== 'string')
+          return;
+        const isConditional = edge.when !== undefined;
+        if (isConditional !== (pass === 'conditional')) return;
+        const at = pathIndex(edgesPath, k);
+        let ok = true;
+        for (const end of ['from', 'to'] as const) {
+          const id = edge[end] as string;
+          if (topIds.has(id)) continue;
+          // An id that is not even well-formed has its problem from the schema already.
+          if (nodeIdRe.test(id)) problems.add(pathKey(at, end), unknownNode(id));
+          ok = false;
+        }
+        if (!ok) return;
+        if (edge.from === edge.to) {
+          problems.add(at, `an edge cannot go from a node to itself (${quote(edge.from)})`);
+          return;
+        }
+        const key = `${edge.from}\u0000${edge.to}`;
+        if (isConditional) {
+          if (plain.has(key) || conditional.has(key)) {
+            problems.add(
+              at,
+              `duplicate edge ${quote(edge.from)} -> ${quote(edge.to)}: a pair of nodes has one edge`,
+            );
+            return;
+          }
+          conditional.add(key);
+        } else plain.add(key);
+        valid.push({ from: edge.from, to: edge.to });
+      });
+    }
+
+    const successors = new Map<string, string[]>();
+    for (const edge of valid) {
+      const list = successors.get(edge.from);
+      if (list === undefined) successors.set(edge.from, [edge.to]);
+      else list.push(edge.to);
+    }
+    const pathOf = new Map<string, string>();
+    for (const record of top)
+      if (record.id !== undefined && !pathOf.has(record.id)) pathOf.set(record.id, record.path);
+    for (const cycle of findCycles([...topIds], successors)) {
+      problems.add(
+        pathOf.get(cycle[0]!) ?? pathKey(path, 'nodes'),
+        `cycle: ${[...cycle, cycle[0]!].join(' -> ')}`,
+      );
+    }
+
+    // Per-type rules, on nodes that passed their schema.
+    const none = new Set<string>();
+    for (const record of this.records) {
+      if (!record.clean || record.node === undefined) continue;
+      const node = record.node;
+      checkRetry(
+        node.retry as RetryPolicyInput | undefined,
+        pathKey(record.path, inStyle('retry', style)),
+        style,
+        problems,
+      );
+      if (record.spec?.check === undefined) continue;
+      const ctx: NodeCheckContext = {
+        path: record.path,
+        field: (...segments) => fieldPath(record.path, segments, style),
+        key: (name) => inStyle(name, style),
+        nodeIds: topIds,
+        successors: record.kind === 'graph' ? new Set(successors.get(node.id) ?? []) : none,
+        inline: record.kind === 'inline',
+      };
+      for (const problem of record.spec.check(node, ctx))
+        problems.add(problem.path, problem.message);
+    }
+    checkRetry(
+      input.retry as RetryPolicyInput | undefined,
+      pathKey(path, 'retry'),
+      style,
+      problems,
+    );
+    if (problems.total !== before) return undefined;
+    return normalizeGraph({
+      ...(input as unknown as Graph),
+      edges: (input.edges as GraphEdge[] | undefined) ?? [],
+    });
+  }
+}
+
+function fieldPath(base: string, segments: readonly (string | number)[], style: KeyStyle): string {
+  let path = base;
+  for (const segment of segments) {
+    path =
+      typeof segment === 'number'
+        ? pathIndex(path, segment)
+        : pathKey(path, inStyle(segment, style));
+  }
+  return path;
+}
+
+function checkRetry(
+  retry: RetryPolicyInput | undefined,
+  path: string,
+  style: KeyStyle,
+  problems: ProblemList,
+): void {
+  if (retry?.initialInterval === undefined || retry.maxInterval === undefined) return;
+  const initial = parseDuration(retry.initialInterval);
+  const max = parseDuration(retry.maxInterval);
+  if (initial !== undefined && max !== undefined && max < initial) {
+    problems.add(
+      pathKey(path, inStyle('maxInterval', style)),
+      `must not be shorter than ${inStyle('initialInterval', style)} (${retry.initialInterval})`,
+    );
+  }
+}
+
+/** True when `value` has the declared input type. */
+export function matchesInputType(type: InputType, value: unknown): boolean {
+  switch (type) {
+    case 'string':
+      return typeof value === 'string';
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'integer':
+      return typeof value === 'number' && Number.isInteger(value);
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'object':
+      return isPlainObject(value);
+    case 'array':
+      return Array.isArray(value);
+  }
+}
+
+function checkTriggers(
+  triggers: Trigger[],
+  clean: boolean[],
+  path: string,
+  problems: ProblemList,
+): void {
+  let manualAt: string | undefined;
+  const hooks = new Map<string, string>();
+  triggers.forEach((trigger, i) => {
+    if (!isPlainObject(trigger)) return;
+    const at = pathIndex(path, i);
+    if (trigger.type === 'manual') {
+      if (manualAt !== undefined)
+        problems.add(at, `only one manual trigger is allowed (first at ${manualAt})`);
+      manualAt ??= at;
+      // Input rules need inputs of the declared shape.
+      if (clean[i] !== true) return;
+      for (const [name, input] of Object.entries(trigger.inputs ?? {})) {
+        checkInput(input, pathKey(pathKey(at, 'inputs'), name), problems);
+      }
+    } else if (trigger.type === 'webhook' && typeof trigger.name === 'string') {
+      const seen = hooks.get(trigger.name);
+      if (seen !== undefined)
+        problems.add(
+          pathKey(at, 'name'),
+          `duplicate webhook name ${quote(trigger.name)} (first at ${seen})`,
+        );
+      else hooks.set(trigger.name, at);
+    }
+  });
+}
+
+function checkInput(input: ManualInput, path: string, problems: ProblemList): void {
+  const problemsBefore = problems.total;
+  input.enum?.forEach((value, i) => {
+    if (!matchesInputType(input.type, value))
+      problems.add(
+        pathIndex(pathKey(path, 'enum'), i),
+        `must be of type ${input.type} (got ${quote(value)})`,
+      );
+  });
+  if (input.default === undefined) return;
+  if (!matchesInputType(input.type, input.default)) {
+    problems.add(
+      pathKey(path, 'default'),
+      `must be of type ${input.type} (got ${quote(input.default)})`,
+    );
+  } else if (
+    problems.total === problemsBefore &&
+    input.enum !== undefined &&
+    !input.enum.some((v) => sameValue(v, input.default))
+  ) {
+    problems.add(
+      pathKey(path, 'default'),
+      `must be one of the enum values (got ${quote(input.default)})`,
+    );
+  }
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  return JSON.stringify(a) === JSON.stringify(b);
+}

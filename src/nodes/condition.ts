@@ -1,0 +1,20 @@
+import { Type } from 'typebox';
+import { CelString, NodeIdList, nodeSchema } from '../definition/model.ts';
+import { successorProblems, type NodeTypeSpec } from './node-type.ts';
+
+/** Two-way branch: successors not chosen become `skipped`. */
+export const ConditionNodeSchema = nodeSchema('condition', {
+  expression: CelString('chooses `then` when true, `else` when false'),
+  then: Type.Optional(NodeIdList()),
+  else: Type.Optional(NodeIdList()),
+});
+
+export const conditionNode: NodeTypeSpec = {
+  type: 'condition',
+  schema: ConditionNodeSchema,
+  description: 'Evaluates a CEL expression and runs the `then` or the `else` successors.',
+  check: (node, ctx) => [
+    ...successorProblems((node.then as string[] | undefined) ?? [], ctx, 'then'),
+    ...successorProblems((node.else as string[] | undefined) ?? [], ctx, 'else'),
+  ],
+};

@@ -1,0 +1,71 @@
+/**
+ * The plug-in interface of a node type (CONVENTIONS 9): one module per type in this folder,
+ * registered in `registry.ts`. A module exports its config schema (TypeBox, the common node
+ * fields included) and a spec; executors join the same modules later.
+ */
+import type { TSchema } from 'typebox';
+import type { ErrorDetail } from '../errors.ts';
+import type { GraphNode } from '../definition/model.ts';
+import { quote } from '../definition/keys.ts';
+
+export interface NodeCheckContext {
+  /** Path of the node in the input ("graph.nodes[2]" for JSON, "nodes[2]" for YAML). */
+  path: string;
+  /** Path of a field of this node in the input's key style: `field('onReject')`, `field('cases', 0, 'to')`. */
+  field(...segments: (string | number)[]): string;
+  /** A field name in the input's key style (`onReject` or `on_reject`), for messages. */
+  key(name: string): string;
+  /** Ids of the graph's top-level nodes (the ones edges connect). */
+  nodeIds: ReadonlySet<string>;
+  /** Targets of the edges leaving this node; empty for inline nodes. */
+  successors: ReadonlySet<string>;
+  /** True for a node nested inside another (parallel branch, map or loop template). */
+  inline: boolean;
+}
+
+export interface NodeTypeSpec {
+  type: string;
+  /** The node's full schema (`nodeSchema(type, fields)`): unknown fields are problems. */
+  schema: TSchema;
+  description: string;
+  /**
+   * Cross-field rules the schema cannot say (referenced ids, exactly one of two fields). Runs only
+   * on nodes that passed the schema, so fields have their declared types.
+   */
+  check?(node: GraphNode, ctx: NodeCheckContext): ErrorDetail[];
+}
+
+/** Problems of node ids that must name direct successors of the node (condition, switch). */
+export function successorProblems(
+  ids: readonly string[],
+  ctx: NodeCheckContext,
+  ...field: (string | number)[]
+): ErrorDetail[] {
+  const problems: ErrorDetail[] = [];
+  ids.forEach((id, i) => {
+    if (!ctx.nodeIds.has(id)) {
+      problems.push({ path: ctx.field(...field, i), message: `unknown node ${quote(id)}` });
+    } else if (!ctx.successors.has(id)) {
+      problems.push({
+        path: ctx.field(...field, i),
+        message: `node ${quote(id)} is not a direct successor of this node: add an edge (or needs) from it`,
+      });
+    }
+  });
+  return problems;
+}
+
+/** A problem when not exactly one of two optional fields is set. */
+export function exactlyOne(
+  node: GraphNode,
+  a: string,
+  b: string,
+  ctx: NodeCheckContext,
+): ErrorDetail[] {
+  const hasA = node[a] !== undefined;
+  const hasB = node[b] !== undefined;
+  if (hasA === hasB) {
+    return [{ path: ctx.path, message: `set exactly one of '${ctx.key(a)}' and '${ctx.key(b)}'` }];
+  }
+  return [];
+}
