@@ -1,0 +1,141 @@
+/** Builds the Fastify app without listening, so tests and the server share one construction. */
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
+import { AppError } from '../errors.ts';
+import { registerAuth } from './auth.ts';
+import { registerErrorHandling, toAppError } from './errors.ts';
+import { registerMetrics } from './metrics.ts';
+import { opsRoutes } from './routes/ops.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+import { versionRoutes, yamlMediaTypes } from './routes/versions.ts';
+import { workflowRoutes } from './routes/workflows.ts';
+import type { App, Services } from './types.ts';
+import { validatorCompiler } from './validation.ts';
+
+/** Deepest nesting a JSON body may have. */
+export const maxJsonDepth = 64;
+
+/** Iterative depth check (a recursive one would itself overflow on hostile input). */
+export function exceedsDepth(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+/** Says why a JSON body was refused: a syntax error, or a prototype-poisoning key. */
+function explainJsonError(body: string): AppError {
+  if (body.trim() === '')
+    return new AppError('ERR_JSON_MALFORMED', {
+      message: 'The body is empty; send a JSON document.',
+    });
+  try {
+    JSON.parse(body);
+  } catch (syntax) {
+    return new AppError('ERR_JSON_MALFORMED', {
+      message: `The body is not valid JSON: ${(syntax as Error).message}`,
+    });
+  }
+  return new AppError('ERR_BAD_REQUEST', {
+    message: 'The JSON body holds a forbidden "__proto__" or "constructor.prototype" key.',
+  });
+}
+
+export interface AppOptions {
+  services: Services;
+  bodyLimitBytes: number;
+  logger?: FastifyServerOptions['logger'];
+  version?: string;
+}
+
+export async function buildApp(opts: AppOptions): Promise<App> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: opts.bodyLimitBytes,
+    // Prototype-poisoning keys in JSON are rejected, not stripped.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    // Keep ids and long cursors bounded in the router.
+    routerOptions: { maxParamLength: 512, ignoreTrailingSlash: true },
+    ajv: { customOptions: { removeAdditional: false } },
+    // Router-level refusals (over-long params, bad URLs) get the same error body as the rest.
+    frameworkErrors: (error, _request, reply) => {
+      const e = toAppError(error);
+      void (reply as FastifyReply).code(e.status).send(e.toBody());
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  // Only JSON (and YAML for import) are accepted; Fastify's built-in text/plain parser is not.
+  app.removeContentTypeParser('text/plain');
+  registerErrorHandling(app);
+
+  // JSON bodies: Fastify's parser (prototype poisoning rejected) plus a nesting cap, so no later
+  // recursive walk (validation, JSON.stringify) can overflow the stack.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit: opts.bodyLimitBytes },
+    (request, body, done) => {
+      void parseJson(request, body as string, (err, value) => {
+        if (err) return done(explainJsonError(body as string), undefined);
+        if (exceedsDepth(value, maxJsonDepth)) {
+          return done(
+            new AppError('ERR_BAD_REQUEST', {
+              message: `The JSON body nests deeper than ${maxJsonDepth} levels.`,
+            }),
+            undefined,
+          );
+        }
+        done(null, value);
+      });
+    },
+  );
+
+  app.addContentTypeParser(
+    yamlMediaTypes,
+    { parseAs: 'string', bodyLimit: opts.bodyLimitBytes },
+    (request, body, done) => {
+      if (request.routeOptions.url !== '/api/v1/workflows/import') {
+        done(
+          new AppError('ERR_UNSUPPORTED_MEDIA_TYPE', {
+            message: 'This route takes application/json.',
+          }),
+        );
+        return;
+      }
+      done(null, body);
+    },
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Switchyard API',
+        version: opts.version ?? '0.1.0',
+        description:
+          'Durable workflow engine. Every /api/v1 route but this document needs `Authorization: Bearer <token>`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  const registry = registerMetrics(app);
+  registerAuth(app, opts.services.tokens);
+  opsRoutes(app, opts.services, registry);
+  workflowRoutes(app, opts.services);
+  versionRoutes(app, opts.services);
+  tokenRoutes(app, opts.services);
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,27 @@
+/** The Fastify instance type the routes are written against (TypeBox type provider). */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
+import type { TokenService } from '../services/tokens.ts';
+import type { WorkflowService } from '../services/workflows.ts';
+
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** What the HTTP layer may call; it never reaches the store directly. */
+export interface Services {
+  workflows: WorkflowService;
+  tokens: TokenService;
+  /** Throws when the database is unreachable. */
+  ping(): Promise<void>;
+}

@@ -1,0 +1,48 @@
+/** `yard serve` / `npm start`: load config, open storage, listen, stop cleanly on signals. */
+import { ConfigError, loadConfig, parseFlags, redactUrl } from '../config.ts';
+import { composeSwitchyard } from '../server.ts';
+
+export async function serve(argv: string[]): Promise<void> {
+  let config;
+  try {
+    const flags = parseFlags(argv);
+    config = loadConfig({
+      overrides: flags.values,
+      ...(flags.configFile !== undefined && { configFile: flags.configFile }),
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const yard = await composeSwitchyard({ config, logger: { level: config.logLevel } });
+  const storage = config.databaseUrl
+    ? `PostgreSQL ${redactUrl(config.databaseUrl)}`
+    : `SQLite ${config.dataDir}/switchyard.db`;
+  const address = await yard.app.listen({ port: config.port, host: config.host });
+  const lines = [`Switchyard listening on ${address} (${storage})`];
+  if (yard.bootstrap.secret) {
+    lines.push(
+      '',
+      'Admin token (shown once; also saved to ' + yard.bootstrap.file + ' with mode 0600):',
+      `  ${yard.bootstrap.secret}`,
+      '',
+      `  curl -H "Authorization: Bearer ${yard.bootstrap.secret}" ${address}/api/v1/workflows`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  let closing = false;
+  const stop = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    yard.app.log.info({ signal }, 'shutting down');
+    yard.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

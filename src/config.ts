@@ -1,0 +1,233 @@
+/**
+ * Configuration, resolved as explicit (flags or the overrides passed in) > environment > config
+ * file > defaults, and validated once at start with a message that names the bad value and its
+ * source.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+
+export interface Config {
+  /** TCP port of the HTTP server (0 picks a free one). */
+  port: number;
+  /** Address the HTTP server binds to. */
+  host: string;
+  /** Directory for the SQLite database, the admin token and artifacts. */
+  dataDir: string;
+  /** PostgreSQL URL; when empty, SQLite under `dataDir` is used. */
+  databaseUrl: string;
+  /** pino level: fatal, error, warn, info, debug, trace, silent. */
+  logLevel: string;
+  /** Largest request body in bytes (JSON or YAML). */
+  bodyLimitBytes: number;
+  /** Most nodes a graph may have. */
+  maxGraphNodes: number;
+  /** Deepest nesting a YAML document may have. */
+  maxYamlDepth: number;
+  /** Most alias expansions a YAML document may use (alias bombs). */
+  maxYamlAliases: number;
+  /** Admin token secret to ensure at start instead of generating one. */
+  adminToken: string;
+}
+
+export const defaultConfig: Config = {
+  port: 3000,
+  host: '127.0.0.1',
+  dataDir: './data',
+  databaseUrl: '',
+  logLevel: 'info',
+  bodyLimitBytes: 1024 * 1024,
+  maxGraphNodes: 1000,
+  maxYamlDepth: 64,
+  maxYamlAliases: 100,
+  adminToken: '',
+};
+
+type Key = keyof Config;
+type Kind = 'int' | 'string' | 'level';
+
+interface Setting {
+  kind: Kind;
+  env: string[];
+  flag: string;
+  min?: number;
+  max?: number;
+}
+
+const settings: Record<Key, Setting> = {
+  port: { kind: 'int', env: ['SWITCHYARD_PORT', 'PORT'], flag: 'port', min: 0, max: 65535 },
+  host: { kind: 'string', env: ['SWITCHYARD_HOST'], flag: 'host' },
+  dataDir: { kind: 'string', env: ['SWITCHYARD_DATA_DIR'], flag: 'data-dir' },
+  databaseUrl: { kind: 'string', env: ['DATABASE_URL'], flag: 'database-url' },
+  logLevel: { kind: 'level', env: ['SWITCHYARD_LOG_LEVEL', 'LOG_LEVEL'], flag: 'log-level' },
+  bodyLimitBytes: {
+    kind: 'int',
+    env: ['SWITCHYARD_BODY_LIMIT'],
+    flag: 'body-limit',
+    min: 1024,
+    max: 64 * 1024 * 1024,
+  },
+  maxGraphNodes: {
+    kind: 'int',
+    env: ['SWITCHYARD_MAX_GRAPH_NODES'],
+    flag: 'max-graph-nodes',
+    min: 1,
+    max: 100_000,
+  },
+  maxYamlDepth: {
+    kind: 'int',
+    env: ['SWITCHYARD_MAX_YAML_DEPTH'],
+    flag: 'max-yaml-depth',
+    min: 4,
+    max: 1000,
+  },
+  maxYamlAliases: {
+    kind: 'int',
+    env: ['SWITCHYARD_MAX_YAML_ALIASES'],
+    flag: 'max-yaml-aliases',
+    min: 0,
+    max: 10_000,
+  },
+  adminToken: { kind: 'string', env: ['SWITCHYARD_ADMIN_TOKEN'], flag: 'admin-token' },
+};
+
+const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** File keys may be camelCase (as in Config) or snake_case / kebab-case. */
+function fileKey(raw: string): Key | undefined {
+  const camel = raw.replace(/[-_]([a-z])/g, (_m, c: string) => c.toUpperCase());
+  return camel in settings ? (camel as Key) : undefined;
+}
+
+function coerce(key: Key, value: unknown, source: string): Config[Key] {
+  const s = settings[key];
+  const show = typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
+  if (s.kind === 'int') {
+    const n =
+      typeof value === 'number'
+        ? value
+        : typeof value === 'string' && /^\s*-?\d+\s*$/.test(value)
+          ? Number(value)
+          : NaN;
+    if (
+      !Number.isInteger(n) ||
+      (s.min !== undefined && n < s.min) ||
+      (s.max !== undefined && n > s.max)
+    ) {
+      throw new ConfigError(
+        `config: ${key} must be an integer from ${s.min} to ${s.max} (got ${show} from ${source})`,
+      );
+    }
+    return n;
+  }
+  if (typeof value !== 'string')
+    throw new ConfigError(`config: ${key} must be a string (got ${show} from ${source})`);
+  if (s.kind === 'level' && !levels.includes(value)) {
+    throw new ConfigError(
+      `config: ${key} must be one of ${levels.join(', ')} (got ${show} from ${source})`,
+    );
+  }
+  return value;
+}
+
+/** Parses `--name value` and `--name=value` flags; unknown flags are an error. */
+export function parseFlags(argv: string[]): {
+  values: Partial<Record<Key, string>>;
+  configFile?: string;
+} {
+  const byFlag = new Map(Object.entries(settings).map(([k, s]) => [s.flag, k as Key]));
+  const values: Partial<Record<Key, string>> = {};
+  let configFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new ConfigError(`config: unexpected argument '${arg}'`);
+    const name = m[1] ?? '';
+    let value = m[2];
+    if (value === undefined) {
+      value = argv[i + 1];
+      i++;
+      if (value === undefined) throw new ConfigError(`config: --${name} needs a value`);
+    }
+    if (name === 'config') {
+      configFile = value;
+      continue;
+    }
+    const key = byFlag.get(name);
+    if (!key) throw new ConfigError(`config: unknown flag --${name}`);
+    values[key] = value;
+  }
+  return configFile === undefined ? { values } : { values, configFile };
+}
+
+export interface LoadOptions {
+  /** Explicit values (from flags or a caller); they win over everything. */
+  overrides?: Partial<Record<Key, unknown>>;
+  env?: NodeJS.ProcessEnv;
+  /** Config file path; else `SWITCHYARD_CONFIG`, else `./switchyard.yaml` when it exists. */
+  configFile?: string;
+  cwd?: string;
+}
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const config: Config = { ...defaultConfig };
+  const set = <K extends Key>(key: K, value: unknown, source: string): void => {
+    config[key] = coerce(key, value, source) as Config[K];
+  };
+
+  const explicitFile = opts.configFile ?? env.SWITCHYARD_CONFIG;
+  const file =
+    explicitFile ?? (existsSync(path.join(cwd, 'switchyard.yaml')) ? 'switchyard.yaml' : undefined);
+  if (file !== undefined) {
+    const full = path.resolve(cwd, file);
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(full, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config: cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    if (doc !== null && doc !== undefined) {
+      if (typeof doc !== 'object' || Array.isArray(doc))
+        throw new ConfigError(`config: ${file} must hold a mapping`);
+      for (const [raw, value] of Object.entries(doc)) {
+        const key = fileKey(raw);
+        if (!key) throw new ConfigError(`config: unknown key '${raw}' in ${file}`);
+        set(
+          key,
+          typeof value === 'number' && settings[key].kind !== 'int' ? String(value) : value,
+          file,
+        );
+      }
+    }
+  }
+  for (const key of Object.keys(settings) as Key[]) {
+    for (const name of settings[key].env) {
+      const v = env[name];
+      if (v !== undefined && v !== '') {
+        set(key, v, `$${name}`);
+        break;
+      }
+    }
+  }
+  for (const [key, value] of Object.entries(opts.overrides ?? {})) {
+    if (!(key in settings)) throw new ConfigError(`config: unknown setting '${key}'`);
+    if (value !== undefined) set(key as Key, value, `--${settings[key as Key].flag}`);
+  }
+  if (config.databaseUrl !== '' && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
+    throw new ConfigError(
+      `config: databaseUrl must start with postgres:// (got '${redactUrl(config.databaseUrl)}')`,
+    );
+  }
+  return config;
+}
+
+/** Hides a password in a database URL for logs and messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}

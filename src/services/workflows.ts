@@ -1,0 +1,501 @@
+/**
+ * Workflows and their versions: the rules of DESIGN §3 on top of the store. A workflow's read
+ * shape shows the active version's graph, or the newest draft's while nothing is published.
+ * Versions are appended, never rewritten; appends are compare-and-set on `latest_version`.
+ */
+import {
+  type DefinitionLimits,
+  type Graph,
+  type RuntimeConfig,
+  type Trigger,
+  type WorkflowDefinition,
+  parseWorkflowYaml,
+  validateDefinitionParts,
+  workflowToYaml,
+} from '../definition/index.ts';
+import { AppError } from '../errors.ts';
+import { newId } from '../ids.ts';
+import { type Database, type Db, isUniqueViolation } from '../store/db.ts';
+import * as versionsSql from '../store/versions.ts';
+import type { VersionRow } from '../store/versions.ts';
+import * as workflowsSql from '../store/workflows.ts';
+import type { WorkflowRow } from '../store/workflows.ts';
+import {
+  runtimeDefaults,
+  type VersionStatus,
+  type WorkflowStatus,
+  type WorkflowType,
+} from '../types.ts';
+import { type Clock, isoNow } from './clock.ts';
+import { type Page, decodeCursor, toPage } from './pagination.ts';
+
+type Variables = WorkflowDefinition['variables'];
+/** How a version came to be. */
+export type VersionSource = 'create' | 'patch' | 'restore' | 'import';
+
+/** The seed's read shape of a workflow. */
+export interface WorkflowView {
+  id: string;
+  name: string;
+  description: string;
+  type: WorkflowType;
+  status: WorkflowStatus;
+  version: number;
+  activeVersion: number | null;
+  graph: Graph;
+  variables: Variables;
+  runtimeConfig: RuntimeConfig;
+  triggerConfig: Trigger[];
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface VersionView {
+  workflowId: string;
+  version: number;
+  status: VersionStatus;
+  active: boolean;
+  graph: Graph;
+  variables: Variables;
+  triggerConfig: Trigger[];
+  source: VersionSource;
+  restoredFrom: number | null;
+  createdBy: string;
+  createdAt: string;
+  publishedAt: string | null;
+}
+
+export type VersionSummary = Omit<VersionView, 'graph' | 'variables' | 'triggerConfig'> & {
+  nodeCount: number;
+};
+
+export interface CreateInput {
+  name: string;
+  description?: string;
+  type?: WorkflowType;
+  graph?: unknown;
+  variables?: unknown;
+  runtimeConfig?: unknown;
+  triggerConfig?: unknown;
+}
+
+export interface PatchInput {
+  name?: string;
+  description?: string;
+  runtimeConfig?: unknown;
+  graph?: unknown;
+  variables?: unknown;
+  triggerConfig?: unknown;
+}
+
+export interface ListQuery {
+  type?: WorkflowType;
+  status?: WorkflowStatus;
+  q?: string;
+  createdBy?: string;
+  includeArchived?: boolean;
+  limit?: number;
+  cursor?: string;
+}
+
+const emptyGraph = (): Graph => ({ nodes: [], edges: [] });
+/** Appends retry this often when another writer appended at the same moment. */
+const appendAttempts = 5;
+
+export class WorkflowService {
+  constructor(
+    private readonly database: Database,
+    private readonly clock: Clock,
+    private readonly limits: DefinitionLimits,
+  ) {}
+
+  async list(query: ListQuery): Promise<Page<WorkflowView>> {
+    const limit = query.limit ?? 50;
+    const beforeId = decodeCursor(query.cursor);
+    const rows = await workflowsSql.listWorkflows(this.database.db, {
+      ...(query.type !== undefined && { type: query.type }),
+      ...(query.status !== undefined && { status: query.status }),
+      ...(query.q !== undefined && { q: query.q }),
+      ...(query.createdBy !== undefined && { createdBy: query.createdBy }),
+      ...(beforeId !== undefined && { beforeId }),
+      includeArchived: query.includeArchived ?? false,
+      limit: limit + 1,
+    });
+    const page = toPage(rows, limit, (r) => r);
+    const items = await Promise.all(
+      page.items.map(async (row) => this.view(this.database.db, row)),
+    );
+    return { items, nextCursor: page.nextCursor };
+  }
+
+  async get(id: string): Promise<WorkflowView> {
+    return this.view(this.database.db, await this.require(this.database.db, id));
+  }
+
+  async create(
+    input: CreateInput,
+    actor: string,
+    source: 'create' | 'import' = 'create',
+  ): Promise<WorkflowView> {
+    const parts = validateDefinitionParts(
+      {
+        graph: input.graph ?? emptyGraph(),
+        variables: input.variables ?? {},
+        runtimeConfig: input.runtimeConfig ?? {},
+        triggerConfig: input.triggerConfig ?? [],
+      },
+      this.limits,
+    );
+    const now = isoNow(this.clock);
+    const row: WorkflowRow = {
+      id: newId('wf', this.clock.now().getTime()),
+      name: input.name,
+      description: input.description ?? '',
+      type: input.type ?? 'automation',
+      status: 'draft',
+      runtime_config: JSON.stringify(parts.runtimeConfig ?? {}),
+      latest_version: 1,
+      active_version: null,
+      created_by: actor,
+      created_at: now,
+      updated_at: now,
+      archived_at: null,
+    };
+    const version: VersionRow = {
+      workflow_id: row.id,
+      version: 1,
+      status: 'draft',
+      graph: JSON.stringify(parts.graph ?? emptyGraph()),
+      variables: JSON.stringify(parts.variables ?? {}),
+      trigger_config: JSON.stringify(parts.triggerConfig ?? []),
+      source,
+      restored_from: null,
+      created_by: actor,
+      created_at: now,
+      published_at: null,
+    };
+    try {
+      await this.database.transaction(async (trx) => {
+        await workflowsSql.insertWorkflow(trx, row);
+        await versionsSql.insertVersion(trx, version);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw nameTaken(input.name);
+      throw err;
+    }
+    return this.get(row.id);
+  }
+
+  async patch(id: string, input: PatchInput, actor: string): Promise<WorkflowView> {
+    const parts = validateDefinitionParts(
+      {
+        ...(input.graph !== undefined && { graph: input.graph }),
+        ...(input.variables !== undefined && { variables: input.variables }),
+        ...(input.runtimeConfig !== undefined && { runtimeConfig: input.runtimeConfig }),
+        ...(input.triggerConfig !== undefined && { triggerConfig: input.triggerConfig }),
+      },
+      this.limits,
+    );
+    await this.appendWith(
+      id,
+      async (trx, wf, latest) => {
+        const now = isoNow(this.clock);
+        const meta: Partial<Pick<WorkflowRow, 'name' | 'description' | 'runtime_config'>> = {};
+        if (input.name !== undefined && input.name !== wf.name) meta.name = input.name;
+        if (input.description !== undefined) meta.description = input.description;
+        if (parts.runtimeConfig !== undefined)
+          meta.runtime_config = JSON.stringify(parts.runtimeConfig);
+        if (Object.keys(meta).length > 0) {
+          try {
+            await workflowsSql.updateWorkflowMeta(trx, id, meta, now);
+          } catch (err) {
+            if (isUniqueViolation(err)) throw nameTaken(input.name ?? wf.name);
+            throw err;
+          }
+        }
+        const next = {
+          graph: parts.graph !== undefined ? JSON.stringify(parts.graph) : latest.graph,
+          variables:
+            parts.variables !== undefined ? JSON.stringify(parts.variables) : latest.variables,
+          trigger_config:
+            parts.triggerConfig !== undefined
+              ? JSON.stringify(parts.triggerConfig)
+              : latest.trigger_config,
+        };
+        const changed =
+          next.graph !== latest.graph ||
+          next.variables !== latest.variables ||
+          next.trigger_config !== latest.trigger_config;
+        return changed ? { ...next, source: 'patch', restored_from: null } : undefined;
+      },
+      actor,
+    );
+    return this.get(id);
+  }
+
+  /** Soft delete: archives the workflow and all its versions. Deleting twice is a no-op. */
+  async archive(id: string): Promise<void> {
+    await this.database.transaction(async (trx) => {
+      const wf = await this.require(trx, id);
+      if (wf.status === 'archived') return;
+      const now = isoNow(this.clock);
+      if (!(await workflowsSql.archiveWorkflow(trx, id, now))) throw conflict(id);
+      await versionsSql.archiveVersions(trx, id);
+    });
+  }
+
+  async listVersions(id: string): Promise<{ items: VersionSummary[] }> {
+    const wf = await this.require(this.database.db, id);
+    const rows = await versionsSql.listVersions(this.database.db, id);
+    return {
+      items: rows.map((r) => {
+        const { graph, variables: _v, triggerConfig: _t, ...rest } = versionView(r, wf);
+        return { ...rest, nodeCount: graph.nodes.length };
+      }),
+    };
+  }
+
+  async getVersion(id: string, version: number): Promise<VersionView> {
+    const wf = await this.require(this.database.db, id);
+    const row = await versionsSql.getVersion(this.database.db, id, version);
+    if (!row) throw versionNotFound(id, version);
+    return versionView(row, wf);
+  }
+
+  /** A new draft whose graph, variables and triggers are those of an older version. */
+  async restore(id: string, version: number, actor: string): Promise<VersionView> {
+    const created = await this.appendWith(
+      id,
+      async (trx) => {
+        const old = await versionsSql.getVersion(trx, id, version);
+        if (!old) throw versionNotFound(id, version);
+        return {
+          graph: old.graph,
+          variables: old.variables,
+          trigger_config: old.trigger_config,
+          source: 'restore',
+          restored_from: version,
+        };
+      },
+      actor,
+    );
+    return this.getVersion(id, created);
+  }
+
+  /** The newest version, when it is a draft, becomes published and active. */
+  async publish(id: string): Promise<WorkflowView> {
+    await this.database.transaction(async (trx) => {
+      const wf = await this.requireLive(trx, id);
+      const latest = await versionsSql.getVersion(trx, id, wf.latest_version);
+      if (!latest || latest.status !== 'draft') {
+        throw new AppError('ERR_WORKFLOW_NO_DRAFT', {
+          context: { workflowId: id, version: wf.latest_version, status: latest?.status },
+        });
+      }
+      const graph = JSON.parse(latest.graph) as Graph;
+      if (graph.nodes.length === 0) {
+        throw new AppError('ERR_WORKFLOW_INVALID', {
+          message: 'A workflow needs at least one node to be published.',
+          details: [{ path: 'graph.nodes', message: 'must have at least one node' }],
+          context: { workflowId: id, version: latest.version },
+        });
+      }
+      const now = isoNow(this.clock);
+      if (!(await versionsSql.publishVersion(trx, id, latest.version, now))) throw conflict(id);
+      if (!(await workflowsSql.setActiveVersion(trx, id, latest.version, now))) throw conflict(id);
+    });
+    return this.get(id);
+  }
+
+  /** An existing published version becomes the active one (rollback or roll forward). */
+  async promote(id: string, version: number): Promise<WorkflowView> {
+    await this.database.transaction(async (trx) => {
+      await this.requireLive(trx, id);
+      const row = await versionsSql.getVersion(trx, id, version);
+      if (!row) throw versionNotFound(id, version);
+      if (row.status !== 'published') {
+        throw new AppError('ERR_VERSION_NOT_PUBLISHED', {
+          context: { workflowId: id, version, status: row.status },
+        });
+      }
+      if (!(await workflowsSql.setActiveVersion(trx, id, version, isoNow(this.clock))))
+        throw conflict(id);
+    });
+    return this.get(id);
+  }
+
+  /** YAML of the active version (the newest draft while nothing is published), or of `version`. */
+  async exportYaml(
+    id: string,
+    version?: number,
+  ): Promise<{ yaml: string; version: number; name: string }> {
+    const wf = await this.require(this.database.db, id);
+    const v = version ?? wf.active_version ?? wf.latest_version;
+    const row = await versionsSql.getVersion(this.database.db, id, v);
+    if (!row) throw versionNotFound(id, v);
+    const def: WorkflowDefinition = {
+      name: wf.name,
+      description: wf.description,
+      type: wf.type as WorkflowType,
+      variables: JSON.parse(row.variables) as Variables,
+      runtimeConfig: JSON.parse(wf.runtime_config) as RuntimeConfig,
+      triggerConfig: JSON.parse(row.trigger_config) as Trigger[],
+      graph: JSON.parse(row.graph) as Graph,
+    };
+    return { yaml: workflowToYaml(def), version: v, name: wf.name };
+  }
+
+  /** Creates a new workflow (draft version 1) from a YAML document. */
+  async importYaml(text: string, actor: string): Promise<WorkflowView> {
+    const def = parseWorkflowYaml(text, this.limits);
+    return this.create(
+      {
+        name: def.name,
+        description: def.description,
+        type: def.type,
+        graph: def.graph,
+        variables: def.variables,
+        runtimeConfig: def.runtimeConfig,
+        triggerConfig: def.triggerConfig,
+      },
+      actor,
+      'import',
+    );
+  }
+
+  /**
+   * Runs `build` in a transaction with the live workflow and its newest version; when it returns
+   * version content, appends it as a new draft with a compare-and-set on `latest_version`.
+   * Returns the resulting newest version number.
+   */
+  private async appendWith(
+    id: string,
+    build: (
+      trx: Db,
+      wf: WorkflowRow,
+      latest: VersionRow,
+    ) => Promise<
+      | Pick<VersionRow, 'graph' | 'variables' | 'trigger_config' | 'source' | 'restored_from'>
+      | undefined
+    >,
+    actor: string,
+  ): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.database.transaction(async (trx) => {
+          const wf = await this.requireLive(trx, id);
+          const latest = await versionsSql.getVersion(trx, id, wf.latest_version);
+          if (!latest)
+            throw new AppError('ERR_INTERNAL', {
+              message: `workflow ${id} lacks version ${wf.latest_version}`,
+            });
+          const content = await build(trx, wf, latest);
+          if (!content) return wf.latest_version;
+          const now = isoNow(this.clock);
+          const next = wf.latest_version + 1;
+          if (!(await workflowsSql.bumpLatestVersion(trx, id, wf.latest_version, next, now)))
+            throw conflict(id);
+          await versionsSql.insertVersion(trx, {
+            workflow_id: id,
+            version: next,
+            status: 'draft',
+            ...content,
+            created_by: actor,
+            created_at: now,
+            published_at: null,
+          });
+          return next;
+        });
+      } catch (err) {
+        const retry =
+          (err instanceof AppError && err.code === 'ERR_CONFLICT') ||
+          (isUniqueViolation(err) && !(err instanceof AppError));
+        if (!retry || attempt >= appendAttempts) throw isUniqueViolation(err) ? conflict(id) : err;
+      }
+    }
+  }
+
+  private async require(db: Db, id: string): Promise<WorkflowRow> {
+    const row = await workflowsSql.getWorkflow(db, id);
+    if (!row)
+      throw new AppError('ERR_WORKFLOW_NOT_FOUND', {
+        message: `No workflow ${id}.`,
+        context: { workflowId: id },
+      });
+    return row;
+  }
+
+  private async requireLive(db: Db, id: string): Promise<WorkflowRow> {
+    const row = await this.require(db, id);
+    if (row.status === 'archived') {
+      throw new AppError('ERR_WORKFLOW_ARCHIVED', {
+        message: `Workflow ${id} is archived.`,
+        context: { workflowId: id, status: row.status },
+      });
+    }
+    return row;
+  }
+
+  private async view(db: Db, row: WorkflowRow): Promise<WorkflowView> {
+    const shown = row.active_version ?? row.latest_version;
+    const v = await versionsSql.getVersion(db, row.id, shown);
+    const type = row.type as WorkflowType;
+    return {
+      id: row.id,
+      name: row.name,
+      description: row.description,
+      type,
+      status: row.status as WorkflowStatus,
+      version: row.latest_version,
+      activeVersion: row.active_version,
+      graph: v ? (JSON.parse(v.graph) as Graph) : emptyGraph(),
+      variables: v ? (JSON.parse(v.variables) as Variables) : {},
+      runtimeConfig: effectiveRuntimeConfig(type, JSON.parse(row.runtime_config) as RuntimeConfig),
+      triggerConfig: v ? (JSON.parse(v.trigger_config) as Trigger[]) : [],
+      createdBy: row.created_by,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+}
+
+/** The type's defaults (DESIGN §3) under what the workflow sets itself. */
+export function effectiveRuntimeConfig(type: WorkflowType, stored: RuntimeConfig): RuntimeConfig {
+  return { ...runtimeDefaults[type], retentionHours: 24, ...stored };
+}
+
+function versionView(row: VersionRow, wf: WorkflowRow): VersionView {
+  return {
+    workflowId: row.workflow_id,
+    version: row.version,
+    status: row.status as VersionStatus,
+    active: wf.active_version === row.version,
+    graph: JSON.parse(row.graph) as Graph,
+    variables: JSON.parse(row.variables) as Variables,
+    triggerConfig: JSON.parse(row.trigger_config) as Trigger[],
+    source: row.source as VersionSource,
+    restoredFrom: row.restored_from,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    publishedAt: row.published_at,
+  };
+}
+
+function versionNotFound(id: string, version: number): AppError {
+  return new AppError('ERR_VERSION_NOT_FOUND', {
+    message: `Workflow ${id} has no version ${version}.`,
+    context: { workflowId: id, version },
+  });
+}
+
+function nameTaken(name: string): AppError {
+  return new AppError('ERR_WORKFLOW_NAME_TAKEN', {
+    message: `A live workflow named '${name}' exists already.`,
+    context: { name },
+  });
+}
+
+function conflict(id: string): AppError {
+  return new AppError('ERR_CONFLICT', { context: { workflowId: id } });
+}

@@ -1,0 +1,14 @@
+/**
+ * Numbered, append-only migrations. Each has a SQLite and a PostgreSQL variant; once landed a
+ * migration is frozen and changes come as a new one.
+ */
+import { migration0001 } from './0001-foundation.ts';
+
+export interface Migration {
+  id: number;
+  name: string;
+  sqlite: string[];
+  postgres: string[];
+}
+
+export const migrations: Migration[] = [migration0001];

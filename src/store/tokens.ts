@@ -1,0 +1,45 @@
+/** SQL for `tokens`. Only SHA-256 hashes of secrets are stored. */
+import type { Db } from './db.ts';
+import type { TokensTable } from './schema.ts';
+
+export type TokenRow = TokensTable;
+
+export async function insertToken(db: Db, row: TokenRow): Promise<void> {
+  await db.insertInto('tokens').values(row).execute();
+}
+
+export async function getTokenByHash(db: Db, hash: string): Promise<TokenRow | undefined> {
+  return db.selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+}
+
+export async function getToken(db: Db, id: string): Promise<TokenRow | undefined> {
+  return db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listTokens(db: Db, includeRevoked: boolean): Promise<TokenRow[]> {
+  let q = db.selectFrom('tokens').selectAll();
+  if (!includeRevoked) q = q.where('revoked_at', 'is', null);
+  return q.orderBy('id', 'desc').execute();
+}
+
+export async function revokeToken(db: Db, id: string, now: string): Promise<boolean> {
+  const res = await db
+    .updateTable('tokens')
+    .set({ revoked_at: now })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return res.numUpdatedRows === 1n;
+}
+
+export async function touchToken(db: Db, id: string, now: string): Promise<void> {
+  await db.updateTable('tokens').set({ last_used_at: now }).where('id', '=', id).execute();
+}
+
+export async function countTokens(db: Db): Promise<number> {
+  const r = await db
+    .selectFrom('tokens')
+    .select((eb) => eb.fn.countAll<string | number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}

@@ -1,0 +1,60 @@
+/** An in-process Switchyard on a fresh database, driven through `app.inject`. */
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { defaultConfig } from '../../src/config.ts';
+import { composeSwitchyard, type Switchyard } from '../../src/server.ts';
+import type { Clock } from '../../src/services/clock.ts';
+import { type DialectName, freshPlace } from './dialects.ts';
+
+export const adminToken = `sy_${'a'.repeat(40)}`;
+
+export interface Harness {
+  yard: Switchyard;
+  dialect: DialectName;
+  /** Sends a request with the admin token unless `token` is given (null sends none). */
+  call(
+    method: InjectOptions['method'],
+    url: string,
+    body?: unknown,
+    opts?: { token?: string | null; headers?: Record<string, string> },
+  ): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(
+  dialect: DialectName,
+  opts: { clock?: Clock; config?: Partial<typeof defaultConfig> } = {},
+): Promise<Harness> {
+  const place = freshPlace(dialect);
+  const yard = await composeSwitchyard({
+    config: {
+      ...defaultConfig,
+      dataDir: place.dataDir,
+      databaseUrl: place.databaseUrl,
+      adminToken,
+      logLevel: 'silent',
+      ...opts.config,
+    },
+    ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
+    ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
+    ...(opts.clock !== undefined && { clock: opts.clock }),
+  });
+  return {
+    yard,
+    dialect,
+    call: async (method, url, body, o = {}) => {
+      const headers: Record<string, string> = { ...o.headers };
+      const token = o.token === undefined ? adminToken : o.token;
+      if (token !== null) headers.authorization = `Bearer ${token}`;
+      const req: InjectOptions = { method, url, headers };
+      if (body !== undefined) {
+        if (typeof body === 'string' || Buffer.isBuffer(body)) req.payload = body;
+        else req.payload = body as InjectOptions['payload'];
+      }
+      return yard.app.inject(req);
+    },
+    close: async () => {
+      await yard.close();
+      await place.cleanup();
+    },
+  };
+}

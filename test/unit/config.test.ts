@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, defaultConfig, loadConfig, parseFlags, redactUrl } from '../../src/config.ts';
+
+const empty = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
+
+describe('config', () => {
+  it('defaults to port 3000, ./data and SQLite', () => {
+    const c = loadConfig({ env: {}, cwd: empty });
+    assert.deepEqual(c, defaultConfig);
+    assert.equal(c.port, 3000);
+    assert.equal(c.dataDir, './data');
+    assert.equal(c.databaseUrl, '');
+  });
+
+  it('resolves explicit > env > file > default', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
+    writeFileSync(
+      path.join(dir, 'switchyard.yaml'),
+      'port: 4000\nlog_level: debug\ndata-dir: /tmp/from-file\nmaxGraphNodes: 50\n',
+    );
+    let c = loadConfig({ env: {}, cwd: dir });
+    assert.equal(c.port, 4000);
+    assert.equal(c.logLevel, 'debug');
+    assert.equal(c.dataDir, '/tmp/from-file');
+    assert.equal(c.maxGraphNodes, 50);
+    c = loadConfig({ env: { PORT: '5000', SWITCHYARD_LOG_LEVEL: 'warn' }, cwd: dir });
+    assert.equal(c.port, 5000);
+    assert.equal(c.logLevel, 'warn');
+    c = loadConfig({ env: { PORT: '5000' }, cwd: dir, overrides: { port: '6000' } });
+    assert.equal(c.port, 6000);
+    // SWITCHYARD_PORT wins over PORT.
+    c = loadConfig({ env: { PORT: '5000', SWITCHYARD_PORT: '5001' }, cwd: empty });
+    assert.equal(c.port, 5001);
+  });
+
+  it('reads an explicit config file and names bad values with their source', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
+    const file = path.join(dir, 'custom.yaml');
+    writeFileSync(file, 'port: 99999\n');
+    assert.throws(
+      () => loadConfig({ env: {}, cwd: dir, configFile: file }),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        /port must be an integer from 0 to 65535 \(got 99999 from .*custom\.yaml\)/.test(e.message),
+    );
+    writeFileSync(file, 'colour: blue\n');
+    assert.throws(
+      () => loadConfig({ env: {}, cwd: dir, configFile: file }),
+      /unknown key 'colour'/,
+    );
+    writeFileSync(file, ': : :\n  - [');
+    assert.throws(
+      () => loadConfig({ env: {}, cwd: dir, configFile: file }),
+      /cannot read config file/,
+    );
+    assert.throws(
+      () => loadConfig({ env: {}, cwd: dir, configFile: path.join(dir, 'missing.yaml') }),
+      /cannot read config file/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { SWITCHYARD_PORT: 'abc' }, cwd: empty }),
+      /port must be an integer .*got 'abc' from \$SWITCHYARD_PORT/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { LOG_LEVEL: 'loud' }, cwd: empty }),
+      /logLevel must be one of/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { DATABASE_URL: 'mysql://u:secret@h/db' }, cwd: empty }),
+      (e: Error) => /postgres:\/\//.test(e.message) && !e.message.includes('secret'),
+    );
+    assert.throws(
+      () => loadConfig({ env: { SWITCHYARD_BODY_LIMIT: '10' }, cwd: empty }),
+      /bodyLimitBytes/,
+    );
+  });
+
+  it('parses flags', () => {
+    assert.deepEqual(parseFlags(['--port', '8080', '--data-dir=/srv/yard']), {
+      values: { port: '8080', dataDir: '/srv/yard' },
+    });
+    assert.deepEqual(parseFlags(['--config', 'x.yaml']), { values: {}, configFile: 'x.yaml' });
+    assert.throws(() => parseFlags(['--colour', 'blue']), /unknown flag --colour/);
+    assert.throws(() => parseFlags(['--port']), /--port needs a value/);
+    assert.throws(() => parseFlags(['serve']), /unexpected argument 'serve'/);
+  });
+
+  it('redacts passwords in database URLs', () => {
+    assert.equal(redactUrl('postgres://user:pw@host:5432/db'), 'postgres://user:***@host:5432/db');
+    assert.equal(redactUrl('postgres://host/db'), 'postgres://host/db');
+  });
+});
