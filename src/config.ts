@@ -28,6 +28,22 @@ export interface Config {
   maxYamlAliases: number;
   /** Admin token secret to ensure at start instead of generating one. */
   adminToken: string;
+  /** Node attempts one server process runs at once. */
+  workerConcurrency: number;
+  /** How long a claimed task stays leased without a heartbeat (a dead worker's work is taken over after it). */
+  leaseMs: number;
+  /** How often an idle worker looks for due work (PostgreSQL: work other processes enqueued). */
+  pollMs: number;
+  /** Grace between SIGTERM and SIGKILL when stopping a node's processes. */
+  killGraceMs: number;
+  /** Price of one cpu-second of sandbox time, in USD. */
+  cpuSecondPriceUsd: number;
+  /** Model prices in USD per 1M tokens: {"gpt-4o": {"prompt": 2.5, "completion": 10}}. */
+  modelPrices: Record<string, { prompt: number; completion: number }>;
+  /** LLM providers by name: {"openai": {"kind": "openai", "baseUrl": "...", "apiKeyEnv": "OPENAI_API_KEY"}}. */
+  llmProviders: Record<string, { kind: 'openai' | 'anthropic'; baseUrl: string; apiKeyEnv?: string }>;
+  /** Most log bytes stored per node attempt; the rest is replaced by a truncation marker. */
+  maxLogBytesPerNode: number;
 }
 
 export const defaultConfig: Config = {
@@ -41,10 +57,18 @@ export const defaultConfig: Config = {
   maxYamlDepth: 64,
   maxYamlAliases: 100,
   adminToken: '',
+  workerConcurrency: 32,
+  leaseMs: 30_000,
+  pollMs: 250,
+  killGraceMs: 5000,
+  cpuSecondPriceUsd: 0.0000125,
+  modelPrices: {},
+  llmProviders: {},
+  maxLogBytesPerNode: 1024 * 1024,
 };
 
 type Key = keyof Config;
-type Kind = 'int' | 'string' | 'level';
+type Kind = 'int' | 'number' | 'string' | 'level' | 'json';
 
 interface Setting {
   kind: Kind;
@@ -89,6 +113,14 @@ const settings: Record<Key, Setting> = {
     max: 10_000,
   },
   adminToken: { kind: 'string', env: ['SWITCHYARD_ADMIN_TOKEN'], flag: 'admin-token' },
+  workerConcurrency: { kind: 'int', env: ['SWITCHYARD_WORKER_CONCURRENCY'], flag: 'worker-concurrency', min: 0, max: 10_000 },
+  leaseMs: { kind: 'int', env: ['SWITCHYARD_LEASE_MS'], flag: 'lease-ms', min: 500, max: 3_600_000 },
+  pollMs: { kind: 'int', env: ['SWITCHYARD_POLL_MS'], flag: 'poll-ms', min: 5, max: 60_000 },
+  killGraceMs: { kind: 'int', env: ['SWITCHYARD_KILL_GRACE_MS'], flag: 'kill-grace-ms', min: 0, max: 600_000 },
+  cpuSecondPriceUsd: { kind: 'number', env: ['SWITCHYARD_CPU_SECOND_PRICE_USD'], flag: 'cpu-second-price-usd', min: 0, max: 1 },
+  modelPrices: { kind: 'json', env: ['SWITCHYARD_MODEL_PRICES'], flag: 'model-prices' },
+  llmProviders: { kind: 'json', env: ['SWITCHYARD_LLM_PROVIDERS'], flag: 'llm-providers' },
+  maxLogBytesPerNode: { kind: 'int', env: ['SWITCHYARD_MAX_LOG_BYTES_PER_NODE'], flag: 'max-log-bytes-per-node', min: 1024, max: 1024 * 1024 * 1024 },
 };
 
 const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -132,6 +164,30 @@ function coerce(key: Key, value: unknown, source: string): Config[Key] {
     );
   }
   return value;
+}
+
+/** Object settings: a mapping in the file, JSON text in env and flags; checked per key. */
+function parseJsonSetting(key: Key, value: unknown, source: string): Config[Key] {
+  let v = value;
+  if (typeof v === 'string') {
+    try {
+      v = JSON.parse(v);
+    } catch {
+      throw new ConfigError(`config: ${key} must be a JSON object (from ${source})`);
+    }
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`config: ${key} must be an object (from ${source})`);
+  for (const [name, entry] of Object.entries(v as Record<string, unknown>)) {
+    const e = entry as Record<string, unknown> | null;
+    if (key === 'modelPrices') {
+      if (!e || typeof e.prompt !== 'number' || typeof e.completion !== 'number' || e.prompt < 0 || e.completion < 0) {
+        throw new ConfigError(`config: modelPrices.${name} must be {prompt, completion} in USD per 1M tokens (from ${source})`);
+      }
+    } else if (!e || (e.kind !== 'openai' && e.kind !== 'anthropic') || typeof e.baseUrl !== 'string' || !/^https?:\/\//.test(e.baseUrl)) {
+      throw new ConfigError(`config: llmProviders.${name} must be {kind: openai|anthropic, baseUrl: http(s)://…, apiKeyEnv?} (from ${source})`);
+    }
+  }
+  return v as Config[Key];
 }
 
 /** Parses `--name value` and `--name=value` flags; unknown flags are an error. */

@@ -8,15 +8,18 @@ import type { App } from './api/types.ts';
 import type { Config } from './config.ts';
 import { defaultDefinitionLimits } from './definition/index.ts';
 import { systemClock, type Clock } from './services/clock.ts';
+import { ExecutionService } from './services/executions.ts';
 import { TokenService } from './services/tokens.ts';
 import { WorkflowService } from './services/workflows.ts';
 import { type Database, openDatabase } from './store/db.ts';
+import { ExecutionEngine } from './worker/engine.ts';
 
 export interface Switchyard {
   app: App;
   database: Database;
   /** The admin secret when this start generated it (print it once). */
   bootstrap: { secret?: string; file?: string };
+  engine: ExecutionEngine;
   close(): Promise<void>;
 }
 
@@ -28,6 +31,8 @@ export interface ComposeOptions {
   pgSchema?: string;
   /** SQLite file (tests may pass `:memory:`). */
   sqlitePath?: string;
+  /** False: serve the API without claiming work (tests that drive the engine by hand). */
+  startWorker?: boolean;
 }
 
 export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyard> {
@@ -48,21 +53,23 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     };
     const tokens = new TokenService(database, clock);
     const workflows = new WorkflowService(database, clock, limits);
-    const bootstrap = await tokens.bootstrap({
-      adminToken: config.adminToken,
-      dataDir: config.dataDir,
-    });
+    const engine = new ExecutionEngine({ database, clock, config });
+    const executions = new ExecutionService(database, engine, clock);
+    const bootstrap = await tokens.bootstrap({ adminToken: config.adminToken, dataDir: config.dataDir });
     const app = await buildApp({
-      services: { tokens, workflows, ping: () => database.ping() },
+      services: { tokens, workflows, executions, ping: () => database.ping() },
       bodyLimitBytes: config.bodyLimitBytes,
       logger: opts.logger ?? false,
     });
+    if (config.workerConcurrency > 0 && opts.startWorker !== false) await engine.start();
     return {
       app,
       database,
       bootstrap,
+      engine,
       close: async () => {
         await app.close();
+        await engine.stop();
         await database.close();
       },
     };

@@ -6,6 +6,8 @@ import { AppError } from '../errors.ts';
 import { registerAuth } from './auth.ts';
 import { registerErrorHandling, toAppError } from './errors.ts';
 import { registerMetrics } from './metrics.ts';
+import { dlqRoutes } from './routes/dlq.ts';
+import { executionRoutes } from './routes/executions.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { versionRoutes, yamlMediaTypes } from './routes/versions.ts';
@@ -136,6 +138,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   workflowRoutes(app, opts.services);
   versionRoutes(app, opts.services);
   tokenRoutes(app, opts.services);
+  executionRoutes(app, opts.services);
+  dlqRoutes(app, opts.services);
   await app.ready();
   return app;
 }

@@ -101,3 +101,107 @@ export const TokenSchema = Type.Object({
 
 export const pageOf = <T extends TSchema>(item: T) =>
   Type.Object({ items: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+
+// --- executions ------------------------------------------------------------------------------
+
+export const ExecutionIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), execId: Type.String({ minLength: 1, maxLength: 64 }) });
+export const ExecutionStatusSchema = literalUnion(['pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled']);
+const AnyObject = Type.Object({}, { additionalProperties: true });
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+export const CostSchema = Type.Object({
+  estimatedUsd: Type.Number(),
+  tokens: Type.Object({ prompt: Type.Integer(), completion: Type.Integer() }),
+  computeSeconds: Type.Number(),
+});
+
+export const TriggerInfoSchema = Type.Object({
+  type: Type.String(),
+  eventType: Type.Optional(Type.String()),
+  subject: Type.Optional(Type.String()),
+  actor: Type.Optional(Type.String()),
+});
+
+export const NodeErrorSchema = Type.Object(
+  { message: Type.String(), code: Type.String(), exitCode: Type.Optional(Type.Integer()), retryable: Type.Optional(Type.Boolean()), retryAfterMs: Type.Optional(Type.Number()) },
+  { additionalProperties: true },
+);
+
+export const NodeViewSchema = Type.Object({
+  nodeId: Type.String(),
+  type: Type.String(),
+  status: literalUnion(['pending', 'queued', 'running', 'waiting', 'succeeded', 'failed', 'skipped', 'cancelled']),
+  attempt: Type.Integer(),
+  startedAt: Nullable(Type.String({ format: 'date-time' })),
+  endedAt: Nullable(Type.String({ format: 'date-time' })),
+  durationMs: Nullable(Type.Integer()),
+  error: Nullable(NodeErrorSchema),
+  outputs: Nullable(AnyObject),
+  cost: CostSchema,
+  waitingFor: Type.Optional(Type.Object({ kind: Type.String(), message: Nullable(Type.String()), requestedAt: Type.String() })),
+  childExecutionId: Type.Optional(Type.String()),
+});
+
+const executionSummaryFields = {
+  id: Type.String(),
+  workflowId: Type.String(),
+  version: Type.Integer(),
+  status: ExecutionStatusSchema,
+  trigger: TriggerInfoSchema,
+  createdAt: Type.String({ format: 'date-time' }),
+  startedAt: Nullable(Type.String({ format: 'date-time' })),
+  endedAt: Nullable(Type.String({ format: 'date-time' })),
+  durationMs: Nullable(Type.Integer()),
+  error: Nullable(Type.Object({ message: Type.String(), code: Type.String(), nodeId: Type.Optional(Type.String()) })),
+  cost: CostSchema,
+  parentExecutionId: Nullable(Type.String()),
+};
+
+export const ExecutionSummarySchema = Type.Object(executionSummaryFields);
+
+export const ExecutionSchema = Type.Object({
+  ...executionSummaryFields,
+  params: AnyObject,
+  createdBy: Type.String(),
+  nodes: Type.Array(NodeViewSchema),
+  turn: Type.Optional(Type.Integer()),
+  conversation: Type.Optional(
+    Type.Array(Type.Object({ role: Type.String(), content: Type.String(), turn: Type.Integer(), at: Type.String(), data: Type.Optional(Type.Unknown()) })),
+  ),
+});
+
+export const RunAcceptedSchema = Type.Object({ id: Type.String(), workflowId: Type.String(), version: Type.Integer(), status: ExecutionStatusSchema });
+
+export const DlqSchema = Type.Object({
+  id: Type.String(),
+  executionId: Type.String(),
+  workflowId: Type.String(),
+  version: Type.Integer(),
+  nodeId: Type.String(),
+  attempts: Type.Integer(),
+  error: NodeErrorSchema,
+  logTail: Type.Array(Type.String()),
+  inputs: AnyObject,
+  status: literalUnion(['open', 'retried', 'resolved']),
+  createdAt: Type.String({ format: 'date-time' }),
+  resolvedAt: Nullable(Type.String({ format: 'date-time' })),
+  resolvedBy: Nullable(Type.String()),
+  note: Nullable(Type.String()),
+});
+
+const UsageGroupSchema = Type.Object({
+  key: Type.String(),
+  attempts: Type.Integer(),
+  computeSeconds: Type.Number(),
+  tokens: Type.Object({ prompt: Type.Integer(), completion: Type.Integer() }),
+  estimatedUsd: Type.Number(),
+});
+
+export const UsageSchema = Type.Object({
+  workflowId: Type.String(),
+  since: Nullable(Type.String()),
+  until: Nullable(Type.String()),
+  groupBy: Nullable(Type.String()),
+  total: UsageGroupSchema,
+  groups: Type.Array(UsageGroupSchema),
+});

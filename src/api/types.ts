@@ -7,6 +7,7 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
+import type { ExecutionService } from '../services/executions.ts';
 import type { TokenService } from '../services/tokens.ts';
 import type { WorkflowService } from '../services/workflows.ts';
 
@@ -22,6 +23,7 @@ export type App = FastifyInstance<
 export interface Services {
   workflows: WorkflowService;
   tokens: TokenService;
+  executions: ExecutionService;
   /** Throws when the database is unreachable. */
   ping(): Promise<void>;
 }

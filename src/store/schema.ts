@@ -64,4 +64,103 @@ export interface DatabaseSchema {
   tokens: TokensTable;
   settings: SettingsTable;
   schema_migrations: MigrationsTable;
+  executions: ExecutionsTable;
+  tasks: TasksTable;
+  execution_events: ExecutionEventsTable;
+  node_runs: NodeRunsTable;
+  node_logs: NodeLogsTable;
+  dlq: DlqTable;
+}
+
+export interface ExecutionsTable {
+  id: string;
+  workflow_id: string;
+  version: number;
+  status: string;
+  trigger_type: string;
+  /** JSON: {type, eventType?, subject?, actor?}. */
+  trigger_info: string;
+  params: string;
+  /** JSON: the engine's ExecutionState. */
+  state: string;
+  /** JSON: the engine's node states by node id. */
+  nodes: string;
+  error: string | null;
+  cost_usd: number;
+  /** Bumped by every decision; updates are compare-and-set on it. */
+  rev: number;
+  /** Highest execution_events.seq written. */
+  last_seq: number;
+  idempotency_key: string | null;
+  parent_execution_id: string | null;
+  created_by: string;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  updated_at: string;
+}
+
+export interface TasksTable {
+  id: string;
+  execution_id: string;
+  kind: string;
+  node_id: string | null;
+  attempt: number;
+  payload: string | null;
+  available_at: string;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  created_at: string;
+}
+
+export interface ExecutionEventsTable {
+  execution_id: string;
+  seq: number;
+  type: string;
+  node_id: string | null;
+  data: string;
+  at: string;
+}
+
+export interface NodeRunsTable {
+  execution_id: string;
+  node_id: string;
+  attempt: number;
+  workflow_id: string;
+  version: number;
+  status: string;
+  started_at: string | null;
+  ended_at: string;
+  error: string | null;
+  compute_seconds: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_usd: number;
+}
+
+export interface NodeLogsTable {
+  execution_id: string;
+  line: number;
+  node_id: string;
+  attempt: number;
+  stream: string;
+  text: string;
+  at: string;
+}
+
+export interface DlqTable {
+  id: string;
+  execution_id: string;
+  workflow_id: string;
+  version: number;
+  node_id: string;
+  attempts: number;
+  error: string;
+  log_tail: string;
+  inputs: string;
+  status: string;
+  created_at: string;
+  resolved_at: string | null;
+  resolved_by: string | null;
+  note: string | null;
 }

@@ -3,6 +3,7 @@
  * migration is frozen and changes come as a new one.
  */
 import { migration0001 } from './0001-foundation.ts';
+import { migration0002 } from './0002-executions.ts';
 
 export interface Migration {
   id: number;
@@ -11,4 +12,4 @@ export interface Migration {
   postgres: string[];
 }
 
-export const migrations: Migration[] = [migration0001];
+export const migrations: Migration[] = [migration0001, migration0002];

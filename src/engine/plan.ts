@@ -1,0 +1,83 @@
+/**
+ * A graph compiled for the reducer: topological order, incoming edges per node (with the
+ * implicit `on_reject` routes of approval nodes) and graph-level settings. Versions are
+ * immutable, so a plan is computed once per (workflow, version) and reused.
+ */
+import { type Graph, type GraphEdge, type GraphNode, type RetryPolicyInput, parseDuration } from '../definition/index.ts';
+
+export interface PlanEdge {
+  from: string;
+  to: string;
+  when?: string;
+  /** Taken only when `from` (an approval) is rejected. */
+  onReject: boolean;
+}
+
+export interface Plan {
+  /** Node ids in a topological order. */
+  order: string[];
+  nodes: ReadonlyMap<string, GraphNode>;
+  incoming: ReadonlyMap<string, PlanEdge[]>;
+  outgoing: ReadonlyMap<string, PlanEdge[]>;
+  failFast: boolean;
+  timeoutMs: number | null;
+  retry: RetryPolicyInput | undefined;
+  /** Chat workflows: idle time before a conversation ends. */
+  idleTimeoutMs: number;
+  isChat: boolean;
+}
+
+export const defaultChatIdleMs = 3_600_000;
+
+export function compilePlan(graph: Graph, opts: { workflowType: string; idleTimeout?: string }): Plan {
+  const nodes = new Map<string, GraphNode>(graph.nodes.map((n) => [n.id, n]));
+  const incoming = new Map<string, PlanEdge[]>(graph.nodes.map((n) => [n.id, []]));
+  const outgoing = new Map<string, PlanEdge[]>(graph.nodes.map((n) => [n.id, []]));
+  const rejectRoutes = new Map<string, string>();
+  for (const n of graph.nodes) {
+    if (n.type === 'approval' && typeof n.onReject === 'string') rejectRoutes.set(n.id, n.onReject);
+  }
+  const add = (e: PlanEdge) => {
+    incoming.get(e.to)?.push(e);
+    outgoing.get(e.from)?.push(e);
+  };
+  const seen = new Set<string>();
+  for (const e of graph.edges as GraphEdge[]) {
+    const onReject = rejectRoutes.get(e.from) === e.to;
+    if (onReject) seen.add(`${e.from}\u0000${e.to}`);
+    add({ from: e.from, to: e.to, ...(e.when !== undefined && { when: e.when }), onReject });
+  }
+  for (const [from, to] of rejectRoutes) {
+    if (!seen.has(`${from}\u0000${to}`) && nodes.has(to)) add({ from, to, onReject: true });
+  }
+  return {
+    order: topoOrder(graph.nodes.map((n) => n.id), incoming),
+    nodes,
+    incoming,
+    outgoing,
+    failFast: graph.failFast === true,
+    timeoutMs: graph.timeout !== undefined ? (parseDuration(graph.timeout) ?? null) : null,
+    retry: graph.retry,
+    idleTimeoutMs: (opts.idleTimeout !== undefined ? parseDuration(opts.idleTimeout) : undefined) ?? defaultChatIdleMs,
+    isChat: opts.workflowType === 'chat',
+  };
+}
+
+/** Kahn's algorithm; validation guarantees no cycles, so every node is placed. */
+function topoOrder(ids: string[], incoming: ReadonlyMap<string, PlanEdge[]>): string[] {
+  const indegree = new Map(ids.map((id) => [id, incoming.get(id)?.length ?? 0]));
+  const out = new Map<string, string[]>(ids.map((id) => [id, []]));
+  for (const id of ids) for (const e of incoming.get(id) ?? []) out.get(e.from)?.push(id);
+  const queue = ids.filter((id) => indegree.get(id) === 0);
+  const order: string[] = [];
+  for (let i = 0; i < queue.length; i++) {
+    const id = queue[i]!;
+    order.push(id);
+    for (const next of out.get(id) ?? []) {
+      const d = (indegree.get(next) ?? 0) - 1;
+      indegree.set(next, d);
+      if (d === 0) queue.push(next);
+    }
+  }
+  return order.length === ids.length ? order : ids;
+}

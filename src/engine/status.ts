@@ -1,0 +1,78 @@
+/**
+ * Execution and node statuses (wire strings, exactly), their predicates and the one transition
+ * table. Every status change goes through `canTransition`; the reducer asserts it.
+ */
+
+export const ExecutionStatus = {
+  /** Created, not yet picked up by a worker. */
+  pending: 'pending',
+  /** At least one node is queued or running. */
+  running: 'running',
+  /** Nothing runs; a node waits for a human (approval) or a message (input, chat turn). */
+  waiting: 'waiting',
+  /** Every node finished; none failed (or failures were allowed). */
+  succeeded: 'succeeded',
+  /** A node failed for good, or the execution timed out. */
+  failed: 'failed',
+  /** Cancelled by a request. */
+  cancelled: 'cancelled',
+} as const;
+export type ExecutionStatus = (typeof ExecutionStatus)[keyof typeof ExecutionStatus];
+export const executionStatuses = ['pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'] as const satisfies readonly ExecutionStatus[];
+
+export const NodeStatus = {
+  /** Not yet ready: upstream nodes have not finished (or it never ran). */
+  pending: 'pending',
+  /** Ready; a task is in the queue (possibly delayed by backoff). */
+  queued: 'queued',
+  /** A worker runs it (or its timer/child execution is pending). */
+  running: 'running',
+  /** Waits for a human or a message. */
+  waiting: 'waiting',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  /** Not run: its condition was false or no incoming edge was taken. */
+  skipped: 'skipped',
+  cancelled: 'cancelled',
+} as const;
+export type NodeStatus = (typeof NodeStatus)[keyof typeof NodeStatus];
+export const nodeStatuses = ['pending', 'queued', 'running', 'waiting', 'succeeded', 'failed', 'skipped', 'cancelled'] as const satisfies readonly NodeStatus[];
+
+const terminalExecution: ReadonlySet<ExecutionStatus> = new Set(['succeeded', 'failed', 'cancelled']);
+const terminalNode: ReadonlySet<NodeStatus> = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
+
+export const isTerminalExecution = (s: ExecutionStatus): boolean => terminalExecution.has(s);
+export const isActiveExecution = (s: ExecutionStatus): boolean => !terminalExecution.has(s);
+export const isTerminalNode = (s: NodeStatus): boolean => terminalNode.has(s);
+/** Queued, running or waiting: the node holds the execution open. */
+export const isActiveNode = (s: NodeStatus): boolean => s === 'queued' || s === 'running' || s === 'waiting';
+
+/** Allowed execution transitions. Retry and DLQ retry reopen failed/cancelled executions. */
+export const executionTransitions: Record<ExecutionStatus, readonly ExecutionStatus[]> = {
+  pending: ['running', 'waiting', 'succeeded', 'failed', 'cancelled'],
+  running: ['waiting', 'succeeded', 'failed', 'cancelled'],
+  waiting: ['running', 'succeeded', 'failed', 'cancelled'],
+  succeeded: [],
+  failed: ['running'],
+  cancelled: ['running'],
+};
+
+/** Allowed node transitions; `pending` again only through an execution retry. */
+export const nodeTransitions: Record<NodeStatus, readonly NodeStatus[]> = {
+  pending: ['queued', 'running', 'waiting', 'succeeded', 'failed', 'skipped', 'cancelled'],
+  queued: ['running', 'cancelled', 'failed', 'succeeded', 'waiting'],
+  running: ['queued', 'succeeded', 'failed', 'cancelled', 'waiting', 'running'],
+  waiting: ['succeeded', 'failed', 'cancelled'],
+  succeeded: ['pending'],
+  failed: ['pending', 'queued'],
+  skipped: ['pending'],
+  cancelled: ['pending', 'queued'],
+};
+
+export function canTransitionExecution(from: ExecutionStatus, to: ExecutionStatus): boolean {
+  return from === to || executionTransitions[from].includes(to);
+}
+
+export function canTransitionNode(from: NodeStatus, to: NodeStatus): boolean {
+  return from === to || nodeTransitions[from].includes(to);
+}

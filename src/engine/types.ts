@@ -1,0 +1,156 @@
+/**
+ * The engine's vocabulary: the snapshot it decides on, the events it takes and the commands it
+ * gives. Events and commands are discriminated unions on `type`; handlers are exhaustive.
+ */
+import type { NodeError } from '../nodes/executor.ts';
+import type { ExecutionStatus, NodeStatus } from './status.ts';
+
+export interface Cost {
+  estimatedUsd: number;
+  tokens: { prompt: number; completion: number };
+  computeSeconds: number;
+}
+
+export const zeroCost = (): Cost => ({ estimatedUsd: 0, tokens: { prompt: 0, completion: 0 }, computeSeconds: 0 });
+
+export function addCost(a: Cost, b: Cost): Cost {
+  return {
+    estimatedUsd: Math.round((a.estimatedUsd + b.estimatedUsd) * 1e6) / 1e6,
+    tokens: { prompt: a.tokens.prompt + b.tokens.prompt, completion: a.tokens.completion + b.tokens.completion },
+    computeSeconds: Math.round((a.computeSeconds + b.computeSeconds) * 1000) / 1000,
+  };
+}
+
+export interface NodeState {
+  status: NodeStatus;
+  /** Number of the current or last attempt (0: never started). */
+  attempt: number;
+  /** Attempt number where the current retry budget began (execution retries reset it). */
+  budgetFrom: number;
+  outputs: Record<string, unknown> | null;
+  error: NodeError | null;
+  startedAt: string | null;
+  endedAt: string | null;
+  cost: Cost;
+  /** For condition/switch: the successors it chose; edges to its other listed targets are not taken. */
+  chosen?: string[] | null;
+  /** A failure that does not fail the execution (continue_on_error, routed rejection). */
+  tolerated?: boolean;
+  /** For approval/input: what the node asked. */
+  prompt?: { kind: 'approval' | 'input'; message: string | null; requestedAt: string } | null;
+  /** For workflow nodes: the child execution. */
+  childExecutionId?: string | null;
+}
+
+export interface ExecutionError {
+  message: string;
+  code: string;
+  nodeId?: string;
+}
+
+export interface ConversationEntry {
+  role: 'user' | 'assistant';
+  content: string;
+  turn: number;
+  at: string;
+  data?: unknown;
+}
+
+export interface TriggerInfo {
+  type: string;
+  eventType?: string;
+  subject?: string;
+  actor?: string;
+}
+
+export interface ExecutionState {
+  id: string;
+  workflowId: string;
+  version: number;
+  workflowType: string;
+  status: ExecutionStatus;
+  params: Record<string, unknown>;
+  vars: Record<string, unknown>;
+  trigger: TriggerInfo;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  error: ExecutionError | null;
+  cost: Cost;
+  /** Chat: the turn being run (1-based) and the conversation so far. */
+  turn: number;
+  conversation: ConversationEntry[];
+  /** Chat: waiting for the next follow-up message (a turn ended). */
+  awaitingTurn: boolean;
+  parent: { executionId: string; nodeId: string } | null;
+  /** The effective runtime config pinned at creation (cpu prices compute; idleTimeout ends chats). */
+  runtime: Record<string, unknown>;
+}
+
+export interface Snapshot {
+  execution: ExecutionState;
+  nodes: Record<string, NodeState>;
+}
+
+/** What a finished node attempt reports (priced by the worker). */
+export interface NodeOutcome {
+  status: 'succeeded' | 'failed';
+  outputs?: Record<string, unknown>;
+  error?: NodeError;
+  cost?: Cost;
+}
+
+export type EngineEvent =
+  | { type: 'start' }
+  | { type: 'node.started'; nodeId: string; attempt: number }
+  | { type: 'node.finished'; nodeId: string; attempt: number; outcome: NodeOutcome }
+  | { type: 'timer.fired'; nodeId: string; attempt: number }
+  | { type: 'approval'; nodeId: string; decision: 'approve' | 'reject'; comment?: string; data?: unknown; actor: string }
+  | { type: 'followup'; message: string; data?: unknown; actor: string }
+  | { type: 'cancel'; actor: string; reason?: string }
+  | { type: 'retry'; nodes?: string[]; actor: string }
+  | { type: 'dlq.retry'; nodeId: string; actor: string }
+  | { type: 'deadline' }
+  | { type: 'idle'; turn: number }
+  | { type: 'child.finished'; nodeId: string; childExecutionId: string; status: ExecutionStatus; outputs: Record<string, unknown>; error: ExecutionError | null; cost: Cost };
+
+export type EngineEventType = EngineEvent['type'];
+
+/** Event types recorded in execution_events (DESIGN §5). */
+export type StreamEventType =
+  | 'execution.status'
+  | 'node.status'
+  | 'node.retry_scheduled'
+  | 'approval.requested'
+  | 'input.requested'
+  | 'artifact.created'
+  | 'cost.updated';
+
+export type TaskKind = 'start' | 'run' | 'timer' | 'deadline' | 'idle' | 'child' | 'cancel';
+
+export type Command =
+  | { type: 'enqueue'; kind: TaskKind; nodeId: string | null; attempt: number; availableAt: string; payload?: unknown }
+  | { type: 'emit'; event: StreamEventType; nodeId?: string; data: Record<string, unknown> }
+  | { type: 'dlq'; nodeId: string; attempts: number; error: NodeError; inputs: Record<string, unknown> }
+  | { type: 'kill'; nodeId: string }
+  | { type: 'startChild'; nodeId: string; childExecutionId: string; workflow: string; version?: number; params: Record<string, unknown> }
+  | { type: 'cancelChild'; childExecutionId: string }
+  | { type: 'notifyParent'; parentExecutionId: string; parentNodeId: string; childExecutionId: string; status: ExecutionStatus; outputs: Record<string, unknown>; error: ExecutionError | null; cost: Cost }
+  | { type: 'clearTasks' };
+
+export interface DecideContext {
+  now: Date;
+  /** A number in [0, 1) (retry jitter). */
+  random: () => number;
+  /** Fresh ids (child executions). */
+  newId: (prefix: 'exec') => string;
+}
+
+export interface Decision {
+  next: Snapshot;
+  commands: Command[];
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected ${JSON.stringify(x)}`);
+}

@@ -1,0 +1,281 @@
+/**
+ * The `command` executor on the local runtime: `sh -e -c <run>` (or `shell`) in the workspace, in
+ * its own process group so a timeout or cancel stops every process it started. Sandboxing
+ * (bubblewrap, cgroups) and sidecar images belong to the runtimes and come later.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Static } from 'typebox';
+import type { CommandNodeSchema } from '../command.ts';
+import type { ExecContext, NodeExecutor, NodeUsage } from '../executor.ts';
+import { cancelled, errorMessage, fail, formatMs, maxTimerMs } from './errors.ts';
+import { LineSplitter } from './line-splitter.ts';
+import { parseOutputFile } from './output-file.ts';
+import { isGroupAlive, terminateGroup } from './process-group.ts';
+
+type CommandConfig = Static<typeof CommandNodeSchema>;
+
+export const defaultShell = ['/bin/sh', '-e'] as const;
+/** Directory under the workspace for Switchyard's own files (output files). */
+export const stateDirName = '.switchyard';
+/** Most of `$SWITCHYARD_OUTPUT` that is read; the rest is ignored with a log line. */
+export const maxOutputFileBytes = 1024 * 1024;
+/** How long to wait for stdout/stderr to close after the process group is gone. */
+const streamCloseWaitMs = 2000;
+const fallbackPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export const commandExecutor: NodeExecutor = async (ctx) => {
+  const node = ctx.node as unknown as CommandConfig;
+  if (typeof node.run !== 'string') return fail('ERR_NODE_CONFIG', "'run' must be a string");
+  if (node.image !== undefined) {
+    return fail(
+      'ERR_NODE_UNSUPPORTED',
+      `sidecar images are not supported by the local runtime (image ${JSON.stringify(node.image)}); run on the docker runtime or remove 'image'`,
+    );
+  }
+  const argv = shellArgv(node.shell, node.run);
+  if (argv === undefined) return fail('ERR_NODE_CONFIG', "'shell' is empty");
+  if (ctx.signal.aborted) return cancelled(ctx.signal);
+  const cwd = await resolveWorkingDir(ctx.workspace, node.workingDir);
+  if ('error' in cwd) return fail('ERR_NODE_CONFIG', cwd.error);
+
+  let outputFile: string;
+  try {
+    outputFile = await createOutputFile(ctx);
+  } catch (error) {
+    return fail('ERR_NODE_SPAWN', `could not create $SWITCHYARD_OUTPUT: ${errorMessage(error)}`, {
+      retryable: true,
+    });
+  }
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? fallbackPath,
+    HOME: ctx.workspace,
+    ...ctx.env,
+    ...(node.env ?? {}),
+    SWITCHYARD_OUTPUT: outputFile,
+    SWITCHYARD_WORKSPACE: ctx.workspace,
+  };
+  const started = performance.now();
+  const end = await runProcess(ctx, argv, cwd.path, env);
+  const usage: NodeUsage = { runtimeSeconds: (performance.now() - started) / 1000 };
+  if (end.kind === 'spawn-error') {
+    await rm(outputFile, { force: true });
+    return fail('ERR_NODE_SPAWN', `could not start ${argv[0]}: ${errorMessage(end.error)}`, {
+      retryable: isTransientSpawnError(end.error),
+      usage,
+    });
+  }
+
+  const outputs: Record<string, unknown> = await readOutputs(ctx, outputFile, node.outputs);
+  const exitCode = end.code ?? 128 + (end.signal === null ? 0 : signalNumber(end.signal));
+  outputs.exitCode = exitCode;
+  const opts = { exitCode, outputs, usage };
+  if (end.stopped === 'timeout') {
+    return fail('ERR_NODE_TIMEOUT', `timed out after ${formatMs(ctx.timeoutMs ?? 0)}`, opts);
+  }
+  if (end.stopped === 'cancelled') return cancelled(ctx.signal, opts);
+  if (end.signal !== null) return fail('ERR_NODE_SIGNAL', `killed by ${end.signal}`, opts);
+  if (end.code !== 0) {
+    const tail = end.lastStderr === undefined ? '' : `: ${end.lastStderr}`;
+    return fail('ERR_NODE_EXIT', `exited with code ${end.code}${tail}`, opts);
+  }
+  return { status: 'succeeded', outputs, usage };
+};
+
+/** `shell` split on spaces (`bash -e -o pipefail`) plus `-c <run>`; undefined when empty. */
+export function shellArgv(shell: string | undefined, run: string): string[] | undefined {
+  const parts = shell === undefined ? [...defaultShell] : shell.trim().split(/\s+/);
+  if (parts[0] === undefined || parts[0] === '') return undefined;
+  return [...parts, '-c', run];
+}
+
+/** The absolute working directory inside the workspace, or why `workingDir` is refused. */
+export async function resolveWorkingDir(
+  workspace: string,
+  workingDir: string | undefined,
+): Promise<{ path: string } | { error: string }> {
+  if (workingDir === undefined || workingDir === '' || workingDir === '.') {
+    return { path: workspace };
+  }
+  const shown = JSON.stringify(workingDir);
+  if (path.isAbsolute(workingDir)) {
+    return { error: `workingDir ${shown} must be relative to the workspace` };
+  }
+  const resolved = path.resolve(workspace, workingDir);
+  if (!isInside(workspace, resolved)) {
+    return { error: `workingDir ${shown} leaves the workspace` };
+  }
+  let real: string;
+  try {
+    real = await realpath(resolved);
+  } catch {
+    return { error: `workingDir ${shown} does not exist in the workspace` };
+  }
+  // A symlink inside the workspace may still point out of it.
+  if (!isInside(await realpath(workspace), real)) {
+    return { error: `workingDir ${shown} leaves the workspace through a symlink` };
+  }
+  if (!(await stat(real)).isDirectory()) {
+    return { error: `workingDir ${shown} is not a directory` };
+  }
+  return { path: resolved };
+}
+
+function isInside(root: string, target: string): boolean {
+  const rel = path.relative(root, target);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+/** A fresh empty output file per attempt; map items share node ids, so the name is random too. */
+async function createOutputFile(ctx: ExecContext): Promise<string> {
+  const dir = path.join(ctx.workspace, stateDirName);
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `output-${ctx.nodeId}-${ctx.attempt}-${randomUUID()}`);
+  await writeFile(file, '', { flag: 'wx' });
+  return file;
+}
+
+type ProcessEnd =
+  | { kind: 'spawn-error'; error: unknown }
+  | {
+      kind: 'exited';
+      code: number | null;
+      signal: NodeJS.Signals | null;
+      /** Set when Switchyard stopped the process. */
+      stopped?: 'timeout' | 'cancelled';
+      lastStderr?: string;
+    };
+
+async function runProcess(
+  ctx: ExecContext,
+  argv: string[],
+  cwd: string,
+  env: Record<string, string>,
+): Promise<ProcessEnd> {
+  let child: ChildProcess;
+  try {
+    child = spawn(argv[0]!, argv.slice(1), {
+      cwd,
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (error) {
+    return { kind: 'spawn-error', error };
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const spawnError = await new Promise<unknown>((resolve) => {
+    child.once('spawn', () => resolve(undefined));
+    child.once('error', resolve);
+  });
+  if (spawnError !== undefined) return { kind: 'spawn-error', error: spawnError };
+  // Later 'error' events (none are expected once spawned) must not crash the worker.
+  child.on('error', () => {});
+  const pid = child.pid!;
+
+  let lastStderr: string | undefined;
+  const out = new LineSplitter((line) => ctx.log('stdout', line));
+  const err = new LineSplitter((line) => {
+    if (line.trim() !== '') lastStderr = line.length > 500 ? `${line.slice(0, 500)}…` : line;
+    ctx.log('stderr', line);
+  });
+  child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => err.push(chunk));
+
+  let stopped: 'timeout' | 'cancelled' | undefined;
+  let termination: Promise<void> | undefined;
+  const stop = (reason: 'timeout' | 'cancelled') => {
+    if (stopped !== undefined) return;
+    stopped = reason;
+    const why =
+      reason === 'timeout' ? `timed out after ${formatMs(ctx.timeoutMs ?? 0)}` : 'cancelled';
+    ctx.log(
+      'system',
+      `${why}: stopping the process group (SIGTERM, then SIGKILL after ${formatMs(ctx.killGraceMs)})`,
+    );
+    termination = terminateGroup(pid, ctx.killGraceMs);
+  };
+  const timer =
+    ctx.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => stop('timeout'), Math.min(Math.max(ctx.timeoutMs, 0), maxTimerMs));
+  const onAbort = () => stop('cancelled');
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  if (ctx.signal.aborted) onAbort();
+
+  const exit = await exited;
+  clearTimeout(timer);
+  ctx.signal.removeEventListener('abort', onAbort);
+  if (termination === undefined && isGroupAlive(pid)) {
+    ctx.log('system', 'stopping background processes left running by the command');
+    termination = terminateGroup(pid, ctx.killGraceMs);
+  }
+  await termination;
+
+  // A process that left the group (setsid) may still hold the pipes; stop reading after a while.
+  const wait = new AbortController();
+  const closedInTime = await Promise.race([
+    closed.then(() => true),
+    sleep(streamCloseWaitMs, false, { signal: wait.signal }).catch(() => false),
+  ]);
+  wait.abort();
+  if (!closedInTime) {
+    ctx.log('system', 'stdout/stderr are still held open by a process outside the group');
+    child.stdout!.destroy();
+    child.stderr!.destroy();
+  }
+  out.end();
+  err.end();
+  return { kind: 'exited', ...exit, stopped, lastStderr };
+}
+
+async function readOutputs(
+  ctx: ExecContext,
+  file: string,
+  declared: string[] | undefined,
+): Promise<Record<string, unknown>> {
+  let text = '';
+  try {
+    const handle = await open(file, 'r');
+    try {
+      const size = (await handle.stat()).size;
+      const buffer = Buffer.alloc(Math.min(size, maxOutputFileBytes));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      text = buffer.subarray(0, bytesRead).toString('utf8');
+      if (size > maxOutputFileBytes) {
+        ctx.log(
+          'system',
+          `$SWITCHYARD_OUTPUT is ${size} bytes; read the first ${maxOutputFileBytes} only`,
+        );
+        text = text.slice(0, text.lastIndexOf('\n') + 1);
+      }
+    } finally {
+      await handle.close();
+    }
+    await rm(file, { force: true });
+  } catch (error) {
+    ctx.log('system', `could not read $SWITCHYARD_OUTPUT: ${errorMessage(error)}`);
+  }
+  const { outputs, problems } = parseOutputFile(text);
+  for (const problem of problems) ctx.log('system', problem);
+  for (const key of declared ?? []) {
+    if (!(key in outputs)) ctx.log('system', `declared output '${key}' was not written`);
+  }
+  return outputs;
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  return osConstants.signals[signal] ?? 0;
+}
+
+function isTransientSpawnError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EAGAIN' || code === 'EMFILE' || code === 'ENFILE' || code === 'ENOMEM';
+}

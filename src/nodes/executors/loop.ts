@@ -1,0 +1,68 @@
+/**
+ * The `loop` executor: runs a node template again and again (`iteration` from 0, `previous` the
+ * last outputs) until `until` holds, at most `maxIterations` times.
+ */
+import type { Static } from 'typebox';
+import type { GraphNode } from '../../definition/model.ts';
+import type { ExecResult, NodeExecutor, NodeUsage } from '../executor.ts';
+import type { LoopNodeSchema } from '../loop.ts';
+import { cancelled, fail } from './errors.ts';
+import { evaluateField, settle, sumUsage, usageOption } from './fan-out.ts';
+
+type LoopConfig = Static<typeof LoopNodeSchema>;
+
+export const loopExecutor: NodeExecutor = async (ctx) => {
+  const node = ctx.node as unknown as LoopConfig;
+  const template = node.node as GraphNode;
+  const max = node.maxIterations;
+  if (!Number.isSafeInteger(max) || max < 1) {
+    return fail('ERR_NODE_CONFIG', "'maxIterations' must be a positive integer");
+  }
+  let previous: Record<string, unknown> | null = null;
+  const usages: (NodeUsage | undefined)[] = [];
+  const done = (iterations: number) => ({
+    outputs: { iterations, outputs: previous },
+    ...usageOption(sumUsage(usages)),
+  });
+
+  for (let iteration = 0; iteration < max; iteration++) {
+    if (ctx.signal.aborted) return cancelled(ctx.signal, done(iteration));
+    const result: ExecResult = await settle(() => ctx.runInline(template, { iteration, previous }));
+    usages.push(result.usage);
+    if (result.status === 'failed') {
+      if (ctx.signal.aborted) return cancelled(ctx.signal, done(iteration));
+      return fail(
+        'ERR_ITERATION_FAILED',
+        `iteration ${iteration} failed: ${result.error.message} (${result.error.code})`,
+        {
+          retryable: result.error.retryable,
+          retryAfterMs: result.error.retryAfterMs,
+          exitCode: result.error.exitCode,
+          ...done(iteration),
+        },
+      );
+    }
+    previous = result.outputs;
+    const until = evaluateField(ctx, node.until, { iteration, outputs: result.outputs });
+    if ('error' in until) {
+      return fail(
+        'ERR_LOOP_UNTIL',
+        `'until' does not evaluate: ${until.error}`,
+        done(iteration + 1),
+      );
+    }
+    if (typeof until.value !== 'boolean') {
+      return fail(
+        'ERR_LOOP_UNTIL',
+        `'until' must be a boolean, got ${until.value === null ? 'null' : typeof until.value}`,
+        done(iteration + 1),
+      );
+    }
+    if (until.value) return { status: 'succeeded', ...done(iteration + 1) };
+  }
+  return fail(
+    'ERR_LOOP_LIMIT',
+    `'until' did not hold after ${max} ${max === 1 ? 'iteration' : 'iterations'}`,
+    done(max),
+  );
+};

@@ -1,0 +1,52 @@
+/** The `parallel` executor: runs inline branches side by side, at most `concurrency` at once. */
+import type { Static } from 'typebox';
+import type { GraphNode } from '../../definition/model.ts';
+import type { NodeExecutor } from '../executor.ts';
+import type { ParallelNodeSchema } from '../parallel.ts';
+import { cancelled, fail } from './errors.ts';
+import { type ChildFailure, runPool, summarizeFailures, sumUsage, usageOption } from './fan-out.ts';
+
+type ParallelConfig = Static<typeof ParallelNodeSchema>;
+
+export const parallelExecutor: NodeExecutor = async (ctx) => {
+  const node = ctx.node as unknown as ParallelConfig;
+  const branches = node.branches as GraphNode[];
+  if (!Array.isArray(branches) || branches.length === 0) {
+    return fail('ERR_NODE_CONFIG', "'branches' must be a non-empty list");
+  }
+  const concurrency = node.concurrency ?? branches.length;
+  const results = await runPool(branches.length, concurrency, ctx.signal, (i) => {
+    const branch = branches[i]!;
+    return ctx.runInline(branch, { branch: branch.id });
+  });
+
+  const outputs: Record<string, unknown> = {};
+  const failures: (ChildFailure & { id: string })[] = [];
+  results.forEach((result, i) => {
+    const id = branches[i]!.id;
+    if (result?.status === 'succeeded') outputs[id] = result.outputs;
+    else if (result?.status === 'failed') {
+      failures.push({ id, label: `branch ${JSON.stringify(id)}`, error: result.error });
+    }
+  });
+  const usage = sumUsage(results.map((r) => r?.usage));
+  const notRun = results.some((r) => r === undefined);
+  if (ctx.signal.aborted && (notRun || failures.length > 0)) {
+    return cancelled(ctx.signal, { outputs: { branches: outputs }, ...usageOption(usage) });
+  }
+  if (failures.length > 0) {
+    const summary = summarizeFailures(failures);
+    const ids = failures.map((f) => f.id);
+    return fail(
+      'ERR_BRANCH_FAILED',
+      `${ids.length === 1 ? 'branch' : 'branches'} ${ids.join(', ')} failed: ${summary.message}`,
+      {
+        retryable: summary.retryable,
+        retryAfterMs: summary.retryAfterMs,
+        outputs: { branches: outputs, failed: ids },
+        ...usageOption(usage),
+      },
+    );
+  }
+  return { status: 'succeeded', outputs: { branches: outputs }, ...usageOption(usage) };
+};

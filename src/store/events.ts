@@ -1,0 +1,21 @@
+/** SQL for execution_events: gap-free per-execution sequence numbers (assigned under the execution's CAS). */
+import type { Db } from './db.ts';
+import type { ExecutionEventsTable } from './schema.ts';
+
+export type EventRow = ExecutionEventsTable;
+
+export async function insertEvents(db: Db, rows: EventRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 200) await db.insertInto('execution_events').values(rows.slice(i, i + 200)).execute();
+}
+
+/** Events with seq >= fromSeq, in order. */
+export async function listEvents(db: Db, executionId: string, fromSeq: number, limit: number): Promise<EventRow[]> {
+  return db
+    .selectFrom('execution_events')
+    .selectAll()
+    .where('execution_id', '=', executionId)
+    .where('seq', '>=', fromSeq)
+    .orderBy('seq')
+    .limit(limit)
+    .execute();
+}

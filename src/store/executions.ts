@@ -1,0 +1,91 @@
+/** SQL for executions: the snapshot row, compare-and-set on `rev`, lists and deletes. */
+import type { Db } from './db.ts';
+import type { ExecutionsTable } from './schema.ts';
+
+export type ExecutionRow = ExecutionsTable;
+
+export interface ExecutionFilter {
+  workflowId?: string;
+  status?: string;
+  triggerType?: string;
+  version?: number;
+  since?: string;
+  until?: string;
+  beforeId?: string;
+  limit: number;
+}
+
+export async function insertExecution(db: Db, row: ExecutionRow): Promise<void> {
+  await db.insertInto('executions').values(row).execute();
+}
+
+export async function getExecution(db: Db, id: string): Promise<ExecutionRow | undefined> {
+  return db.selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findByIdempotencyKey(db: Db, workflowId: string, key: string): Promise<ExecutionRow | undefined> {
+  return db.selectFrom('executions').selectAll().where('workflow_id', '=', workflowId).where('idempotency_key', '=', key).executeTakeFirst();
+}
+
+export async function listExecutions(db: Db, f: ExecutionFilter): Promise<ExecutionRow[]> {
+  let q = db.selectFrom('executions').selectAll();
+  if (f.workflowId !== undefined) q = q.where('workflow_id', '=', f.workflowId);
+  if (f.status !== undefined) q = q.where('status', '=', f.status);
+  if (f.triggerType !== undefined) q = q.where('trigger_type', '=', f.triggerType);
+  if (f.version !== undefined) q = q.where('version', '=', f.version);
+  if (f.since !== undefined) q = q.where('created_at', '>=', f.since);
+  if (f.until !== undefined) q = q.where('created_at', '<', f.until);
+  if (f.beforeId !== undefined) q = q.where('id', '<', f.beforeId);
+  return q.orderBy('id', 'desc').limit(f.limit).execute();
+}
+
+/** Writes a decision's result if nobody else decided since `rev`; false on conflict. */
+export async function updateExecutionCas(
+  db: Db,
+  id: string,
+  rev: number,
+  changes: Pick<ExecutionRow, 'status' | 'state' | 'nodes' | 'error' | 'cost_usd' | 'last_seq' | 'started_at' | 'ended_at' | 'updated_at'>,
+): Promise<boolean> {
+  const res = await db
+    .updateTable('executions')
+    .set({ ...changes, rev: rev + 1 })
+    .where('id', '=', id)
+    .where('rev', '=', rev)
+    .executeTakeFirst();
+  return res.numUpdatedRows === 1n;
+}
+
+/** Deletes executions and everything they own (events, logs, node runs, tasks, DLQ entries). */
+export async function deleteExecutions(db: Db, ids: string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  let deleted = 0;
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    await db.deleteFrom('execution_events').where('execution_id', 'in', chunk).execute();
+    await db.deleteFrom('node_logs').where('execution_id', 'in', chunk).execute();
+    await db.deleteFrom('node_runs').where('execution_id', 'in', chunk).execute();
+    await db.deleteFrom('tasks').where('execution_id', 'in', chunk).execute();
+    await db.deleteFrom('dlq').where('execution_id', 'in', chunk).execute();
+    const res = await db.deleteFrom('executions').where('id', 'in', chunk).executeTakeFirst();
+    deleted += Number(res.numDeletedRows);
+  }
+  return deleted;
+}
+
+/** Ids of terminal executions of a workflow, for bulk delete. */
+export async function terminalExecutionIds(db: Db, workflowId: string, opts: { status?: string; before?: string }): Promise<string[]> {
+  let q = db.selectFrom('executions').select('id').where('workflow_id', '=', workflowId).where('status', 'in', ['succeeded', 'failed', 'cancelled']);
+  if (opts.status !== undefined) q = q.where('status', '=', opts.status);
+  if (opts.before !== undefined) q = q.where('created_at', '<', opts.before);
+  return (await q.execute()).map((r) => r.id);
+}
+
+/** Children of an execution (workflow nodes). */
+export async function childIds(db: Db, parentId: string): Promise<string[]> {
+  return (await db.selectFrom('executions').select('id').where('parent_execution_id', '=', parentId).execute()).map((r) => r.id);
+}
+
+/** Executions a worker should pick up at start (safety net beside the task queue). */
+export async function activeExecutionIds(db: Db): Promise<string[]> {
+  return (await db.selectFrom('executions').select('id').where('status', 'in', ['pending', 'running', 'waiting']).execute()).map((r) => r.id);
+}

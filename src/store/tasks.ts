@@ -1,0 +1,90 @@
+/**
+ * The work queue. A task is ready when `available_at <= now` and it has no live lease. Claims
+ * set a lease (owner + expiry); the owner heartbeats it while working and deletes the task in
+ * the transaction that records the result. A lease that expires (dead worker) is claimed again.
+ * PostgreSQL claims with FOR UPDATE SKIP LOCKED; SQLite has one writer.
+ */
+import { sql } from 'kysely';
+import type { Db, Dialect } from './db.ts';
+import type { TasksTable } from './schema.ts';
+
+export type TaskRow = TasksTable;
+
+export function taskId(executionId: string, kind: string, nodeId: string | null, attempt: number): string {
+  return `${executionId}:${kind}:${nodeId ?? ''}:${attempt}`;
+}
+
+/** Inserts tasks; an existing task with the same id gets the new time and loses its lease. */
+export async function upsertTasks(db: Db, rows: TaskRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db
+    .insertInto('tasks')
+    .values(rows)
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet((eb) => ({
+        available_at: eb.ref('excluded.available_at'),
+        lease_owner: eb.ref('excluded.lease_owner'),
+        lease_expires_at: eb.ref('excluded.lease_expires_at'),
+        payload: eb.ref('excluded.payload'),
+      })),
+    )
+    .execute();
+}
+
+export async function claimTasks(db: Db, dialect: Dialect, owner: string, nowIso: string, leaseUntil: string, limit: number): Promise<TaskRow[]> {
+  const lock = dialect === 'postgres' ? sql`FOR UPDATE SKIP LOCKED` : sql``;
+  const res = await sql<TaskRow>`
+    UPDATE tasks SET lease_owner = ${owner}, lease_expires_at = ${leaseUntil}
+    WHERE id IN (
+      SELECT id FROM tasks
+      WHERE available_at <= ${nowIso} AND (lease_owner IS NULL OR lease_expires_at < ${nowIso})
+      ORDER BY available_at
+      LIMIT ${limit}
+      ${lock}
+    )
+    RETURNING *`.execute(db);
+  return res.rows;
+}
+
+/** Extends leases this owner holds; returns the ids it still holds. */
+export async function heartbeat(db: Db, owner: string, ids: string[], leaseUntil: string): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db
+    .updateTable('tasks')
+    .set({ lease_expires_at: leaseUntil })
+    .where('id', 'in', ids)
+    .where('lease_owner', '=', owner)
+    .returning('id')
+    .execute();
+  return new Set(rows.map((r) => r.id));
+}
+
+/** Deletes a task this owner holds; false when the lease was lost (the result must be dropped). */
+export async function completeTask(db: Db, id: string, owner: string): Promise<boolean> {
+  const res = await db.deleteFrom('tasks').where('id', '=', id).where('lease_owner', '=', owner).executeTakeFirst();
+  return res.numDeletedRows === 1n;
+}
+
+export async function deleteTasksOf(db: Db, executionId: string, except?: string): Promise<void> {
+  let q = db.deleteFrom('tasks').where('execution_id', '=', executionId);
+  if (except !== undefined) q = q.where('id', '<>', except);
+  await q.execute();
+}
+
+export async function deleteNodeTasks(db: Db, executionId: string, nodeId: string): Promise<void> {
+  await db.deleteFrom('tasks').where('execution_id', '=', executionId).where('node_id', '=', nodeId).where('kind', '=', 'run').execute();
+}
+
+/** Drops every lease of an owner (a restarted single-process server re-claims its own work). */
+export async function releaseLeases(db: Db, owner?: string): Promise<number> {
+  let q = db.updateTable('tasks').set({ lease_owner: null, lease_expires_at: null }).where('lease_owner', 'is not', null);
+  if (owner !== undefined) q = q.where('lease_owner', '=', owner);
+  const res = await q.executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
+/** The earliest time any task becomes available (to sleep until then). */
+export async function nextAvailableAt(db: Db): Promise<string | undefined> {
+  const r = await db.selectFrom('tasks').select((eb) => eb.fn.min('available_at').as('at')).executeTakeFirst();
+  return (r?.at as string | null | undefined) ?? undefined;
+}
