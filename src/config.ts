@@ -41,7 +41,10 @@ export interface Config {
   /** Model prices in USD per 1M tokens: {"gpt-4o": {"prompt": 2.5, "completion": 10}}. */
   modelPrices: Record<string, { prompt: number; completion: number }>;
   /** LLM providers by name: {"openai": {"kind": "openai", "baseUrl": "...", "apiKeyEnv": "OPENAI_API_KEY"}}. */
-  llmProviders: Record<string, { kind: 'openai' | 'anthropic'; baseUrl: string; apiKeyEnv?: string }>;
+  llmProviders: Record<
+    string,
+    { kind: 'openai' | 'anthropic'; baseUrl: string; apiKeyEnv?: string }
+  >;
   /** Most log bytes stored per node attempt; the rest is replaced by a truncation marker. */
   maxLogBytesPerNode: number;
 }
@@ -113,14 +116,44 @@ const settings: Record<Key, Setting> = {
     max: 10_000,
   },
   adminToken: { kind: 'string', env: ['SWITCHYARD_ADMIN_TOKEN'], flag: 'admin-token' },
-  workerConcurrency: { kind: 'int', env: ['SWITCHYARD_WORKER_CONCURRENCY'], flag: 'worker-concurrency', min: 0, max: 10_000 },
-  leaseMs: { kind: 'int', env: ['SWITCHYARD_LEASE_MS'], flag: 'lease-ms', min: 500, max: 3_600_000 },
+  workerConcurrency: {
+    kind: 'int',
+    env: ['SWITCHYARD_WORKER_CONCURRENCY'],
+    flag: 'worker-concurrency',
+    min: 0,
+    max: 10_000,
+  },
+  leaseMs: {
+    kind: 'int',
+    env: ['SWITCHYARD_LEASE_MS'],
+    flag: 'lease-ms',
+    min: 500,
+    max: 3_600_000,
+  },
   pollMs: { kind: 'int', env: ['SWITCHYARD_POLL_MS'], flag: 'poll-ms', min: 5, max: 60_000 },
-  killGraceMs: { kind: 'int', env: ['SWITCHYARD_KILL_GRACE_MS'], flag: 'kill-grace-ms', min: 0, max: 600_000 },
-  cpuSecondPriceUsd: { kind: 'number', env: ['SWITCHYARD_CPU_SECOND_PRICE_USD'], flag: 'cpu-second-price-usd', min: 0, max: 1 },
+  killGraceMs: {
+    kind: 'int',
+    env: ['SWITCHYARD_KILL_GRACE_MS'],
+    flag: 'kill-grace-ms',
+    min: 0,
+    max: 600_000,
+  },
+  cpuSecondPriceUsd: {
+    kind: 'number',
+    env: ['SWITCHYARD_CPU_SECOND_PRICE_USD'],
+    flag: 'cpu-second-price-usd',
+    min: 0,
+    max: 1,
+  },
   modelPrices: { kind: 'json', env: ['SWITCHYARD_MODEL_PRICES'], flag: 'model-prices' },
   llmProviders: { kind: 'json', env: ['SWITCHYARD_LLM_PROVIDERS'], flag: 'llm-providers' },
-  maxLogBytesPerNode: { kind: 'int', env: ['SWITCHYARD_MAX_LOG_BYTES_PER_NODE'], flag: 'max-log-bytes-per-node', min: 1024, max: 1024 * 1024 * 1024 },
+  maxLogBytesPerNode: {
+    kind: 'int',
+    env: ['SWITCHYARD_MAX_LOG_BYTES_PER_NODE'],
+    flag: 'max-log-bytes-per-node',
+    min: 1024,
+    max: 1024 * 1024 * 1024,
+  },
 };
 
 const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -156,6 +189,25 @@ function coerce(key: Key, value: unknown, source: string): Config[Key] {
     }
     return n;
   }
+  if (s.kind === 'number') {
+    const n =
+      typeof value === 'number'
+        ? value
+        : typeof value === 'string' && value.trim() !== ''
+          ? Number(value)
+          : NaN;
+    if (
+      !Number.isFinite(n) ||
+      (s.min !== undefined && n < s.min) ||
+      (s.max !== undefined && n > s.max)
+    ) {
+      throw new ConfigError(
+        `config: ${key} must be a number from ${s.min} to ${s.max} (got ${show} from ${source})`,
+      );
+    }
+    return n;
+  }
+  if (s.kind === 'json') return parseJsonSetting(key, value, source);
   if (typeof value !== 'string')
     throw new ConfigError(`config: ${key} must be a string (got ${show} from ${source})`);
   if (s.kind === 'level' && !levels.includes(value)) {
@@ -176,15 +228,31 @@ function parseJsonSetting(key: Key, value: unknown, source: string): Config[Key]
       throw new ConfigError(`config: ${key} must be a JSON object (from ${source})`);
     }
   }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`config: ${key} must be an object (from ${source})`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new ConfigError(`config: ${key} must be an object (from ${source})`);
   for (const [name, entry] of Object.entries(v as Record<string, unknown>)) {
     const e = entry as Record<string, unknown> | null;
     if (key === 'modelPrices') {
-      if (!e || typeof e.prompt !== 'number' || typeof e.completion !== 'number' || e.prompt < 0 || e.completion < 0) {
-        throw new ConfigError(`config: modelPrices.${name} must be {prompt, completion} in USD per 1M tokens (from ${source})`);
+      if (
+        !e ||
+        typeof e.prompt !== 'number' ||
+        typeof e.completion !== 'number' ||
+        e.prompt < 0 ||
+        e.completion < 0
+      ) {
+        throw new ConfigError(
+          `config: modelPrices.${name} must be {prompt, completion} in USD per 1M tokens (from ${source})`,
+        );
       }
-    } else if (!e || (e.kind !== 'openai' && e.kind !== 'anthropic') || typeof e.baseUrl !== 'string' || !/^https?:\/\//.test(e.baseUrl)) {
-      throw new ConfigError(`config: llmProviders.${name} must be {kind: openai|anthropic, baseUrl: http(s)://…, apiKeyEnv?} (from ${source})`);
+    } else if (
+      !e ||
+      (e.kind !== 'openai' && e.kind !== 'anthropic') ||
+      typeof e.baseUrl !== 'string' ||
+      !/^https?:\/\//.test(e.baseUrl)
+    ) {
+      throw new ConfigError(
+        `config: llmProviders.${name} must be {kind: openai|anthropic, baseUrl: http(s)://…, apiKeyEnv?} (from ${source})`,
+      );
     }
   }
   return v as Config[Key];
@@ -256,7 +324,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
         if (!key) throw new ConfigError(`config: unknown key '${raw}' in ${file}`);
         set(
           key,
-          typeof value === 'number' && settings[key].kind !== 'int' ? String(value) : value,
+          typeof value === 'number' && settings[key].kind === 'string' ? String(value) : value,
           file,
         );
       }

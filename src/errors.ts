@@ -10,7 +10,11 @@ export const errorCatalog = {
     retryable: false,
     message: 'The request does not match the schema.',
   },
-  ERR_PARAMS_INVALID: { status: 400, retryable: false, message: "The params do not match the workflow's manual trigger inputs." },
+  ERR_PARAMS_INVALID: {
+    status: 400,
+    retryable: false,
+    message: "The params do not match the workflow's manual trigger inputs.",
+  },
   ERR_JSON_MALFORMED: { status: 400, retryable: false, message: 'The body is not valid JSON.' },
   ERR_YAML_MALFORMED: {
     status: 400,
@@ -31,7 +35,11 @@ export const errorCatalog = {
     retryable: false,
     message: 'No such version of this workflow.',
   },
-  ERR_EXECUTION_NOT_FOUND: { status: 404, retryable: false, message: 'No such execution under this workflow.' },
+  ERR_EXECUTION_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    message: 'No such execution under this workflow.',
+  },
   ERR_DLQ_NOT_FOUND: { status: 404, retryable: false, message: 'No such DLQ entry.' },
   ERR_TOKEN_NOT_FOUND: { status: 404, retryable: false, message: 'No such token.' },
   ERR_METHOD_NOT_ALLOWED: {
@@ -50,8 +58,16 @@ export const errorCatalog = {
     retryable: false,
     message: 'Only a published version can be promoted.',
   },
-  ERR_EXECUTION_STATE: { status: 409, retryable: false, message: 'The execution is not in a state that allows this.' },
-  ERR_DLQ_STATE: { status: 409, retryable: false, message: 'The DLQ entry is not in a state that allows this.' },
+  ERR_EXECUTION_STATE: {
+    status: 409,
+    retryable: false,
+    message: 'The execution is not in a state that allows this.',
+  },
+  ERR_DLQ_STATE: {
+    status: 409,
+    retryable: false,
+    message: 'The DLQ entry is not in a state that allows this.',
+  },
   ERR_CONFLICT: {
     status: 409,
     retryable: true,

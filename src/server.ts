@@ -55,7 +55,10 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     const workflows = new WorkflowService(database, clock, limits);
     const engine = new ExecutionEngine({ database, clock, config });
     const executions = new ExecutionService(database, engine, clock);
-    const bootstrap = await tokens.bootstrap({ adminToken: config.adminToken, dataDir: config.dataDir });
+    const bootstrap = await tokens.bootstrap({
+      adminToken: config.adminToken,
+      dataDir: config.dataDir,
+    });
     const app = await buildApp({
       services: { tokens, workflows, executions, ping: () => database.ping() },
       bodyLimitBytes: config.bodyLimitBytes,

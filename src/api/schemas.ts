@@ -104,8 +104,18 @@ export const pageOf = <T extends TSchema>(item: T) =>
 
 // --- executions ------------------------------------------------------------------------------
 
-export const ExecutionIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), execId: Type.String({ minLength: 1, maxLength: 64 }) });
-export const ExecutionStatusSchema = literalUnion(['pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled']);
+export const ExecutionIdParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64 }),
+  execId: Type.String({ minLength: 1, maxLength: 64 }),
+});
+export const ExecutionStatusSchema = literalUnion([
+  'pending',
+  'running',
+  'waiting',
+  'succeeded',
+  'failed',
+  'cancelled',
+]);
 const AnyObject = Type.Object({}, { additionalProperties: true });
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -123,14 +133,29 @@ export const TriggerInfoSchema = Type.Object({
 });
 
 export const NodeErrorSchema = Type.Object(
-  { message: Type.String(), code: Type.String(), exitCode: Type.Optional(Type.Integer()), retryable: Type.Optional(Type.Boolean()), retryAfterMs: Type.Optional(Type.Number()) },
+  {
+    message: Type.String(),
+    code: Type.String(),
+    exitCode: Type.Optional(Type.Integer()),
+    retryable: Type.Optional(Type.Boolean()),
+    retryAfterMs: Type.Optional(Type.Number()),
+  },
   { additionalProperties: true },
 );
 
 export const NodeViewSchema = Type.Object({
   nodeId: Type.String(),
   type: Type.String(),
-  status: literalUnion(['pending', 'queued', 'running', 'waiting', 'succeeded', 'failed', 'skipped', 'cancelled']),
+  status: literalUnion([
+    'pending',
+    'queued',
+    'running',
+    'waiting',
+    'succeeded',
+    'failed',
+    'skipped',
+    'cancelled',
+  ]),
   attempt: Type.Integer(),
   startedAt: Nullable(Type.String({ format: 'date-time' })),
   endedAt: Nullable(Type.String({ format: 'date-time' })),
@@ -138,7 +163,13 @@ export const NodeViewSchema = Type.Object({
   error: Nullable(NodeErrorSchema),
   outputs: Nullable(AnyObject),
   cost: CostSchema,
-  waitingFor: Type.Optional(Type.Object({ kind: Type.String(), message: Nullable(Type.String()), requestedAt: Type.String() })),
+  waitingFor: Type.Optional(
+    Type.Object({
+      kind: Type.String(),
+      message: Nullable(Type.String()),
+      requestedAt: Type.String(),
+    }),
+  ),
   childExecutionId: Type.Optional(Type.String()),
 });
 
@@ -152,7 +183,13 @@ const executionSummaryFields = {
   startedAt: Nullable(Type.String({ format: 'date-time' })),
   endedAt: Nullable(Type.String({ format: 'date-time' })),
   durationMs: Nullable(Type.Integer()),
-  error: Nullable(Type.Object({ message: Type.String(), code: Type.String(), nodeId: Type.Optional(Type.String()) })),
+  error: Nullable(
+    Type.Object({
+      message: Type.String(),
+      code: Type.String(),
+      nodeId: Type.Optional(Type.String()),
+    }),
+  ),
   cost: CostSchema,
   parentExecutionId: Nullable(Type.String()),
 };
@@ -166,11 +203,24 @@ export const ExecutionSchema = Type.Object({
   nodes: Type.Array(NodeViewSchema),
   turn: Type.Optional(Type.Integer()),
   conversation: Type.Optional(
-    Type.Array(Type.Object({ role: Type.String(), content: Type.String(), turn: Type.Integer(), at: Type.String(), data: Type.Optional(Type.Unknown()) })),
+    Type.Array(
+      Type.Object({
+        role: Type.String(),
+        content: Type.String(),
+        turn: Type.Integer(),
+        at: Type.String(),
+        data: Type.Optional(Type.Unknown()),
+      }),
+    ),
   ),
 });
 
-export const RunAcceptedSchema = Type.Object({ id: Type.String(), workflowId: Type.String(), version: Type.Integer(), status: ExecutionStatusSchema });
+export const RunAcceptedSchema = Type.Object({
+  id: Type.String(),
+  workflowId: Type.String(),
+  version: Type.Integer(),
+  status: ExecutionStatusSchema,
+});
 
 export const DlqSchema = Type.Object({
   id: Type.String(),

@@ -58,7 +58,8 @@ export function toCel(value: unknown): unknown {
 export function fromCel(value: unknown): unknown {
   if (typeof value === 'bigint') return Number(value);
   if (Array.isArray(value)) return value.map(fromCel);
-  if (value instanceof Map) return Object.fromEntries([...value.entries()].map(([k, v]) => [String(k), fromCel(v)]));
+  if (value instanceof Map)
+    return Object.fromEntries([...value.entries()].map(([k, v]) => [String(k), fromCel(v)]));
   if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
@@ -83,14 +84,19 @@ export function evaluate(expression: string, ctx: ExprContext): unknown {
 /** A condition must evaluate to a boolean. */
 export function evaluateCondition(expression: string, ctx: ExprContext): boolean {
   const v = evaluate(expression, ctx);
-  if (typeof v !== 'boolean') throw new ExpressionError(expression, `'${expression}' gave ${JSON.stringify(v)}, not a boolean`);
+  if (typeof v !== 'boolean')
+    throw new ExpressionError(
+      expression,
+      `'${expression}' gave ${JSON.stringify(v)}, not a boolean`,
+    );
   return v;
 }
 
 function stringify(v: unknown): string {
   if (typeof v === 'string') return v;
   if (v === null || v === undefined) return '';
-  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return JSON.stringify(v) ?? '';
 }
 
 /**
@@ -125,7 +131,8 @@ function renderString(text: string, celCtx: Record<string, unknown>): unknown {
     }
   };
   const only = scan.spans[0];
-  if (scan.spans.length === 1 && only && only.start === 0 && only.end === text.length) return run(only.expr);
+  if (scan.spans.length === 1 && only && only.start === 0 && only.end === text.length)
+    return run(only.expr);
   let out = '';
   let at = 0;
   for (const span of scan.spans) {

@@ -3,7 +3,12 @@
  * implicit `on_reject` routes of approval nodes) and graph-level settings. Versions are
  * immutable, so a plan is computed once per (workflow, version) and reused.
  */
-import { type Graph, type GraphEdge, type GraphNode, type RetryPolicyInput, parseDuration } from '../definition/index.ts';
+import {
+  type Graph,
+  type GraphNode,
+  type RetryPolicyInput,
+  parseDuration,
+} from '../definition/index.ts';
 
 export interface PlanEdge {
   from: string;
@@ -29,7 +34,10 @@ export interface Plan {
 
 export const defaultChatIdleMs = 3_600_000;
 
-export function compilePlan(graph: Graph, opts: { workflowType: string; idleTimeout?: string }): Plan {
+export function compilePlan(
+  graph: Graph,
+  opts: { workflowType: string; idleTimeout?: string },
+): Plan {
   const nodes = new Map<string, GraphNode>(graph.nodes.map((n) => [n.id, n]));
   const incoming = new Map<string, PlanEdge[]>(graph.nodes.map((n) => [n.id, []]));
   const outgoing = new Map<string, PlanEdge[]>(graph.nodes.map((n) => [n.id, []]));
@@ -42,7 +50,7 @@ export function compilePlan(graph: Graph, opts: { workflowType: string; idleTime
     outgoing.get(e.from)?.push(e);
   };
   const seen = new Set<string>();
-  for (const e of graph.edges as GraphEdge[]) {
+  for (const e of graph.edges) {
     const onReject = rejectRoutes.get(e.from) === e.to;
     if (onReject) seen.add(`${e.from}\u0000${e.to}`);
     add({ from: e.from, to: e.to, ...(e.when !== undefined && { when: e.when }), onReject });
@@ -51,14 +59,19 @@ export function compilePlan(graph: Graph, opts: { workflowType: string; idleTime
     if (!seen.has(`${from}\u0000${to}`) && nodes.has(to)) add({ from, to, onReject: true });
   }
   return {
-    order: topoOrder(graph.nodes.map((n) => n.id), incoming),
+    order: topoOrder(
+      graph.nodes.map((n) => n.id),
+      incoming,
+    ),
     nodes,
     incoming,
     outgoing,
     failFast: graph.failFast === true,
     timeoutMs: graph.timeout !== undefined ? (parseDuration(graph.timeout) ?? null) : null,
     retry: graph.retry,
-    idleTimeoutMs: (opts.idleTimeout !== undefined ? parseDuration(opts.idleTimeout) : undefined) ?? defaultChatIdleMs,
+    idleTimeoutMs:
+      (opts.idleTimeout !== undefined ? parseDuration(opts.idleTimeout) : undefined) ??
+      defaultChatIdleMs,
     isChat: opts.workflowType === 'chat',
   };
 }

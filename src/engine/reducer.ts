@@ -42,10 +42,27 @@ import {
 } from './types.ts';
 
 /** Node types the engine completes itself; the rest go to executors as `run` tasks. */
-const engineNative = new Set(['noop', 'condition', 'switch', 'approval', 'input', 'wait', 'workflow']);
+const engineNative = new Set([
+  'noop',
+  'condition',
+  'switch',
+  'approval',
+  'input',
+  'wait',
+  'workflow',
+]);
 
 export function freshNodeState(): NodeState {
-  return { status: 'pending', attempt: 0, budgetFrom: 1, outputs: null, error: null, startedAt: null, endedAt: null, cost: zeroCost() };
+  return {
+    status: 'pending',
+    attempt: 0,
+    budgetFrom: 1,
+    outputs: null,
+    error: null,
+    startedAt: null,
+    endedAt: null,
+    cost: zeroCost(),
+  };
 }
 
 /** The snapshot of a just-created execution: every node pending. */
@@ -83,7 +100,11 @@ class Draft {
     return n;
   }
 
-  setNode(id: string, patch: Partial<NodeState>, eventData: Record<string, unknown> = {}): NodeState {
+  setNode(
+    id: string,
+    patch: Partial<NodeState>,
+    eventData: Record<string, unknown> = {},
+  ): NodeState {
     const before = this.node(id);
     const next = { ...before, ...patch };
     if (!canTransitionNode(before.status, next.status)) {
@@ -91,7 +112,12 @@ class Draft {
     }
     this.nodes[id] = next;
     if (before.status !== next.status) {
-      const data: Record<string, unknown> = { nodeId: id, status: next.status, attempt: next.attempt, ...eventData };
+      const data: Record<string, unknown> = {
+        nodeId: id,
+        status: next.status,
+        attempt: next.attempt,
+        ...eventData,
+      };
       if (next.status === 'failed' && next.error) data.error = next.error;
       this.emit('node.status', data, id);
     }
@@ -100,7 +126,8 @@ class Draft {
 
   setExecution(status: ExecutionStatus, error?: ExecutionError | null): void {
     const from = this.execution.status;
-    if (!canTransitionExecution(from, status)) throw new Error(`execution: ${from} → ${status} is not a transition`);
+    if (!canTransitionExecution(from, status))
+      throw new Error(`execution: ${from} → ${status} is not a transition`);
     if (error !== undefined) this.execution.error = error;
     if (from === status) return;
     this.execution.status = status;
@@ -110,28 +137,51 @@ class Draft {
     this.emit('execution.status', data);
   }
 
-  emit(event: Extract<Command, { type: 'emit' }>['event'], data: Record<string, unknown>, nodeId?: string): void {
+  emit(
+    event: Extract<Command, { type: 'emit' }>['event'],
+    data: Record<string, unknown>,
+    nodeId?: string,
+  ): void {
     this.commands.push({ type: 'emit', event, data, ...(nodeId !== undefined && { nodeId }) });
   }
 
   addNodeCost(id: string, cost: Cost | undefined): void {
-    if (!cost || (cost.computeSeconds === 0 && cost.tokens.prompt === 0 && cost.tokens.completion === 0 && cost.estimatedUsd === 0)) return;
+    if (
+      !cost ||
+      (cost.computeSeconds === 0 &&
+        cost.tokens.prompt === 0 &&
+        cost.tokens.completion === 0 &&
+        cost.estimatedUsd === 0)
+    )
+      return;
     const st = this.node(id);
     this.nodes[id] = { ...st, cost: addCost(st.cost, cost) };
     this.execution.cost = addCost(this.execution.cost, cost);
-    this.emit('cost.updated', { nodeId: id, node: this.nodes[id].cost, execution: this.execution.cost }, id);
+    this.emit(
+      'cost.updated',
+      { nodeId: id, node: this.nodes[id].cost, execution: this.execution.cost },
+      id,
+    );
   }
 
   /** The CEL context (DESIGN §3). */
   exprContext(extra: Record<string, unknown> = {}): Record<string, unknown> {
     const nodes: Record<string, unknown> = {};
-    for (const [id, st] of Object.entries(this.nodes)) nodes[id] = { status: st.status, outputs: st.outputs ?? {} };
+    for (const [id, st] of Object.entries(this.nodes))
+      nodes[id] = { status: st.status, outputs: st.outputs ?? {} };
     const e = this.execution;
     return {
       params: e.params,
       vars: e.vars,
       nodes,
-      execution: { id: e.id, workflowId: e.workflowId, version: e.version, turn: e.turn, conversation: e.conversation, startedAt: e.startedAt },
+      execution: {
+        id: e.id,
+        workflowId: e.workflowId,
+        version: e.version,
+        turn: e.turn,
+        conversation: e.conversation,
+        startedAt: e.startedAt,
+      },
       trigger: e.trigger,
       ...extra,
     };
@@ -142,7 +192,12 @@ class Draft {
   }
 }
 
-export function decide(plan: Plan, snapshot: Snapshot, event: EngineEvent, ctx: DecideContext): Decision {
+export function decide(
+  plan: Plan,
+  snapshot: Snapshot,
+  event: EngineEvent,
+  ctx: DecideContext,
+): Decision {
   const d = new Draft(plan, snapshot, ctx);
   const terminal = isTerminalExecution(d.execution.status);
   switch (event.type) {
@@ -158,7 +213,8 @@ export function decide(plan: Plan, snapshot: Snapshot, event: EngineEvent, ctx: 
       break;
     case 'timer.fired': {
       const st = d.nodes[event.nodeId];
-      if (!terminal && st && st.status === 'running' && st.attempt === event.attempt) succeed(d, event.nodeId, { firedAt: d.nowIso });
+      if (!terminal && st && st.status === 'running' && st.attempt === event.attempt)
+        succeed(d, event.nodeId, { firedAt: d.nowIso });
       break;
     }
     case 'approval':
@@ -169,14 +225,25 @@ export function decide(plan: Plan, snapshot: Snapshot, event: EngineEvent, ctx: 
       break;
     case 'cancel':
       if (!terminal) {
-        stopAll(d, { code: 'ERR_CANCELLED', message: `cancelled by ${event.actor}${event.reason ? `: ${event.reason}` : ''}`, retryable: false });
-        d.setExecution('cancelled', { code: 'ERR_CANCELLED', message: `Cancelled by ${event.actor}.` });
+        stopAll(d, {
+          code: 'ERR_CANCELLED',
+          message: `cancelled by ${event.actor}${event.reason ? `: ${event.reason}` : ''}`,
+          retryable: false,
+        });
+        d.setExecution('cancelled', {
+          code: 'ERR_CANCELLED',
+          message: `Cancelled by ${event.actor}.`,
+        });
         finish(d);
       }
       break;
     case 'deadline':
       if (!terminal) {
-        const error = { code: 'ERR_EXECUTION_TIMEOUT', message: 'The execution ran past its timeout.', retryable: false };
+        const error = {
+          code: 'ERR_EXECUTION_TIMEOUT',
+          message: 'The execution ran past its timeout.',
+          retryable: false,
+        };
         stopAll(d, error);
         d.setExecution('failed', { code: error.code, message: error.message });
         finish(d);
@@ -190,7 +257,8 @@ export function decide(plan: Plan, snapshot: Snapshot, event: EngineEvent, ctx: 
       }
       break;
     case 'retry':
-      if (d.execution.status === 'failed' || d.execution.status === 'cancelled') onRetry(d, event.nodes);
+      if (d.execution.status === 'failed' || d.execution.status === 'cancelled')
+        onRetry(d, event.nodes);
       break;
     case 'dlq.retry':
       onDlqRetry(d, event.nodeId);
@@ -212,19 +280,30 @@ function onStart(d: Draft): void {
   d.execution.startedAt = d.nowIso;
   d.setExecution('running');
   if (d.plan.timeoutMs !== null) {
-    d.commands.push({ type: 'enqueue', kind: 'deadline', nodeId: null, attempt: 0, availableAt: addMs(d.ctx.now, d.plan.timeoutMs) });
+    d.commands.push({
+      type: 'enqueue',
+      kind: 'deadline',
+      nodeId: null,
+      attempt: 0,
+      availableAt: addMs(d.ctx.now, d.plan.timeoutMs),
+    });
   }
   if (d.plan.isChat) {
     d.execution.turn = 1;
     const message = d.execution.params.message;
-    if (typeof message === 'string') d.execution.conversation = [...d.execution.conversation, { role: 'user', content: message, turn: 1, at: d.nowIso }];
+    if (typeof message === 'string')
+      d.execution.conversation = [
+        ...d.execution.conversation,
+        { role: 'user', content: message, turn: 1, at: d.nowIso },
+      ];
   }
 }
 
 function onNodeStarted(d: Draft, id: string, attempt: number): void {
   const st = d.nodes[id];
   if (!st || st.attempt !== attempt) return;
-  if (st.status === 'queued') d.setNode(id, { status: 'running', startedAt: st.startedAt ?? d.nowIso });
+  if (st.status === 'queued')
+    d.setNode(id, { status: 'running', startedAt: st.startedAt ?? d.nowIso });
 }
 
 function onNodeFinished(d: Draft, ev: Extract<EngineEvent, { type: 'node.finished' }>): void {
@@ -235,7 +314,11 @@ function onNodeFinished(d: Draft, ev: Extract<EngineEvent, { type: 'node.finishe
     succeed(d, ev.nodeId, ev.outcome.outputs ?? {});
     return;
   }
-  const error: NodeError = ev.outcome.error ?? { code: 'ERR_NODE_FAILED', message: 'The node failed.', retryable: true };
+  const error: NodeError = ev.outcome.error ?? {
+    code: 'ERR_NODE_FAILED',
+    message: 'The node failed.',
+    retryable: true,
+  };
   const def = d.def(ev.nodeId);
   const policy = resolveRetryPolicy(def.retry as never, d.plan.retry);
   const used = st.attempt - st.budgetFrom + 1;
@@ -245,8 +328,18 @@ function onNodeFinished(d: Draft, ev: Extract<EngineEvent, { type: 'node.finishe
     const delayMs = Math.max(nextDelay(policy, used, d.ctx.random()), retryAfter);
     const nextAttempt = st.attempt + 1;
     d.setNode(ev.nodeId, { status: 'queued', attempt: nextAttempt, error });
-    d.commands.push({ type: 'enqueue', kind: 'run', nodeId: ev.nodeId, attempt: nextAttempt, availableAt: addMs(d.ctx.now, delayMs) });
-    d.emit('node.retry_scheduled', { nodeId: ev.nodeId, attempt: st.attempt, nextAttempt, delayMs, error }, ev.nodeId);
+    d.commands.push({
+      type: 'enqueue',
+      kind: 'run',
+      nodeId: ev.nodeId,
+      attempt: nextAttempt,
+      availableAt: addMs(d.ctx.now, delayMs),
+    });
+    d.emit(
+      'node.retry_scheduled',
+      { nodeId: ev.nodeId, attempt: st.attempt, nextAttempt, delayMs, error },
+      ev.nodeId,
+    );
     return;
   }
   failNode(d, ev.nodeId, error, ev.outcome.outputs);
@@ -255,7 +348,13 @@ function onNodeFinished(d: Draft, ev: Extract<EngineEvent, { type: 'node.finishe
 function onApproval(d: Draft, ev: Extract<EngineEvent, { type: 'approval' }>): void {
   const st = d.nodes[ev.nodeId];
   if (!st || st.status !== 'waiting' || d.def(ev.nodeId).type !== 'approval') return;
-  const outputs = { decision: ev.decision, comment: ev.comment ?? null, data: ev.data ?? null, actor: ev.actor, decidedAt: d.nowIso };
+  const outputs = {
+    decision: ev.decision,
+    comment: ev.comment ?? null,
+    data: ev.data ?? null,
+    actor: ev.actor,
+    decidedAt: d.nowIso,
+  };
   if (ev.decision === 'approve') {
     succeed(d, ev.nodeId, outputs);
     return;
@@ -265,7 +364,11 @@ function onApproval(d: Draft, ev: Extract<EngineEvent, { type: 'approval' }>): v
   d.setNode(ev.nodeId, {
     status: 'failed',
     outputs,
-    error: { code: 'ERR_APPROVAL_REJECTED', message: `Rejected by ${ev.actor}${ev.comment ? `: ${ev.comment}` : ''}.`, retryable: false },
+    error: {
+      code: 'ERR_APPROVAL_REJECTED',
+      message: `Rejected by ${ev.actor}${ev.comment ? `: ${ev.comment}` : ''}.`,
+      retryable: false,
+    },
     endedAt: d.nowIso,
     tolerated: routed || def.continueOnError === true,
     prompt: null,
@@ -274,11 +377,24 @@ function onApproval(d: Draft, ev: Extract<EngineEvent, { type: 'approval' }>): v
 }
 
 function onFollowup(d: Draft, ev: Extract<EngineEvent, { type: 'followup' }>): void {
-  const waitingInput = d.plan.order.find((id) => d.node(id).status === 'waiting' && d.def(id).type === 'input');
-  const entry = { role: 'user' as const, content: ev.message, turn: d.execution.turn, at: d.nowIso, ...(ev.data !== undefined && { data: ev.data }) };
+  const waitingInput = d.plan.order.find(
+    (id) => d.node(id).status === 'waiting' && d.def(id).type === 'input',
+  );
+  const entry = {
+    role: 'user' as const,
+    content: ev.message,
+    turn: d.execution.turn,
+    at: d.nowIso,
+    ...(ev.data !== undefined && { data: ev.data }),
+  };
   if (waitingInput) {
     d.execution.conversation = [...d.execution.conversation, entry];
-    succeed(d, waitingInput, { message: ev.message, data: ev.data ?? null, actor: ev.actor, receivedAt: d.nowIso });
+    succeed(d, waitingInput, {
+      message: ev.message,
+      data: ev.data ?? null,
+      actor: ev.actor,
+      receivedAt: d.nowIso,
+    });
     return;
   }
   if (!d.plan.isChat || !d.execution.awaitingTurn) return;
@@ -298,7 +414,15 @@ function onRetry(d: Draft, chosen: string[] | undefined): void {
   } else {
     for (const id of d.plan.order) {
       const s = d.node(id).status;
-      if (s === 'failed' || s === 'cancelled' || s === 'pending' || s === 'queued' || s === 'running' || s === 'waiting') reset.add(id);
+      if (
+        s === 'failed' ||
+        s === 'cancelled' ||
+        s === 'pending' ||
+        s === 'queued' ||
+        s === 'running' ||
+        s === 'waiting'
+      )
+        reset.add(id);
     }
     for (const id of descendants(d, reset)) if (d.node(id).status !== 'succeeded') reset.add(id);
   }
@@ -319,7 +443,13 @@ function reopen(d: Draft, reset: Set<string>): void {
     d.execution.endedAt = null;
     d.setExecution('running', null);
     if (d.plan.timeoutMs !== null) {
-      d.commands.push({ type: 'enqueue', kind: 'deadline', nodeId: null, attempt: 0, availableAt: addMs(d.ctx.now, d.plan.timeoutMs) });
+      d.commands.push({
+        type: 'enqueue',
+        kind: 'deadline',
+        nodeId: null,
+        attempt: 0,
+        availableAt: addMs(d.ctx.now, d.plan.timeoutMs),
+      });
     }
   }
 }
@@ -327,7 +457,17 @@ function reopen(d: Draft, reset: Set<string>): void {
 function resetNode(d: Draft, id: string): void {
   const st = d.node(id);
   if (st.status === 'pending' && st.outputs === null && st.error === null) return;
-  d.setNode(id, { status: 'pending', budgetFrom: st.attempt + 1, outputs: null, error: null, endedAt: null, chosen: null, tolerated: false, prompt: null, childExecutionId: null });
+  d.setNode(id, {
+    status: 'pending',
+    budgetFrom: st.attempt + 1,
+    outputs: null,
+    error: null,
+    endedAt: null,
+    chosen: null,
+    tolerated: false,
+    prompt: null,
+    childExecutionId: null,
+  });
 }
 
 function descendants(d: Draft, roots: Set<string>): Set<string> {
@@ -352,21 +492,59 @@ function onChildFinished(d: Draft, ev: Extract<EngineEvent, { type: 'child.finis
   const outputs = { executionId: ev.childExecutionId, status: ev.status, outputs: ev.outputs };
   if (ev.status === 'succeeded') succeed(d, ev.nodeId, outputs);
   else
-    failNode(d, ev.nodeId, { code: 'ERR_CHILD_FAILED', message: `Child execution ${ev.childExecutionId} ${ev.status}${ev.error ? `: ${ev.error.message}` : ''}.`, retryable: false }, outputs);
+    failNode(
+      d,
+      ev.nodeId,
+      {
+        code: 'ERR_CHILD_FAILED',
+        message: `Child execution ${ev.childExecutionId} ${ev.status}${ev.error ? `: ${ev.error.message}` : ''}.`,
+        retryable: false,
+      },
+      outputs,
+    );
 }
 
-function succeed(d: Draft, id: string, outputs: Record<string, unknown>, extra: Partial<NodeState> = {}): void {
+function succeed(
+  d: Draft,
+  id: string,
+  outputs: Record<string, unknown>,
+  extra: Partial<NodeState> = {},
+): void {
   const st = d.node(id);
-  d.setNode(id, { status: 'succeeded', outputs, error: null, attempt: Math.max(st.attempt, 1), startedAt: st.startedAt ?? d.nowIso, endedAt: d.nowIso, prompt: null, ...extra });
+  d.setNode(id, {
+    status: 'succeeded',
+    outputs,
+    error: null,
+    attempt: Math.max(st.attempt, 1),
+    startedAt: st.startedAt ?? d.nowIso,
+    endedAt: d.nowIso,
+    prompt: null,
+    ...extra,
+  });
 }
 
 function failNode(d: Draft, id: string, error: NodeError, outputs?: Record<string, unknown>): void {
   const st = d.node(id);
   const def = d.def(id);
   const tolerated = def.continueOnError === true;
-  d.setNode(id, { status: 'failed', error, attempt: Math.max(st.attempt, 1), startedAt: st.startedAt ?? d.nowIso, endedAt: d.nowIso, tolerated, prompt: null, ...(outputs && { outputs }) });
+  d.setNode(id, {
+    status: 'failed',
+    error,
+    attempt: Math.max(st.attempt, 1),
+    startedAt: st.startedAt ?? d.nowIso,
+    endedAt: d.nowIso,
+    tolerated,
+    prompt: null,
+    ...(outputs && { outputs }),
+  });
   if (error.code !== 'ERR_CANCELLED') {
-    d.commands.push({ type: 'dlq', nodeId: id, attempts: st.attempt - st.budgetFrom + 1, error, inputs: nodeInputs(d, def) });
+    d.commands.push({
+      type: 'dlq',
+      nodeId: id,
+      attempts: st.attempt - st.budgetFrom + 1,
+      error,
+      inputs: nodeInputs(d, def),
+    });
   }
   if (!tolerated) onUntoleratedFailure(d, id);
 }
@@ -374,7 +552,11 @@ function failNode(d: Draft, id: string, error: NodeError, outputs?: Record<strin
 /** With fail_fast, everything still active is cancelled at once. */
 function onUntoleratedFailure(d: Draft, failedId: string): void {
   if (!d.plan.failFast) return;
-  stopAll(d, { code: 'ERR_CANCELLED', message: `cancelled by fail_fast after ${failedId} failed`, retryable: false });
+  stopAll(d, {
+    code: 'ERR_CANCELLED',
+    message: `cancelled by fail_fast after ${failedId} failed`,
+    retryable: false,
+  });
 }
 
 /** Cancels every node that is not terminal; running work is killed, children cancelled. */
@@ -383,10 +565,16 @@ function stopAll(d: Draft, error: NodeError): void {
     const st = d.node(id);
     if (isTerminalNode(st.status)) continue;
     if (st.status === 'running' || st.status === 'queued') {
-      if (st.childExecutionId) d.commands.push({ type: 'cancelChild', childExecutionId: st.childExecutionId });
+      if (st.childExecutionId)
+        d.commands.push({ type: 'cancelChild', childExecutionId: st.childExecutionId });
       else d.commands.push({ type: 'kill', nodeId: id });
     }
-    d.setNode(id, { status: 'cancelled', error: st.status === 'pending' ? null : error, endedAt: st.status === 'pending' ? null : d.nowIso, prompt: null });
+    d.setNode(id, {
+      status: 'cancelled',
+      error: st.status === 'pending' ? null : error,
+      endedAt: st.status === 'pending' ? null : d.nowIso,
+      prompt: null,
+    });
   }
 }
 
@@ -404,7 +592,7 @@ function nodeInputs(d: Draft, def: GraphNode): Record<string, unknown> {
 // --- readiness ------------------------------------------------------------------------------
 
 function advance(d: Draft): void {
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     if (d.failing()) return;
     for (const id of d.plan.order) {
@@ -441,7 +629,9 @@ function edgeTaken(d: Draft, e: PlanEdge): boolean {
   const p = d.node(e.from);
   let taken: boolean;
   if (p.status === 'succeeded') {
-    taken = !e.onReject && (!p.chosen || !restrictedTargets(d.def(e.from)).has(e.to) || p.chosen.includes(e.to));
+    taken =
+      !e.onReject &&
+      (!p.chosen || !restrictedTargets(d.def(e.from)).has(e.to) || p.chosen.includes(e.to));
   } else if (p.status === 'failed' && p.tolerated) {
     const rejected = (p.outputs as { decision?: unknown } | null)?.decision === 'reject';
     taken = rejected ? e.onReject : !e.onReject;
@@ -453,7 +643,8 @@ function edgeTaken(d: Draft, e: PlanEdge): boolean {
 
 /** The successors a condition/switch chooses among; others are always taken. */
 function restrictedTargets(def: GraphNode): Set<string> {
-  if (def.type === 'condition') return new Set([...((def.then as string[]) ?? []), ...((def.else as string[]) ?? [])]);
+  if (def.type === 'condition')
+    return new Set([...((def.then as string[]) ?? []), ...((def.else as string[]) ?? [])]);
   if (def.type === 'switch') {
     const cases = (def.cases as { to: string[] }[] | undefined) ?? [];
     return new Set([...cases.flatMap((c) => c.to), ...((def.default as string[]) ?? [])]);
@@ -478,15 +669,34 @@ function startNode(d: Draft, id: string, def: GraphNode): void {
       const value = evaluate(def.value as string, d.exprContext());
       const cases = def.cases as { equals: unknown; to: string[] }[];
       const hit = cases.find((c) => c.equals === value);
-      succeed(d, id, { value, matched: hit ? hit.equals : null }, { attempt, chosen: hit ? hit.to : ((def.default as string[]) ?? []) });
+      succeed(
+        d,
+        id,
+        { value, matched: hit ? hit.equals : null },
+        { attempt, chosen: hit ? hit.to : ((def.default as string[]) ?? []) },
+      );
       return;
     }
     case 'approval':
     case 'input': {
-      const message = def.message === undefined ? null : String(render(def.message, d.exprContext()));
+      const message =
+        def.message === undefined ? null : stringifyMessage(render(def.message, d.exprContext()));
       const kind = def.type;
-      d.setNode(id, { status: 'waiting', attempt, startedAt: d.nowIso, prompt: { kind, message, requestedAt: d.nowIso } });
-      d.emit(kind === 'approval' ? 'approval.requested' : 'input.requested', { nodeId: id, message, ...(kind === 'approval' && def.approvers !== undefined && { approvers: def.approvers }) }, id);
+      d.setNode(id, {
+        status: 'waiting',
+        attempt,
+        startedAt: d.nowIso,
+        prompt: { kind, message, requestedAt: d.nowIso },
+      });
+      d.emit(
+        kind === 'approval' ? 'approval.requested' : 'input.requested',
+        {
+          nodeId: id,
+          message,
+          ...(kind === 'approval' && def.approvers !== undefined && { approvers: def.approvers }),
+        },
+        id,
+      );
       return;
     }
     case 'wait': {
@@ -497,15 +707,30 @@ function startNode(d: Draft, id: string, def: GraphNode): void {
     }
     case 'workflow': {
       const childExecutionId = d.ctx.newId('exec');
-      const params = render((def.params as Record<string, unknown> | undefined) ?? {}, d.exprContext());
+      const params = render(
+        (def.params as Record<string, unknown> | undefined) ?? {},
+        d.exprContext(),
+      );
       d.setNode(id, { status: 'running', attempt, startedAt: d.nowIso, childExecutionId });
-      d.commands.push({ type: 'startChild', nodeId: id, childExecutionId, workflow: def.workflow as string, ...(typeof def.version === 'number' && { version: def.version }), params });
-      if (def.wait === false) succeed(d, id, { executionId: childExecutionId }, { childExecutionId: null });
+      d.commands.push({
+        type: 'startChild',
+        nodeId: id,
+        childExecutionId,
+        workflow: def.workflow as string,
+        ...(typeof def.version === 'number' && { version: def.version }),
+        params,
+      });
+      if (def.wait === false)
+        succeed(d, id, { executionId: childExecutionId }, { childExecutionId: null });
       return;
     }
     default:
       if (engineNative.has(def.type)) throw new Error(`unhandled engine node type ${def.type}`);
-      d.setNode(id, { status: 'queued', attempt, budgetFrom: st.attempt === 0 ? 1 : st.budgetFrom });
+      d.setNode(id, {
+        status: 'queued',
+        attempt,
+        budgetFrom: st.attempt === 0 ? 1 : st.budgetFrom,
+      });
       d.commands.push({ type: 'enqueue', kind: 'run', nodeId: id, attempt, availableAt: d.nowIso });
   }
 }
@@ -527,21 +752,36 @@ function settle(d: Draft): void {
   const active = states.filter((n) => isActiveNode(n.status));
   if (d.failing()) {
     if (active.length > 0) {
-      setActiveStatus(d, active.map((n) => n.status));
+      setActiveStatus(
+        d,
+        active.map((n) => n.status),
+      );
       return;
     }
-    const first = d.plan.order.find((id) => d.node(id).status === 'failed' && !d.node(id).tolerated)!;
+    const first = d.plan.order.find(
+      (id) => d.node(id).status === 'failed' && !d.node(id).tolerated,
+    )!;
     const err = d.node(first).error;
-    d.setExecution('failed', { code: err?.code ?? 'ERR_NODE_FAILED', message: `Node ${first} failed: ${err?.message ?? 'failed'}`, nodeId: first });
+    d.setExecution('failed', {
+      code: err?.code ?? 'ERR_NODE_FAILED',
+      message: `Node ${first} failed: ${err?.message ?? 'failed'}`,
+      nodeId: first,
+    });
     finish(d);
     return;
   }
   if (active.length > 0) {
-    setActiveStatus(d, active.map((n) => n.status));
+    setActiveStatus(
+      d,
+      active.map((n) => n.status),
+    );
     return;
   }
   if (states.some((n) => n.status === 'pending')) {
-    d.setExecution('failed', { code: 'ERR_ENGINE_STUCK', message: 'No node can run, yet some never ran.' });
+    d.setExecution('failed', {
+      code: 'ERR_ENGINE_STUCK',
+      message: 'No node can run, yet some never ran.',
+    });
     finish(d);
     return;
   }
@@ -559,12 +799,26 @@ function setActiveStatus(d: Draft, statuses: NodeStatus[]): void {
 
 /** A chat turn ended: record the reply, wait for the next message or the idle timeout. */
 function endTurn(d: Draft): void {
-  const reply = [...d.plan.order].reverse().map((id) => d.node(id).outputs).find((o) => o && Object.keys(o).length > 0);
-  const text = reply && typeof reply.text === 'string' ? reply.text : reply ? JSON.stringify(reply) : '';
-  d.execution.conversation = [...d.execution.conversation, { role: 'assistant', content: text, turn: d.execution.turn, at: d.nowIso }];
+  const reply = [...d.plan.order]
+    .reverse()
+    .map((id) => d.node(id).outputs)
+    .find((o) => o && Object.keys(o).length > 0);
+  const text =
+    reply && typeof reply.text === 'string' ? reply.text : reply ? JSON.stringify(reply) : '';
+  d.execution.conversation = [
+    ...d.execution.conversation,
+    { role: 'assistant', content: text, turn: d.execution.turn, at: d.nowIso },
+  ];
   d.execution.awaitingTurn = true;
   d.setExecution('waiting');
-  d.commands.push({ type: 'enqueue', kind: 'idle', nodeId: null, attempt: d.execution.turn, availableAt: addMs(d.ctx.now, d.plan.idleTimeoutMs), payload: { turn: d.execution.turn } });
+  d.commands.push({
+    type: 'enqueue',
+    kind: 'idle',
+    nodeId: null,
+    attempt: d.execution.turn,
+    availableAt: addMs(d.ctx.now, d.plan.idleTimeoutMs),
+    payload: { turn: d.execution.turn },
+  });
   d.emit('input.requested', { turn: d.execution.turn, chat: true });
 }
 
@@ -592,4 +846,8 @@ function finish(d: Draft): void {
 
 function addMs(now: Date, ms: number): string {
   return new Date(now.getTime() + ms).toISOString();
+}
+
+function stringifyMessage(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
 }

@@ -21,16 +21,23 @@ export const defaultRetryPolicy: RetryPolicy = {
   jitter: 0,
 };
 
-export function resolveRetryPolicy(node?: RetryPolicyInput, workflow?: RetryPolicyInput): RetryPolicy {
-  const pick = <K extends keyof RetryPolicyInput>(k: K): RetryPolicyInput[K] | undefined => node?.[k] ?? workflow?.[k];
+export function resolveRetryPolicy(
+  node?: RetryPolicyInput,
+  workflow?: RetryPolicyInput,
+): RetryPolicy {
+  const pick = <K extends keyof RetryPolicyInput>(k: K): RetryPolicyInput[K] | undefined =>
+    node?.[k] ?? workflow?.[k];
   const jitter = pick('jitter');
   const initial = pick('initialInterval');
   const max = pick('maxInterval');
   return {
     maxAttempts: pick('maxAttempts') ?? defaultRetryPolicy.maxAttempts,
     backoff: pick('backoff') ?? defaultRetryPolicy.backoff,
-    initialIntervalMs: (initial !== undefined ? parseDuration(initial) : undefined) ?? defaultRetryPolicy.initialIntervalMs,
-    maxIntervalMs: (max !== undefined ? parseDuration(max) : undefined) ?? defaultRetryPolicy.maxIntervalMs,
+    initialIntervalMs:
+      (initial !== undefined ? parseDuration(initial) : undefined) ??
+      defaultRetryPolicy.initialIntervalMs,
+    maxIntervalMs:
+      (max !== undefined ? parseDuration(max) : undefined) ?? defaultRetryPolicy.maxIntervalMs,
     jitter: jitter === true ? 1 : jitter === false || jitter === undefined ? 0 : jitter,
   };
 }
@@ -41,7 +48,10 @@ export function resolveRetryPolicy(node?: RetryPolicyInput, workflow?: RetryPoli
  * `jitter` × delay.
  */
 export function nextDelay(policy: RetryPolicy, failedAttempt: number, rand: number): number {
-  const base = policy.backoff === 'fixed' ? policy.initialIntervalMs : policy.initialIntervalMs * 2 ** Math.max(0, failedAttempt - 1);
+  const base =
+    policy.backoff === 'fixed'
+      ? policy.initialIntervalMs
+      : policy.initialIntervalMs * 2 ** Math.max(0, failedAttempt - 1);
   const capped = Math.min(base, policy.maxIntervalMs);
   return Math.round(capped - capped * policy.jitter * rand);
 }

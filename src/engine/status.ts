@@ -18,7 +18,14 @@ export const ExecutionStatus = {
   cancelled: 'cancelled',
 } as const;
 export type ExecutionStatus = (typeof ExecutionStatus)[keyof typeof ExecutionStatus];
-export const executionStatuses = ['pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'] as const satisfies readonly ExecutionStatus[];
+export const executionStatuses = [
+  'pending',
+  'running',
+  'waiting',
+  'succeeded',
+  'failed',
+  'cancelled',
+] as const satisfies readonly ExecutionStatus[];
 
 export const NodeStatus = {
   /** Not yet ready: upstream nodes have not finished (or it never ran). */
@@ -36,16 +43,35 @@ export const NodeStatus = {
   cancelled: 'cancelled',
 } as const;
 export type NodeStatus = (typeof NodeStatus)[keyof typeof NodeStatus];
-export const nodeStatuses = ['pending', 'queued', 'running', 'waiting', 'succeeded', 'failed', 'skipped', 'cancelled'] as const satisfies readonly NodeStatus[];
+export const nodeStatuses = [
+  'pending',
+  'queued',
+  'running',
+  'waiting',
+  'succeeded',
+  'failed',
+  'skipped',
+  'cancelled',
+] as const satisfies readonly NodeStatus[];
 
-const terminalExecution: ReadonlySet<ExecutionStatus> = new Set(['succeeded', 'failed', 'cancelled']);
-const terminalNode: ReadonlySet<NodeStatus> = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
+const terminalExecution: ReadonlySet<ExecutionStatus> = new Set([
+  'succeeded',
+  'failed',
+  'cancelled',
+]);
+const terminalNode: ReadonlySet<NodeStatus> = new Set([
+  'succeeded',
+  'failed',
+  'skipped',
+  'cancelled',
+]);
 
 export const isTerminalExecution = (s: ExecutionStatus): boolean => terminalExecution.has(s);
 export const isActiveExecution = (s: ExecutionStatus): boolean => !terminalExecution.has(s);
 export const isTerminalNode = (s: NodeStatus): boolean => terminalNode.has(s);
 /** Queued, running or waiting: the node holds the execution open. */
-export const isActiveNode = (s: NodeStatus): boolean => s === 'queued' || s === 'running' || s === 'waiting';
+export const isActiveNode = (s: NodeStatus): boolean =>
+  s === 'queued' || s === 'running' || s === 'waiting';
 
 /** Allowed execution transitions. Retry and DLQ retry reopen failed/cancelled executions. */
 export const executionTransitions: Record<ExecutionStatus, readonly ExecutionStatus[]> = {

@@ -11,12 +11,19 @@ export interface Cost {
   computeSeconds: number;
 }
 
-export const zeroCost = (): Cost => ({ estimatedUsd: 0, tokens: { prompt: 0, completion: 0 }, computeSeconds: 0 });
+export const zeroCost = (): Cost => ({
+  estimatedUsd: 0,
+  tokens: { prompt: 0, completion: 0 },
+  computeSeconds: 0,
+});
 
 export function addCost(a: Cost, b: Cost): Cost {
   return {
     estimatedUsd: Math.round((a.estimatedUsd + b.estimatedUsd) * 1e6) / 1e6,
-    tokens: { prompt: a.tokens.prompt + b.tokens.prompt, completion: a.tokens.completion + b.tokens.completion },
+    tokens: {
+      prompt: a.tokens.prompt + b.tokens.prompt,
+      completion: a.tokens.completion + b.tokens.completion,
+    },
     computeSeconds: Math.round((a.computeSeconds + b.computeSeconds) * 1000) / 1000,
   };
 }
@@ -105,14 +112,29 @@ export type EngineEvent =
   | { type: 'node.started'; nodeId: string; attempt: number }
   | { type: 'node.finished'; nodeId: string; attempt: number; outcome: NodeOutcome }
   | { type: 'timer.fired'; nodeId: string; attempt: number }
-  | { type: 'approval'; nodeId: string; decision: 'approve' | 'reject'; comment?: string; data?: unknown; actor: string }
+  | {
+      type: 'approval';
+      nodeId: string;
+      decision: 'approve' | 'reject';
+      comment?: string;
+      data?: unknown;
+      actor: string;
+    }
   | { type: 'followup'; message: string; data?: unknown; actor: string }
   | { type: 'cancel'; actor: string; reason?: string }
   | { type: 'retry'; nodes?: string[]; actor: string }
   | { type: 'dlq.retry'; nodeId: string; actor: string }
   | { type: 'deadline' }
   | { type: 'idle'; turn: number }
-  | { type: 'child.finished'; nodeId: string; childExecutionId: string; status: ExecutionStatus; outputs: Record<string, unknown>; error: ExecutionError | null; cost: Cost };
+  | {
+      type: 'child.finished';
+      nodeId: string;
+      childExecutionId: string;
+      status: ExecutionStatus;
+      outputs: Record<string, unknown>;
+      error: ExecutionError | null;
+      cost: Cost;
+    };
 
 export type EngineEventType = EngineEvent['type'];
 
@@ -129,13 +151,42 @@ export type StreamEventType =
 export type TaskKind = 'start' | 'run' | 'timer' | 'deadline' | 'idle' | 'child' | 'cancel';
 
 export type Command =
-  | { type: 'enqueue'; kind: TaskKind; nodeId: string | null; attempt: number; availableAt: string; payload?: unknown }
+  | {
+      type: 'enqueue';
+      kind: TaskKind;
+      nodeId: string | null;
+      attempt: number;
+      availableAt: string;
+      payload?: unknown;
+    }
   | { type: 'emit'; event: StreamEventType; nodeId?: string; data: Record<string, unknown> }
-  | { type: 'dlq'; nodeId: string; attempts: number; error: NodeError; inputs: Record<string, unknown> }
+  | {
+      type: 'dlq';
+      nodeId: string;
+      attempts: number;
+      error: NodeError;
+      inputs: Record<string, unknown>;
+    }
   | { type: 'kill'; nodeId: string }
-  | { type: 'startChild'; nodeId: string; childExecutionId: string; workflow: string; version?: number; params: Record<string, unknown> }
+  | {
+      type: 'startChild';
+      nodeId: string;
+      childExecutionId: string;
+      workflow: string;
+      version?: number;
+      params: Record<string, unknown>;
+    }
   | { type: 'cancelChild'; childExecutionId: string }
-  | { type: 'notifyParent'; parentExecutionId: string; parentNodeId: string; childExecutionId: string; status: ExecutionStatus; outputs: Record<string, unknown>; error: ExecutionError | null; cost: Cost }
+  | {
+      type: 'notifyParent';
+      parentExecutionId: string;
+      parentNodeId: string;
+      childExecutionId: string;
+      status: ExecutionStatus;
+      outputs: Record<string, unknown>;
+      error: ExecutionError | null;
+      cost: Cost;
+    }
   | { type: 'clearTasks' };
 
 export interface DecideContext {

@@ -4,8 +4,21 @@
  * status; an execution that is not under the workflow in the path is 404.
  */
 import { type ManualTrigger, type Trigger, matchesInputType } from '../definition/index.ts';
-import { type ExecutionStatus, type NodeStatus, isActiveExecution, isTerminalExecution } from '../engine/status.ts';
-import type { Cost, EngineEvent, ExecutionError, ExecutionState, NodeState, Snapshot, TriggerInfo } from '../engine/types.ts';
+import {
+  type ExecutionStatus,
+  type NodeStatus,
+  isActiveExecution,
+  isTerminalExecution,
+} from '../engine/status.ts';
+import type {
+  Cost,
+  EngineEvent,
+  ExecutionError,
+  ExecutionState,
+  NodeState,
+  Snapshot,
+  TriggerInfo,
+} from '../engine/types.ts';
 import type { NodeError } from '../nodes/executor.ts';
 import { AppError, type ErrorDetail } from '../errors.ts';
 import type { Database } from '../store/db.ts';
@@ -107,15 +120,27 @@ export class ExecutionService {
   ): Promise<{ accepted: RunAccepted; created: boolean }> {
     const db = this.database.db;
     const wf = await getWorkflow(db, workflowId);
-    if (!wf) throw new AppError('ERR_WORKFLOW_NOT_FOUND', { message: `No workflow ${workflowId}.`, context: { workflowId } });
-    if (wf.status === 'archived') throw new AppError('ERR_WORKFLOW_ARCHIVED', { message: `Workflow ${workflowId} is archived and cannot run.`, context: { workflowId, status: wf.status } });
+    if (!wf)
+      throw new AppError('ERR_WORKFLOW_NOT_FOUND', {
+        message: `No workflow ${workflowId}.`,
+        context: { workflowId },
+      });
+    if (wf.status === 'archived')
+      throw new AppError('ERR_WORKFLOW_ARCHIVED', {
+        message: `Workflow ${workflowId} is archived and cannot run.`,
+        context: { workflowId, status: wf.status },
+      });
     if (opts.idempotencyKey !== undefined) {
       const prior = await executionsSql.findByIdempotencyKey(db, workflowId, opts.idempotencyKey);
       if (prior) return { accepted: accepted(prior), created: false };
     }
     const version = body.version ?? wf.active_version ?? wf.latest_version;
     const v = await getVersion(db, workflowId, version);
-    if (!v) throw new AppError('ERR_VERSION_NOT_FOUND', { message: `Workflow ${workflowId} has no version ${version}.`, context: { workflowId, version } });
+    if (!v)
+      throw new AppError('ERR_VERSION_NOT_FOUND', {
+        message: `Workflow ${workflowId} has no version ${version}.`,
+        context: { workflowId, version },
+      });
     const params = checkParams(JSON.parse(v.trigger_config) as Trigger[], body.params ?? {});
     const type = wf.type as WorkflowType;
     try {
@@ -124,7 +149,10 @@ export class ExecutionService {
           workflowId,
           version,
           workflowType: type,
-          runtime: effectiveRuntimeConfig(type, JSON.parse(wf.runtime_config) as never) as Record<string, unknown>,
+          runtime: effectiveRuntimeConfig(type, JSON.parse(wf.runtime_config) as never) as Record<
+            string,
+            unknown
+          >,
           params,
           trigger: opts.trigger ?? { type: 'manual', actor: opts.actor },
           createdBy: opts.actor,
@@ -142,7 +170,16 @@ export class ExecutionService {
     }
   }
 
-  async list(q: { workflowId?: string; status?: string; triggerType?: string; version?: number; since?: string; until?: string; limit?: number; cursor?: string }): Promise<Page<ExecutionSummary>> {
+  async list(q: {
+    workflowId?: string;
+    status?: string;
+    triggerType?: string;
+    version?: number;
+    since?: string;
+    until?: string;
+    limit?: number;
+    cursor?: string;
+  }): Promise<Page<ExecutionSummary>> {
     const limit = q.limit ?? 50;
     const beforeId = decodeCursor(q.cursor);
     const rows = await executionsSql.listExecutions(this.database.db, {
@@ -164,56 +201,110 @@ export class ExecutionService {
 
   async delete(workflowId: string, executionId: string): Promise<void> {
     const row = await this.require(workflowId, executionId);
-    if (isActiveExecution(row.status as ExecutionStatus)) throw wrongState(row, 'cancel it before deleting it');
+    if (isActiveExecution(row.status as ExecutionStatus))
+      throw wrongState(row, 'cancel it before deleting it');
     await this.database.transaction((trx) => executionsSql.deleteExecutions(trx, [executionId]));
   }
 
-  async bulkDelete(workflowId: string, opts: { status?: string; before?: string }): Promise<{ deleted: number }> {
+  async bulkDelete(
+    workflowId: string,
+    opts: { status?: string; before?: string },
+  ): Promise<{ deleted: number }> {
     const wf = await getWorkflow(this.database.db, workflowId);
-    if (!wf) throw new AppError('ERR_WORKFLOW_NOT_FOUND', { message: `No workflow ${workflowId}.`, context: { workflowId } });
+    if (!wf)
+      throw new AppError('ERR_WORKFLOW_NOT_FOUND', {
+        message: `No workflow ${workflowId}.`,
+        context: { workflowId },
+      });
     const ids = await executionsSql.terminalExecutionIds(this.database.db, workflowId, {
       ...(opts.status !== undefined && { status: opts.status }),
       ...(opts.before !== undefined && { before: new Date(opts.before).toISOString() }),
     });
-    const deleted = await this.database.transaction((trx) => executionsSql.deleteExecutions(trx, ids));
+    const deleted = await this.database.transaction((trx) =>
+      executionsSql.deleteExecutions(trx, ids),
+    );
     return { deleted };
   }
 
-  async cancel(workflowId: string, executionId: string, actor: string, reason?: string): Promise<ExecutionView> {
+  async cancel(
+    workflowId: string,
+    executionId: string,
+    actor: string,
+    reason?: string,
+  ): Promise<ExecutionView> {
     const row = await this.require(workflowId, executionId);
-    if (isTerminalExecution(row.status as ExecutionStatus)) throw wrongState(row, 'only a pending, running or waiting execution can be cancelled');
-    return this.control(workflowId, executionId, { type: 'cancel', actor, ...(reason !== undefined && { reason }) });
+    if (isTerminalExecution(row.status as ExecutionStatus))
+      throw wrongState(row, 'only a pending, running or waiting execution can be cancelled');
+    return this.control(workflowId, executionId, {
+      type: 'cancel',
+      actor,
+      ...(reason !== undefined && { reason }),
+    });
   }
 
-  async retry(workflowId: string, executionId: string, actor: string, nodes?: string[]): Promise<ExecutionView> {
+  async retry(
+    workflowId: string,
+    executionId: string,
+    actor: string,
+    nodes?: string[],
+  ): Promise<ExecutionView> {
     const row = await this.require(workflowId, executionId);
-    if (row.status !== 'failed' && row.status !== 'cancelled') throw wrongState(row, 'only a failed or cancelled execution can be retried');
+    if (row.status !== 'failed' && row.status !== 'cancelled')
+      throw wrongState(row, 'only a failed or cancelled execution can be retried');
     const known = JSON.parse(row.nodes) as Record<string, NodeState>;
     const unknown = (nodes ?? []).filter((n) => !(n in known));
     if (unknown.length > 0) {
-      throw new AppError('ERR_VALIDATION', { message: 'Unknown nodes to retry.', details: unknown.map((n) => ({ path: 'body.nodes', message: `no node '${n}' in this execution` })) });
+      throw new AppError('ERR_VALIDATION', {
+        message: 'Unknown nodes to retry.',
+        details: unknown.map((n) => ({
+          path: 'body.nodes',
+          message: `no node '${n}' in this execution`,
+        })),
+      });
     }
-    const view = await this.control(workflowId, executionId, { type: 'retry', actor, ...(nodes && nodes.length > 0 && { nodes }) });
-    await dlqSql.markNodeEntriesRetried(this.database.db, executionId, undefined, isoNow(this.clock), actor);
+    const view = await this.control(workflowId, executionId, {
+      type: 'retry',
+      actor,
+      ...(nodes && nodes.length > 0 && { nodes }),
+    });
+    await dlqSql.markNodeEntriesRetried(
+      this.database.db,
+      executionId,
+      undefined,
+      isoNow(this.clock),
+      actor,
+    );
     return view;
   }
 
-  async resume(workflowId: string, executionId: string, actor: string, body: { nodeId?: string; decision: 'approve' | 'reject'; comment?: string; data?: unknown }): Promise<ExecutionView> {
+  async resume(
+    workflowId: string,
+    executionId: string,
+    actor: string,
+    body: { nodeId?: string; decision: 'approve' | 'reject'; comment?: string; data?: unknown },
+  ): Promise<ExecutionView> {
     const row = await this.require(workflowId, executionId);
     const snapshot = snap(row);
     const waiting = Object.entries(snapshot.nodes)
       .filter(([, st]) => st.status === 'waiting' && st.prompt?.kind === 'approval')
       .map(([id]) => id);
-    if (row.status !== 'waiting' && row.status !== 'running') throw wrongState(row, 'only a waiting execution can be resumed');
+    if (row.status !== 'waiting' && row.status !== 'running')
+      throw wrongState(row, 'only a waiting execution can be resumed');
     if (waiting.length === 0) throw wrongState(row, 'no approval is waiting');
     let nodeId = body.nodeId;
     if (nodeId === undefined) {
       if (waiting.length > 1) {
-        throw new AppError('ERR_VALIDATION', { message: `Several approvals wait (${waiting.join(', ')}); name one in nodeId.`, details: [{ path: 'body.nodeId', message: 'required when several approvals wait' }] });
+        throw new AppError('ERR_VALIDATION', {
+          message: `Several approvals wait (${waiting.join(', ')}); name one in nodeId.`,
+          details: [{ path: 'body.nodeId', message: 'required when several approvals wait' }],
+        });
       }
       nodeId = waiting[0]!;
     } else if (!waiting.includes(nodeId)) {
-      throw new AppError('ERR_EXECUTION_STATE', { message: `Node ${nodeId} is not a waiting approval (waiting: ${waiting.join(', ')}).`, context: { executionId, status: row.status, nodeId, waiting } });
+      throw new AppError('ERR_EXECUTION_STATE', {
+        message: `Node ${nodeId} is not a waiting approval (waiting: ${waiting.join(', ')}).`,
+        context: { executionId, status: row.status, nodeId, waiting },
+      });
     }
     return this.control(workflowId, executionId, {
       type: 'approval',
@@ -225,19 +316,45 @@ export class ExecutionService {
     });
   }
 
-  async followup(workflowId: string, executionId: string, actor: string, body: { message: string; data?: unknown }): Promise<ExecutionView> {
+  async followup(
+    workflowId: string,
+    executionId: string,
+    actor: string,
+    body: { message: string; data?: unknown },
+  ): Promise<ExecutionView> {
     const row = await this.require(workflowId, executionId);
     const snapshot = snap(row);
-    const inputWaiting = Object.values(snapshot.nodes).some((st) => st.status === 'waiting' && st.prompt?.kind === 'input');
+    const inputWaiting = Object.values(snapshot.nodes).some(
+      (st) => st.status === 'waiting' && st.prompt?.kind === 'input',
+    );
     if (!inputWaiting && !(snapshot.execution.awaitingTurn && row.status === 'waiting')) {
       throw wrongState(row, 'no input node waits and no chat turn is open');
     }
-    return this.control(workflowId, executionId, { type: 'followup', message: body.message, actor, ...(body.data !== undefined && { data: body.data }) });
+    return this.control(workflowId, executionId, {
+      type: 'followup',
+      message: body.message,
+      actor,
+      ...(body.data !== undefined && { data: body.data }),
+    });
   }
 
-  async usage(workflowId: string, q: { since?: string; until?: string; groupBy?: 'day' | 'version' | 'node' }): Promise<{ workflowId: string; since: string | null; until: string | null; groupBy: string | null; total: UsageGroup; groups: UsageGroup[] }> {
+  async usage(
+    workflowId: string,
+    q: { since?: string; until?: string; groupBy?: 'day' | 'version' | 'node' },
+  ): Promise<{
+    workflowId: string;
+    since: string | null;
+    until: string | null;
+    groupBy: string | null;
+    total: UsageGroup;
+    groups: UsageGroup[];
+  }> {
     const wf = await getWorkflow(this.database.db, workflowId);
-    if (!wf) throw new AppError('ERR_WORKFLOW_NOT_FOUND', { message: `No workflow ${workflowId}.`, context: { workflowId } });
+    if (!wf)
+      throw new AppError('ERR_WORKFLOW_NOT_FOUND', {
+        message: `No workflow ${workflowId}.`,
+        context: { workflowId },
+      });
     const since = q.since !== undefined ? new Date(q.since).toISOString() : undefined;
     const until = q.until !== undefined ? new Date(q.until).toISOString() : undefined;
     const rows = await nodeRunsSql.usageRows(this.database.db, workflowId, since, until);
@@ -246,7 +363,12 @@ export class ExecutionService {
     for (const r of rows) {
       addRun(total, r);
       if (q.groupBy === undefined) continue;
-      const key = q.groupBy === 'day' ? r.ended_at.slice(0, 10) : q.groupBy === 'version' ? String(r.version) : r.node_id;
+      const key =
+        q.groupBy === 'day'
+          ? r.ended_at.slice(0, 10)
+          : q.groupBy === 'version'
+            ? String(r.version)
+            : r.node_id;
       let g = groups.get(key);
       if (!g) groups.set(key, (g = emptyGroup(key)));
       addRun(g, r);
@@ -263,7 +385,14 @@ export class ExecutionService {
 
   // --- DLQ -----------------------------------------------------------------------------------
 
-  async listDlq(q: { workflowId?: string; status?: string; nodeId?: string; executionId?: string; limit?: number; cursor?: string }): Promise<Page<DlqView>> {
+  async listDlq(q: {
+    workflowId?: string;
+    status?: string;
+    nodeId?: string;
+    executionId?: string;
+    limit?: number;
+    cursor?: string;
+  }): Promise<Page<DlqView>> {
     const limit = q.limit ?? 50;
     const beforeId = decodeCursor(q.cursor);
     const rows = await dlqSql.listDlq(this.database.db, {
@@ -285,31 +414,64 @@ export class ExecutionService {
     const entry = await this.requireDlq(id);
     if (entry.status !== 'open') throw dlqState(entry, 'only an open entry can be retried');
     const row = await executionsSql.getExecution(this.database.db, entry.execution_id);
-    if (!row) throw new AppError('ERR_EXECUTION_NOT_FOUND', { message: `Execution ${entry.execution_id} no longer exists.`, context: { executionId: entry.execution_id } });
+    if (!row)
+      throw new AppError('ERR_EXECUTION_NOT_FOUND', {
+        message: `Execution ${entry.execution_id} no longer exists.`,
+        context: { executionId: entry.execution_id },
+      });
     const st = snap(row).nodes[entry.node_id];
     if (!st || st.status !== 'failed') {
-      throw new AppError('ERR_DLQ_STATE', { message: `Node ${entry.node_id} is ${st?.status ?? 'gone'}, not failed: it was retried another way.`, context: { dlqId: id, status: entry.status, nodeStatus: st?.status } });
+      throw new AppError('ERR_DLQ_STATE', {
+        message: `Node ${entry.node_id} is ${st?.status ?? 'gone'}, not failed: it was retried another way.`,
+        context: { dlqId: id, status: entry.status, nodeStatus: st?.status },
+      });
     }
     const now = isoNow(this.clock);
-    if (!(await dlqSql.setDlqStatus(this.database.db, id, 'open', 'retried', { resolvedAt: now, resolvedBy: actor, note: null }))) {
-      throw dlqState((await dlqSql.getDlq(this.database.db, id)) ?? entry, 'the entry changed meanwhile');
+    if (
+      !(await dlqSql.setDlqStatus(this.database.db, id, 'open', 'retried', {
+        resolvedAt: now,
+        resolvedBy: actor,
+        note: null,
+      }))
+    ) {
+      throw dlqState(
+        (await dlqSql.getDlq(this.database.db, id)) ?? entry,
+        'the entry changed meanwhile',
+      );
     }
-    await this.engine.dispatch(entry.execution_id, { type: 'dlq.retry', nodeId: entry.node_id, actor });
+    await this.engine.dispatch(entry.execution_id, {
+      type: 'dlq.retry',
+      nodeId: entry.node_id,
+      actor,
+    });
     return this.getDlq(id);
   }
 
   async resolveDlq(id: string, actor: string, note?: string): Promise<DlqView> {
     const entry = await this.requireDlq(id);
     if (entry.status !== 'open') throw dlqState(entry, `the entry is already ${entry.status}`);
-    if (!(await dlqSql.setDlqStatus(this.database.db, id, 'open', 'resolved', { resolvedAt: isoNow(this.clock), resolvedBy: actor, note: note ?? null }))) {
-      throw dlqState((await dlqSql.getDlq(this.database.db, id)) ?? entry, 'the entry changed meanwhile');
+    if (
+      !(await dlqSql.setDlqStatus(this.database.db, id, 'open', 'resolved', {
+        resolvedAt: isoNow(this.clock),
+        resolvedBy: actor,
+        note: note ?? null,
+      }))
+    ) {
+      throw dlqState(
+        (await dlqSql.getDlq(this.database.db, id)) ?? entry,
+        'the entry changed meanwhile',
+      );
     }
     return this.getDlq(id);
   }
 
   // --- helpers -------------------------------------------------------------------------------
 
-  private async control(workflowId: string, executionId: string, event: EngineEvent): Promise<ExecutionView> {
+  private async control(
+    workflowId: string,
+    executionId: string,
+    event: EngineEvent,
+  ): Promise<ExecutionView> {
     await this.engine.dispatch(executionId, event);
     return this.get(workflowId, executionId);
   }
@@ -317,14 +479,21 @@ export class ExecutionService {
   private async require(workflowId: string, executionId: string): Promise<ExecutionRow> {
     const row = await executionsSql.getExecution(this.database.db, executionId);
     if (!row || row.workflow_id !== workflowId) {
-      throw new AppError('ERR_EXECUTION_NOT_FOUND', { message: `Workflow ${workflowId} has no execution ${executionId}.`, context: { workflowId, executionId } });
+      throw new AppError('ERR_EXECUTION_NOT_FOUND', {
+        message: `Workflow ${workflowId} has no execution ${executionId}.`,
+        context: { workflowId, executionId },
+      });
     }
     return row;
   }
 
   private async requireDlq(id: string): Promise<DlqRow> {
     const entry = await dlqSql.getDlq(this.database.db, id);
-    if (!entry) throw new AppError('ERR_DLQ_NOT_FOUND', { message: `No DLQ entry ${id}.`, context: { dlqId: id } });
+    if (!entry)
+      throw new AppError('ERR_DLQ_NOT_FOUND', {
+        message: `No DLQ entry ${id}.`,
+        context: { dlqId: id },
+      });
     return entry;
   }
 
@@ -339,7 +508,8 @@ export class ExecutionService {
       attempt: st.attempt,
       startedAt: st.startedAt,
       endedAt: st.endedAt,
-      durationMs: st.startedAt && st.endedAt ? Date.parse(st.endedAt) - Date.parse(st.startedAt) : null,
+      durationMs:
+        st.startedAt && st.endedAt ? Date.parse(st.endedAt) - Date.parse(st.startedAt) : null,
       error: st.error,
       outputs: st.outputs,
       cost: st.cost,
@@ -352,17 +522,28 @@ export class ExecutionService {
       params: s.execution.params,
       createdBy: row.created_by,
       nodes,
-      ...(s.execution.workflowType === 'chat' && { turn: s.execution.turn, conversation: s.execution.conversation }),
+      ...(s.execution.workflowType === 'chat' && {
+        turn: s.execution.turn,
+        conversation: s.execution.conversation,
+      }),
     };
   }
 }
 
 function snap(row: ExecutionRow): Snapshot {
-  return { execution: JSON.parse(row.state) as ExecutionState, nodes: JSON.parse(row.nodes) as Record<string, NodeState> };
+  return {
+    execution: JSON.parse(row.state) as ExecutionState,
+    nodes: JSON.parse(row.nodes) as Record<string, NodeState>,
+  };
 }
 
 function accepted(row: ExecutionRow): RunAccepted {
-  return { id: row.id, workflowId: row.workflow_id, version: row.version, status: row.status as ExecutionStatus };
+  return {
+    id: row.id,
+    workflowId: row.workflow_id,
+    version: row.version,
+    status: row.status as ExecutionStatus,
+  };
 }
 
 function summary(row: ExecutionRow): ExecutionSummary {
@@ -376,7 +557,8 @@ function summary(row: ExecutionRow): ExecutionSummary {
     createdAt: row.created_at,
     startedAt: row.started_at,
     endedAt: row.ended_at,
-    durationMs: row.started_at && row.ended_at ? Date.parse(row.ended_at) - Date.parse(row.started_at) : null,
+    durationMs:
+      row.started_at && row.ended_at ? Date.parse(row.ended_at) - Date.parse(row.started_at) : null,
     error: row.error ? (JSON.parse(row.error) as ExecutionError) : null,
     cost: s.cost,
     parentExecutionId: row.parent_execution_id,
@@ -403,15 +585,27 @@ function dlqView(r: DlqRow): DlqView {
 }
 
 function wrongState(row: ExecutionRow, why: string): AppError {
-  return new AppError('ERR_EXECUTION_STATE', { message: `Execution ${row.id} is ${row.status}: ${why}.`, context: { executionId: row.id, status: row.status } });
+  return new AppError('ERR_EXECUTION_STATE', {
+    message: `Execution ${row.id} is ${row.status}: ${why}.`,
+    context: { executionId: row.id, status: row.status },
+  });
 }
 
 function dlqState(entry: DlqRow, why: string): AppError {
-  return new AppError('ERR_DLQ_STATE', { message: `DLQ entry ${entry.id} is ${entry.status}: ${why}.`, context: { dlqId: entry.id, status: entry.status } });
+  return new AppError('ERR_DLQ_STATE', {
+    message: `DLQ entry ${entry.id} is ${entry.status}: ${why}.`,
+    context: { dlqId: entry.id, status: entry.status },
+  });
 }
 
 function emptyGroup(key: string): UsageGroup {
-  return { key, attempts: 0, computeSeconds: 0, tokens: { prompt: 0, completion: 0 }, estimatedUsd: 0 };
+  return {
+    key,
+    attempts: 0,
+    computeSeconds: 0,
+    tokens: { prompt: 0, completion: 0 },
+    estimatedUsd: 0,
+  };
 }
 
 function addRun(g: UsageGroup, r: nodeRunsSql.NodeRunRow): void {
@@ -423,7 +617,10 @@ function addRun(g: UsageGroup, r: nodeRunsSql.NodeRunRow): void {
 }
 
 /** Validates params against the manual trigger's inputs: types, required, defaults, enums. */
-export function checkParams(triggers: Trigger[], params: Record<string, unknown>): Record<string, unknown> {
+export function checkParams(
+  triggers: Trigger[],
+  params: Record<string, unknown>,
+): Record<string, unknown> {
   const manual = triggers.find((t): t is ManualTrigger => t.type === 'manual');
   const inputs = manual?.inputs;
   if (!inputs) return params;
@@ -437,17 +634,24 @@ export function checkParams(triggers: Trigger[], params: Record<string, unknown>
       continue;
     }
     if (!matchesInputType(spec.type, value)) {
-      problems.push({ path: `params.${name}`, message: `must be ${spec.type === 'integer' || spec.type === 'array' || spec.type === 'object' ? 'an' : 'a'} ${spec.type}` });
+      problems.push({
+        path: `params.${name}`,
+        message: `must be ${spec.type === 'integer' || spec.type === 'array' || spec.type === 'object' ? 'an' : 'a'} ${spec.type}`,
+      });
       continue;
     }
     if (spec.enum && !spec.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
-      problems.push({ path: `params.${name}`, message: `must be one of ${spec.enum.map((e) => JSON.stringify(e)).join(', ')}` });
+      problems.push({
+        path: `params.${name}`,
+        message: `must be one of ${spec.enum.map((e) => JSON.stringify(e)).join(', ')}`,
+      });
       continue;
     }
     out[name] = value;
   }
   for (const name of Object.keys(params)) {
-    if (!Object.prototype.hasOwnProperty.call(inputs, name)) problems.push({ path: `params.${name}`, message: 'is not an input of this workflow' });
+    if (!Object.prototype.hasOwnProperty.call(inputs, name))
+      problems.push({ path: `params.${name}`, message: 'is not an input of this workflow' });
   }
   if (problems.length > 0) throw new AppError('ERR_PARAMS_INVALID', { details: problems });
   return out;

@@ -40,7 +40,12 @@ export async function setDlqStatus(
 ): Promise<boolean> {
   const res = await db
     .updateTable('dlq')
-    .set({ status: to, resolved_at: fields.resolvedAt, resolved_by: fields.resolvedBy, note: fields.note })
+    .set({
+      status: to,
+      resolved_at: fields.resolvedAt,
+      resolved_by: fields.resolvedBy,
+      note: fields.note,
+    })
     .where('id', '=', id)
     .where('status', '=', from)
     .executeTakeFirst();
@@ -48,8 +53,18 @@ export async function setDlqStatus(
 }
 
 /** Marks open entries of a node as retried when the node is retried another way. */
-export async function markNodeEntriesRetried(db: Db, executionId: string, nodeId: string | undefined, now: string, actor: string): Promise<void> {
-  let q = db.updateTable('dlq').set({ status: 'retried', resolved_at: now, resolved_by: actor }).where('execution_id', '=', executionId).where('status', '=', 'open');
+export async function markNodeEntriesRetried(
+  db: Db,
+  executionId: string,
+  nodeId: string | undefined,
+  now: string,
+  actor: string,
+): Promise<void> {
+  let q = db
+    .updateTable('dlq')
+    .set({ status: 'retried', resolved_at: now, resolved_by: actor })
+    .where('execution_id', '=', executionId)
+    .where('status', '=', 'open');
   if (nodeId !== undefined) q = q.where('node_id', '=', nodeId);
   await q.execute();
 }

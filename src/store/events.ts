@@ -5,11 +5,20 @@ import type { ExecutionEventsTable } from './schema.ts';
 export type EventRow = ExecutionEventsTable;
 
 export async function insertEvents(db: Db, rows: EventRow[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += 200) await db.insertInto('execution_events').values(rows.slice(i, i + 200)).execute();
+  for (let i = 0; i < rows.length; i += 200)
+    await db
+      .insertInto('execution_events')
+      .values(rows.slice(i, i + 200))
+      .execute();
 }
 
 /** Events with seq >= fromSeq, in order. */
-export async function listEvents(db: Db, executionId: string, fromSeq: number, limit: number): Promise<EventRow[]> {
+export async function listEvents(
+  db: Db,
+  executionId: string,
+  fromSeq: number,
+  limit: number,
+): Promise<EventRow[]> {
   return db
     .selectFrom('execution_events')
     .selectAll()

@@ -23,8 +23,17 @@ export async function getExecution(db: Db, id: string): Promise<ExecutionRow | u
   return db.selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function findByIdempotencyKey(db: Db, workflowId: string, key: string): Promise<ExecutionRow | undefined> {
-  return db.selectFrom('executions').selectAll().where('workflow_id', '=', workflowId).where('idempotency_key', '=', key).executeTakeFirst();
+export async function findByIdempotencyKey(
+  db: Db,
+  workflowId: string,
+  key: string,
+): Promise<ExecutionRow | undefined> {
+  return db
+    .selectFrom('executions')
+    .selectAll()
+    .where('workflow_id', '=', workflowId)
+    .where('idempotency_key', '=', key)
+    .executeTakeFirst();
 }
 
 export async function listExecutions(db: Db, f: ExecutionFilter): Promise<ExecutionRow[]> {
@@ -44,7 +53,18 @@ export async function updateExecutionCas(
   db: Db,
   id: string,
   rev: number,
-  changes: Pick<ExecutionRow, 'status' | 'state' | 'nodes' | 'error' | 'cost_usd' | 'last_seq' | 'started_at' | 'ended_at' | 'updated_at'>,
+  changes: Pick<
+    ExecutionRow,
+    | 'status'
+    | 'state'
+    | 'nodes'
+    | 'error'
+    | 'cost_usd'
+    | 'last_seq'
+    | 'started_at'
+    | 'ended_at'
+    | 'updated_at'
+  >,
 ): Promise<boolean> {
   const res = await db
     .updateTable('executions')
@@ -73,8 +93,16 @@ export async function deleteExecutions(db: Db, ids: string[]): Promise<number> {
 }
 
 /** Ids of terminal executions of a workflow, for bulk delete. */
-export async function terminalExecutionIds(db: Db, workflowId: string, opts: { status?: string; before?: string }): Promise<string[]> {
-  let q = db.selectFrom('executions').select('id').where('workflow_id', '=', workflowId).where('status', 'in', ['succeeded', 'failed', 'cancelled']);
+export async function terminalExecutionIds(
+  db: Db,
+  workflowId: string,
+  opts: { status?: string; before?: string },
+): Promise<string[]> {
+  let q = db
+    .selectFrom('executions')
+    .select('id')
+    .where('workflow_id', '=', workflowId)
+    .where('status', 'in', ['succeeded', 'failed', 'cancelled']);
   if (opts.status !== undefined) q = q.where('status', '=', opts.status);
   if (opts.before !== undefined) q = q.where('created_at', '<', opts.before);
   return (await q.execute()).map((r) => r.id);
@@ -82,10 +110,22 @@ export async function terminalExecutionIds(db: Db, workflowId: string, opts: { s
 
 /** Children of an execution (workflow nodes). */
 export async function childIds(db: Db, parentId: string): Promise<string[]> {
-  return (await db.selectFrom('executions').select('id').where('parent_execution_id', '=', parentId).execute()).map((r) => r.id);
+  return (
+    await db
+      .selectFrom('executions')
+      .select('id')
+      .where('parent_execution_id', '=', parentId)
+      .execute()
+  ).map((r) => r.id);
 }
 
 /** Executions a worker should pick up at start (safety net beside the task queue). */
 export async function activeExecutionIds(db: Db): Promise<string[]> {
-  return (await db.selectFrom('executions').select('id').where('status', 'in', ['pending', 'running', 'waiting']).execute()).map((r) => r.id);
+  return (
+    await db
+      .selectFrom('executions')
+      .select('id')
+      .where('status', 'in', ['pending', 'running', 'waiting'])
+      .execute()
+  ).map((r) => r.id);
 }

@@ -5,16 +5,29 @@ import type { NodeLogsTable } from './schema.ts';
 export type LogRow = NodeLogsTable;
 
 export async function insertLogs(db: Db, rows: LogRow[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += 200) await db.insertInto('node_logs').values(rows.slice(i, i + 200)).execute();
+  for (let i = 0; i < rows.length; i += 200)
+    await db
+      .insertInto('node_logs')
+      .values(rows.slice(i, i + 200))
+      .execute();
 }
 
 export async function maxLogLine(db: Db, executionId: string): Promise<number> {
-  const r = await db.selectFrom('node_logs').select((eb) => eb.fn.max('line').as('m')).where('execution_id', '=', executionId).executeTakeFirst();
+  const r = await db
+    .selectFrom('node_logs')
+    .select((eb) => eb.fn.max('line').as('m'))
+    .where('execution_id', '=', executionId)
+    .executeTakeFirst();
   return Number(r?.m ?? 0);
 }
 
 /** The last `n` lines of a node (all attempts), oldest first. */
-export async function tailLogs(db: Db, executionId: string, nodeId: string, n: number): Promise<LogRow[]> {
+export async function tailLogs(
+  db: Db,
+  executionId: string,
+  nodeId: string,
+  n: number,
+): Promise<LogRow[]> {
   const rows = await db
     .selectFrom('node_logs')
     .selectAll()
@@ -26,7 +39,11 @@ export async function tailLogs(db: Db, executionId: string, nodeId: string, n: n
   return rows.reverse();
 }
 
-export async function listLogs(db: Db, executionId: string, opts: { nodeId?: string; attempt?: number; after?: number; limit: number }): Promise<LogRow[]> {
+export async function listLogs(
+  db: Db,
+  executionId: string,
+  opts: { nodeId?: string; attempt?: number; after?: number; limit: number },
+): Promise<LogRow[]> {
   let q = db.selectFrom('node_logs').selectAll().where('execution_id', '=', executionId);
   if (opts.nodeId !== undefined) q = q.where('node_id', '=', opts.nodeId);
   if (opts.attempt !== undefined) q = q.where('attempt', '=', opts.attempt);

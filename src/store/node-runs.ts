@@ -14,10 +14,20 @@ export async function insertNodeRuns(db: Db, rows: NodeRunRow[]): Promise<void> 
 }
 
 export async function listNodeRuns(db: Db, executionId: string): Promise<NodeRunRow[]> {
-  return db.selectFrom('node_runs').selectAll().where('execution_id', '=', executionId).orderBy('ended_at').execute();
+  return db
+    .selectFrom('node_runs')
+    .selectAll()
+    .where('execution_id', '=', executionId)
+    .orderBy('ended_at')
+    .execute();
 }
 
-export async function usageRows(db: Db, workflowId: string, since?: string, until?: string): Promise<NodeRunRow[]> {
+export async function usageRows(
+  db: Db,
+  workflowId: string,
+  since?: string,
+  until?: string,
+): Promise<NodeRunRow[]> {
   let q = db.selectFrom('node_runs').selectAll().where('workflow_id', '=', workflowId);
   if (since !== undefined) q = q.where('ended_at', '>=', since);
   if (until !== undefined) q = q.where('ended_at', '<', until);

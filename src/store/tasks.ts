@@ -10,7 +10,12 @@ import type { TasksTable } from './schema.ts';
 
 export type TaskRow = TasksTable;
 
-export function taskId(executionId: string, kind: string, nodeId: string | null, attempt: number): string {
+export function taskId(
+  executionId: string,
+  kind: string,
+  nodeId: string | null,
+  attempt: number,
+): string {
   return `${executionId}:${kind}:${nodeId ?? ''}:${attempt}`;
 }
 
@@ -31,7 +36,14 @@ export async function upsertTasks(db: Db, rows: TaskRow[]): Promise<void> {
     .execute();
 }
 
-export async function claimTasks(db: Db, dialect: Dialect, owner: string, nowIso: string, leaseUntil: string, limit: number): Promise<TaskRow[]> {
+export async function claimTasks(
+  db: Db,
+  dialect: Dialect,
+  owner: string,
+  nowIso: string,
+  leaseUntil: string,
+  limit: number,
+): Promise<TaskRow[]> {
   const lock = dialect === 'postgres' ? sql`FOR UPDATE SKIP LOCKED` : sql``;
   const res = await sql<TaskRow>`
     UPDATE tasks SET lease_owner = ${owner}, lease_expires_at = ${leaseUntil}
@@ -47,7 +59,12 @@ export async function claimTasks(db: Db, dialect: Dialect, owner: string, nowIso
 }
 
 /** Extends leases this owner holds; returns the ids it still holds. */
-export async function heartbeat(db: Db, owner: string, ids: string[], leaseUntil: string): Promise<Set<string>> {
+export async function heartbeat(
+  db: Db,
+  owner: string,
+  ids: string[],
+  leaseUntil: string,
+): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const rows = await db
     .updateTable('tasks')
@@ -61,7 +78,11 @@ export async function heartbeat(db: Db, owner: string, ids: string[], leaseUntil
 
 /** Deletes a task this owner holds; false when the lease was lost (the result must be dropped). */
 export async function completeTask(db: Db, id: string, owner: string): Promise<boolean> {
-  const res = await db.deleteFrom('tasks').where('id', '=', id).where('lease_owner', '=', owner).executeTakeFirst();
+  const res = await db
+    .deleteFrom('tasks')
+    .where('id', '=', id)
+    .where('lease_owner', '=', owner)
+    .executeTakeFirst();
   return res.numDeletedRows === 1n;
 }
 
@@ -72,12 +93,20 @@ export async function deleteTasksOf(db: Db, executionId: string, except?: string
 }
 
 export async function deleteNodeTasks(db: Db, executionId: string, nodeId: string): Promise<void> {
-  await db.deleteFrom('tasks').where('execution_id', '=', executionId).where('node_id', '=', nodeId).where('kind', '=', 'run').execute();
+  await db
+    .deleteFrom('tasks')
+    .where('execution_id', '=', executionId)
+    .where('node_id', '=', nodeId)
+    .where('kind', '=', 'run')
+    .execute();
 }
 
 /** Drops every lease of an owner (a restarted single-process server re-claims its own work). */
 export async function releaseLeases(db: Db, owner?: string): Promise<number> {
-  let q = db.updateTable('tasks').set({ lease_owner: null, lease_expires_at: null }).where('lease_owner', 'is not', null);
+  let q = db
+    .updateTable('tasks')
+    .set({ lease_owner: null, lease_expires_at: null })
+    .where('lease_owner', 'is not', null);
   if (owner !== undefined) q = q.where('lease_owner', '=', owner);
   const res = await q.executeTakeFirst();
   return Number(res.numUpdatedRows);
@@ -85,6 +114,9 @@ export async function releaseLeases(db: Db, owner?: string): Promise<number> {
 
 /** The earliest time any task becomes available (to sleep until then). */
 export async function nextAvailableAt(db: Db): Promise<string | undefined> {
-  const r = await db.selectFrom('tasks').select((eb) => eb.fn.min('available_at').as('at')).executeTakeFirst();
-  return (r?.at as string | null | undefined) ?? undefined;
+  const r = await db
+    .selectFrom('tasks')
+    .select((eb) => eb.fn.min('available_at').as('at'))
+    .executeTakeFirst();
+  return r?.at ?? undefined;
 }

@@ -99,10 +99,17 @@ export class ExecutionEngine {
     this.providers = new Map(
       Object.entries(opts.config.llmProviders).map(([name, p]) => [
         name,
-        { kind: p.kind, baseUrl: p.baseUrl, ...(p.apiKeyEnv !== undefined && process.env[p.apiKeyEnv] !== undefined && { apiKey: process.env[p.apiKeyEnv] }) },
+        {
+          kind: p.kind,
+          baseUrl: p.baseUrl,
+          ...(p.apiKeyEnv !== undefined &&
+            process.env[p.apiKeyEnv] !== undefined && { apiKey: process.env[p.apiKeyEnv] }),
+        },
       ]),
     );
-    this.logs = new LogWriter(this.db, opts.config.maxLogBytesPerNode, () => this.clock.now().toISOString());
+    this.logs = new LogWriter(this.db, opts.config.maxLogBytesPerNode, () =>
+      this.clock.now().toISOString(),
+    );
   }
 
   /** Called after every committed decision (tests and streams wait on it). */
@@ -118,7 +125,13 @@ export class ExecutionEngine {
     const now = this.clock.now();
     const nowIso = now.toISOString();
     const workflowType = spec.workflowType;
-    const vp = await this.plans.get(trx, spec.workflowId, spec.version, workflowType, idleTimeoutOf(spec.runtime));
+    const vp = await this.plans.get(
+      trx,
+      spec.workflowId,
+      spec.version,
+      workflowType,
+      idleTimeoutOf(spec.runtime),
+    );
     const id = spec.id ?? newId('exec', now.getTime());
     const state: ExecutionState = {
       id,
@@ -165,7 +178,14 @@ export class ExecutionEngine {
     };
     await executionsSql.insertExecution(trx, row);
     await eventsSql.insertEvents(trx, [
-      { execution_id: id, seq: 1, type: 'execution.status', node_id: null, data: JSON.stringify({ seq: 1, executionId: id, status: 'pending', at: nowIso }), at: nowIso },
+      {
+        execution_id: id,
+        seq: 1,
+        type: 'execution.status',
+        node_id: null,
+        data: JSON.stringify({ seq: 1, executionId: id, status: 'pending', at: nowIso }),
+        at: nowIso,
+      },
     ]);
     await tasksSql.upsertTasks(trx, [this.taskRow(id, 'start', null, 0, nowIso)]);
     return row;
@@ -179,10 +199,16 @@ export class ExecutionEngine {
    * transaction (otherwise the result is stale and dropped). Returns the new snapshot, or
    * undefined when the execution does not exist or the task was lost.
    */
-  async dispatch(executionId: string, event: EngineEvent, task?: TaskRow): Promise<Snapshot | undefined> {
+  async dispatch(
+    executionId: string,
+    event: EngineEvent,
+    task?: TaskRow,
+  ): Promise<Snapshot | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const out = await this.db.transaction((trx) => this.decideIn(trx, executionId, event, task));
+        const out = await this.db.transaction((trx) =>
+          this.decideIn(trx, executionId, event, task),
+        );
         if (!out) return undefined;
         this.afterCommit(executionId, out.snapshot, out.commands, out.direct);
         return out.snapshot;
@@ -205,8 +231,17 @@ export class ExecutionEngine {
       return undefined;
     }
     if (task && !(await tasksSql.completeTask(trx, task.id, this.workerId))) return undefined;
-    const snapshot: Snapshot = { execution: JSON.parse(row.state) as ExecutionState, nodes: JSON.parse(row.nodes) as Record<string, NodeState> };
-    const vp = await this.plans.get(trx, row.workflow_id, row.version, snapshot.execution.workflowType, idleTimeoutOf(snapshot.execution.runtime));
+    const snapshot: Snapshot = {
+      execution: JSON.parse(row.state) as ExecutionState,
+      nodes: JSON.parse(row.nodes) as Record<string, NodeState>,
+    };
+    const vp = await this.plans.get(
+      trx,
+      row.workflow_id,
+      row.version,
+      snapshot.execution.workflowType,
+      idleTimeoutOf(snapshot.execution.runtime),
+    );
     const now = this.clock.now();
     const ctx: DecideContext = { now, random: Math.random, newId: (p) => newId(p, now.getTime()) };
     let { next, commands } = decide(vp.plan, snapshot, event, ctx);
@@ -218,7 +253,15 @@ export class ExecutionEngine {
         if (c.type !== 'startChild' || c.childExecutionId === '') continue;
         const ok = await this.startChild(trx, next.execution, c);
         if (typeof ok === 'string') {
-          unresolved.push({ type: 'child.finished', nodeId: c.nodeId, childExecutionId: c.childExecutionId, status: 'failed', outputs: {}, error: { code: 'ERR_CHILD_START', message: ok }, cost: zeroCost() });
+          unresolved.push({
+            type: 'child.finished',
+            nodeId: c.nodeId,
+            childExecutionId: c.childExecutionId,
+            status: 'failed',
+            outputs: {},
+            error: { code: 'ERR_CHILD_START', message: ok },
+            cost: zeroCost(),
+          });
         }
         c.childExecutionId = '';
       }
@@ -240,7 +283,12 @@ export class ExecutionEngine {
     for (const c of commands) {
       if (c.type !== 'enqueue') continue;
       const t = this.taskRow(executionId, c.kind, c.nodeId, c.attempt, c.availableAt, c.payload);
-      if (c.kind === 'run' && room > 0 && c.availableAt <= nowIso && !isTerminalExecution(next.execution.status)) {
+      if (
+        c.kind === 'run' &&
+        room > 0 &&
+        c.availableAt <= nowIso &&
+        !isTerminalExecution(next.execution.status)
+      ) {
         t.lease_owner = this.workerId;
         t.lease_expires_at = leaseUntil;
         direct.push(t);
@@ -249,7 +297,12 @@ export class ExecutionEngine {
       taskRows.push(t);
     }
     for (const t of direct) {
-      const more = decide(vp.plan, next, { type: 'node.started', nodeId: t.node_id!, attempt: t.attempt }, ctx);
+      const more = decide(
+        vp.plan,
+        next,
+        { type: 'node.started', nodeId: t.node_id!, attempt: t.attempt },
+        ctx,
+      );
       next = more.next;
       commands = [...commands, ...more.commands];
     }
@@ -258,7 +311,15 @@ export class ExecutionEngine {
     return { snapshot: next, commands, direct };
   }
 
-  private async persist(trx: Db, row: ExecutionRow, before: Snapshot, next: Snapshot, commands: Command[], taskRows: TaskRow[], nowIso: string): Promise<void> {
+  private async persist(
+    trx: Db,
+    row: ExecutionRow,
+    before: Snapshot,
+    next: Snapshot,
+    commands: Command[],
+    taskRows: TaskRow[],
+    nowIso: string,
+  ): Promise<void> {
     const id = row.id;
     let seq = row.last_seq;
     const events: eventsSql.EventRow[] = [];
@@ -268,7 +329,14 @@ export class ExecutionEngine {
       switch (c.type) {
         case 'emit':
           seq++;
-          events.push({ execution_id: id, seq, type: c.event, node_id: c.nodeId ?? null, data: JSON.stringify({ seq, executionId: id, ...c.data, at: nowIso }), at: nowIso });
+          events.push({
+            execution_id: id,
+            seq,
+            type: c.event,
+            node_id: c.nodeId ?? null,
+            data: JSON.stringify({ seq, executionId: id, ...c.data, at: nowIso }),
+            at: nowIso,
+          });
           break;
         case 'dlq': {
           // Lines are flushed before a node's result is decided, so the tail is complete.
@@ -298,7 +366,23 @@ export class ExecutionEngine {
           taskRows.push(this.taskRow(c.childExecutionId, 'cancel', null, 0, nowIso));
           break;
         case 'notifyParent':
-          taskRows.push(this.taskRow(c.parentExecutionId, 'child', c.parentNodeId, 0, nowIso, { childExecutionId: c.childExecutionId, status: c.status, outputs: c.outputs, error: c.error, cost: c.cost }, `${c.childExecutionId}`));
+          taskRows.push(
+            this.taskRow(
+              c.parentExecutionId,
+              'child',
+              c.parentNodeId,
+              0,
+              nowIso,
+              {
+                childExecutionId: c.childExecutionId,
+                status: c.status,
+                outputs: c.outputs,
+                error: c.error,
+                cost: c.cost,
+              },
+              `${c.childExecutionId}`,
+            ),
+          );
           break;
         case 'clearTasks':
           clear = true;
@@ -312,7 +396,10 @@ export class ExecutionEngine {
     }
     if (clear) await tasksSql.deleteTasksOf(trx, id);
     // Tasks for other executions (children, parents) survive this execution's clear.
-    await tasksSql.upsertTasks(trx, clear ? taskRows.filter((t) => t.execution_id !== id) : taskRows);
+    await tasksSql.upsertTasks(
+      trx,
+      clear ? taskRows.filter((t) => t.execution_id !== id) : taskRows,
+    );
     await eventsSql.insertEvents(trx, events);
     await dlqSql.insertDlq(trx, dlqRows);
     await nodeRunsSql.insertNodeRuns(trx, this.finishedRuns(row, before, next));
@@ -332,13 +419,23 @@ export class ExecutionEngine {
   }
 
   /** One node_runs row per attempt that ended in this decision. */
-  private finishedRuns(row: ExecutionRow, before: Snapshot, next: Snapshot): nodeRunsSql.NodeRunRow[] {
+  private finishedRuns(
+    row: ExecutionRow,
+    before: Snapshot,
+    next: Snapshot,
+  ): nodeRunsSql.NodeRunRow[] {
     const out: nodeRunsSql.NodeRunRow[] = [];
     for (const [nodeId, st] of Object.entries(next.nodes)) {
       const prev = before.nodes[nodeId];
-      const ended = (st.status === 'succeeded' || st.status === 'failed' || st.status === 'cancelled' || (st.status === 'queued' && st.error !== null)) && st.attempt > 0;
+      const ended =
+        (st.status === 'succeeded' ||
+          st.status === 'failed' ||
+          st.status === 'cancelled' ||
+          (st.status === 'queued' && st.error !== null)) &&
+        st.attempt > 0;
       if (!ended || (prev && prev.status === st.status && prev.attempt === st.attempt)) continue;
-      if (st.status === 'cancelled' && (prev?.status === 'pending' || prev?.status === undefined)) continue;
+      if (st.status === 'cancelled' && (prev?.status === 'pending' || prev?.status === undefined))
+        continue;
       const attempt = st.status === 'queued' ? st.attempt - 1 : st.attempt;
       const delta = subtractCost(st.cost, prev?.cost ?? zeroCost());
       out.push({
@@ -360,30 +457,53 @@ export class ExecutionEngine {
     return out;
   }
 
-  private afterCommit(executionId: string, snapshot: Snapshot, commands: Command[], direct: TaskRow[]): void {
+  private afterCommit(
+    executionId: string,
+    snapshot: Snapshot,
+    commands: Command[],
+    direct: TaskRow[],
+  ): void {
     for (const c of commands) {
       if (c.type === 'kill') this.abortLocal(executionId, c.nodeId, 'cancelled');
     }
     if (isTerminalExecution(snapshot.execution.status)) {
-      for (const f of this.inflight.values()) if (f.task.execution_id === executionId) f.controller.abort('cancelled');
+      for (const f of this.inflight.values())
+        if (f.task.execution_id === executionId) f.controller.abort('cancelled');
       this.logs.forget(executionId);
     }
     for (const t of direct) this.runClaimed(t);
-    if (commands.some((c) => c.type === 'enqueue' || c.type === 'notifyParent' || c.type === 'cancelChild')) this.wake();
+    if (
+      commands.some(
+        (c) => c.type === 'enqueue' || c.type === 'notifyParent' || c.type === 'cancelChild',
+      )
+    )
+      this.wake();
     for (const l of this.listeners) l(executionId, snapshot);
   }
 
   private abortLocal(executionId: string, nodeId: string, reason: string): void {
     for (const f of this.inflight.values()) {
-      if (f.task.execution_id === executionId && f.task.node_id === nodeId) f.controller.abort(reason);
+      if (f.task.execution_id === executionId && f.task.node_id === nodeId)
+        f.controller.abort(reason);
     }
   }
 
-  private async startChild(trx: Db, parent: ExecutionState, c: Extract<Command, { type: 'startChild' }>): Promise<true | string> {
-    const wf = (await getWorkflow(trx, c.workflow)) ?? (await findLiveWorkflowByName(trx, c.workflow));
-    if (!wf || wf.status === 'archived') return `workflow '${c.workflow}' was not found (or is archived)`;
+  private async startChild(
+    trx: Db,
+    parent: ExecutionState,
+    c: Extract<Command, { type: 'startChild' }>,
+  ): Promise<true | string> {
+    const wf =
+      (await getWorkflow(trx, c.workflow)) ?? (await findLiveWorkflowByName(trx, c.workflow));
+    if (!wf || wf.status === 'archived')
+      return `workflow '${c.workflow}' was not found (or is archived)`;
     const version = c.version ?? wf.active_version ?? wf.latest_version;
-    const exists = await trx.selectFrom('workflow_versions').select('version').where('workflow_id', '=', wf.id).where('version', '=', version).executeTakeFirst();
+    const exists = await trx
+      .selectFrom('workflow_versions')
+      .select('version')
+      .where('workflow_id', '=', wf.id)
+      .where('version', '=', version)
+      .executeTakeFirst();
     if (!exists) return `workflow '${c.workflow}' has no version ${version}`;
     await this.insertExecution(trx, {
       id: c.childExecutionId,
@@ -392,14 +512,26 @@ export class ExecutionEngine {
       workflowType: wf.type,
       runtime: { ...(JSON.parse(wf.runtime_config) as Record<string, unknown>) },
       params: c.params,
-      trigger: { type: 'workflow', subject: `${parent.id}/${c.nodeId}`, actor: parent.trigger.actor ?? 'system' },
+      trigger: {
+        type: 'workflow',
+        subject: `${parent.id}/${c.nodeId}`,
+        actor: parent.trigger.actor ?? 'system',
+      },
       createdBy: 'system',
       parent: { executionId: parent.id, nodeId: c.nodeId },
     });
     return true;
   }
 
-  private taskRow(executionId: string, kind: TaskKind, nodeId: string | null, attempt: number, availableAt: string, payload?: unknown, suffix?: string): TaskRow {
+  private taskRow(
+    executionId: string,
+    kind: TaskKind,
+    nodeId: string | null,
+    attempt: number,
+    availableAt: string,
+    payload?: unknown,
+    suffix?: string,
+  ): TaskRow {
     return {
       id: tasksSql.taskId(executionId, kind, nodeId, attempt) + (suffix ? `:${suffix}` : ''),
       execution_id: executionId,
@@ -421,7 +553,10 @@ export class ExecutionEngine {
     if (this.running) return;
     this.running = true;
     if (this.db.dialect === 'sqlite') await tasksSql.releaseLeases(this.db.db);
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(200, Math.floor(this.config.leaseMs / 3)));
+    this.heartbeatTimer = setInterval(
+      () => void this.heartbeat(),
+      Math.max(200, Math.floor(this.config.leaseMs / 3)),
+    );
     this.heartbeatTimer.unref();
     this.loopDone = this.loop();
   }
@@ -455,7 +590,14 @@ export class ExecutionEngine {
         try {
           const now = this.clock.now();
           claimed = await this.db.transaction((trx) =>
-            tasksSql.claimTasks(trx, this.db.dialect, this.workerId, now.toISOString(), new Date(now.getTime() + this.config.leaseMs).toISOString(), Math.min(room, 64)),
+            tasksSql.claimTasks(
+              trx,
+              this.db.dialect,
+              this.workerId,
+              now.toISOString(),
+              new Date(now.getTime() + this.config.leaseMs).toISOString(),
+              Math.min(room, 64),
+            ),
           );
         } catch {
           claimed = [];
@@ -479,7 +621,9 @@ export class ExecutionEngine {
     this.inflight.set(task.id, { task, controller });
     void this.process(task, controller)
       .catch((err: unknown) => {
-        process.stderr.write(`switchyard worker: task ${task.id} failed: ${(err as Error)?.stack ?? String(err)}\n`);
+        process.stderr.write(
+          `switchyard worker: task ${task.id} failed: ${(err as Error)?.stack ?? String(err)}\n`,
+        );
       })
       .finally(() => {
         this.inflight.delete(task.id);
@@ -494,7 +638,11 @@ export class ExecutionEngine {
         await this.dispatch(execId, { type: 'start' }, task);
         return;
       case 'timer':
-        await this.dispatch(execId, { type: 'timer.fired', nodeId: task.node_id!, attempt: task.attempt }, task);
+        await this.dispatch(
+          execId,
+          { type: 'timer.fired', nodeId: task.node_id!, attempt: task.attempt },
+          task,
+        );
         return;
       case 'deadline':
         await this.dispatch(execId, { type: 'deadline' }, task);
@@ -506,7 +654,13 @@ export class ExecutionEngine {
         await this.dispatch(execId, { type: 'cancel', actor: 'parent' }, task);
         return;
       case 'child': {
-        const p = JSON.parse(task.payload ?? '{}') as { childExecutionId: string; status: ExecutionStatus; outputs: Record<string, unknown>; error: null; cost: Cost };
+        const p = JSON.parse(task.payload ?? '{}') as {
+          childExecutionId: string;
+          status: ExecutionStatus;
+          outputs: Record<string, unknown>;
+          error: null;
+          cost: Cost;
+        };
         await this.dispatch(execId, { type: 'child.finished', nodeId: task.node_id!, ...p }, task);
         return;
       }
@@ -526,18 +680,35 @@ export class ExecutionEngine {
       await this.db.db.deleteFrom('tasks').where('id', '=', task.id).execute();
       return;
     }
-    let snapshot: Snapshot = { execution: JSON.parse(row.state) as ExecutionState, nodes: JSON.parse(row.nodes) as Record<string, NodeState> };
+    let snapshot: Snapshot = {
+      execution: JSON.parse(row.state) as ExecutionState,
+      nodes: JSON.parse(row.nodes) as Record<string, NodeState>,
+    };
     const st = snapshot.nodes[nodeId];
     if (!st || st.attempt !== task.attempt || (st.status !== 'queued' && st.status !== 'running')) {
-      await this.db.db.deleteFrom('tasks').where('id', '=', task.id).where('lease_owner', '=', this.workerId).execute();
+      await this.db.db
+        .deleteFrom('tasks')
+        .where('id', '=', task.id)
+        .where('lease_owner', '=', this.workerId)
+        .execute();
       return;
     }
     if (st.status === 'queued') {
-      const s = await this.dispatch(execId, { type: 'node.started', nodeId, attempt: task.attempt });
+      const s = await this.dispatch(execId, {
+        type: 'node.started',
+        nodeId,
+        attempt: task.attempt,
+      });
       if (!s || s.nodes[nodeId]?.status !== 'running') return;
       snapshot = s;
     }
-    const vp = await this.plans.get(this.db.db, row.workflow_id, row.version, snapshot.execution.workflowType, idleTimeoutOf(snapshot.execution.runtime));
+    const vp = await this.plans.get(
+      this.db.db,
+      row.workflow_id,
+      row.version,
+      snapshot.execution.workflowType,
+      idleTimeoutOf(snapshot.execution.runtime),
+    );
     const def = vp.plan.nodes.get(nodeId);
     if (!def) return;
     const result = await this.execute(snapshot, def, task, controller);
@@ -550,39 +721,67 @@ export class ExecutionEngine {
         type: 'node.finished',
         nodeId,
         attempt: task.attempt,
-        outcome: result.status === 'succeeded' ? { status: 'succeeded', outputs: result.outputs, cost } : { status: 'failed', error: result.error, ...(result.outputs && { outputs: result.outputs }), cost },
+        outcome:
+          result.status === 'succeeded'
+            ? { status: 'succeeded', outputs: result.outputs, cost }
+            : {
+                status: 'failed',
+                error: result.error,
+                ...(result.outputs && { outputs: result.outputs }),
+                cost,
+              },
       },
       task,
     );
   }
 
   /** Builds the executor context and runs the node's executor; never throws. */
-  private async execute(snapshot: Snapshot, def: GraphNode, task: TaskRow, controller: AbortController): Promise<ExecResult> {
+  private async execute(
+    snapshot: Snapshot,
+    def: GraphNode,
+    task: TaskRow,
+    controller: AbortController,
+  ): Promise<ExecResult> {
     const e = snapshot.execution;
     const exprCtx = exprContextOf(snapshot);
     const executor = executors.get(def.type);
-    if (!executor) return { status: 'failed', error: { code: 'ERR_NODE_TYPE', message: `No executor for node type ${def.type}.`, retryable: false } };
+    if (!executor)
+      return {
+        status: 'failed',
+        error: {
+          code: 'ERR_NODE_TYPE',
+          message: `No executor for node type ${def.type}.`,
+          retryable: false,
+        },
+      };
     const workspace = path.resolve(this.config.dataDir, 'workspaces', e.id);
     mkdirSync(workspace, { recursive: true });
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(e.vars)) env[k] = typeof v === 'string' ? v : JSON.stringify(v);
-    for (const [k, v] of Object.entries(e.params)) env[`PARAM_${k.toUpperCase()}`] = typeof v === 'string' ? v : JSON.stringify(v);
+    for (const [k, v] of Object.entries(e.vars))
+      env[k] = typeof v === 'string' ? v : JSON.stringify(v);
+    for (const [k, v] of Object.entries(e.params))
+      env[`PARAM_${k.toUpperCase()}`] = typeof v === 'string' ? v : JSON.stringify(v);
     Object.assign(env, {
       SWITCHYARD_EXECUTION_ID: e.id,
       SWITCHYARD_WORKFLOW_ID: e.workflowId,
       SWITCHYARD_NODE_ID: def.id,
       SWITCHYARD_ATTEMPT: String(task.attempt),
     });
-    const log = (stream: 'stdout' | 'stderr' | 'system', line: string) => this.logs.append(e.id, def.id, task.attempt, stream, line);
+    const log = (stream: 'stdout' | 'stderr' | 'system', line: string) =>
+      this.logs.append(e.id, def.id, task.attempt, stream, line);
     let node: GraphNode;
     try {
       node = renderNode(def, exprCtx);
     } catch (err) {
-      if (err instanceof ExpressionError) return { status: 'failed', error: { code: 'ERR_EXPRESSION', message: err.message, retryable: false } };
+      if (err instanceof ExpressionError)
+        return {
+          status: 'failed',
+          error: { code: 'ERR_EXPRESSION', message: err.message, retryable: false },
+        };
       throw err;
     }
     const timeoutMs = typeof def.timeout === 'string' ? parseDuration(def.timeout) : undefined;
-    const self = this;
+    const providers = this.providers;
     const ctx: ExecContext = {
       executionId: e.id,
       workflowId: e.workflowId,
@@ -599,24 +798,49 @@ export class ExecutionEngine {
       async runInline(inline, extra) {
         const inner = executors.get(inline.type);
         if (inline.type === 'noop') return { status: 'succeeded', outputs: {} };
-        if (!inner) return { status: 'failed', error: { code: 'ERR_NODE_TYPE', message: `Node type ${inline.type} cannot run inline.`, retryable: false } };
+        if (!inner)
+          return {
+            status: 'failed',
+            error: {
+              code: 'ERR_NODE_TYPE',
+              message: `Node type ${inline.type} cannot run inline.`,
+              retryable: false,
+            },
+          };
         let rendered: GraphNode;
         try {
           rendered = renderNode(inline, { ...exprCtx, ...extra });
         } catch (err) {
-          if (err instanceof ExpressionError) return { status: 'failed', error: { code: 'ERR_EXPRESSION', message: err.message, retryable: false } };
+          if (err instanceof ExpressionError)
+            return {
+              status: 'failed',
+              error: { code: 'ERR_EXPRESSION', message: err.message, retryable: false },
+            };
           throw err;
         }
         const t = typeof inline.timeout === 'string' ? parseDuration(inline.timeout) : undefined;
-        return inner({ ...ctx, node: rendered, nodeId: `${def.id}.${inline.id}`, ...(t !== undefined && { timeoutMs: t }), log: (s, l) => log(s, `[${inline.id}] ${l}`) });
+        return inner({
+          ...ctx,
+          node: rendered,
+          nodeId: `${def.id}.${inline.id}`,
+          ...(t !== undefined && { timeoutMs: t }),
+          log: (s, l) => log(s, `[${inline.id}] ${l}`),
+        });
       },
-      providers: self.providers,
+      providers,
       killGraceMs: this.config.killGraceMs,
     };
     try {
       return await executor(ctx);
     } catch (err) {
-      return { status: 'failed', error: { code: 'ERR_NODE_CRASH', message: `The executor failed: ${(err as Error)?.message ?? String(err)}`, retryable: true } };
+      return {
+        status: 'failed',
+        error: {
+          code: 'ERR_NODE_CRASH',
+          message: `The executor failed: ${(err as Error)?.message ?? String(err)}`,
+          retryable: true,
+        },
+      };
     }
   }
 
@@ -627,21 +851,34 @@ export class ExecutionEngine {
     const prompt = usage.promptTokens ?? 0;
     const completion = usage.completionTokens ?? 0;
     // Tokens are priced per model; fan-out nodes report a breakdown when they used several.
-    const perModel = usage.models ?? (usage.model !== undefined ? { [usage.model]: { promptTokens: prompt, completionTokens: completion } } : {});
+    const perModel =
+      usage.models ??
+      (usage.model !== undefined
+        ? { [usage.model]: { promptTokens: prompt, completionTokens: completion } }
+        : {});
     let tokenUsd = 0;
     for (const [model, u] of Object.entries(perModel)) {
       const p = this.config.modelPrices[model];
       if (p) tokenUsd += (u.promptTokens * p.prompt + u.completionTokens * p.completion) / 1e6;
     }
     const usd = computeSeconds * this.config.cpuSecondPriceUsd + tokenUsd;
-    return { computeSeconds, tokens: { prompt, completion }, estimatedUsd: Math.round(usd * 1e6) / 1e6 };
+    return {
+      computeSeconds,
+      tokens: { prompt, completion },
+      estimatedUsd: Math.round(usd * 1e6) / 1e6,
+    };
   }
 
   private async heartbeat(): Promise<void> {
     if (this.inflight.size === 0) return;
     const ids = [...this.inflight.keys()];
     try {
-      const held = await tasksSql.heartbeat(this.db.db, this.workerId, ids, new Date(this.clock.now().getTime() + this.config.leaseMs).toISOString());
+      const held = await tasksSql.heartbeat(
+        this.db.db,
+        this.workerId,
+        ids,
+        new Date(this.clock.now().getTime() + this.config.leaseMs).toISOString(),
+      );
       // A task that is gone was cancelled or taken over: stop working on it.
       for (const id of ids) if (!held.has(id)) this.inflight.get(id)?.controller.abort('cancelled');
     } catch {
@@ -677,13 +914,21 @@ const deferredFields: Record<string, ReadonlySet<string>> = {
 
 function exprContextOf(s: Snapshot): Record<string, unknown> {
   const nodes: Record<string, unknown> = {};
-  for (const [id, st] of Object.entries(s.nodes)) nodes[id] = { status: st.status, outputs: st.outputs ?? {} };
+  for (const [id, st] of Object.entries(s.nodes))
+    nodes[id] = { status: st.status, outputs: st.outputs ?? {} };
   const e = s.execution;
   return {
     params: e.params,
     vars: e.vars,
     nodes,
-    execution: { id: e.id, workflowId: e.workflowId, version: e.version, turn: e.turn, conversation: e.conversation, startedAt: e.startedAt },
+    execution: {
+      id: e.id,
+      workflowId: e.workflowId,
+      version: e.version,
+      turn: e.turn,
+      conversation: e.conversation,
+      startedAt: e.startedAt,
+    },
     trigger: e.trigger,
   };
 }
@@ -705,7 +950,10 @@ function idleTimeoutOf(runtime: Record<string, unknown>): string | undefined {
 function subtractCost(a: Cost, b: Cost): Cost {
   return {
     estimatedUsd: Math.max(0, Math.round((a.estimatedUsd - b.estimatedUsd) * 1e6) / 1e6),
-    tokens: { prompt: Math.max(0, a.tokens.prompt - b.tokens.prompt), completion: Math.max(0, a.tokens.completion - b.tokens.completion) },
+    tokens: {
+      prompt: Math.max(0, a.tokens.prompt - b.tokens.prompt),
+      completion: Math.max(0, a.tokens.completion - b.tokens.completion),
+    },
     computeSeconds: Math.max(0, Math.round((a.computeSeconds - b.computeSeconds) * 1000) / 1000),
   };
 }

@@ -35,7 +35,8 @@ export class LogWriter {
     const key = `${executionId}\u0000${nodeId}\u0000${attempt}`;
     const used = this.bytes.get(key) ?? 0;
     if (used > this.capBytes) return;
-    let text = line.length > maxLineChars ? `${line.slice(0, maxLineChars)}… [line truncated]` : line;
+    let text =
+      line.length > maxLineChars ? `${line.slice(0, maxLineChars)}… [line truncated]` : line;
     const size = Buffer.byteLength(text);
     if (used + size > this.capBytes) {
       text = `[log truncated: this node attempt reached the ${this.capBytes}-byte cap]`;
@@ -71,7 +72,10 @@ export class LogWriter {
   async flush(executionId: string): Promise<void> {
     const prev = this.flushing.get(executionId) ?? Promise.resolve();
     const run = prev.then(() => this.write(executionId));
-    this.flushing.set(executionId, run.catch(() => {}));
+    this.flushing.set(
+      executionId,
+      run.catch(() => {}),
+    );
     await run;
   }
 
@@ -80,8 +84,17 @@ export class LogWriter {
     if (!buf || buf.length === 0) return;
     this.buffers.delete(executionId);
     for (let attempt = 1; ; attempt++) {
-      let line = this.nextLine.get(executionId) ?? (await logsSql.maxLogLine(this.db.db, executionId)) + 1;
-      const rows = buf.map((p) => ({ execution_id: executionId, line: line++, node_id: p.nodeId, attempt: p.attempt, stream: p.stream, text: p.text, at: p.at }));
+      let line =
+        this.nextLine.get(executionId) ?? (await logsSql.maxLogLine(this.db.db, executionId)) + 1;
+      const rows = buf.map((p) => ({
+        execution_id: executionId,
+        line: line++,
+        node_id: p.nodeId,
+        attempt: p.attempt,
+        stream: p.stream,
+        text: p.text,
+        at: p.at,
+      }));
       try {
         await this.db.transaction((trx) => logsSql.insertLogs(trx, rows));
         this.nextLine.set(executionId, line);
@@ -90,7 +103,9 @@ export class LogWriter {
         // Another process wrote lines of this execution meanwhile: renumber after its lines.
         this.nextLine.delete(executionId);
         if (!isUniqueViolation(err) || attempt >= 5) {
-          process.stderr.write(`switchyard: dropped ${rows.length} log lines of ${executionId}: ${(err as Error).message}\n`);
+          process.stderr.write(
+            `switchyard: dropped ${rows.length} log lines of ${executionId}: ${(err as Error).message}\n`,
+          );
           return;
         }
       }
@@ -100,6 +115,7 @@ export class LogWriter {
   /** Forgets per-execution counters (after the execution ended). */
   forget(executionId: string): void {
     this.nextLine.delete(executionId);
-    for (const key of this.bytes.keys()) if (key.startsWith(`${executionId}\u0000`)) this.bytes.delete(key);
+    for (const key of this.bytes.keys())
+      if (key.startsWith(`${executionId}\u0000`)) this.bytes.delete(key);
   }
 }

@@ -13,7 +13,13 @@ export interface VersionPlan {
 export class PlanCache {
   private readonly plans = new Map<string, VersionPlan>();
 
-  async get(db: Db, workflowId: string, version: number, workflowType: string, idleTimeout?: string): Promise<VersionPlan> {
+  async get(
+    db: Db,
+    workflowId: string,
+    version: number,
+    workflowType: string,
+    idleTimeout?: string,
+  ): Promise<VersionPlan> {
     const key = `${workflowId}:${version}:${workflowType}:${idleTimeout ?? ''}`;
     let vp = this.plans.get(key);
     if (!vp) {
@@ -21,7 +27,10 @@ export class PlanCache {
       if (!row) throw new Error(`workflow ${workflowId} has no version ${version}`);
       const graph = JSON.parse(row.graph) as Graph;
       vp = {
-        plan: compilePlan(graph, { workflowType, ...(idleTimeout !== undefined && { idleTimeout }) }),
+        plan: compilePlan(graph, {
+          workflowType,
+          ...(idleTimeout !== undefined && { idleTimeout }),
+        }),
         graph,
         variables: JSON.parse(row.variables) as Record<string, unknown>,
       };

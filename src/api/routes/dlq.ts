@@ -38,7 +38,12 @@ export function dlqRoutes(app: App, services: Services): void {
     '/api/v1/workflows/dlq/:dlqId',
     {
       config: { permission: 'workflows.read' },
-      schema: { tags, summary: 'Read a failure with full context', params: DlqParams, response: { 200: DlqSchema, ...errorResponses(401, 403, 404) } },
+      schema: {
+        tags,
+        summary: 'Read a failure with full context',
+        params: DlqParams,
+        response: { 200: DlqSchema, ...errorResponses(401, 403, 404) },
+      },
     },
     async (req) => ex.getDlq(req.params.dlqId),
   );
@@ -47,9 +52,15 @@ export function dlqRoutes(app: App, services: Services): void {
     '/api/v1/workflows/dlq/:dlqId/retry',
     {
       config: { permission: 'workflows.run' },
-      schema: { tags, summary: 'Re-enqueue the failed node (its execution runs again)', params: DlqParams, response: { 202: DlqSchema, ...errorResponses(401, 403, 404, 409) } },
+      schema: {
+        tags,
+        summary: 'Re-enqueue the failed node (its execution runs again)',
+        params: DlqParams,
+        response: { 202: DlqSchema, ...errorResponses(401, 403, 404, 409) },
+      },
     },
-    async (req, reply) => reply.status(202).send(await ex.retryDlq(req.params.dlqId, principalOf(req).name)),
+    async (req, reply) =>
+      reply.status(202).send(await ex.retryDlq(req.params.dlqId, principalOf(req).name)),
   );
 
   app.post(
@@ -60,7 +71,12 @@ export function dlqRoutes(app: App, services: Services): void {
         tags,
         summary: 'Mark the failure handled out-of-band (no retry)',
         params: DlqParams,
-        body: Type.Optional(Type.Object({ note: Type.Optional(Type.String({ maxLength: 4000 })) }, { additionalProperties: false })),
+        body: Type.Optional(
+          Type.Object(
+            { note: Type.Optional(Type.String({ maxLength: 4000 })) },
+            { additionalProperties: false },
+          ),
+        ),
         response: { 200: DlqSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },

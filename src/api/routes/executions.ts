@@ -17,7 +17,11 @@ import type { App, Services } from '../types.ts';
 
 const tags = ['executions'];
 const DateTime = Type.String({ format: 'date-time' });
-const NodeIds = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 1000, uniqueItems: true });
+const NodeIds = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+  minItems: 1,
+  maxItems: 1000,
+  uniqueItems: true,
+});
 
 export function executionRoutes(app: App, services: Services): void {
   const ex = services.executions;
@@ -28,9 +32,12 @@ export function executionRoutes(app: App, services: Services): void {
       config: { permission: 'workflows.run' },
       schema: {
         tags,
-        summary: "Start an execution; body {params} matching the manual trigger's inputs; answers 202 at once",
+        summary:
+          "Start an execution; body {params} matching the manual trigger's inputs; answers 202 at once",
         params: WorkflowIdParams,
-        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
+        headers: Type.Object({
+          'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+        }),
         body: Type.Optional(
           Type.Object(
             {
@@ -45,8 +52,14 @@ export function executionRoutes(app: App, services: Services): void {
     },
     async (req, reply) => {
       const key = req.headers['idempotency-key'];
-      const { accepted } = await ex.run(req.params.id, req.body ?? {}, { actor: principalOf(req).name, ...(typeof key === 'string' && { idempotencyKey: key }) });
-      return reply.status(202).header('location', `/api/v1/workflows/${accepted.workflowId}/executions/${accepted.id}`).send(accepted);
+      const { accepted } = await ex.run(req.params.id, req.body ?? {}, {
+        actor: principalOf(req).name,
+        ...(typeof key === 'string' && { idempotencyKey: key }),
+      });
+      return reply
+        .status(202)
+        .header('location', `/api/v1/workflows/${accepted.workflowId}/executions/${accepted.id}`)
+        .send(accepted);
     },
   );
 
@@ -80,7 +93,12 @@ export function executionRoutes(app: App, services: Services): void {
     '/api/v1/workflows/:id/executions/:execId',
     {
       config: { permission: 'workflows.read' },
-      schema: { tags, summary: 'Read an execution with node states and cost', params: ExecutionIdParams, response: { 200: ExecutionSchema, ...errorResponses(401, 403, 404) } },
+      schema: {
+        tags,
+        summary: 'Read an execution with node states and cost',
+        params: ExecutionIdParams,
+        response: { 200: ExecutionSchema, ...errorResponses(401, 403, 404) },
+      },
     },
     async (req) => ex.get(req.params.id, req.params.execId),
   );
@@ -93,8 +111,17 @@ export function executionRoutes(app: App, services: Services): void {
         tags,
         summary: 'Bulk delete terminal executions of a workflow',
         params: WorkflowIdParams,
-        querystring: Type.Object({ status: Type.Optional(literalUnion(['succeeded', 'failed', 'cancelled'])), before: Type.Optional(DateTime) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ deleted: Type.Integer() }), ...errorResponses(400, 401, 403, 404) },
+        querystring: Type.Object(
+          {
+            status: Type.Optional(literalUnion(['succeeded', 'failed', 'cancelled'])),
+            before: Type.Optional(DateTime),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ deleted: Type.Integer() }),
+          ...errorResponses(400, 401, 403, 404),
+        },
       },
     },
     async (req) => ex.bulkDelete(req.params.id, req.query),
@@ -104,7 +131,12 @@ export function executionRoutes(app: App, services: Services): void {
     '/api/v1/workflows/:id/executions/:execId',
     {
       config: { permission: 'workflows.run' },
-      schema: { tags, summary: 'Delete an execution record (409 while active)', params: ExecutionIdParams, response: { 204: Type.Null(), ...errorResponses(401, 403, 404, 409) } },
+      schema: {
+        tags,
+        summary: 'Delete an execution record (409 while active)',
+        params: ExecutionIdParams,
+        response: { 204: Type.Null(), ...errorResponses(401, 403, 404, 409) },
+      },
     },
     async (req, reply) => {
       await ex.delete(req.params.id, req.params.execId);
@@ -120,11 +152,17 @@ export function executionRoutes(app: App, services: Services): void {
         tags,
         summary: 'Cancel a pending, running or waiting execution',
         params: ExecutionIdParams,
-        body: Type.Optional(Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false })),
+        body: Type.Optional(
+          Type.Object(
+            { reason: Type.Optional(Type.String({ maxLength: 1000 })) },
+            { additionalProperties: false },
+          ),
+        ),
         response: { 200: ExecutionSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
-    async (req) => ex.cancel(req.params.id, req.params.execId, principalOf(req).name, req.body?.reason),
+    async (req) =>
+      ex.cancel(req.params.id, req.params.execId, principalOf(req).name, req.body?.reason),
   );
 
   app.post(
@@ -133,13 +171,21 @@ export function executionRoutes(app: App, services: Services): void {
       config: { permission: 'workflows.run' },
       schema: {
         tags,
-        summary: 'Retry a failed or cancelled execution from its failed nodes, keeping prior outputs',
+        summary:
+          'Retry a failed or cancelled execution from its failed nodes, keeping prior outputs',
         params: ExecutionIdParams,
-        body: Type.Optional(Type.Object({ nodes: Type.Optional(NodeIds) }, { additionalProperties: false })),
+        body: Type.Optional(
+          Type.Object({ nodes: Type.Optional(NodeIds) }, { additionalProperties: false }),
+        ),
         response: { 202: ExecutionSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
-    async (req, reply) => reply.status(202).send(await ex.retry(req.params.id, req.params.execId, principalOf(req).name, req.body?.nodes)),
+    async (req, reply) =>
+      reply
+        .status(202)
+        .send(
+          await ex.retry(req.params.id, req.params.execId, principalOf(req).name, req.body?.nodes),
+        ),
   );
 
   app.post(
@@ -173,11 +219,20 @@ export function executionRoutes(app: App, services: Services): void {
         tags,
         summary: 'Answer a waiting input node, or start the next turn of a chat execution',
         params: ExecutionIdParams,
-        body: Type.Object({ message: Type.String({ minLength: 1, maxLength: 100_000 }), data: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
+        body: Type.Object(
+          {
+            message: Type.String({ minLength: 1, maxLength: 100_000 }),
+            data: Type.Optional(Type.Unknown()),
+          },
+          { additionalProperties: false },
+        ),
         response: { 202: ExecutionSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
-    async (req, reply) => reply.status(202).send(await ex.followup(req.params.id, req.params.execId, principalOf(req).name, req.body)),
+    async (req, reply) =>
+      reply
+        .status(202)
+        .send(await ex.followup(req.params.id, req.params.execId, principalOf(req).name, req.body)),
   );
 
   app.get(
@@ -188,7 +243,14 @@ export function executionRoutes(app: App, services: Services): void {
         tags,
         summary: 'Aggregate usage (tokens and compute) of a workflow',
         params: WorkflowIdParams,
-        querystring: Type.Object({ since: Type.Optional(DateTime), until: Type.Optional(DateTime), groupBy: Type.Optional(literalUnion(['day', 'version', 'node'])) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          {
+            since: Type.Optional(DateTime),
+            until: Type.Optional(DateTime),
+            groupBy: Type.Optional(literalUnion(['day', 'version', 'node'])),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: UsageSchema, ...errorResponses(400, 401, 403, 404) },
       },
     },

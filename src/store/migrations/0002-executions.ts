@@ -106,5 +106,7 @@ export const migration0002: Migration = {
   id: 2,
   name: 'executions',
   sqlite: tables({ text: 'TEXT', int: 'INTEGER', bigint: 'INTEGER', serial: 'INTEGER' }),
-  postgres: tables({ text: 'text', int: 'integer', bigint: 'bigint', serial: 'bigserial' }).map((s) => s.replace(/REAL/g, 'double precision')),
+  postgres: tables({ text: 'text', int: 'integer', bigint: 'bigint', serial: 'bigserial' }).map(
+    (s) => s.replace(/REAL/g, 'double precision'),
+  ),
 };
