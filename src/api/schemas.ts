@@ -1,4 +1,5 @@
 /** Request and response schemas shared by the routes; they also generate the OpenAPI document. */
+import type { FastifyRequest } from 'fastify';
 import { type TSchema, Type } from 'typebox';
 import {
   GraphSchema,
@@ -27,6 +28,15 @@ export const errorResponses = (...statuses: number[]) =>
   Object.fromEntries(
     statuses.map((s) => [s, { ...ErrorBodySchema, $id: undefined, description: `Error (${s})` }]),
   );
+
+/**
+ * preValidation hook for routes whose JSON body is optional: a request without a body validates
+ * (and reaches the handler) as `{}`, since the schema compiler cannot accept `undefined`.
+ */
+export function emptyBodyIsEmptyObject(req: FastifyRequest): Promise<void> {
+  if (req.body === undefined) req.body = {};
+  return Promise.resolve();
+}
 
 export const WorkflowIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 export const VersionParams = Type.Object({

@@ -9,7 +9,8 @@
  *   tolerated; the edge's `when` holds; a condition/switch chose it), and its `if` holds;
  *   otherwise it is skipped. A predecessor that failed for good blocks it (it stays pending).
  * - After a failure that is not tolerated, no new node starts; running nodes finish (or are
- *   cancelled with `fail_fast`); then the execution fails.
+ *   cancelled with `fail_fast`); then the execution fails. A failure left from before a retry
+ *   (the retry chose other nodes) does not hold back the retried nodes, but still fails it.
  * - Retries follow the node's policy (then the workflow's); exhausted nodes write a DLQ entry.
  */
 import type { GraphNode } from '../definition/index.ts';
@@ -187,8 +188,16 @@ class Draft {
     };
   }
 
+  /** Some failure will fail the execution. */
   failing(): boolean {
     return Object.values(this.nodes).some((n) => n.status === 'failed' && !n.tolerated);
+  }
+
+  /** Some failure since the last retry: no new node starts. */
+  blocking(): boolean {
+    return Object.values(this.nodes).some(
+      (n) => n.status === 'failed' && !n.tolerated && !n.priorFailure,
+    );
   }
 }
 
@@ -411,6 +420,9 @@ function onRetry(d: Draft, chosen: string[] | undefined): void {
   if (chosen && chosen.length > 0) {
     for (const id of chosen) if (d.nodes[id]) reset.add(id);
     for (const id of descendants(d, reset)) reset.add(id);
+    // Cancelled nodes never finished (a cancel, fail_fast, a timeout); left cancelled, the
+    // execution could succeed without them.
+    for (const id of d.plan.order) if (d.node(id).status === 'cancelled') reset.add(id);
   } else {
     for (const id of d.plan.order) {
       const s = d.node(id).status;
@@ -430,27 +442,41 @@ function onRetry(d: Draft, chosen: string[] | undefined): void {
 }
 
 function onDlqRetry(d: Draft, nodeId: string): void {
-  if (!d.nodes[nodeId]) return;
+  // The entry may be stale (retried another way meanwhile): only a failed node re-runs.
+  if (d.nodes[nodeId]?.status !== 'failed') return;
   const reset = new Set([nodeId]);
-  for (const id of descendants(d, reset)) if (d.node(id).status !== 'succeeded') reset.add(id);
+  // After a tolerated failure its successors may be running; they are left to finish.
+  for (const id of descendants(d, reset)) {
+    const s = d.node(id).status;
+    if (isTerminalNode(s) && s !== 'succeeded') reset.add(id);
+  }
   for (const id of d.plan.order) if (d.node(id).status === 'cancelled') reset.add(id);
   reopen(d, reset);
 }
 
 function reopen(d: Draft, reset: Set<string>): void {
-  for (const id of d.plan.order) if (reset.has(id)) resetNode(d, id);
-  if (isTerminalExecution(d.execution.status)) {
-    d.execution.endedAt = null;
-    d.setExecution('running', null);
-    if (d.plan.timeoutMs !== null) {
-      d.commands.push({
-        type: 'enqueue',
-        kind: 'deadline',
-        nodeId: null,
-        attempt: 0,
-        availableAt: addMs(d.ctx.now, d.plan.timeoutMs),
-      });
-    }
+  for (const id of d.plan.order) {
+    if (reset.has(id)) resetNode(d, id);
+    else if (d.node(id).status === 'failed' && !d.node(id).tolerated)
+      d.nodes[id] = { ...d.node(id), priorFailure: true };
+  }
+  if (!isTerminalExecution(d.execution.status)) return;
+  d.execution.endedAt = null;
+  d.execution.error = null;
+  // Cancelled before it started: it starts now (start time, deadline, first chat turn).
+  if (d.execution.startedAt === null) {
+    onStart(d);
+    return;
+  }
+  d.setExecution('running');
+  if (d.plan.timeoutMs !== null) {
+    d.commands.push({
+      type: 'enqueue',
+      kind: 'deadline',
+      nodeId: null,
+      attempt: 0,
+      availableAt: addMs(d.ctx.now, d.plan.timeoutMs),
+    });
   }
 }
 
@@ -465,6 +491,7 @@ function resetNode(d: Draft, id: string): void {
     endedAt: null,
     chosen: null,
     tolerated: false,
+    priorFailure: false,
     prompt: null,
     childExecutionId: null,
   });
@@ -527,10 +554,13 @@ function failNode(d: Draft, id: string, error: NodeError, outputs?: Record<strin
   const st = d.node(id);
   const def = d.def(id);
   const tolerated = def.continueOnError === true;
+  // A pending node fails before it starts (its `if` or config cannot be evaluated): that
+  // evaluation is its next attempt.
+  const attempt = st.status === 'pending' ? st.attempt + 1 : Math.max(st.attempt, 1);
   d.setNode(id, {
     status: 'failed',
     error,
-    attempt: Math.max(st.attempt, 1),
+    attempt,
     startedAt: st.startedAt ?? d.nowIso,
     endedAt: d.nowIso,
     tolerated,
@@ -541,7 +571,7 @@ function failNode(d: Draft, id: string, error: NodeError, outputs?: Record<strin
     d.commands.push({
       type: 'dlq',
       nodeId: id,
-      attempts: st.attempt - st.budgetFrom + 1,
+      attempts: attempt - st.budgetFrom + 1,
       error,
       inputs: nodeInputs(d, def),
     });
@@ -594,7 +624,7 @@ function nodeInputs(d: Draft, def: GraphNode): Record<string, unknown> {
 function advance(d: Draft): void {
   for (let changed = true; changed;) {
     changed = false;
-    if (d.failing()) return;
+    if (d.blocking()) return;
     for (const id of d.plan.order) {
       if (d.node(id).status !== 'pending') continue;
       const incoming = d.plan.incoming.get(id) ?? [];
@@ -620,7 +650,7 @@ function advance(d: Draft): void {
         if (!(err instanceof ExpressionError)) throw err;
         failNode(d, id, { code: 'ERR_EXPRESSION', message: err.message, retryable: false });
       }
-      if (d.failing()) return;
+      if (d.blocking()) return;
     }
   }
 }
@@ -758,9 +788,11 @@ function settle(d: Draft): void {
       );
       return;
     }
-    const first = d.plan.order.find(
+    // The execution's error names a fresh failure before one left from before a retry.
+    const failed = d.plan.order.filter(
       (id) => d.node(id).status === 'failed' && !d.node(id).tolerated,
-    )!;
+    );
+    const first = failed.find((id) => !d.node(id).priorFailure) ?? failed[0]!;
     const err = d.node(first).error;
     d.setExecution('failed', {
       code: err?.code ?? 'ERR_NODE_FAILED',

@@ -73,12 +73,15 @@ export const isTerminalNode = (s: NodeStatus): boolean => terminalNode.has(s);
 export const isActiveNode = (s: NodeStatus): boolean =>
   s === 'queued' || s === 'running' || s === 'waiting';
 
-/** Allowed execution transitions. Retry and DLQ retry reopen failed/cancelled executions. */
+/**
+ * Allowed execution transitions. Retry and DLQ retry reopen failed/cancelled executions; a DLQ
+ * retry also reopens a succeeded one whose failed node was tolerated (continue_on_error).
+ */
 export const executionTransitions: Record<ExecutionStatus, readonly ExecutionStatus[]> = {
   pending: ['running', 'waiting', 'succeeded', 'failed', 'cancelled'],
   running: ['waiting', 'succeeded', 'failed', 'cancelled'],
   waiting: ['running', 'succeeded', 'failed', 'cancelled'],
-  succeeded: [],
+  succeeded: ['running'],
   failed: ['running'],
   cancelled: ['running'],
 };

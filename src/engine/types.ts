@@ -43,6 +43,11 @@ export interface NodeState {
   chosen?: string[] | null;
   /** A failure that does not fail the execution (continue_on_error, routed rejection). */
   tolerated?: boolean;
+  /**
+   * A failure from before a retry that did not retry this node: it still fails the execution
+   * at the end, but does not stop the retried nodes from running.
+   */
+  priorFailure?: boolean;
   /** For approval/input: what the node asked. */
   prompt?: { kind: 'approval' | 'input'; message: string | null; requestedAt: string } | null;
   /** For workflow nodes: the child execution. */

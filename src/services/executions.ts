@@ -262,19 +262,20 @@ export class ExecutionService {
         })),
       });
     }
-    const view = await this.control(workflowId, executionId, {
+    const after = await this.engine.dispatch(executionId, {
       type: 'retry',
       actor,
       ...(nodes && nodes.length > 0 && { nodes }),
     });
-    await dlqSql.markNodeEntriesRetried(
-      this.database.db,
-      executionId,
-      undefined,
-      isoNow(this.clock),
-      actor,
-    );
-    return view;
+    if (!after) throw notFound(workflowId, executionId);
+    // Only the nodes this retry reopened (a new attempt budget) close their DLQ entries; the
+    // entries of failed nodes left out of `nodes` stay open.
+    const now = isoNow(this.clock);
+    for (const [nodeId, st] of Object.entries(after.nodes)) {
+      if (st.budgetFrom !== known[nodeId]?.budgetFrom)
+        await dlqSql.markNodeEntriesRetried(this.database.db, executionId, nodeId, now, actor);
+    }
+    return this.get(workflowId, executionId);
   }
 
   async resume(
@@ -478,12 +479,7 @@ export class ExecutionService {
 
   private async require(workflowId: string, executionId: string): Promise<ExecutionRow> {
     const row = await executionsSql.getExecution(this.database.db, executionId);
-    if (!row || row.workflow_id !== workflowId) {
-      throw new AppError('ERR_EXECUTION_NOT_FOUND', {
-        message: `Workflow ${workflowId} has no execution ${executionId}.`,
-        context: { workflowId, executionId },
-      });
-    }
+    if (!row || row.workflow_id !== workflowId) throw notFound(workflowId, executionId);
     return row;
   }
 
@@ -582,6 +578,13 @@ function dlqView(r: DlqRow): DlqView {
     resolvedBy: r.resolved_by,
     note: r.note,
   };
+}
+
+function notFound(workflowId: string, executionId: string): AppError {
+  return new AppError('ERR_EXECUTION_NOT_FOUND', {
+    message: `Workflow ${workflowId} has no execution ${executionId}.`,
+    context: { workflowId, executionId },
+  });
 }
 
 function wrongState(row: ExecutionRow, why: string): AppError {

@@ -1,5 +1,5 @@
 /** SQL for executions: the snapshot row, compare-and-set on `rev`, lists and deletes. */
-import type { Db } from './db.ts';
+import type { Db, Dialect } from './db.ts';
 import type { ExecutionsTable } from './schema.ts';
 
 export type ExecutionRow = ExecutionsTable;
@@ -21,6 +21,20 @@ export async function insertExecution(db: Db, row: ExecutionRow): Promise<void> 
 
 export async function getExecution(db: Db, id: string): Promise<ExecutionRow | undefined> {
   return db.selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * Reads an execution to decide on it. On PostgreSQL the row is locked for the transaction, so
+ * concurrent decisions on one execution queue up instead of racing to the compare-and-set.
+ */
+export async function getExecutionForDecision(
+  db: Db,
+  dialect: Dialect,
+  id: string,
+): Promise<ExecutionRow | undefined> {
+  let q = db.selectFrom('executions').selectAll().where('id', '=', id);
+  if (dialect === 'postgres') q = q.forUpdate();
+  return q.executeTakeFirst();
 }
 
 export async function findByIdempotencyKey(

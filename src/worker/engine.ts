@@ -225,7 +225,7 @@ export class ExecutionEngine {
     event: EngineEvent,
     task?: TaskRow,
   ): Promise<{ snapshot: Snapshot; commands: Command[]; direct: TaskRow[] } | undefined> {
-    const row = await executionsSql.getExecution(trx, executionId);
+    const row = await executionsSql.getExecutionForDecision(trx, this.db.dialect, executionId);
     if (!row) {
       if (task) await trx.deleteFrom('tasks').where('id', '=', task.id).execute();
       return undefined;
@@ -394,15 +394,7 @@ export class ExecutionEngine {
           assertUnreachable(c);
       }
     }
-    if (clear) await tasksSql.deleteTasksOf(trx, id);
-    // Tasks for other executions (children, parents) survive this execution's clear.
-    await tasksSql.upsertTasks(
-      trx,
-      clear ? taskRows.filter((t) => t.execution_id !== id) : taskRows,
-    );
-    await eventsSql.insertEvents(trx, events);
-    await dlqSql.insertDlq(trx, dlqRows);
-    await nodeRunsSql.insertNodeRuns(trx, this.finishedRuns(row, before, next));
+    // The compare-and-set comes first: a concurrent decider fails here, before writing anything.
     const e = next.execution;
     const ok = await executionsSql.updateExecutionCas(trx, id, row.rev, {
       status: e.status,
@@ -416,6 +408,15 @@ export class ExecutionEngine {
       updated_at: nowIso,
     });
     if (!ok) throw new RevConflict();
+    if (clear) await tasksSql.deleteTasksOf(trx, id);
+    // Tasks for other executions (children, parents) survive this execution's clear.
+    await tasksSql.upsertTasks(
+      trx,
+      clear ? taskRows.filter((t) => t.execution_id !== id) : taskRows,
+    );
+    await eventsSql.insertEvents(trx, events);
+    await dlqSql.insertDlq(trx, dlqRows);
+    await nodeRunsSql.insertNodeRuns(trx, this.finishedRuns(row, before, next));
   }
 
   /** One node_runs row per attempt that ended in this decision. */
@@ -766,6 +767,7 @@ export class ExecutionEngine {
       SWITCHYARD_WORKFLOW_ID: e.workflowId,
       SWITCHYARD_NODE_ID: def.id,
       SWITCHYARD_ATTEMPT: String(task.attempt),
+      SWITCHYARD_WORKER_ID: this.workerId,
     });
     const log = (stream: 'stdout' | 'stderr' | 'system', line: string) =>
       this.logs.append(e.id, def.id, task.attempt, stream, line);

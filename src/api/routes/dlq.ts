@@ -1,7 +1,13 @@
 /** Dead letter queue (seed: "Dead letter queue"). */
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
-import { DlqSchema, errorResponses, literalUnion, pageOf } from '../schemas.ts';
+import {
+  DlqSchema,
+  emptyBodyIsEmptyObject,
+  errorResponses,
+  literalUnion,
+  pageOf,
+} from '../schemas.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['dlq'];
@@ -67,6 +73,8 @@ export function dlqRoutes(app: App, services: Services): void {
     '/api/v1/workflows/dlq/:dlqId/resolve',
     {
       config: { permission: 'workflows.run' },
+      // A POST without a body (curl -X POST) means an empty one.
+      preValidation: emptyBodyIsEmptyObject,
       schema: {
         tags,
         summary: 'Mark the failure handled out-of-band (no retry)',

@@ -9,6 +9,7 @@ import {
   RunAcceptedSchema,
   UsageSchema,
   WorkflowIdParams,
+  emptyBodyIsEmptyObject,
   errorResponses,
   literalUnion,
   pageOf,
@@ -30,6 +31,8 @@ export function executionRoutes(app: App, services: Services): void {
     '/api/v1/workflows/:id/run',
     {
       config: { permission: 'workflows.run' },
+      // A POST without a body (curl -X POST) means an empty one.
+      preValidation: emptyBodyIsEmptyObject,
       schema: {
         tags,
         summary:
@@ -148,6 +151,8 @@ export function executionRoutes(app: App, services: Services): void {
     '/api/v1/workflows/:id/executions/:execId/cancel',
     {
       config: { permission: 'workflows.run' },
+      // A POST without a body (curl -X POST) means an empty one.
+      preValidation: emptyBodyIsEmptyObject,
       schema: {
         tags,
         summary: 'Cancel a pending, running or waiting execution',
@@ -169,6 +174,8 @@ export function executionRoutes(app: App, services: Services): void {
     '/api/v1/workflows/:id/executions/:execId/retry',
     {
       config: { permission: 'workflows.run' },
+      // A POST without a body (curl -X POST) means an empty one.
+      preValidation: emptyBodyIsEmptyObject,
       schema: {
         tags,
         summary:

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -59,6 +59,7 @@ export const commandExecutor: NodeExecutor = async (ctx) => {
     SWITCHYARD_OUTPUT: outputFile,
     SWITCHYARD_WORKSPACE: ctx.workspace,
   };
+  await reapOrphans(ctx);
   const started = performance.now();
   const end = await runProcess(ctx, argv, cwd.path, env);
   const usage: NodeUsage = { runtimeSeconds: (performance.now() - started) / 1000 };
@@ -188,6 +189,13 @@ async function runProcess(
   });
   child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
   child.stderr!.on('data', (chunk: Buffer) => err.push(chunk));
+  // Recorded after the listeners are attached: output arriving meanwhile must not be lost.
+  const pidFile = pgidFile(ctx);
+  void writeFile(pidFile, `${pid}\n`)
+    .catch(() => {})
+    .then(() => exited)
+    .then(() => rm(pidFile, { force: true }))
+    .catch(() => {});
 
   let stopped: 'timeout' | 'cancelled' | undefined;
   let termination: Promise<void> | undefined;
@@ -278,4 +286,40 @@ function signalNumber(signal: NodeJS.Signals): number {
 function isTransientSpawnError(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'EAGAIN' || code === 'EMFILE' || code === 'ENFILE' || code === 'ENOMEM';
+}
+
+/** Where the process group of a node's running attempt is recorded (a dead worker's orphans). */
+function pgidFile(ctx: ExecContext): string {
+  return path.join(
+    ctx.workspace,
+    stateDirName,
+    `pgid-${ctx.nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}`,
+  );
+}
+
+/**
+ * A worker that died mid-command leaves its process group running. When the node runs again
+ * (another worker took the task over), that group is stopped first, so the old attempt cannot
+ * keep writing to the workspace. The group is only signalled when it still belongs to this
+ * execution (its leader's environment names it), so a reused pid is never hit.
+ */
+async function reapOrphans(ctx: ExecContext): Promise<void> {
+  const file = pgidFile(ctx);
+  let pgid: number;
+  try {
+    pgid = Number((await readFile(file, 'utf8')).trim());
+  } catch {
+    return;
+  }
+  await rm(file, { force: true });
+  if (!Number.isInteger(pgid) || pgid <= 1) return;
+  let environ = '';
+  try {
+    environ = await readFile(`/proc/${pgid}/environ`, 'utf8');
+  } catch {
+    return;
+  }
+  if (!environ.split('\0').includes(`SWITCHYARD_EXECUTION_ID=${ctx.executionId}`)) return;
+  ctx.log('system', `stopping process group ${pgid} left by an earlier run of this attempt`);
+  await terminateGroup(pgid, ctx.killGraceMs);
 }

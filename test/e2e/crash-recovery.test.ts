@@ -1,0 +1,133 @@
+/**
+ * Crash and recovery (CONVENTIONS 13): a real server process is SIGKILLed while a command node
+ * runs and while a `wait` timer is pending; a restarted server finishes both executions, and no
+ * node that had succeeded runs again.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { dialectNames, skipFor } from '../helpers/dialects.ts';
+import { client } from '../helpers/http.ts';
+import { freshPostgresDatabase, startServer } from '../helpers/process.ts';
+
+const token = `sy_${'d'.repeat(40)}`;
+
+function lines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+async function until(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+for (const dialect of dialectNames) {
+  describe(`crash recovery (${dialect})`, { skip: await skipFor(dialect) }, () => {
+    it('finishes a running command and a pending timer after kill -9 and restart', async () => {
+      const dataDir = mkdtempSync(path.join(tmpdir(), 'switchyard-crash-'));
+      const marks = path.join(dataDir, 'marks');
+      const db = dialect === 'postgres' ? await freshPostgresDatabase() : undefined;
+      // A short lease lets the restarted PostgreSQL worker take over the dead one's task quickly.
+      const env = {
+        SWITCHYARD_ADMIN_TOKEN: token,
+        SWITCHYARD_LEASE_MS: '1500',
+        DATABASE_URL: db?.url ?? '',
+      };
+      let server = await startServer(['--data-dir', dataDir], env);
+      try {
+        let api = client(server.url, token);
+        const mark = (name: string) => `echo ${name} >> ${marks}-$SWITCHYARD_EXECUTION_ID`;
+        const cmdWf = await api.call('POST', '/api/v1/workflows', {
+          name: 'crash-command',
+          graph: {
+            nodes: [
+              { id: 'a', type: 'command', run: mark('a') },
+              {
+                id: 'b',
+                type: 'command',
+                needs: ['a'],
+                run: `${mark('b-start')}; sleep 4; ${mark('b-done')}`,
+              },
+              { id: 'c', type: 'command', needs: ['b'], run: mark('c') },
+            ],
+          },
+        });
+        assert.equal(cmdWf.status, 201, JSON.stringify(cmdWf.json));
+        const timerWf = await api.call('POST', '/api/v1/workflows', {
+          name: 'crash-timer',
+          graph: {
+            nodes: [
+              { id: 'a', type: 'command', run: mark('a') },
+              { id: 'w', type: 'wait', duration: '3s', needs: ['a'] },
+              { id: 'c', type: 'command', needs: ['w'], run: mark('c') },
+            ],
+          },
+        });
+        const e1 = (await api.call('POST', `/api/v1/workflows/${cmdWf.json.id}/run`, {})).json;
+        const e2 = (await api.call('POST', `/api/v1/workflows/${timerWf.json.id}/run`, {})).json;
+        const f1 = `${marks}-${e1.id}`;
+        const f2 = `${marks}-${e2.id}`;
+
+        // Kill while b's command runs and while w's timer is pending.
+        await until(() => lines(f1).includes('b-start'), 'node b to start');
+        await until(async () => {
+          const d = await api.call(
+            'GET',
+            `/api/v1/workflows/${timerWf.json.id}/executions/${e2.id}`,
+          );
+          return (
+            d.json.nodes.find((n: { nodeId: string }) => n.nodeId === 'w')?.status === 'running'
+          );
+        }, 'the timer to be pending');
+        assert.equal(await server.stop('SIGKILL'), null);
+
+        server = await startServer(['--data-dir', dataDir], env);
+        api = client(server.url, token);
+        const d1 = await api.waitFor(
+          cmdWf.json.id,
+          e1.id,
+          ['succeeded', 'failed', 'cancelled'],
+          60_000,
+        );
+        const d2 = await api.waitFor(
+          timerWf.json.id,
+          e2.id,
+          ['succeeded', 'failed', 'cancelled'],
+          60_000,
+        );
+        assert.equal(d1.status, 'succeeded', JSON.stringify(d1));
+        assert.equal(d2.status, 'succeeded', JSON.stringify(d2));
+
+        // Succeeded nodes ran once; b (killed mid-run) ran again and finished once: the orphan of
+        // the killed attempt was stopped before the re-run.
+        const m1 = lines(f1);
+        assert.equal(m1.filter((l) => l === 'a').length, 1, m1.join(','));
+        assert.equal(m1.filter((l) => l === 'c').length, 1, m1.join(','));
+        assert.equal(m1.filter((l) => l === 'b-start').length, 2, m1.join(','));
+        assert.equal(m1.filter((l) => l === 'b-done').length, 1, m1.join(','));
+        const m2 = lines(f2);
+        assert.deepEqual(m2, ['a', 'c']);
+        const w = d2.nodes.find((n: { nodeId: string }) => n.nodeId === 'w');
+        assert.equal(w.status, 'succeeded');
+        assert.ok(
+          Date.parse(w.endedAt) - Date.parse(w.startedAt) >= 3000,
+          'the timer kept its due time',
+        );
+      } finally {
+        await server.stop('SIGKILL');
+        rmSync(dataDir, { recursive: true, force: true });
+        await db?.drop();
+      }
+    });
+  });
+}

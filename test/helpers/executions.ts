@@ -1,0 +1,268 @@
+/**
+ * Helpers for API tests that run real executions: create and run workflows through the API and
+ * wait for states by polling the detail route (short interval, generous overall deadline).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Harness } from './harness.ts';
+
+/** Deadline for any wait on a real execution: generous, for a loaded 2-core machine. */
+export const waitDeadlineMs = 20_000;
+const pollIntervalMs = 20;
+
+export const executionStatuses = [
+  'pending',
+  'running',
+  'waiting',
+  'succeeded',
+  'failed',
+  'cancelled',
+] as const;
+export const nodeStatuses = [
+  'pending',
+  'queued',
+  'running',
+  'waiting',
+  'succeeded',
+  'failed',
+  'skipped',
+  'cancelled',
+] as const;
+
+export type ExecutionStatus = (typeof executionStatuses)[number];
+
+// Wire shapes as the tests read them. Fields the API may answer as null are typed as present:
+// the tests assert on them after the state that fills them.
+export interface CostJson {
+  estimatedUsd: number;
+  tokens: { prompt: number; completion: number };
+  computeSeconds: number;
+}
+export interface ErrorJson {
+  code: string;
+  message: string;
+  exitCode?: number;
+  nodeId?: string;
+}
+export interface NodeJson {
+  nodeId: string;
+  type: string;
+  status: string;
+  attempt: number;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+  error: ErrorJson;
+  outputs: Record<string, unknown>;
+  cost: CostJson;
+  waitingFor: { kind: string; message: string | null; requestedAt: string };
+  childExecutionId: string;
+}
+export interface ExecutionJson {
+  id: string;
+  workflowId: string;
+  version: number;
+  status: ExecutionStatus;
+  trigger: { type: string; actor?: string; subject?: string };
+  createdAt: string;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+  error: ErrorJson;
+  cost: CostJson;
+  parentExecutionId: string | null;
+  params: Record<string, unknown>;
+  createdBy: string;
+  nodes: NodeJson[];
+  turn: number;
+  conversation: { role: string; content: string; turn: number; data?: unknown }[];
+}
+export interface DlqJson {
+  id: string;
+  executionId: string;
+  workflowId: string;
+  version: number;
+  nodeId: string;
+  attempts: number;
+  error: ErrorJson;
+  logTail: string[];
+  inputs: { config: unknown; params: Record<string, unknown> };
+  status: 'open' | 'retried' | 'resolved';
+  createdAt: string;
+  resolvedAt: string | null;
+  resolvedBy: string | null;
+  note: string | null;
+}
+export interface PageJson<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+export interface WorkflowJson {
+  id: string;
+  name: string;
+  version: number;
+}
+
+/** Polls `check` until it returns something other than undefined, or fails after the deadline. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = waitDeadlineMs,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await check();
+    if (got !== undefined) return got;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(pollIntervalMs);
+  }
+}
+
+export function executionUrl(wfId: string, execId: string): string {
+  return `/api/v1/workflows/${wfId}/executions/${execId}`;
+}
+
+/** The execution detail (asserting 200). */
+export async function getExecution(
+  h: Harness,
+  wfId: string,
+  execId: string,
+): Promise<ExecutionJson> {
+  const res = await h.call('GET', executionUrl(wfId, execId));
+  assert.equal(res.statusCode, 200, res.body);
+  return res.json<ExecutionJson>();
+}
+
+/** The items of `GET /api/v1/workflows/executions?<query>` (asserting 200). */
+export async function listExecutions(h: Harness, query: string): Promise<ExecutionJson[]> {
+  const res = await h.call('GET', `/api/v1/workflows/executions?${query}`);
+  assert.equal(res.statusCode, 200, res.body);
+  return res.json<PageJson<ExecutionJson>>().items;
+}
+
+/** The items of `GET /api/v1/workflows/dlq?<query>` (asserting 200). */
+export async function listDlq(h: Harness, query: string): Promise<DlqJson[]> {
+  const res = await h.call('GET', `/api/v1/workflows/dlq?${query}`);
+  assert.equal(res.statusCode, 200, res.body);
+  return res.json<PageJson<DlqJson>>().items;
+}
+
+/** Polls the detail route until the execution has one of `statuses`; answers that detail. */
+export async function waitForStatus(
+  h: Harness,
+  wfId: string,
+  execId: string,
+  statuses: readonly ExecutionStatus[],
+  timeoutMs = waitDeadlineMs,
+): Promise<ExecutionJson> {
+  let last: ExecutionJson | undefined;
+  try {
+    return await waitFor(
+      `execution ${execId} to be ${statuses.join(' or ')}`,
+      async () => {
+        const got = await getExecution(h, wfId, execId);
+        last = got;
+        return statuses.includes(got.status) ? got : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last detail: ${JSON.stringify(last)}`);
+  }
+}
+
+/** Polls the detail route until node `nodeId` has one of `statuses`; answers the detail. */
+export async function waitForNode(
+  h: Harness,
+  wfId: string,
+  execId: string,
+  nodeId: string,
+  statuses: readonly string[],
+  timeoutMs = waitDeadlineMs,
+): Promise<ExecutionJson> {
+  let last: ExecutionJson | undefined;
+  try {
+    return await waitFor(
+      `node ${nodeId} of ${execId} to be ${statuses.join(' or ')}`,
+      async () => {
+        const got = await getExecution(h, wfId, execId);
+        last = got;
+        return statuses.includes(nodeOf(got, nodeId).status) ? got : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last detail: ${JSON.stringify(last)}`);
+  }
+}
+
+/** The node view of `nodeId` in an execution detail. */
+export function nodeOf(detail: ExecutionJson, nodeId: string): NodeJson {
+  const node = detail.nodes.find((n) => n.nodeId === nodeId);
+  assert.ok(node, `no node ${nodeId} in ${JSON.stringify(detail.nodes)}`);
+  return node;
+}
+
+/** Creates a workflow through the API (asserting 201) and answers it. */
+export async function createWorkflow(
+  h: Harness,
+  body: Record<string, unknown>,
+): Promise<WorkflowJson> {
+  const res = await h.call('POST', '/api/v1/workflows', body);
+  assert.equal(res.statusCode, 201, res.body);
+  return res.json<WorkflowJson>();
+}
+
+/** Starts an execution (asserting 202) and answers the accepted body. */
+export async function runWorkflow(
+  h: Harness,
+  wfId: string,
+  body: Record<string, unknown> = {},
+  headers?: Record<string, string>,
+): Promise<{ id: string; workflowId: string; version: number; status: ExecutionStatus }> {
+  const res = await h.call('POST', `/api/v1/workflows/${wfId}/run`, body, {
+    ...(headers && { headers }),
+  });
+  assert.equal(res.statusCode, 202, res.body);
+  return res.json();
+}
+
+/** Runs a workflow and waits until the execution has one of `statuses`; answers the detail. */
+export async function runAndWait(
+  h: Harness,
+  wfId: string,
+  statuses: readonly ExecutionStatus[],
+  body: Record<string, unknown> = {},
+): Promise<ExecutionJson> {
+  const run = await runWorkflow(h, wfId, body);
+  return waitForStatus(h, wfId, run.id, statuses);
+}
+
+/** A token holding only `permissions`; answers its secret. */
+export async function tokenWith(h: Harness, name: string, permissions: string[]): Promise<string> {
+  const res = await h.call('POST', '/api/v1/tokens', { name, permissions });
+  assert.equal(res.statusCode, 201, res.body);
+  return res.json().token as string;
+}
+
+/**
+ * True once process `pid` no longer runs: it is gone, or a zombie waiting for its parent to
+ * reap it (state Z in /proc/<pid>/stat).
+ */
+export function processStopped(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The state follows the parenthesised command name, which may itself hold spaces.
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
+}
