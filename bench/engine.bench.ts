@@ -11,11 +11,11 @@
  * BENCH_SCALE=0.2 shrinks every count (quick runs); BENCH_DIALECTS=sqlite limits dialects;
  * BENCH_KINDS=noop limits node kinds.
  */
+import { Worker } from 'node:worker_threads';
 import { defaultConfig } from '../src/config.ts';
 import { isTerminalExecution } from '../src/engine/status.ts';
 import { composeSwitchyard } from '../src/server.ts';
 import { type DialectName, freshPlace, postgresUnavailable } from '../test/helpers/dialects.ts';
-import { runPool, summarize } from './stats.ts';
 
 const token = `sy_${'f'.repeat(40)}`;
 const scale = Number(process.env.BENCH_SCALE ?? 1);
@@ -49,17 +49,20 @@ async function benchDialect(dialect: DialectName): Promise<void> {
       databaseUrl: place.databaseUrl,
       adminToken: token,
       logLevel: 'silent',
-      workerConcurrency: 64,
+      workerConcurrency: Number(process.env.BENCH_WORKER_CONCURRENCY ?? 64),
     },
     ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
     ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
   });
-  const waiters = new Map<string, () => void>();
-  const ended = new Set<string>();
+  // The worker registers tsx itself: loader flags are not inherited reliably by worker threads.
+  const clientUrl = new URL('./engine-client.ts', import.meta.url).href;
+  const client = new Worker(
+    `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(clientUrl)}); });`,
+    { eval: true },
+  );
+  await new Promise((resolve) => client.once('message', resolve));
   yard.engine.onDecision((id, snap) => {
-    if (!isTerminalExecution(snap.execution.status)) return;
-    ended.add(id);
-    waiters.get(id)?.();
+    if (isTerminalExecution(snap.execution.status)) client.postMessage({ type: 'ended', id });
   });
   try {
     const base = await yard.app.listen({ port: 0, host: '127.0.0.1' });
@@ -72,21 +75,15 @@ async function benchDialect(dialect: DialectName): Promise<void> {
       });
       return ((await res.json()) as { id: string }).id;
     };
-    const runLatency: number[] = [];
-    const runOnce = async (wf: string) => {
-      const t0 = performance.now();
-      const res = await fetch(`${base}/api/v1/workflows/${wf}/run`, {
-        method: 'POST',
-        headers,
-        body: '{}',
+    const drive = (workflowId: string, runs: number, inFlight: number) =>
+      new Promise<{
+        secs: number;
+        exec: { p50_ms: number; p99_ms: number };
+        run: { p50_ms: number; p99_ms: number };
+      }>((resolve) => {
+        client.once('message', (m: { result: never }) => resolve(m.result));
+        client.postMessage({ type: 'job', job: { base, token, workflowId, runs, inFlight } });
       });
-      runLatency.push(performance.now() - t0);
-      if (res.status !== 202) throw new Error(`run answered ${res.status}: ${await res.text()}`);
-      const { id } = (await res.json()) as { id: string };
-      if (!ended.has(id)) await new Promise<void>((resolve) => waiters.set(id, resolve));
-      waiters.delete(id);
-      ended.delete(id);
-    };
     const scenario = async (
       kind: Kind,
       name: string,
@@ -95,13 +92,8 @@ async function benchDialect(dialect: DialectName): Promise<void> {
       inFlight: number,
     ) => {
       const wf = await create(`${name}-${kind}`, graph);
-      await runPool(Math.min(10, runs), Math.min(inFlight, 10), () => runOnce(wf)); // warm-up
-      runLatency.length = 0;
-      const t0 = performance.now();
-      const lat = await runPool(runs, inFlight, () => runOnce(wf));
-      const secs = (performance.now() - t0) / 1000;
-      const s = summarize(lat);
-      const r = summarize(runLatency);
+      await drive(wf, Math.min(10, runs), Math.min(inFlight, 10)); // warm-up
+      const { secs, exec: s, run: r } = await drive(wf, runs, inFlight);
       const line: Record<string, unknown> = {
         bench: 'engine',
         scenario: name,
@@ -125,6 +117,7 @@ async function benchDialect(dialect: DialectName): Promise<void> {
       await scenario(kind, 'fan100_serial', fan(kind, 100), n(100), 1);
     }
   } finally {
+    await client.terminate();
     await yard.close();
     await place.cleanup();
   }

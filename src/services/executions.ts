@@ -144,22 +144,19 @@ export class ExecutionService {
     const params = checkParams(JSON.parse(v.trigger_config) as Trigger[], body.params ?? {});
     const type = wf.type as WorkflowType;
     try {
-      const row = await this.database.transaction((trx) =>
-        this.engine.insertExecution(trx, {
-          workflowId,
-          version,
-          workflowType: type,
-          runtime: effectiveRuntimeConfig(type, JSON.parse(wf.runtime_config) as never) as Record<
-            string,
-            unknown
-          >,
-          params,
-          trigger: opts.trigger ?? { type: 'manual', actor: opts.actor },
-          createdBy: opts.actor,
-          ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }),
-        }),
-      );
-      this.engine.wake();
+      const row = await this.engine.createExecution({
+        workflowId,
+        version,
+        workflowType: type,
+        runtime: effectiveRuntimeConfig(type, JSON.parse(wf.runtime_config) as never) as Record<
+          string,
+          unknown
+        >,
+        params,
+        trigger: opts.trigger ?? { type: 'manual', actor: opts.actor },
+        createdBy: opts.actor,
+        ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }),
+      });
       return { accepted: accepted(row), created: true };
     } catch (err) {
       if (opts.idempotencyKey !== undefined && isUniqueViolation(err)) {

@@ -6,7 +6,13 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import {
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  type SqliteDatabase as SqliteDialectDatabase,
+  sql,
+} from 'kysely';
 import pg from 'pg';
 import { migrations } from './migrations/index.ts';
 import type { DatabaseSchema } from './schema.ts';
@@ -33,8 +39,18 @@ export interface Database {
   transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T>;
   /** Throws when the database does not answer. */
   ping(): Promise<void>;
+  /**
+   * Calls `onWake` whenever another process announces work (PostgreSQL LISTEN/NOTIFY; a no-op
+   * on SQLite, which has one process). Returns a function that stops listening.
+   */
+  listenForWork(onWake: () => void): Promise<() => Promise<void>>;
+  /** Announces new work inside `trx`; delivered to listeners when it commits. */
+  announceWork(trx: Db): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The NOTIFY channel that wakes idle workers of every process sharing the database. */
+export const workChannel = 'switchyard_work';
 
 const transientPgCodes = new Set(['40001', '40P01', '55P03']);
 
@@ -91,11 +107,34 @@ function openSqlite(opts: OpenOptions): Database {
   // Kysely serializes SQLite access through one connection, so transactions never interleave.
   return wrap(
     'sqlite',
-    new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: raw }) }),
+    new Kysely<DatabaseSchema>({
+      dialect: new SqliteDialect({ database: cachingStatements(raw) }),
+    }),
   );
 }
 
-function wrap(dialect: Dialect, db: Db): Database {
+/**
+ * Kysely prepares every query anew; better-sqlite3 statements are reusable, so the SQL text of
+ * each statement is prepared once (bounded cache). Kysely runs one query at a time per
+ * connection, so a cached statement is never used twice at once.
+ */
+function cachingStatements(raw: SqliteDatabase.Database): SqliteDialectDatabase {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (!stmt) {
+        stmt = raw.prepare(text);
+        if (cache.size >= 2000) cache.clear();
+        cache.set(text, stmt);
+      }
+      return stmt;
+    },
+    close: () => raw.close(),
+  };
+}
+
+function wrap(dialect: Dialect, db: Db, pgConfig?: pg.ClientConfig): Database {
   return {
     dialect,
     db,
@@ -103,7 +142,44 @@ function wrap(dialect: Dialect, db: Db): Database {
     ping: async () => {
       await sql`select 1`.execute(db);
     },
+    listenForWork: (onWake) =>
+      pgConfig ? listenPostgres(pgConfig, onWake) : Promise.resolve(async () => {}),
+    announceWork: async (trx) => {
+      if (pgConfig) await sql`select pg_notify(${workChannel}, '')`.execute(trx);
+    },
     close: () => db.destroy(),
+  };
+}
+
+/** A dedicated connection LISTENs for work; it reconnects after a drop until stopped. */
+async function listenPostgres(
+  config: pg.ClientConfig,
+  onWake: () => void,
+): Promise<() => Promise<void>> {
+  let stopped = false;
+  let client: pg.Client | undefined;
+  const connect = async (): Promise<void> => {
+    if (stopped) return;
+    const c = new pg.Client(config);
+    c.on('notification', () => onWake());
+    c.on('error', () => {});
+    c.on('end', () => {
+      if (!stopped) setTimeout(() => void connect().catch(() => {}), 1000).unref();
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${workChannel}`);
+      client = c;
+      onWake(); // anything announced while disconnected
+    } catch {
+      await c.end().catch(() => {});
+      if (!stopped) setTimeout(() => void connect().catch(() => {}), 1000).unref();
+    }
+  };
+  await connect();
+  return async () => {
+    stopped = true;
+    await client?.end().catch(() => {});
   };
 }
 
@@ -151,7 +227,10 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => {});
   await migratePostgres(pool);
-  return wrap('postgres', new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) }));
+  return wrap('postgres', new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) }), {
+    connectionString: url,
+    ...(poolConfig.options !== undefined && { options: poolConfig.options }),
+  });
 }
 
 /** An advisory transaction lock serializes concurrent migrators; DDL is transactional here. */

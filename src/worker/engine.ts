@@ -90,6 +90,7 @@ export class ExecutionEngine {
   private wakeUp: (() => void) | undefined;
   private wakePending = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private stopListening: (() => Promise<void>) | undefined;
 
   constructor(opts: EngineOptions) {
     this.db = opts.database;
@@ -121,7 +122,33 @@ export class ExecutionEngine {
   // --- creating executions -------------------------------------------------------------------
 
   /** Inserts a pending execution and its start task inside `trx`. */
-  async insertExecution(trx: Db, spec: NewExecution): Promise<ExecutionRow> {
+  /**
+   * Creates an execution in its own transaction. When this worker has room, the start task is
+   * leased to it and started right after the commit (no claim round trip); otherwise any worker
+   * claims it.
+   */
+  async createExecution(spec: NewExecution): Promise<ExecutionRow> {
+    const lease = this.running && this.inflight.size < this.config.workerConcurrency;
+    const { row, task } = await this.db.transaction(async (trx) => {
+      const r = await this.insertExecution(trx, spec, lease);
+      return {
+        row: r,
+        task: lease
+          ? await trx
+              .selectFrom('tasks')
+              .selectAll()
+              .where('id', '=', tasksSql.taskId(r.id, 'start', null, 0))
+              .executeTakeFirst()
+          : undefined,
+      };
+    });
+    if (task) this.runClaimed(task);
+    else this.wake();
+    return row;
+  }
+
+  /** Inserts a pending execution and its start task inside `trx` (leased to this worker with `lease`). */
+  async insertExecution(trx: Db, spec: NewExecution, lease = false): Promise<ExecutionRow> {
     const now = this.clock.now();
     const nowIso = now.toISOString();
     const workflowType = spec.workflowType;
@@ -187,7 +214,13 @@ export class ExecutionEngine {
         at: nowIso,
       },
     ]);
-    await tasksSql.upsertTasks(trx, [this.taskRow(id, 'start', null, 0, nowIso)]);
+    const start = this.taskRow(id, 'start', null, 0, nowIso);
+    if (lease) {
+      start.lease_owner = this.workerId;
+      start.lease_expires_at = new Date(now.getTime() + this.config.leaseMs).toISOString();
+    }
+    await tasksSql.upsertTasks(trx, [start]);
+    if (!lease) await this.db.announceWork(trx);
     return row;
   }
 
@@ -283,8 +316,9 @@ export class ExecutionEngine {
     for (const c of commands) {
       if (c.type !== 'enqueue') continue;
       const t = this.taskRow(executionId, c.kind, c.nodeId, c.attempt, c.availableAt, c.payload);
+      // Due run and timer tasks (a 0 s wait) are leased to this worker when it has room.
       if (
-        c.kind === 'run' &&
+        (c.kind === 'run' || c.kind === 'timer') &&
         room > 0 &&
         c.availableAt <= nowIso &&
         !isTerminalExecution(next.execution.status)
@@ -297,6 +331,7 @@ export class ExecutionEngine {
       taskRows.push(t);
     }
     for (const t of direct) {
+      if (t.kind !== 'run') continue;
       const more = decide(
         vp.plan,
         next,
@@ -414,6 +449,8 @@ export class ExecutionEngine {
       trx,
       clear ? taskRows.filter((t) => t.execution_id !== id) : taskRows,
     );
+    // Other processes' idle workers learn of tasks this worker did not lease itself.
+    if (taskRows.some((t) => t.lease_owner === null)) await this.db.announceWork(trx);
     await eventsSql.insertEvents(trx, events);
     await dlqSql.insertDlq(trx, dlqRows);
     await nodeRunsSql.insertNodeRuns(trx, this.finishedRuns(row, before, next));
@@ -559,6 +596,7 @@ export class ExecutionEngine {
       Math.max(200, Math.floor(this.config.leaseMs / 3)),
     );
     this.heartbeatTimer.unref();
+    this.stopListening = await this.db.listenForWork(() => this.wake());
     this.loopDone = this.loop();
   }
 
@@ -567,6 +605,7 @@ export class ExecutionEngine {
     if (!this.running) return;
     this.running = false;
     clearInterval(this.heartbeatTimer);
+    await this.stopListening?.();
     this.wake();
     await this.loopDone;
     for (const f of this.inflight.values()) f.controller.abort('shutdown');

@@ -22,7 +22,7 @@ describe('two processes, one PostgreSQL', { skip: await skipFor('postgres') }, (
       mkdtempSync(path.join(tmpdir(), 'switchyard-mp-b-')),
     ];
     const ledger = path.join(dirs[0]!, 'ledger');
-    const env = { SWITCHYARD_ADMIN_TOKEN: token, DATABASE_URL: db.url, SWITCHYARD_POLL_MS: '50' };
+    const env = { SWITCHYARD_ADMIN_TOKEN: token, DATABASE_URL: db.url };
     const servers = await Promise.all(dirs.map((d) => startServer(['--data-dir', d], env)));
     try {
       const apis = servers.map((s) => client(s.url, token));
