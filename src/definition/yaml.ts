@@ -84,7 +84,10 @@ export function parseWorkflowYaml(text: string, limits: DefinitionLimits): Workf
       'name',
       name === undefined || name === null ? 'is required' : 'must be a non-empty string',
     );
-  } else if (name.length > 200) problems.add('name', 'must have at most 200 characters');
+  } else if (name.length > 128) problems.add('name', 'must have at most 128 characters');
+  // eslint-disable-next-line no-control-regex
+  else if (/[\u0000-\u001f\u007f]/.test(name))
+    problems.add('name', 'must not contain control characters');
   const description = given('description') ?? '';
   if (typeof description !== 'string') problems.add('description', 'must be a string');
   const type = given('type') ?? 'automation';

@@ -79,6 +79,48 @@ describe('config', () => {
     );
   });
 
+  it('reads number and object settings from env and file', () => {
+    let c = loadConfig({
+      env: {
+        SWITCHYARD_CPU_SECOND_PRICE_USD: '0.5',
+        SWITCHYARD_MODEL_PRICES: '{"m": {"prompt": 1, "completion": 2}}',
+      },
+      cwd: empty,
+    });
+    assert.equal(c.cpuSecondPriceUsd, 0.5);
+    assert.deepEqual(c.modelPrices, { m: { prompt: 1, completion: 2 } });
+    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
+    writeFileSync(
+      path.join(dir, 'switchyard.yaml'),
+      'llm_providers:\n  local: { kind: openai, baseUrl: "http://127.0.0.1:8080/v1" }\nworker_concurrency: 4\n',
+    );
+    c = loadConfig({ env: {}, cwd: dir });
+    assert.deepEqual(c.llmProviders, {
+      local: { kind: 'openai', baseUrl: 'http://127.0.0.1:8080/v1' },
+    });
+    assert.equal(c.workerConcurrency, 4);
+    assert.throws(
+      () => loadConfig({ env: { SWITCHYARD_MODEL_PRICES: '{"m": {"prompt": -1}}' }, cwd: empty }),
+      /modelPrices\.m must be/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { SWITCHYARD_LLM_PROVIDERS: 'not json' }, cwd: empty }),
+      /llmProviders must be a JSON object/,
+    );
+    assert.throws(
+      () =>
+        loadConfig({
+          env: { SWITCHYARD_LLM_PROVIDERS: '{"x": {"kind": "mystery", "baseUrl": "http://a"}}' },
+          cwd: empty,
+        }),
+      /llmProviders\.x must be/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { SWITCHYARD_CPU_SECOND_PRICE_USD: 'free' }, cwd: empty }),
+      /cpuSecondPriceUsd must be a number/,
+    );
+  });
+
   it('parses flags', () => {
     assert.deepEqual(parseFlags(['--port', '8080', '--data-dir=/srv/yard']), {
       values: { port: '8080', dataDir: '/srv/yard' },
