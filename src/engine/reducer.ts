@@ -53,6 +53,28 @@ const engineNative = new Set([
   'workflow',
 ]);
 
+/** What expressions see of an execution (DESIGN §3); the worker renders executor configs with it too. */
+export function expressionContext(s: Snapshot): Record<string, unknown> {
+  const nodes: Record<string, unknown> = {};
+  for (const [id, st] of Object.entries(s.nodes))
+    nodes[id] = { status: st.status, outputs: st.outputs ?? {} };
+  const e = s.execution;
+  return {
+    params: e.params,
+    vars: e.vars,
+    nodes,
+    execution: {
+      id: e.id,
+      workflowId: e.workflowId,
+      version: e.version,
+      turn: e.turn,
+      conversation: e.conversation,
+      startedAt: e.startedAt,
+    },
+    trigger: e.trigger,
+  };
+}
+
 export function freshNodeState(): NodeState {
   return {
     status: 'pending',
@@ -167,25 +189,7 @@ class Draft {
 
   /** The CEL context (DESIGN §3). */
   exprContext(extra: Record<string, unknown> = {}): Record<string, unknown> {
-    const nodes: Record<string, unknown> = {};
-    for (const [id, st] of Object.entries(this.nodes))
-      nodes[id] = { status: st.status, outputs: st.outputs ?? {} };
-    const e = this.execution;
-    return {
-      params: e.params,
-      vars: e.vars,
-      nodes,
-      execution: {
-        id: e.id,
-        workflowId: e.workflowId,
-        version: e.version,
-        turn: e.turn,
-        conversation: e.conversation,
-        startedAt: e.startedAt,
-      },
-      trigger: e.trigger,
-      ...extra,
-    };
+    return { ...expressionContext({ execution: this.execution, nodes: this.nodes }), ...extra };
   }
 
   /** Some failure will fail the execution. */

@@ -12,7 +12,7 @@ import type { Graph, GraphNode } from '../definition/index.ts';
 import { parseDuration } from '../definition/index.ts';
 import { AppError } from '../errors.ts';
 import { ExpressionError, evaluate, render } from '../engine/expressions.ts';
-import { decide, initialNodes } from '../engine/reducer.ts';
+import { decide, expressionContext, initialNodes } from '../engine/reducer.ts';
 import { isTerminalExecution } from '../engine/status.ts';
 import type { ExecutionStatus } from '../engine/status.ts';
 import {
@@ -783,7 +783,7 @@ export class ExecutionEngine {
     controller: AbortController,
   ): Promise<ExecResult> {
     const e = snapshot.execution;
-    const exprCtx = exprContextOf(snapshot);
+    const exprCtx = expressionContext(snapshot);
     const executor = executors.get(def.type);
     if (!executor)
       return {
@@ -810,17 +810,9 @@ export class ExecutionEngine {
     });
     const log = (stream: 'stdout' | 'stderr' | 'system', line: string) =>
       this.logs.append(e.id, def.id, task.attempt, stream, line);
-    let node: GraphNode;
-    try {
-      node = renderNode(def, exprCtx);
-    } catch (err) {
-      if (err instanceof ExpressionError)
-        return {
-          status: 'failed',
-          error: { code: 'ERR_EXPRESSION', message: err.message, retryable: false },
-        };
-      throw err;
-    }
+    const first = renderOrFail(def, exprCtx);
+    if ('failed' in first) return first.failed;
+    const node = first.node;
     const timeoutMs = typeof def.timeout === 'string' ? parseDuration(def.timeout) : undefined;
     const providers = this.providers;
     const ctx: ExecContext = {
@@ -848,17 +840,9 @@ export class ExecutionEngine {
               retryable: false,
             },
           };
-        let rendered: GraphNode;
-        try {
-          rendered = renderNode(inline, { ...exprCtx, ...extra });
-        } catch (err) {
-          if (err instanceof ExpressionError)
-            return {
-              status: 'failed',
-              error: { code: 'ERR_EXPRESSION', message: err.message, retryable: false },
-            };
-          throw err;
-        }
+        const renderedInline = renderOrFail(inline, { ...exprCtx, ...extra });
+        if ('failed' in renderedInline) return renderedInline.failed;
+        const rendered = renderedInline.node;
         const t = typeof inline.timeout === 'string' ? parseDuration(inline.timeout) : undefined;
         return inner({
           ...ctx,
@@ -945,6 +929,24 @@ function renderNode(def: GraphNode, ctx: Record<string, unknown>): GraphNode {
   return { ...render(rest, ctx), ...kept } as GraphNode;
 }
 
+/** The rendered node, or the failed result of an expression that could not be evaluated. */
+function renderOrFail(
+  def: GraphNode,
+  ctx: Record<string, unknown>,
+): { node: GraphNode } | { failed: ExecResult } {
+  try {
+    return { node: renderNode(def, ctx) };
+  } catch (err) {
+    if (!(err instanceof ExpressionError)) throw err;
+    return {
+      failed: {
+        status: 'failed',
+        error: { code: 'ERR_EXPRESSION', message: err.message, retryable: false },
+      },
+    };
+  }
+}
+
 /** `if` was decided by the engine before the node started. */
 const alwaysDeferred: ReadonlySet<string> = new Set(['if']);
 const deferredFields: Record<string, ReadonlySet<string>> = {
@@ -952,27 +954,6 @@ const deferredFields: Record<string, ReadonlySet<string>> = {
   loop: new Set(['if', 'until', 'node']),
   parallel: new Set(['if', 'branches']),
 };
-
-function exprContextOf(s: Snapshot): Record<string, unknown> {
-  const nodes: Record<string, unknown> = {};
-  for (const [id, st] of Object.entries(s.nodes))
-    nodes[id] = { status: st.status, outputs: st.outputs ?? {} };
-  const e = s.execution;
-  return {
-    params: e.params,
-    vars: e.vars,
-    nodes,
-    execution: {
-      id: e.id,
-      workflowId: e.workflowId,
-      version: e.version,
-      turn: e.turn,
-      conversation: e.conversation,
-      startedAt: e.startedAt,
-    },
-    trigger: e.trigger,
-  };
-}
 
 /** "2" → 2, "500m" → 0.5; unknown → 1. */
 export function cpuOf(value: unknown): number {
