@@ -47,6 +47,12 @@ export interface Config {
   >;
   /** Most log bytes stored per node attempt; the rest is replaced by a truncation marker. */
   maxLogBytesPerNode: number;
+  /** Default runtime: `auto` (docker when its socket answers, else local), `local` or `docker`. */
+  runtime: string;
+  /** Unix socket of the Docker engine for the docker runtime. */
+  dockerSocket: string;
+  /** Local runtime isolation: `auto` (bubblewrap when installed), `bwrap` or `plain`. */
+  localIsolation: string;
 }
 
 export const defaultConfig: Config = {
@@ -68,10 +74,13 @@ export const defaultConfig: Config = {
   modelPrices: {},
   llmProviders: {},
   maxLogBytesPerNode: 1024 * 1024,
+  runtime: 'auto',
+  dockerSocket: '/var/run/docker.sock',
+  localIsolation: 'auto',
 };
 
 type Key = keyof Config;
-type Kind = 'int' | 'number' | 'string' | 'level' | 'json';
+type Kind = 'int' | 'number' | 'string' | 'level' | 'json' | 'choice';
 
 interface Setting {
   kind: Kind;
@@ -79,6 +88,7 @@ interface Setting {
   flag: string;
   min?: number;
   max?: number;
+  choices?: readonly string[];
 }
 
 const settings: Record<Key, Setting> = {
@@ -154,6 +164,19 @@ const settings: Record<Key, Setting> = {
     min: 1024,
     max: 1024 * 1024 * 1024,
   },
+  runtime: {
+    kind: 'choice',
+    env: ['SWITCHYARD_RUNTIME'],
+    flag: 'runtime',
+    choices: ['auto', 'local', 'docker'],
+  },
+  dockerSocket: { kind: 'string', env: ['SWITCHYARD_DOCKER_SOCKET'], flag: 'docker-socket' },
+  localIsolation: {
+    kind: 'choice',
+    env: ['SWITCHYARD_LOCAL_ISOLATION'],
+    flag: 'local-isolation',
+    choices: ['auto', 'bwrap', 'plain'],
+  },
 };
 
 const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -210,6 +233,11 @@ function coerce(key: Key, value: unknown, source: string): Config[Key] {
   if (s.kind === 'json') return parseJsonSetting(key, value, source);
   if (typeof value !== 'string')
     throw new ConfigError(`config: ${key} must be a string (got ${show} from ${source})`);
+  if (s.kind === 'choice' && !(s.choices ?? []).includes(value)) {
+    throw new ConfigError(
+      `config: ${key} must be one of ${(s.choices ?? []).join(', ')} (got ${show} from ${source})`,
+    );
+  }
   if (s.kind === 'level' && !levels.includes(value)) {
     throw new ConfigError(
       `config: ${key} must be one of ${levels.join(', ')} (got ${show} from ${source})`,

@@ -15,6 +15,11 @@ export const errorCatalog = {
     retryable: false,
     message: "The params do not match the workflow's manual trigger inputs.",
   },
+  ERR_ARTIFACT_PATH_INVALID: {
+    status: 400,
+    retryable: false,
+    message: "The artifact path is not a relative '/'-separated path inside the workspace.",
+  },
   ERR_JSON_MALFORMED: { status: 400, retryable: false, message: 'The body is not valid JSON.' },
   ERR_YAML_MALFORMED: {
     status: 400,
@@ -42,6 +47,16 @@ export const errorCatalog = {
   },
   ERR_DLQ_NOT_FOUND: { status: 404, retryable: false, message: 'No such DLQ entry.' },
   ERR_TOKEN_NOT_FOUND: { status: 404, retryable: false, message: 'No such token.' },
+  ERR_ARTIFACT_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    message: 'No such artifact in this execution.',
+  },
+  ERR_ARTIFACT_EXPIRED: {
+    status: 410,
+    retryable: false,
+    message: 'The artifact expired and its file was deleted.',
+  },
   ERR_METHOD_NOT_ALLOWED: {
     status: 405,
     retryable: false,
@@ -98,6 +113,11 @@ export const errorCatalog = {
     status: 415,
     retryable: false,
     message: 'The content type is not supported here.',
+  },
+  ERR_RANGE_NOT_SATISFIABLE: {
+    status: 416,
+    retryable: false,
+    message: 'The requested byte range lies outside the file.',
   },
   ERR_RATE_LIMITED: { status: 429, retryable: true, message: 'Too many requests.' },
   ERR_UNAVAILABLE: { status: 503, retryable: true, message: 'The service is not ready.' },

@@ -5,13 +5,19 @@
 import type { FastifyServerOptions } from 'fastify';
 import { buildApp } from './api/app.ts';
 import type { App } from './api/types.ts';
-import type { Config } from './config.ts';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { type Config, redactUrl } from './config.ts';
 import { defaultDefinitionLimits } from './definition/index.ts';
+import { ArtifactService, type ArtifactServiceOptions } from './services/artifacts.ts';
 import { systemClock, type Clock } from './services/clock.ts';
 import { ExecutionService } from './services/executions.ts';
 import { TokenService } from './services/tokens.ts';
 import { WorkflowService } from './services/workflows.ts';
 import { type Database, openDatabase } from './store/db.ts';
+import { RuntimeBroker, type RuntimeChoice } from './runtime/broker.ts';
+import { createLocalRuntime } from './runtime/local.ts';
+import { createDockerRuntime } from './runtime/docker.ts';
 import { ExecutionEngine } from './worker/engine.ts';
 
 export interface Switchyard {
@@ -20,6 +26,8 @@ export interface Switchyard {
   /** The admin secret when this start generated it (print it once). */
   bootstrap: { secret?: string; file?: string };
   engine: ExecutionEngine;
+  /** Collects, serves and reaps artifacts (the worker calls `collect`). */
+  artifacts: ArtifactService;
   close(): Promise<void>;
 }
 
@@ -33,6 +41,8 @@ export interface ComposeOptions {
   sqlitePath?: string;
   /** False: serve the API without claiming work (tests that drive the engine by hand). */
   startWorker?: boolean;
+  /** Artifact caps (defaults: 100 MiB per file, 1 GiB per execution) and reaper period (10 min; 0: none). */
+  artifacts?: Omit<ArtifactServiceOptions, 'dataDir'> & { reapIntervalMs?: number };
 }
 
 export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyard> {
@@ -53,26 +63,52 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     };
     const tokens = new TokenService(database, clock);
     const workflows = new WorkflowService(database, clock, limits);
-    const engine = new ExecutionEngine({ database, clock, config });
-    const executions = new ExecutionService(database, engine, clock);
+    const artifacts = new ArtifactService(database, clock, {
+      dataDir: config.dataDir,
+      ...opts.artifacts,
+    });
+    const owner = databaseOwner(config, opts.sqlitePath, opts.pgSchema);
+    const broker = new RuntimeBroker({
+      dataDir: config.dataDir,
+      local: createLocalRuntime({
+        dataDir: config.dataDir,
+        isolation: config.localIsolation as 'auto' | 'bwrap' | 'plain',
+        owner,
+      }),
+      docker: createDockerRuntime({ socketPath: config.dockerSocket, owner }),
+      defaultRuntime: config.runtime as RuntimeChoice,
+      owner,
+    });
+    const engine = new ExecutionEngine({ database, clock, config, artifacts, broker });
+    const executions = new ExecutionService(database, engine, clock, artifacts);
     const bootstrap = await tokens.bootstrap({
       adminToken: config.adminToken,
       dataDir: config.dataDir,
     });
     const app = await buildApp({
-      services: { tokens, workflows, executions, ping: () => database.ping() },
+      services: { tokens, workflows, executions, artifacts, ping: () => database.ping() },
       bodyLimitBytes: config.bodyLimitBytes,
       logger: opts.logger ?? false,
     });
     if (config.workerConcurrency > 0 && opts.startWorker !== false) await engine.start();
+    const reapEvery = opts.artifacts?.reapIntervalMs ?? 600_000;
+    const stopReaper =
+      reapEvery > 0
+        ? artifacts.startReaper(reapEvery, (err) =>
+            app.log.error({ err }, 'artifact reaper failed'),
+          )
+        : async () => {};
     return {
       app,
       database,
       bootstrap,
       engine,
+      artifacts,
       close: async () => {
         await app.close();
+        await stopReaper();
         await engine.stop();
+        await broker.close();
         await database.close();
       },
     };
@@ -86,4 +122,15 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
 export async function migrateDatabase(config: Config): Promise<void> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await database.close();
+}
+
+/**
+ * A short name for the database this server uses: servers sharing one database share it, and
+ * leftovers (cgroups, containers) are only reaped by servers of the same owner.
+ */
+export function databaseOwner(config: Config, sqlitePath?: string, pgSchema?: string): string {
+  const identity = config.databaseUrl
+    ? `${redactUrl(config.databaseUrl)}#${pgSchema ?? ''}`
+    : path.resolve(sqlitePath ?? path.join(config.dataDir, 'switchyard.db'));
+  return createHash('sha256').update(identity).digest('hex').slice(0, 10);
 }

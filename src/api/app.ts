@@ -6,6 +6,7 @@ import { AppError } from '../errors.ts';
 import { registerAuth } from './auth.ts';
 import { registerErrorHandling, toAppError } from './errors.ts';
 import { registerMetrics } from './metrics.ts';
+import { artifactRoutes } from './routes/artifacts.ts';
 import { dlqRoutes } from './routes/dlq.ts';
 import { executionRoutes } from './routes/executions.ts';
 import { opsRoutes } from './routes/ops.ts';
@@ -140,6 +141,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   tokenRoutes(app, opts.services);
   executionRoutes(app, opts.services);
   dlqRoutes(app, opts.services);
+  artifactRoutes(app, opts.services);
   await app.ready();
   return app;
 }

@@ -265,3 +265,18 @@ export const UsageSchema = Type.Object({
   total: UsageGroupSchema,
   groups: Type.Array(UsageGroupSchema),
 });
+
+// --- artifacts -------------------------------------------------------------------------------
+
+export const ArtifactSchema = Type.Object({
+  id: Type.String(),
+  path: Type.String({ description: "Relative to the workspace, '/'-separated." }),
+  size: Type.Integer({ description: 'Bytes.' }),
+  sha256: Type.String({ description: 'Hex SHA-256 of the content; the download ETag.' }),
+  contentType: Type.String(),
+  nodeId: Nullable(Type.String({ description: 'Null when collected at environment release.' })),
+  createdAt: Type.String({ format: 'date-time' }),
+  expiresAt: Type.String({ format: 'date-time' }),
+  expired: Type.Boolean({ description: 'Retention ended: downloads answer 410.' }),
+  url: Type.String({ description: 'Download URL.' }),
+});

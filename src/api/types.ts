@@ -7,6 +7,7 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
+import type { ArtifactService } from '../services/artifacts.ts';
 import type { ExecutionService } from '../services/executions.ts';
 import type { TokenService } from '../services/tokens.ts';
 import type { WorkflowService } from '../services/workflows.ts';
@@ -24,6 +25,7 @@ export interface Services {
   workflows: WorkflowService;
   tokens: TokenService;
   executions: ExecutionService;
+  artifacts: ArtifactService;
   /** Throws when the database is unreachable. */
   ping(): Promise<void>;
 }

@@ -30,6 +30,7 @@ import {
 } from './status.ts';
 import {
   type Command,
+  type ArtifactInfo,
   type Cost,
   type DecideContext,
   type Decision,
@@ -279,6 +280,13 @@ export function decide(
     case 'child.finished':
       if (!terminal) onChildFinished(d, event);
       break;
+    case 'environment':
+      d.execution.environment = event.environment;
+      break;
+    case 'artifacts.collected':
+      // Also after the end: the workflow's artifacts are collected when the environment is released.
+      announceArtifacts(d, event.artifacts);
+      break;
     default:
       assertNever(event);
   }
@@ -323,6 +331,7 @@ function onNodeFinished(d: Draft, ev: Extract<EngineEvent, { type: 'node.finishe
   const st = d.nodes[ev.nodeId];
   if (!st || st.status !== 'running' || st.attempt !== ev.attempt) return; // stale: cancelled, retried or taken over
   d.addNodeCost(ev.nodeId, ev.outcome.cost);
+  if (ev.outcome.artifacts) announceArtifacts(d, ev.outcome.artifacts);
   if (ev.outcome.status === 'succeeded') {
     succeed(d, ev.nodeId, ev.outcome.outputs ?? {});
     return;
@@ -356,6 +365,10 @@ function onNodeFinished(d: Draft, ev: Extract<EngineEvent, { type: 'node.finishe
     return;
   }
   failNode(d, ev.nodeId, error, ev.outcome.outputs);
+}
+
+function announceArtifacts(d: Draft, artifacts: ArtifactInfo[]): void {
+  for (const a of artifacts) d.emit('artifact.created', { ...a }, a.nodeId ?? undefined);
 }
 
 function onApproval(d: Draft, ev: Extract<EngineEvent, { type: 'approval' }>): void {

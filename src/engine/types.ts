@@ -95,6 +95,8 @@ export interface ExecutionState {
   /** Chat: waiting for the next follow-up message (a turn ended). */
   awaitingTurn: boolean;
   parent: { executionId: string; nodeId: string } | null;
+  /** Where the nodes run, once an environment was acquired. */
+  environment?: EnvironmentInfo;
   /** The effective runtime config pinned at creation (cpu prices compute; idleTimeout ends chats). */
   runtime: Record<string, unknown>;
 }
@@ -110,6 +112,27 @@ export interface NodeOutcome {
   outputs?: Record<string, unknown>;
   error?: NodeError;
   cost?: Cost;
+  /** Files collected from the workspace after the attempt (announced as artifact.created). */
+  artifacts?: ArtifactInfo[];
+}
+
+/** An artifact as announced in events (the artifact service owns the full record). */
+export interface ArtifactInfo {
+  id: string;
+  path: string;
+  size: number;
+  sha256: string;
+  contentType: string;
+  nodeId: string | null;
+  expiresAt: string;
+}
+
+/** The environment an execution's nodes run in (shown in the execution detail). */
+export interface EnvironmentInfo {
+  runtime: string;
+  isolation: string;
+  /** Limits asked for but not enforced by this runtime. */
+  unenforced: string[];
 }
 
 export type EngineEvent =
@@ -131,6 +154,8 @@ export type EngineEvent =
   | { type: 'dlq.retry'; nodeId: string; actor: string }
   | { type: 'deadline' }
   | { type: 'idle'; turn: number }
+  | { type: 'environment'; environment: EnvironmentInfo }
+  | { type: 'artifacts.collected'; artifacts: ArtifactInfo[] }
   | {
       type: 'child.finished';
       nodeId: string;

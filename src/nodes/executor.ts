@@ -5,11 +5,12 @@
  * workflow) have no executor.
  */
 import type { GraphNode } from '../definition/index.ts';
+import type { Sandbox } from '../runtime/types.ts';
 
 /** Why a node attempt failed. `retryable: false` skips the remaining attempts. */
 export interface NodeError {
   message: string;
-  /** Stable code: ERR_NODE_EXIT, ERR_NODE_TIMEOUT, ERR_NODE_CANCELLED, ERR_NODE_SPAWN, ERR_HTTP_STATUS, ... */
+  /** Stable code: ERR_NODE_EXIT, ERR_NODE_OOM, ERR_NODE_TIMEOUT, ERR_NODE_CANCELLED, ERR_NODE_SPAWN, ERR_HTTP_STATUS, ... */
   code: string;
   exitCode?: number;
   retryable: boolean;
@@ -54,8 +55,14 @@ export interface ExecContext {
   attempt: number;
   /** The node's config with every `${{ }}` in string fields already rendered. */
   node: GraphNode;
-  /** Absolute path of the execution's workspace directory (exists). */
+  /** Absolute host path of the execution's workspace directory (exists). */
   workspace: string;
+  /**
+   * Where the node's processes run (the execution's runtime environment): executors start
+   * processes only through it. Its `workspace` is the path processes see, `hostWorkspace` the
+   * same directory on the server.
+   */
+  sandbox: Sandbox;
   /** Environment for processes: variables, params (PARAM_<NAME>), SWITCHYARD_* (no node env yet). */
   env: Record<string, string>;
   /** Node timeout in ms, if any; the executor enforces it and fails with ERR_NODE_TIMEOUT. */

@@ -32,6 +32,7 @@ import { getVersion } from '../store/versions.ts';
 import { getWorkflow } from '../store/workflows.ts';
 import type { WorkflowType } from '../types.ts';
 import type { ExecutionEngine } from '../worker/engine.ts';
+import type { ArtifactService } from './artifacts.ts';
 import { type Clock, isoNow } from './clock.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
 import { effectiveRuntimeConfig } from './workflows.ts';
@@ -111,6 +112,8 @@ export class ExecutionService {
     private readonly database: Database,
     private readonly engine: ExecutionEngine,
     private readonly clock: Clock,
+    /** Removes artifact files of deleted executions (their rows go with the execution). */
+    private readonly artifacts?: ArtifactService,
   ) {}
 
   async run(
@@ -201,6 +204,7 @@ export class ExecutionService {
     if (isActiveExecution(row.status as ExecutionStatus))
       throw wrongState(row, 'cancel it before deleting it');
     await this.database.transaction((trx) => executionsSql.deleteExecutions(trx, [executionId]));
+    await this.artifacts?.removeFiles([executionId]);
   }
 
   async bulkDelete(
@@ -220,6 +224,7 @@ export class ExecutionService {
     const deleted = await this.database.transaction((trx) =>
       executionsSql.deleteExecutions(trx, ids),
     );
+    await this.artifacts?.removeFiles(ids);
     return { deleted };
   }
 

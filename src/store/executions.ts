@@ -1,4 +1,5 @@
 /** SQL for executions: the snapshot row, compare-and-set on `rev`, lists and deletes. */
+import { deleteByExecutions as deleteArtifactRows } from './artifacts.ts';
 import type { Db, Dialect } from './db.ts';
 import type { ExecutionsTable } from './schema.ts';
 
@@ -89,7 +90,10 @@ export async function updateExecutionCas(
   return res.numUpdatedRows === 1n;
 }
 
-/** Deletes executions and everything they own (events, logs, node runs, tasks, DLQ entries). */
+/**
+ * Deletes executions and everything they own (events, logs, node runs, tasks, DLQ entries,
+ * artifact rows; the artifact files are the caller's to remove once this commits).
+ */
 export async function deleteExecutions(db: Db, ids: string[]): Promise<number> {
   if (ids.length === 0) return 0;
   let deleted = 0;
@@ -100,6 +104,7 @@ export async function deleteExecutions(db: Db, ids: string[]): Promise<number> {
     await db.deleteFrom('node_runs').where('execution_id', 'in', chunk).execute();
     await db.deleteFrom('tasks').where('execution_id', 'in', chunk).execute();
     await db.deleteFrom('dlq').where('execution_id', 'in', chunk).execute();
+    await deleteArtifactRows(db, chunk);
     const res = await db.deleteFrom('executions').where('id', 'in', chunk).executeTakeFirst();
     deleted += Number(res.numDeletedRows);
   }

@@ -70,6 +70,7 @@ export interface DatabaseSchema {
   node_runs: NodeRunsTable;
   node_logs: NodeLogsTable;
   dlq: DlqTable;
+  artifacts: ArtifactsTable;
 }
 
 export interface ExecutionsTable {
@@ -163,4 +164,22 @@ export interface DlqTable {
   resolved_at: string | null;
   resolved_by: string | null;
   note: string | null;
+}
+
+export interface ArtifactsTable {
+  id: string;
+  execution_id: string;
+  workflow_id: string;
+  /** The node whose success collected the file; null when collected at release. */
+  node_id: string | null;
+  /** Relative to the workspace, '/'-separated, never with '.', '..' or empty segments. */
+  path: string;
+  /** Bytes (bigint on PostgreSQL, read back as a string there). */
+  size: number | string;
+  sha256: string;
+  content_type: string;
+  created_at: string;
+  expires_at: string;
+  /** Set when the reaper removed the file; the row stays so downloads answer 410. */
+  deleted_at: string | null;
 }

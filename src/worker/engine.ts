@@ -17,6 +17,7 @@ import { isTerminalExecution } from '../engine/status.ts';
 import type { ExecutionStatus } from '../engine/status.ts';
 import {
   type Command,
+  type ArtifactInfo,
   type Cost,
   type DecideContext,
   type EngineEvent,
@@ -41,6 +42,8 @@ import * as nodeRunsSql from '../store/node-runs.ts';
 import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { getWorkflow, findLiveWorkflowByName } from '../store/workflows.ts';
+import { type RuntimeBroker, RuntimeUnavailableError } from '../runtime/broker.ts';
+import type { Sandbox } from '../runtime/types.ts';
 import { LogWriter } from './logs.ts';
 import { PlanCache } from './plans.ts';
 
@@ -48,8 +51,24 @@ export interface EngineOptions {
   database: Database;
   clock: Clock;
   config: Config;
+  /** Hands out the environments nodes run in. */
+  broker: RuntimeBroker;
+  /** Collects workspace files as artifacts. */
+  artifacts: ArtifactCollector;
   /** Identifies this process's leases. */
   workerId?: string;
+}
+
+/** What the worker needs of the artifact service. */
+export interface ArtifactCollector {
+  collect(input: {
+    executionId: string;
+    workflowId: string;
+    nodeId: string | null;
+    hostWorkspace: string;
+    globs: string[];
+    retentionHours: number;
+  }): Promise<{ collected: ArtifactInfo[]; skipped: { path: string; reason: string }[] }>;
 }
 
 export interface NewExecution {
@@ -81,6 +100,8 @@ export class ExecutionEngine {
   private readonly clock: Clock;
   private readonly config: Config;
   private readonly plans = new PlanCache();
+  private readonly broker: RuntimeBroker;
+  private readonly artifacts: ArtifactCollector;
   private readonly inflight = new Map<string, Inflight>();
   private readonly listeners = new Set<EngineListener>();
   private readonly providers: ReadonlyMap<string, LlmProvider>;
@@ -94,6 +115,8 @@ export class ExecutionEngine {
 
   constructor(opts: EngineOptions) {
     this.db = opts.database;
+    this.broker = opts.broker;
+    this.artifacts = opts.artifacts;
     this.clock = opts.clock;
     this.config = opts.config;
     this.workerId = opts.workerId ?? `w_${randomBytes(6).toString('hex')}`;
@@ -508,6 +531,9 @@ export class ExecutionEngine {
       for (const f of this.inflight.values())
         if (f.task.execution_id === executionId) f.controller.abort('cancelled');
       this.logs.forget(executionId);
+      // Once per end: later decisions on a finished execution (e.g. artifacts) do not release again.
+      if (commands.some((c) => c.type === 'clearTasks'))
+        void this.finishEnvironment(executionId, snapshot.execution);
     }
     for (const t of direct) this.runClaimed(t);
     if (
@@ -597,6 +623,17 @@ export class ExecutionEngine {
     );
     this.heartbeatTimer.unref();
     this.stopListening = await this.db.listenForWork(() => this.wake());
+    // Environments (containers, cgroups) of executions that ended while no server watched.
+    void this.broker
+      .reap(async (id) => {
+        const row = await executionsSql.getExecution(this.db.db, id);
+        return row !== undefined && !isTerminalExecution(row.status as ExecutionStatus);
+      })
+      .then((removed) => {
+        if (removed.length > 0)
+          process.stderr.write(`switchyard: reaped ${removed.length} leftover environments\n`);
+      })
+      .catch(() => undefined);
     this.loopDone = this.loop();
   }
 
@@ -753,6 +790,10 @@ export class ExecutionEngine {
     if (!def) return;
     const result = await this.execute(snapshot, def, task, controller);
     if (controller.signal.aborted && controller.signal.reason === 'shutdown') return; // another worker re-runs it
+    const artifacts =
+      result.status === 'succeeded' && Array.isArray(def.artifacts) && def.artifacts.length > 0
+        ? await this.collect(snapshot.execution, def.id, def.artifacts as string[])
+        : undefined;
     await this.logs.flush(execId);
     const cost = this.price(result.usage, snapshot.execution.runtime);
     await this.dispatch(
@@ -763,7 +804,12 @@ export class ExecutionEngine {
         attempt: task.attempt,
         outcome:
           result.status === 'succeeded'
-            ? { status: 'succeeded', outputs: result.outputs, cost }
+            ? {
+                status: 'succeeded',
+                outputs: result.outputs,
+                cost,
+                ...(artifacts && { artifacts }),
+              }
             : {
                 status: 'failed',
                 error: result.error,
@@ -794,8 +840,26 @@ export class ExecutionEngine {
           retryable: false,
         },
       };
-    const workspace = path.resolve(this.config.dataDir, 'workspaces', e.id);
-    mkdirSync(workspace, { recursive: true });
+    let sandbox: Sandbox;
+    try {
+      sandbox = await this.sandboxOf(e);
+    } catch (err) {
+      // A missing image (ERR_NODE_IMAGE) will not appear by retrying; an engine that is down may.
+      const code = (err as { code?: unknown }).code;
+      const image = code === 'ERR_NODE_IMAGE';
+      return {
+        status: 'failed',
+        error: {
+          code: image
+            ? 'ERR_NODE_IMAGE'
+            : err instanceof RuntimeUnavailableError
+              ? 'ERR_RUNTIME_UNAVAILABLE'
+              : 'ERR_RUNTIME',
+          message: `No environment for the node: ${(err as Error).message}`,
+          retryable: !image,
+        },
+      };
+    }
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(e.vars))
       env[k] = typeof v === 'string' ? v : JSON.stringify(v);
@@ -821,7 +885,8 @@ export class ExecutionEngine {
       nodeId: def.id,
       attempt: task.attempt,
       node,
-      workspace,
+      workspace: sandbox.hostWorkspace,
+      sandbox,
       env,
       ...(timeoutMs !== undefined && { timeoutMs }),
       signal: controller.signal,
@@ -867,6 +932,81 @@ export class ExecutionEngine {
         },
       };
     }
+  }
+
+  /** The execution's environment; the first acquisition is recorded on the execution. */
+  private async sandboxOf(e: ExecutionState): Promise<Sandbox> {
+    const sandbox = await this.broker.sandboxFor({
+      executionId: e.id,
+      workflowId: e.workflowId,
+      config: e.runtime,
+    });
+    if (!e.environment || e.environment.isolation !== sandbox.isolation) {
+      const environment = {
+        runtime: sandbox.runtime,
+        isolation: sandbox.isolation,
+        unenforced: [...sandbox.unenforced],
+      };
+      e.environment = environment;
+      await this.dispatch(e.id, { type: 'environment', environment }).catch(() => undefined);
+    }
+    return sandbox;
+  }
+
+  /** Collects files matching `globs` from the execution's workspace; never throws. */
+  private async collect(
+    e: ExecutionState,
+    nodeId: string | null,
+    globs: string[],
+  ): Promise<ArtifactInfo[]> {
+    try {
+      const hostWorkspace = this.broker.hostWorkspaceOf({
+        executionId: e.id,
+        workflowId: e.workflowId,
+        config: e.runtime,
+      });
+      const retention = Number(e.runtime.retentionHours ?? 24);
+      const out = await this.artifacts.collect({
+        executionId: e.id,
+        workflowId: e.workflowId,
+        nodeId,
+        hostWorkspace,
+        globs,
+        retentionHours: Number.isFinite(retention) && retention > 0 ? retention : 24,
+      });
+      for (const s of out.skipped)
+        if (nodeId)
+          this.logs.append(e.id, nodeId, 0, 'system', `artifact ${s.path} not kept: ${s.reason}`);
+      return out.collected;
+    } catch (err) {
+      process.stderr.write(
+        `switchyard: collecting artifacts of ${e.id} failed: ${(err as Error).message}\n`,
+      );
+      return [];
+    }
+  }
+
+  /**
+   * After an execution ended: the workflow-level artifacts are collected, then the environment
+   * is released (a per-execution sandbox is destroyed).
+   */
+  private async finishEnvironment(executionId: string, e: ExecutionState): Promise<void> {
+    // Detached at once: a retry that reopens the execution gets a fresh sandbox, never this one.
+    const released = this.broker.release(executionId).catch((err: unknown) => {
+      process.stderr.write(
+        `switchyard: releasing the environment of ${executionId} failed: ${(err as Error).message}\n`,
+      );
+    });
+    // Files stay in the host workspace after the sandbox is gone, so collection can follow.
+    const globs = Array.isArray(e.runtime.artifacts) ? (e.runtime.artifacts as string[]) : [];
+    if (e.environment && globs.length > 0) {
+      const artifacts = await this.collect(e, null, globs);
+      if (artifacts.length > 0)
+        await this.dispatch(executionId, { type: 'artifacts.collected', artifacts }).catch(
+          () => undefined,
+        );
+    }
+    await released;
   }
 
   private price(usage: NodeUsage | undefined, runtime: Record<string, unknown>): Cost {

@@ -38,10 +38,13 @@ for (const dialect of dialectNames) {
       const marks = path.join(dataDir, 'marks');
       const db = dialect === 'postgres' ? await freshPostgresDatabase() : undefined;
       // A short lease lets the restarted PostgreSQL worker take over the dead one's task quickly.
+      // Plain processes: the test counts runs in a host file that a sandbox would hide.
       const env = {
         SWITCHYARD_ADMIN_TOKEN: token,
         SWITCHYARD_LEASE_MS: '1500',
         DATABASE_URL: db?.url ?? '',
+        SWITCHYARD_LOCAL_ISOLATION: 'plain',
+        SWITCHYARD_RUNTIME: 'local',
       };
       let server = await startServer(['--data-dir', dataDir], env);
       try {

@@ -22,7 +22,13 @@ describe('two processes, one PostgreSQL', { skip: await skipFor('postgres') }, (
       mkdtempSync(path.join(tmpdir(), 'switchyard-mp-b-')),
     ];
     const ledger = path.join(dirs[0]!, 'ledger');
-    const env = { SWITCHYARD_ADMIN_TOKEN: token, DATABASE_URL: db.url };
+    // Plain processes: the ledger is a host file that a sandbox would hide.
+    const env = {
+      SWITCHYARD_ADMIN_TOKEN: token,
+      DATABASE_URL: db.url,
+      SWITCHYARD_LOCAL_ISOLATION: 'plain',
+      SWITCHYARD_RUNTIME: 'local',
+    };
     const servers = await Promise.all(dirs.map((d) => startServer(['--data-dir', d], env)));
     try {
       const apis = servers.map((s) => client(s.url, token));

@@ -1,10 +1,12 @@
 /**
- * A real ExecContext for executor tests: a temp workspace, collected log lines, CEL through
+ * A real ExecContext for executor tests: a temp workspace, a real local-runtime sandbox (plain
+ * processes unless the test asks for bubblewrap or cgroups), collected log lines, CEL through
  * `@marcbachmann/cel-js`, and `runInline` dispatching to the real executors. A fixture only: the
  * engine owns the real context (rendering rules, expression scope, persistence of logs).
  */
 import { evaluate as celEvaluate } from '@marcbachmann/cel-js';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +15,8 @@ import { findExpressionSpans } from '../../src/definition/expressions.ts';
 import type { GraphNode } from '../../src/definition/model.ts';
 import type { ExecContext, ExecResult, LlmProvider, LogStream } from '../../src/nodes/executor.ts';
 import { executors } from '../../src/nodes/executors/index.ts';
+import { type LocalSandbox, createLocalRuntime } from '../../src/runtime/local.ts';
+import type { ResourceLimits } from '../../src/runtime/types.ts';
 
 export interface LogLine {
   stream: LogStream;
@@ -30,11 +34,19 @@ export interface ExecFixtureOptions {
   scope?: Record<string, unknown>;
   /** Replaces the dispatch of inline nodes (to script outcomes or count calls). */
   runInline?: (node: GraphNode, extra: Record<string, unknown>) => Promise<ExecResult>;
+  /** The local runtime's isolation; default `plain`. */
+  isolation?: 'plain' | 'bwrap';
+  /** Per-execution cgroups (`auto`); default `off`. */
+  cgroups?: 'auto' | 'off';
+  limits?: ResourceLimits;
+  network?: 'none' | 'host';
 }
 
 export interface ExecFixture {
   ctx: ExecContext;
+  /** Host path of the workspace. */
   workspace: string;
+  sandbox: LocalSandbox;
   controller: AbortController;
   lines: LogLine[];
   /** The text of the lines of one stream, in order. */
@@ -49,7 +61,23 @@ export async function createExecFixture(
   node: GraphNode,
   opts: ExecFixtureOptions = {},
 ): Promise<ExecFixture> {
-  const workspace = await mkdtemp(path.join(tmpdir(), 'sy-exec-'));
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'sy-exec-'));
+  const workspace = path.join(dataDir, 'workspaces', 'ws');
+  await mkdir(workspace, { recursive: true });
+  // Unique per fixture: executions with cgroups must not share them across concurrent tests.
+  const executionId = `exec_test_${randomBytes(4).toString('hex')}`;
+  const runtime = createLocalRuntime({
+    dataDir,
+    isolation: opts.isolation ?? 'plain',
+    cgroups: opts.cgroups ?? 'off',
+  });
+  const sandbox = await runtime.create({
+    executionId,
+    workflowId: 'wf_test',
+    limits: opts.limits ?? {},
+    network: opts.network ?? 'none',
+    hostWorkspace: workspace,
+  });
   const controller = new AbortController();
   const lines: LogLine[] = [];
   const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
@@ -59,12 +87,13 @@ export async function createExecFixture(
   const makeContext = (current: GraphNode, extra: Record<string, unknown>): ExecContext => {
     const vars = { ...scope, ...extra };
     const ctx: ExecContext = {
-      executionId: 'exec_test',
+      executionId,
       workflowId: 'wf_test',
       nodeId: current.id,
       attempt: 1,
       node: current,
       workspace,
+      sandbox,
       env: { ...(opts.env ?? {}) },
       timeoutMs: opts.timeoutMs,
       signal: controller.signal,
@@ -103,6 +132,7 @@ export async function createExecFixture(
   return {
     ctx,
     workspace,
+    sandbox,
     controller,
     lines,
     text: (stream) => lines.filter((l) => l.stream === stream).map((l) => l.line),
@@ -116,7 +146,10 @@ export async function createExecFixture(
       if (executor === undefined) throw new Error(`no executor for ${node.type}`);
       return executor(ctx);
     },
-    dispose: () => rm(workspace, { recursive: true, force: true }),
+    dispose: async () => {
+      await sandbox.destroy();
+      await rm(dataDir, { recursive: true, force: true });
+    },
   };
 }
 

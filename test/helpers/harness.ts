@@ -1,7 +1,7 @@
 /** An in-process Switchyard on a fresh database, driven through `app.inject`. */
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { defaultConfig } from '../../src/config.ts';
-import { composeSwitchyard, type Switchyard } from '../../src/server.ts';
+import { type ComposeOptions, composeSwitchyard, type Switchyard } from '../../src/server.ts';
 import type { Clock } from '../../src/services/clock.ts';
 import { type DialectName, freshPlace } from './dialects.ts';
 
@@ -10,6 +10,8 @@ export const adminToken = `sy_${'a'.repeat(40)}`;
 export interface Harness {
   yard: Switchyard;
   dialect: DialectName;
+  /** The server's data directory (artifacts, workspaces). */
+  dataDir: string;
   /** Sends a request with the admin token unless `token` is given (null sends none). */
   call(
     method: InjectOptions['method'],
@@ -22,7 +24,11 @@ export interface Harness {
 
 export async function startHarness(
   dialect: DialectName,
-  opts: { clock?: Clock; config?: Partial<typeof defaultConfig> } = {},
+  opts: {
+    clock?: Clock;
+    config?: Partial<typeof defaultConfig>;
+    artifacts?: ComposeOptions['artifacts'];
+  } = {},
 ): Promise<Harness> {
   const place = freshPlace(dialect);
   const yard = await composeSwitchyard({
@@ -32,15 +38,21 @@ export async function startHarness(
       databaseUrl: place.databaseUrl,
       adminToken,
       logLevel: 'silent',
+      // API tests mark runs in host files that a sandbox would hide; sandboxes are tested in
+      // test/unit/runtime-*.test.ts and test/integration/runtime-api.test.ts.
+      localIsolation: 'plain',
+      runtime: 'local',
       ...opts.config,
     },
     ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
     ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
     ...(opts.clock !== undefined && { clock: opts.clock }),
+    ...(opts.artifacts !== undefined && { artifacts: opts.artifacts }),
   });
   return {
     yard,
     dialect,
+    dataDir: place.dataDir,
     call: async (method, url, body, o = {}) => {
       const headers: Record<string, string> = { ...o.headers };
       const token = o.token === undefined ? adminToken : o.token;

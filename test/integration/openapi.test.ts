@@ -34,6 +34,8 @@ describe('OpenAPI document', () => {
       ['post', '/api/v1/tokens'],
       ['get', '/api/v1/tokens'],
       ['delete', '/api/v1/tokens/{id}'],
+      ['get', '/api/v1/workflows/{id}/executions/{execId}/artifacts'],
+      ['get', '/api/v1/workflows/{id}/executions/{execId}/artifacts/{*}'],
       ['get', '/healthz'],
       ['get', '/readyz'],
       ['get', '/metrics'],

@@ -1,46 +1,41 @@
 /**
- * The `command` executor on the local runtime: `sh -e -c <run>` (or `shell`) in the workspace, in
- * its own process group so a timeout or cancel stops every process it started. Sandboxing
- * (bubblewrap, cgroups) and sidecar images belong to the runtimes and come later.
+ * The `command` executor: `sh -e -c <run>` (or `shell`) in the workspace, started through the
+ * execution's sandbox (DESIGN §6), which decides how it is isolated and limited. A timeout or
+ * cancel stops the process and everything it started; so does success, for background
+ * processes left behind.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
+import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Static } from 'typebox';
+import { stateDirName } from '../../runtime/local.ts';
+import type { SandboxProcess } from '../../runtime/types.ts';
 import type { CommandNodeSchema } from '../command.ts';
 import type { ExecContext, NodeExecutor, NodeUsage } from '../executor.ts';
 import { cancelled, errorMessage, fail, formatMs, maxTimerMs } from './errors.ts';
 import { LineSplitter } from './line-splitter.ts';
 import { parseOutputFile } from './output-file.ts';
-import { isGroupAlive, terminateGroup } from './process-group.ts';
 
 type CommandConfig = Static<typeof CommandNodeSchema>;
 
 export const defaultShell = ['/bin/sh', '-e'] as const;
-/** Directory under the workspace for Switchyard's own files (output files). */
-export const stateDirName = '.switchyard';
 /** Most of `$SWITCHYARD_OUTPUT` that is read; the rest is ignored with a log line. */
 export const maxOutputFileBytes = 1024 * 1024;
-/** How long to wait for stdout/stderr to close after the process group is gone. */
+/** How long to wait for stdout/stderr to close after the process tree is gone. */
 const streamCloseWaitMs = 2000;
 const fallbackPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export const commandExecutor: NodeExecutor = async (ctx) => {
   const node = ctx.node as unknown as CommandConfig;
   if (typeof node.run !== 'string') return fail('ERR_NODE_CONFIG', "'run' must be a string");
-  if (node.image !== undefined) {
-    return fail(
-      'ERR_NODE_UNSUPPORTED',
-      `sidecar images are not supported by the local runtime (image ${JSON.stringify(node.image)}); run on the docker runtime or remove 'image'`,
-    );
-  }
   const argv = shellArgv(node.shell, node.run);
   if (argv === undefined) return fail('ERR_NODE_CONFIG', "'shell' is empty");
   if (ctx.signal.aborted) return cancelled(ctx.signal);
-  const cwd = await resolveWorkingDir(ctx.workspace, node.workingDir);
+  const { sandbox } = ctx;
+  const cwd = await resolveWorkingDir(sandbox.hostWorkspace, node.workingDir);
   if ('error' in cwd) return fail('ERR_NODE_CONFIG', cwd.error);
 
   let outputFile: string;
@@ -51,20 +46,26 @@ export const commandExecutor: NodeExecutor = async (ctx) => {
       retryable: true,
     });
   }
+  // Processes see the workspace where the sandbox mounts it (`/workspace` under bubblewrap).
+  const inside = (hostPath: string) =>
+    path.posix.join(sandbox.workspace, path.relative(sandbox.hostWorkspace, hostPath));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? fallbackPath,
-    HOME: ctx.workspace,
+    HOME: sandbox.workspace,
     ...ctx.env,
     ...(node.env ?? {}),
-    SWITCHYARD_OUTPUT: outputFile,
-    SWITCHYARD_WORKSPACE: ctx.workspace,
+    SWITCHYARD_OUTPUT: inside(outputFile),
+    SWITCHYARD_WORKSPACE: sandbox.workspace,
   };
-  await reapOrphans(ctx);
   const started = performance.now();
-  const end = await runProcess(ctx, argv, cwd.path, env);
+  const end = await runProcess(ctx, argv, inside(cwd.path), env, node.image);
   const usage: NodeUsage = { runtimeSeconds: (performance.now() - started) / 1000 };
   if (end.kind === 'spawn-error') {
     await rm(outputFile, { force: true });
+    const sandboxCode = (end.error as { code?: unknown } | undefined)?.code;
+    if (sandboxCode === 'ERR_NODE_UNSUPPORTED' || sandboxCode === 'ERR_NODE_IMAGE') {
+      return fail(sandboxCode, errorMessage(end.error), { usage });
+    }
     return fail('ERR_NODE_SPAWN', `could not start ${argv[0]}: ${errorMessage(end.error)}`, {
       retryable: isTransientSpawnError(end.error),
       usage,
@@ -79,6 +80,17 @@ export const commandExecutor: NodeExecutor = async (ctx) => {
     return fail('ERR_NODE_TIMEOUT', `timed out after ${formatMs(ctx.timeoutMs ?? 0)}`, opts);
   }
   if (end.stopped === 'cancelled') return cancelled(ctx.signal, opts);
+  const failedRun = end.signal !== null || end.code !== 0;
+  if (end.oomKilled && failedRun) {
+    return fail(
+      'ERR_NODE_OOM',
+      `out of memory: the kernel's OOM killer stopped a process at the sandbox's memory limit (exit ${exitCode})`,
+      opts,
+    );
+  }
+  if (end.oomKilled) {
+    ctx.log('system', "the kernel's OOM killer stopped a process; the command still succeeded");
+  }
   if (end.signal !== null) return fail('ERR_NODE_SIGNAL', `killed by ${end.signal}`, opts);
   if (end.code !== 0) {
     const tail = end.lastStderr === undefined ? '' : `: ${end.lastStderr}`;
@@ -133,7 +145,7 @@ function isInside(root: string, target: string): boolean {
 
 /** A fresh empty output file per attempt; map items share node ids, so the name is random too. */
 async function createOutputFile(ctx: ExecContext): Promise<string> {
-  const dir = path.join(ctx.workspace, stateDirName);
+  const dir = path.join(ctx.sandbox.hostWorkspace, stateDirName);
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `output-${ctx.nodeId}-${ctx.attempt}-${randomUUID()}`);
   await writeFile(file, '', { flag: 'wx' });
@@ -149,6 +161,7 @@ type ProcessEnd =
       /** Set when Switchyard stopped the process. */
       stopped?: 'timeout' | 'cancelled';
       lastStderr?: string;
+      oomKilled: boolean;
     };
 
 async function runProcess(
@@ -156,30 +169,24 @@ async function runProcess(
   argv: string[],
   cwd: string,
   env: Record<string, string>,
+  image: string | undefined,
 ): Promise<ProcessEnd> {
-  let child: ChildProcess;
+  let proc: SandboxProcess;
   try {
-    child = spawn(argv[0]!, argv.slice(1), {
+    proc = await ctx.sandbox.spawn(argv, {
       cwd,
       env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(image !== undefined && { image }),
+      key: ctx.nodeId,
     });
   } catch (error) {
     return { kind: 'spawn-error', error };
   }
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  const spawnError = await new Promise<unknown>((resolve) => {
-    child.once('spawn', () => resolve(undefined));
-    child.once('error', resolve);
-  });
-  if (spawnError !== undefined) return { kind: 'spawn-error', error: spawnError };
-  // Later 'error' events (none are expected once spawned) must not crash the worker.
-  child.on('error', () => {});
-  const pid = child.pid!;
+  // Errors on the pipes (none are expected) must not crash the worker.
+  const closed = Promise.all([
+    finished(proc.stdout).catch(() => {}),
+    finished(proc.stderr).catch(() => {}),
+  ]);
 
   let lastStderr: string | undefined;
   const out = new LineSplitter((line) => ctx.log('stdout', line));
@@ -187,15 +194,8 @@ async function runProcess(
     if (line.trim() !== '') lastStderr = line.length > 500 ? `${line.slice(0, 500)}…` : line;
     ctx.log('stderr', line);
   });
-  child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
-  child.stderr!.on('data', (chunk: Buffer) => err.push(chunk));
-  // Recorded after the listeners are attached: output arriving meanwhile must not be lost.
-  const pidFile = pgidFile(ctx);
-  void writeFile(pidFile, `${pid}\n`)
-    .catch(() => {})
-    .then(() => exited)
-    .then(() => rm(pidFile, { force: true }))
-    .catch(() => {});
+  proc.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+  proc.stderr.on('data', (chunk: Buffer) => err.push(chunk));
 
   let stopped: 'timeout' | 'cancelled' | undefined;
   let termination: Promise<void> | undefined;
@@ -206,9 +206,9 @@ async function runProcess(
       reason === 'timeout' ? `timed out after ${formatMs(ctx.timeoutMs ?? 0)}` : 'cancelled';
     ctx.log(
       'system',
-      `${why}: stopping the process group (SIGTERM, then SIGKILL after ${formatMs(ctx.killGraceMs)})`,
+      `${why}: stopping the command and every process it started (SIGTERM, then SIGKILL after ${formatMs(ctx.killGraceMs)})`,
     );
-    termination = terminateGroup(pid, ctx.killGraceMs);
+    termination = proc.terminate(ctx.killGraceMs);
   };
   const timer =
     ctx.timeoutMs === undefined
@@ -218,16 +218,17 @@ async function runProcess(
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   if (ctx.signal.aborted) onAbort();
 
-  const exit = await exited;
+  const exit = await proc.exited;
   clearTimeout(timer);
   ctx.signal.removeEventListener('abort', onAbort);
-  if (termination === undefined && isGroupAlive(pid)) {
+  if (termination === undefined && (await proc.leftovers())) {
     ctx.log('system', 'stopping background processes left running by the command');
-    termination = terminateGroup(pid, ctx.killGraceMs);
+    termination = proc.terminate(ctx.killGraceMs);
   }
   await termination;
+  const oomKilled = await proc.oomKilled();
 
-  // A process that left the group (setsid) may still hold the pipes; stop reading after a while.
+  // A process that left the tree (setsid, plain runtime) may still hold the pipes; stop reading after a while.
   const wait = new AbortController();
   const closedInTime = await Promise.race([
     closed.then(() => true),
@@ -235,13 +236,13 @@ async function runProcess(
   ]);
   wait.abort();
   if (!closedInTime) {
-    ctx.log('system', 'stdout/stderr are still held open by a process outside the group');
-    child.stdout!.destroy();
-    child.stderr!.destroy();
+    ctx.log('system', 'stdout/stderr are still held open by a process outside the sandbox');
+    proc.stdout.destroy();
+    proc.stderr.destroy();
   }
   out.end();
   err.end();
-  return { kind: 'exited', ...exit, stopped, lastStderr };
+  return { kind: 'exited', ...exit, stopped, lastStderr, oomKilled };
 }
 
 async function readOutputs(
@@ -286,40 +287,4 @@ function signalNumber(signal: NodeJS.Signals): number {
 function isTransientSpawnError(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'EAGAIN' || code === 'EMFILE' || code === 'ENFILE' || code === 'ENOMEM';
-}
-
-/** Where the process group of a node's running attempt is recorded (a dead worker's orphans). */
-function pgidFile(ctx: ExecContext): string {
-  return path.join(
-    ctx.workspace,
-    stateDirName,
-    `pgid-${ctx.nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}`,
-  );
-}
-
-/**
- * A worker that died mid-command leaves its process group running. When the node runs again
- * (another worker took the task over), that group is stopped first, so the old attempt cannot
- * keep writing to the workspace. The group is only signalled when it still belongs to this
- * execution (its leader's environment names it), so a reused pid is never hit.
- */
-async function reapOrphans(ctx: ExecContext): Promise<void> {
-  const file = pgidFile(ctx);
-  let pgid: number;
-  try {
-    pgid = Number((await readFile(file, 'utf8')).trim());
-  } catch {
-    return;
-  }
-  await rm(file, { force: true });
-  if (!Number.isInteger(pgid) || pgid <= 1) return;
-  let environ = '';
-  try {
-    environ = await readFile(`/proc/${pgid}/environ`, 'utf8');
-  } catch {
-    return;
-  }
-  if (!environ.split('\0').includes(`SWITCHYARD_EXECUTION_ID=${ctx.executionId}`)) return;
-  ctx.log('system', `stopping process group ${pgid} left by an earlier run of this attempt`);
-  await terminateGroup(pgid, ctx.killGraceMs);
 }

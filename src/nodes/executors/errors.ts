@@ -16,6 +16,10 @@ export const nodeErrorCatalog = {
   ERR_NODE_EXIT: { retryable: true },
   /** The process was killed by a signal Switchyard did not send. */
   ERR_NODE_SIGNAL: { retryable: true },
+  /** The kernel's OOM killer ended a process of the node (the sandbox's memory limit): the same input fails the same way. */
+  ERR_NODE_OOM: { retryable: false },
+  /** The sandbox's or a sidecar's image does not exist on the engine (images are never pulled). */
+  ERR_NODE_IMAGE: { retryable: false },
   /** The node ran past its timeout and was stopped. */
   ERR_NODE_TIMEOUT: { retryable: true },
   /** The node was stopped by a cancel or shutdown. */

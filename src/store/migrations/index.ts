@@ -4,6 +4,7 @@
  */
 import { migration0001 } from './0001-foundation.ts';
 import { migration0002 } from './0002-executions.ts';
+import { migration0003 } from './0003-artifacts.ts';
 
 export interface Migration {
   id: number;
@@ -12,4 +13,4 @@ export interface Migration {
   postgres: string[];
 }
 
-export const migrations: Migration[] = [migration0001, migration0002];
+export const migrations: Migration[] = [migration0001, migration0002, migration0003];

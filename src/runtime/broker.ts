@@ -1,0 +1,216 @@
+/**
+ * The runtime broker (DESIGN §6): hands each execution an environment and takes it back.
+ *
+ * - `per_execution`: a fresh sandbox per execution, destroyed when the execution ends.
+ * - `per_workflow`: `replicas` long-lived sandboxes per workflow; each execution works in
+ *   `<workspace>/<execId>` of one of them (chosen by a stable hash of the execution id).
+ * - `shared`: one pool of `replicas` sandboxes per runtime for every workflow in that mode.
+ *
+ * The runtime is `runtime_config.runtime` (`local`, `docker`, `auto`), else the server's
+ * default; `auto` is docker when its socket answers, else local. Environments are acquired when
+ * an execution first needs one (engine-only nodes need none) and recreated on demand after a
+ * restart, so the broker keeps no state another process needs.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { parseCpu, parseMemory } from './limits.ts';
+import type { ResourceLimits, Runtime, Sandbox, SandboxProcess, SpawnOptions } from './types.ts';
+
+export type RuntimeChoice = 'auto' | 'local' | 'docker';
+
+/** No environment can be had right now (the node fails with ERR_RUNTIME_UNAVAILABLE, retryable). */
+export class RuntimeUnavailableError extends Error {
+  override name = 'RuntimeUnavailableError';
+}
+
+export interface BrokerOptions {
+  dataDir: string;
+  local: Runtime;
+  docker?: Runtime;
+  defaultRuntime: RuntimeChoice;
+  /** Labels what this server creates (see databaseOwner). */
+  owner?: string;
+}
+
+export interface ExecutionRuntime {
+  executionId: string;
+  workflowId: string;
+  /** The effective runtime config pinned on the execution (camelCase). */
+  config: Record<string, unknown>;
+}
+
+export class RuntimeBroker {
+  private readonly sandboxes = new Map<string, Promise<Sandbox>>();
+  private dockerUp: { at: number; ok: boolean } | undefined;
+  private lastSharedRuntime: 'local' | 'docker' = 'local';
+
+  constructor(private readonly opts: BrokerOptions) {}
+
+  /** The sandbox an execution's nodes run in (created on first use). */
+  async sandboxFor(exec: ExecutionRuntime): Promise<Sandbox> {
+    const runtime = await this.pick(exec.config.runtime);
+    const mode = typeof exec.config.mode === 'string' ? exec.config.mode : 'per_execution';
+    if (mode === 'per_execution')
+      return this.get(
+        exec.executionId,
+        runtime,
+        exec,
+        path.join(this.workspaces(), exec.executionId),
+      );
+    const replicas = Math.max(1, Number(exec.config.replicas ?? 1) || 1);
+    const slot = createHash('sha256').update(exec.executionId).digest().readUInt32BE(0) % replicas;
+    if (mode !== 'per_workflow') this.lastSharedRuntime = runtime.name;
+    const key =
+      mode === 'per_workflow' ? `wf-${exec.workflowId}-${slot}` : `shared-${runtime.name}-${slot}`;
+    const base = await this.get(
+      key,
+      runtime,
+      { ...exec, executionId: key },
+      path.join(this.workspaces(), key),
+    );
+    return new SubSandbox(base, exec.executionId);
+  }
+
+  /** Where an execution's files are on the host (without acquiring anything). */
+  hostWorkspaceOf(exec: ExecutionRuntime): string {
+    const mode = typeof exec.config.mode === 'string' ? exec.config.mode : 'per_execution';
+    if (mode === 'per_execution') return path.join(this.workspaces(), exec.executionId);
+    const replicas = Math.max(1, Number(exec.config.replicas ?? 1) || 1);
+    const slot = createHash('sha256').update(exec.executionId).digest().readUInt32BE(0) % replicas;
+    const runtimeName =
+      exec.config.runtime === 'docker' || exec.config.runtime === 'local'
+        ? exec.config.runtime
+        : undefined;
+    // Shared pools are keyed by runtime; the workspace is found under whichever pool exists.
+    const key =
+      mode === 'per_workflow'
+        ? `wf-${exec.workflowId}-${slot}`
+        : `shared-${runtimeName ?? this.lastSharedRuntime}-${slot}`;
+    return path.join(this.workspaces(), key, exec.executionId);
+  }
+
+  /** Ends an execution's use of its environment: a per-execution sandbox is detached at once and destroyed. */
+  async release(executionId: string): Promise<void> {
+    const s = this.sandboxes.get(executionId);
+    if (!s) return;
+    this.sandboxes.delete(executionId);
+    await (await s.catch(() => undefined))?.destroy();
+  }
+
+  /** Removes environments left by executions that are over (after a crash). */
+  async reap(alive: (executionId: string) => Promise<boolean>): Promise<string[]> {
+    const isAlive = async (id: string) =>
+      this.sandboxes.has(id) ||
+      id.startsWith('wf-') ||
+      id.startsWith('shared-') ||
+      (await alive(id));
+    const removed = await this.opts.local.reap(isAlive);
+    if (this.opts.docker && (await this.dockerAvailable()))
+      removed.push(...(await this.opts.docker.reap(isAlive)));
+    return removed;
+  }
+
+  /** Destroys the long-lived sandboxes (per_workflow, shared) on shutdown; per-execution ones stay for a restart to reuse or reap. */
+  async close(): Promise<void> {
+    const shared = [...this.sandboxes.entries()].filter(
+      ([k]) => k.startsWith('wf-') || k.startsWith('shared-'),
+    );
+    this.sandboxes.clear();
+    await Promise.all(shared.map(async ([, s]) => (await s.catch(() => undefined))?.destroy()));
+  }
+
+  private workspaces(): string {
+    return path.resolve(this.opts.dataDir, 'workspaces');
+  }
+
+  private get(
+    key: string,
+    runtime: Runtime,
+    exec: ExecutionRuntime,
+    hostWorkspace: string,
+  ): Promise<Sandbox> {
+    let s = this.sandboxes.get(key);
+    if (!s) {
+      mkdirSync(hostWorkspace, { recursive: true });
+      s = runtime.create({
+        executionId: exec.executionId,
+        workflowId: exec.workflowId,
+        ...(typeof exec.config.image === 'string' && { image: exec.config.image }),
+        limits: limitsOf(exec.config),
+        network: exec.config.network === 'host' ? 'host' : 'none',
+        hostWorkspace,
+        ...(this.opts.owner !== undefined && { owner: this.opts.owner }),
+      });
+      // A failed creation is not cached: the next node attempt tries again.
+      s.catch(() => this.sandboxes.delete(key));
+      this.sandboxes.set(key, s);
+    }
+    return s;
+  }
+
+  private async pick(choice: unknown): Promise<Runtime> {
+    const wanted =
+      choice === 'local' || choice === 'docker' || choice === 'auto'
+        ? choice
+        : this.opts.defaultRuntime;
+    if (wanted === 'local') return this.opts.local;
+    if (wanted === 'docker') {
+      if (!this.opts.docker || !(await this.dockerAvailable())) {
+        throw new RuntimeUnavailableError(
+          'The docker runtime was asked for, but no Docker engine answers on its socket.',
+        );
+      }
+      return this.opts.docker;
+    }
+    return this.opts.docker && (await this.dockerAvailable()) ? this.opts.docker : this.opts.local;
+  }
+
+  private async dockerAvailable(): Promise<boolean> {
+    const now = Date.now();
+    if (this.dockerUp && now - this.dockerUp.at < 10_000) return this.dockerUp.ok;
+    const ok = this.opts.docker ? await this.opts.docker.available().catch(() => false) : false;
+    this.dockerUp = { at: now, ok };
+    return ok;
+  }
+}
+
+export function limitsOf(config: Record<string, unknown>): ResourceLimits {
+  const limits: ResourceLimits = {};
+  const cpu = parseCpu(config.cpu);
+  const memory = parseMemory(config.memory);
+  if (cpu !== undefined) limits.cpu = cpu;
+  if (memory !== undefined) limits.memoryBytes = memory;
+  if (typeof config.pids === 'number') limits.pids = config.pids;
+  return limits;
+}
+
+/** One execution's directory inside a long-lived sandbox (per_workflow and shared modes). */
+class SubSandbox implements Sandbox {
+  readonly runtime: Sandbox['runtime'];
+  readonly isolation: string;
+  readonly hostWorkspace: string;
+  readonly workspace: string;
+  readonly unenforced: readonly string[];
+
+  constructor(
+    private readonly base: Sandbox,
+    executionId: string,
+  ) {
+    this.runtime = base.runtime;
+    this.isolation = base.isolation;
+    this.hostWorkspace = path.join(base.hostWorkspace, executionId);
+    this.workspace = path.posix.join(base.workspace, executionId);
+    this.unenforced = base.unenforced;
+    mkdirSync(this.hostWorkspace, { recursive: true });
+  }
+
+  spawn(argv: string[], opts: SpawnOptions): Promise<SandboxProcess> {
+    return this.base.spawn(argv, opts);
+  }
+
+  /** The shared sandbox outlives the execution. */
+  destroy(): Promise<void> {
+    return Promise.resolve();
+  }
+}

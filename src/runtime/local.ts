@@ -1,0 +1,502 @@
+/**
+ * The local runtime (DESIGN §6): processes on this host, one workspace directory per execution.
+ *
+ * - Isolation: with bubblewrap, every process runs in its own user, mount, pid, ipc, uts and
+ *   (unless `network: host`) net namespaces; the host root is mounted read-only, `/tmp` is a
+ *   fresh tmpfs, the server's data directory and the other workspaces are hidden under empty
+ *   tmpfs mounts, and the workspace is the only writable place, at `/workspace`. The sandbox
+ *   dies with its parent (a killed server leaves nothing running). Without bwrap, plain
+ *   processes in their own process group see the host as the server does.
+ * - Limits: per-execution cgroups (v1/hybrid or v2, see cgroups.ts) for cpu, memory and pids.
+ *   Without them, `prlimit` bounds each process's address space (memory) and, for non-root
+ *   servers, the user's process count (pids); cpu cannot be bounded then.
+ * - `unenforced` names what was asked for and is not enforced, for the execution detail.
+ *
+ * Every process starts through one path: `spawn` builds `[enter cgroup] [bwrap …] [prlimit …]
+ * command` and the parts that apply here.
+ */
+import { type ChildProcess, execFile, spawn as spawnChild } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import { access, lstat, mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  type CgroupController,
+  type CgroupHost,
+  type CgroupLeaf,
+  ExecutionCgroup,
+  detectCgroups,
+  reapCgroups,
+} from './cgroups.ts';
+import {
+  type ProcessTree,
+  groupTree,
+  isProcessAlive,
+  processAndDescendants,
+  signalProcess,
+  terminateGroup,
+  terminateTree,
+} from './process-tree.ts';
+import type {
+  ProcessEnd,
+  Runtime,
+  Sandbox,
+  SandboxProcess,
+  SandboxSpec,
+  SpawnOptions,
+} from './types.ts';
+
+export interface LocalRuntimeOptions {
+  /** The server's data directory: hidden from sandboxed processes. */
+  dataDir: string;
+  /** `auto` (default): bwrap when it works here; `bwrap`: required (create fails without); `plain`: never. */
+  isolation?: 'auto' | 'bwrap' | 'plain';
+  /** `auto` (default): per-execution cgroups when the host lets the server create them; `off`: never. */
+  cgroups?: 'auto' | 'off';
+  /**
+   * Names the servers that share one database (a hash of it): cgroups carry it, and `reap` only
+   * touches cgroups of its own owner, never those of another server (or test) on the same host.
+   */
+  owner?: string;
+  /** Grace between SIGTERM and SIGKILL for a process a dead server left running (spawn `key`). Default 2000. */
+  orphanKillGraceMs?: number;
+}
+
+/** What the host offers the local runtime (probed once per runtime). */
+export interface LocalCapabilities {
+  /** Path of a bwrap that can create the namespaces, or undefined (see `bwrapProblem`). */
+  bwrap?: string;
+  bwrapProblem?: string;
+  cgroups?: CgroupHost;
+  cgroupProblem?: string;
+  /** Path of `prlimit`, when installed. */
+  prlimit?: string;
+}
+
+export interface LocalSandbox extends Sandbox {
+  readonly runtime: 'local';
+  /** The execution's cgroup directories by controller (empty without cgroups), for accounting. */
+  readonly cgroupDirs: Readonly<Partial<Record<CgroupController, string>>>;
+}
+
+export interface LocalRuntime extends Runtime {
+  readonly name: 'local';
+  create(spec: SandboxSpec): Promise<LocalSandbox>;
+  capabilities(): Promise<LocalCapabilities>;
+}
+
+/** Where processes see the workspace under bubblewrap. */
+export const sandboxWorkspace = '/workspace';
+/** Directory under the workspace for Switchyard's own files (pid records, output files). */
+export const stateDirName = '.switchyard';
+/** Thrown by `spawn` when asked for something this runtime does not do (a sidecar `image`). */
+export const unsupportedCode = 'ERR_NODE_UNSUPPORTED';
+const defaultOrphanGraceMs = 2000;
+/** Leaders this server started and that still run: never mistaken for a dead server's orphans. */
+const ownLeaders = new Set<number>();
+/**
+ * Moves the shell into the cgroups named before `--`, then execs the rest: everything the
+ * command starts is born inside, so nothing escapes between spawn and placement.
+ */
+const enterCgroupScript =
+  'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+
+export function createLocalRuntime(opts: LocalRuntimeOptions): LocalRuntime {
+  const isolation = opts.isolation ?? 'auto';
+  const cgroupMode = opts.cgroups ?? 'auto';
+  let probed: Promise<LocalCapabilities> | undefined;
+  const capabilities = () => (probed ??= probe(isolation, cgroupMode));
+
+  return {
+    name: 'local',
+    available: () => Promise.resolve(true),
+    capabilities,
+    async create(spec) {
+      const caps = await capabilities();
+      if (isolation === 'bwrap' && caps.bwrap === undefined) {
+        throw new Error(`bubblewrap isolation was required: ${caps.bwrapProblem ?? 'unavailable'}`);
+      }
+      return createSandbox(spec, caps, opts);
+    },
+    async reap(alive) {
+      const caps = await capabilities();
+      return caps.cgroups === undefined
+        ? []
+        : reapCgroups(caps.cgroups, alive, opts.owner ?? 'default');
+    },
+  };
+}
+
+async function probe(
+  isolation: 'auto' | 'bwrap' | 'plain',
+  cgroupMode: 'auto' | 'off',
+): Promise<LocalCapabilities> {
+  const caps: LocalCapabilities = {};
+  const prlimit = await findExecutable('prlimit', process.env.PATH);
+  if (prlimit !== undefined) caps.prlimit = prlimit;
+  if (isolation === 'plain') {
+    caps.bwrapProblem = 'isolation: plain';
+  } else {
+    const bwrap = await findExecutable('bwrap', process.env.PATH);
+    if (bwrap === undefined) {
+      caps.bwrapProblem = 'bwrap is not installed';
+    } else {
+      // User namespaces may be disabled (sysctl, seccomp in a container): try once.
+      const problem = await new Promise<string | undefined>((resolve) => {
+        execFile(
+          bwrap,
+          [...namespaceArgs('none'), '--ro-bind', '/', '/', '--proc', '/proc', '--', 'true'],
+          { timeout: 10_000 },
+          (error, _stdout, stderr) =>
+            resolve(
+              error === null
+                ? undefined
+                : `bwrap does not work here: ${stderr.trim() || error.message}`,
+            ),
+        );
+      });
+      if (problem === undefined) caps.bwrap = bwrap;
+      else caps.bwrapProblem = problem;
+    }
+  }
+  if (cgroupMode === 'off') {
+    caps.cgroupProblem = 'cgroups: off';
+  } else {
+    const host = await detectCgroups();
+    if ('unavailable' in host) caps.cgroupProblem = host.unavailable;
+    else caps.cgroups = host;
+  }
+  return caps;
+}
+
+function namespaceArgs(network: 'none' | 'host'): string[] {
+  return [
+    '--unshare-user',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    ...(network === 'none' ? ['--unshare-net'] : []),
+    '--die-with-parent',
+  ];
+}
+
+async function createSandbox(
+  spec: SandboxSpec,
+  caps: LocalCapabilities,
+  opts: LocalRuntimeOptions,
+): Promise<LocalSandbox> {
+  const hostWorkspace = path.resolve(spec.hostWorkspace);
+  await mkdir(hostWorkspace, { recursive: true });
+  const useBwrap = caps.bwrap !== undefined;
+  const cgroup =
+    caps.cgroups === undefined
+      ? undefined
+      : await ExecutionCgroup.create(
+          caps.cgroups,
+          spec.executionId,
+          spec.limits,
+          opts.owner ?? 'default',
+        );
+  const enforced = cgroup?.enforced ?? new Set<string>();
+  const unenforced: string[] = [];
+  if (!useBwrap) unenforced.push('isolation');
+  if (!useBwrap && spec.network === 'none') unenforced.push('network');
+
+  // Fallbacks for limits the cgroups did not take.
+  const prlimitArgs: string[] = [];
+  const { cpu, memoryBytes, pids } = spec.limits;
+  if (cpu !== undefined && !enforced.has('cpu')) unenforced.push('cpu');
+  if (memoryBytes !== undefined && !enforced.has('memory')) {
+    if (caps.prlimit === undefined) unenforced.push('memory');
+    else prlimitArgs.push(`--as=${memoryBytes}`);
+  }
+  if (pids !== undefined && !enforced.has('pids')) {
+    // RLIMIT_NPROC counts all processes of the user and does not bind root at all.
+    if (caps.prlimit === undefined || process.getuid?.() === 0) unenforced.push('pids');
+    else prlimitArgs.push(`--nproc=${pids}`);
+  }
+  const prefix = prlimitArgs.length > 0 ? [caps.prlimit!, ...prlimitArgs, '--'] : [];
+  const isolation = [
+    useBwrap ? 'bwrap' : 'plain',
+    ...(cgroup === undefined ? [] : [`cgroup-v${cgroup.host.version}`]),
+    ...(prefix.length > 0 ? ['prlimit'] : []),
+  ].join('+');
+  const workspace = useBwrap ? sandboxWorkspace : hostWorkspace;
+  const rootArgs = useBwrap ? await bwrapRootArgs(opts.dataDir, hostWorkspace) : [];
+  const running = new Set<ProcessTree>();
+  const orphanGraceMs = opts.orphanKillGraceMs ?? defaultOrphanGraceMs;
+
+  const toHost = (inside: string): string | undefined => {
+    if (!useBwrap) return inside;
+    if (isUnder(sandboxWorkspace, inside)) {
+      return path.join(hostWorkspace, path.relative(sandboxWorkspace, inside));
+    }
+    // Paths on the sandbox's own tmpfs mounts cannot be checked from the host.
+    if (isUnder('/tmp', inside) || isUnder(path.resolve(opts.dataDir), inside)) return undefined;
+    return inside;
+  };
+
+  const pidFile = (executionId: string, key: string) =>
+    path.join(
+      hostWorkspace,
+      stateDirName,
+      `pgid-${`${executionId}-${key}`.replace(/[^A-Za-z0-9_.-]/g, '_')}`,
+    );
+
+  /**
+   * A server that died mid-command may leave its plain process group running (bwrap sandboxes die
+   * with their parent). Before the same key runs again the group is stopped, so the old attempt
+   * cannot keep writing to the workspace. It is only signalled when it still belongs to this
+   * execution (its leader's environment names it), so a reused pid is never hit.
+   */
+  const reapOrphan = async (executionId: string, key: string) => {
+    const file = pidFile(executionId, key);
+    let pgid: number;
+    try {
+      pgid = Number((await readFile(file, 'utf8')).trim());
+    } catch {
+      return;
+    }
+    // Another process of this server under the same key (map items share node ids) is no orphan.
+    if (!Number.isInteger(pgid) || pgid <= 1 || ownLeaders.has(pgid)) return;
+    await rm(file, { force: true });
+    let environ = '';
+    try {
+      environ = await readFile(`/proc/${pgid}/environ`, 'utf8');
+    } catch {
+      return;
+    }
+    if (!environ.split('\0').includes(`SWITCHYARD_EXECUTION_ID=${executionId}`)) return;
+    await terminateGroup(pgid, orphanGraceMs);
+  };
+
+  const sandbox: LocalSandbox = {
+    runtime: 'local',
+    isolation,
+    hostWorkspace,
+    workspace,
+    unenforced,
+    cgroupDirs: cgroup?.dirs ?? {},
+    async spawn(argv, spawnOpts) {
+      if (spawnOpts.image !== undefined) {
+        throw Object.assign(
+          new Error(
+            `sidecar images are not supported by the local runtime (image ${JSON.stringify(spawnOpts.image)}); run on the docker runtime or remove 'image'`,
+          ),
+          { code: unsupportedCode },
+        );
+      }
+      const command = argv[0];
+      if (command === undefined || command === '') throw new Error('empty command');
+      await checkExecutable(command, spawnOpts, toHost);
+      // A sandbox shared by executions (per_workflow) gets the real id from the caller's env.
+      const executionId = spawnOpts.env.SWITCHYARD_EXECUTION_ID ?? spec.executionId;
+      if (spawnOpts.key !== undefined) await reapOrphan(executionId, spawnOpts.key);
+
+      const leaf = cgroup === undefined ? undefined : await cgroup.leaf();
+      let full = [...prefix, ...argv];
+      if (useBwrap) {
+        full = [
+          caps.bwrap!,
+          ...rootArgs,
+          ...namespaceArgs(spec.network),
+          '--chdir',
+          spawnOpts.cwd,
+          '--',
+          ...full,
+        ];
+      }
+      if (leaf !== undefined) {
+        full = [
+          '/bin/sh',
+          '-c',
+          enterCgroupScript,
+          'switchyard-enter',
+          ...leaf.procsFiles(),
+          '--',
+          ...full,
+        ];
+      }
+      // The execution id in the environment identifies orphans later (see reapOrphan).
+      const env = { ...spawnOpts.env, SWITCHYARD_EXECUTION_ID: executionId };
+      let child: ChildProcess;
+      try {
+        child = spawnChild(full[0]!, full.slice(1), {
+          cwd: useBwrap ? hostWorkspace : spawnOpts.cwd,
+          env,
+          // Its own session and process group: one kill(-pgid) reaches a plain command's tree.
+          detached: true,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      } catch (error) {
+        leaf?.removeIfEmpty();
+        throw error;
+      }
+      const exited = new Promise<ProcessEnd>((resolve) =>
+        child.once('exit', (code, signal) => resolve({ code, signal })),
+      );
+      const spawnError = await new Promise<Error | undefined>((resolve) => {
+        child.once('spawn', () => resolve(undefined));
+        child.once('error', resolve);
+      });
+      if (spawnError !== undefined) {
+        leaf?.removeIfEmpty();
+        throw spawnError;
+      }
+      // Later 'error' events (none are expected once spawned) must not crash the server.
+      child.on('error', () => {});
+      const pid = child.pid!;
+      const tree = treeFor(pid, leaf, useBwrap);
+      ownLeaders.add(pid);
+      running.add(tree);
+
+      let oomKills = 0;
+      let done = false;
+      const finished = exited.then((end) => {
+        done = true;
+        ownLeaders.delete(pid);
+        oomKills = leaf?.oomKills() ?? 0;
+        if (!tree.isAlive()) {
+          running.delete(tree);
+          leaf?.removeIfEmpty();
+        }
+        return end;
+      });
+      if (spawnOpts.key !== undefined) {
+        const file = pidFile(executionId, spawnOpts.key);
+        void mkdir(path.dirname(file), { recursive: true })
+          .then(() => writeFile(file, `${pid}\n`))
+          .catch(() => {})
+          .then(() => finished)
+          .then(() => rm(file, { force: true }))
+          .catch(() => {});
+      }
+
+      const handle: SandboxProcess = {
+        pid,
+        stdout: child.stdout!,
+        stderr: child.stderr!,
+        exited: finished,
+        async terminate(graceMs) {
+          await terminateTree(tree, graceMs);
+          if (done && !tree.isAlive()) {
+            running.delete(tree);
+            leaf?.removeIfEmpty();
+          }
+        },
+        leftovers: () => Promise.resolve(tree.isAlive()),
+        oomKilled: async () => {
+          await finished;
+          return oomKills > 0;
+        },
+      };
+      return handle;
+    },
+    async destroy() {
+      for (const tree of running) await terminateTree(tree, 0);
+      running.clear();
+      await cgroup?.remove();
+    },
+  };
+  return sandbox;
+}
+
+/**
+ * The set `terminate` and `leftovers` act on. With a cgroup: its members (complete whatever the
+ * processes do). Under bwrap without one: the outer bwrap and its descendants (the pid namespace
+ * keeps orphans below its init). Plain: the process group. Under bwrap SIGTERM skips the outer
+ * bwrap, which would die of it and take the sandbox down with SIGKILL before the grace period.
+ */
+function treeFor(pid: number, leaf: CgroupLeaf | undefined, bwrap: boolean): ProcessTree {
+  if (leaf === undefined && !bwrap) return groupTree(pid);
+  const members = () => (leaf === undefined ? processAndDescendants(pid) : leaf.members());
+  return {
+    isAlive: () => members().length > 0,
+    signal(signal) {
+      if (signal === 'SIGKILL' && leaf?.killAll() === true) return true;
+      let sent = false;
+      for (const member of members()) {
+        if (signal === 'SIGTERM' && bwrap && member === pid) continue;
+        sent = signalProcess(member, signal) || sent;
+      }
+      return sent || (signal === 'SIGTERM' && isProcessAlive(pid));
+    },
+  };
+}
+
+/**
+ * bwrap arguments for the file system: each top-level entry of the host read-only (symlinks as
+ * symlinks), fresh /dev, /proc and /tmp, the data directory and the workspaces' parent hidden
+ * under empty tmpfs mounts, the workspace at /workspace, and the new root itself read-only.
+ */
+async function bwrapRootArgs(dataDir: string, hostWorkspace: string): Promise<string[]> {
+  const args = ['--new-session', '--hostname', 'switchyard'];
+  const skip = new Set(['proc', 'dev', 'tmp', sandboxWorkspace.slice(1)]);
+  for (const name of (await readdir('/')).sort()) {
+    if (skip.has(name)) continue;
+    const entry = `/${name}`;
+    const stat = await lstat(entry).catch(() => undefined);
+    if (stat === undefined) continue;
+    if (stat.isSymbolicLink()) args.push('--symlink', await readlink(entry), entry);
+    else if (stat.isDirectory() || stat.isFile()) args.push('--ro-bind-try', entry, entry);
+  }
+  args.push('--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp');
+  const hidden: string[] = [];
+  for (const dir of [path.resolve(dataDir), path.dirname(hostWorkspace)].sort()) {
+    if (dir === '/' || isUnder('/tmp', dir) || hidden.some((h) => isUnder(h, dir))) continue;
+    hidden.push(dir);
+    args.push('--tmpfs', dir);
+  }
+  args.push('--dir', sandboxWorkspace, '--bind', hostWorkspace, sandboxWorkspace);
+  args.push('--remount-ro', '/');
+  return args;
+}
+
+function isUnder(root: string, target: string): boolean {
+  const rel = path.relative(root, target);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** Rejects like `spawn` would (ENOENT/EACCES) when the command cannot be found as the sandbox sees it. */
+async function checkExecutable(
+  command: string,
+  opts: SpawnOptions,
+  toHost: (inside: string) => string | undefined,
+): Promise<void> {
+  const candidates = command.includes('/')
+    ? [path.resolve(opts.cwd, command)]
+    : (opts.env.PATH ?? '/usr/bin:/bin')
+        .split(':')
+        .filter((dir) => dir !== '')
+        .map((dir) => path.join(path.resolve(opts.cwd, dir), command));
+  let denied = false;
+  for (const inside of candidates) {
+    const host = toHost(inside);
+    if (host === undefined) return;
+    try {
+      await access(host, fsConstants.X_OK);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EACCES') denied = true;
+    }
+  }
+  const code = denied ? 'EACCES' : 'ENOENT';
+  throw Object.assign(new Error(`spawn ${command} ${code}`), { code, path: command });
+}
+
+/** Absolute path of `name` on the server's PATH, if executable. */
+async function findExecutable(
+  name: string,
+  searchPath: string | undefined,
+): Promise<string | undefined> {
+  for (const dir of (searchPath ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
+    if (dir === '') continue;
+    const candidate = path.join(dir, name);
+    try {
+      await access(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,87 @@
+/**
+ * Runtimes (DESIGN §6): where a node's processes run. A runtime hands out a Sandbox per
+ * execution (or shares one per workflow / pool); the command executor starts processes through
+ * it and never spawns on the host itself.
+ */
+import type { Readable } from 'node:stream';
+
+/** Resource limits asked for by `runtime_config` (already parsed). */
+export interface ResourceLimits {
+  /** CPUs (e.g. 0.5, 2). */
+  cpu?: number;
+  /** Bytes. */
+  memoryBytes?: number;
+  /** Most processes/threads at once. */
+  pids?: number;
+}
+
+export interface SandboxSpec {
+  executionId: string;
+  workflowId: string;
+  /** Image for the docker runtime (`runtime_config.image`); recorded but unused by local. */
+  image?: string;
+  limits: ResourceLimits;
+  /** `none` (default) or `host`. */
+  network: 'none' | 'host';
+  /** Host directory to use as the workspace (created by the broker). */
+  hostWorkspace: string;
+  /** The servers sharing one database (see databaseOwner); leftovers are reaped per owner. */
+  owner?: string;
+}
+
+export interface ProcessEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface SandboxProcess {
+  /** Host pid of the process (or of the client side of a docker exec), for logs. */
+  readonly pid: number | undefined;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  /** Settles when the process has exited (its streams may still be draining). */
+  readonly exited: Promise<ProcessEnd>;
+  /** Stops the process and everything it started: SIGTERM, SIGKILL after `graceMs`; resolves when gone (or SIGKILL was sent). */
+  terminate(graceMs: number): Promise<void>;
+  /** Whether anything the process started is still running (after the process itself exited). */
+  leftovers(): Promise<boolean>;
+  /** After exit: whether the kernel's OOM killer ended it (memory limit). */
+  oomKilled(): Promise<boolean>;
+}
+
+export interface SpawnOptions {
+  /** Working directory as the process sees it (inside the sandbox). */
+  cwd: string;
+  env: Record<string, string>;
+  /** Run in a sidecar of this image sharing the workspace (docker only). */
+  image?: string;
+  /**
+   * A stable name for what this process does (e.g. the node id). A process a dead server left
+   * running under the same key in this sandbox's workspace is stopped before this one starts.
+   */
+  key?: string;
+}
+
+export interface Sandbox {
+  readonly runtime: 'local' | 'docker';
+  /** How it isolates: `plain`, `bwrap`, `bwrap+cgroup-v1`, `docker`, ... (shown in the execution detail). */
+  readonly isolation: string;
+  /** Host path of the workspace. */
+  readonly hostWorkspace: string;
+  /** The workspace path as processes in the sandbox see it (`/workspace`, or the host path for plain processes). */
+  readonly workspace: string;
+  /** Limits asked for but not enforced here (e.g. `memory` without cgroups), for the execution detail. */
+  readonly unenforced: readonly string[];
+  spawn(argv: string[], opts: SpawnOptions): Promise<SandboxProcess>;
+  /** Frees what the sandbox holds (cgroups, containers, volumes); the workspace directory stays. */
+  destroy(): Promise<void>;
+}
+
+export interface Runtime {
+  readonly name: 'local' | 'docker';
+  /** True when this runtime can be used on this host (docker: the socket answers). */
+  available(): Promise<boolean>;
+  create(spec: SandboxSpec): Promise<Sandbox>;
+  /** Removes sandboxes (containers, cgroups) whose execution is not in `alive` (crash leftovers). Returns what it removed. */
+  reap(alive: (executionId: string) => Promise<boolean>): Promise<string[]>;
+}
