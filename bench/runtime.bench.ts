@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { createDockerRuntime } from '../src/runtime/docker.ts';
-import type { Runtime } from '../src/runtime/types.ts';
+import { createLocalRuntime } from '../src/runtime/local.ts';
+import type { ResourceLimits, Runtime } from '../src/runtime/types.ts';
 import {
   dockerSocket,
   dockerUnavailable,
@@ -54,6 +55,7 @@ export async function benchSandboxRuntime(
   mode: string,
   runtime: Runtime,
   image?: string,
+  limits: ResourceLimits = {},
 ): Promise<RuntimeBenchLine> {
   const base = mkdtempSync(path.join(tmpdir(), 'switchyard-bench-'));
   const tag = Date.now().toString(36);
@@ -66,7 +68,7 @@ export async function benchSandboxRuntime(
         executionId: id,
         workflowId: 'wf_bench',
         ...(image !== undefined && { image }),
-        limits: {},
+        limits,
         network: 'none',
         hostWorkspace,
       });
@@ -113,7 +115,22 @@ export async function benchDockerRun(docker: Docker): Promise<RuntimeBenchLine> 
   return { bench: 'runtime', mode: 'docker_run', runs, ...summarize(lat) };
 }
 
+const localDir = mkdtempSync(path.join(tmpdir(), 'switchyard-bench-data-'));
+const sandboxLimits: ResourceLimits = { cpu: 1, memoryBytes: 512 * 1024 * 1024, pids: 256 };
+
 const modes: Record<string, () => Promise<RuntimeBenchLine>> = {
+  local_plain: () =>
+    benchSandboxRuntime(
+      'local_plain',
+      createLocalRuntime({ dataDir: localDir, isolation: 'plain', cgroups: 'off' }),
+    ),
+  local_sandbox: () =>
+    benchSandboxRuntime(
+      'local_sandbox',
+      createLocalRuntime({ dataDir: localDir, isolation: 'bwrap' }),
+      undefined,
+      sandboxLimits,
+    ),
   docker: benchDocker,
   docker_run: () => benchDockerRun(testDocker()),
 };
@@ -131,6 +148,7 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`${JSON.stringify(await bench())}\n`);
   }
+  rmSync(localDir, { recursive: true, force: true });
 }
 
 if (import.meta.filename === process.argv[1]) await main();

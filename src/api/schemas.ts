@@ -223,6 +223,20 @@ export const ExecutionSchema = Type.Object({
       }),
     ),
   ),
+  environment: Type.Optional(
+    Type.Object(
+      {
+        runtime: Type.String({ description: '`local` or `docker`.' }),
+        isolation: Type.String({
+          description: 'How the nodes are isolated: `plain`, `bwrap+cgroup-v1`, `docker`, ...',
+        }),
+        unenforced: Type.Array(Type.String(), {
+          description: 'Limits or isolation asked for but not enforced by this runtime.',
+        }),
+      },
+      { description: 'Where the nodes run; present once an environment was acquired.' },
+    ),
+  ),
 });
 
 export const RunAcceptedSchema = Type.Object({

@@ -8,8 +8,8 @@
  *
  * The runtime is `runtime_config.runtime` (`local`, `docker`, `auto`), else the server's
  * default; `auto` is docker when its socket answers, else local. Environments are acquired when
- * an execution first needs one (engine-only nodes need none) and recreated on demand after a
- * restart, so the broker keeps no state another process needs.
+ * an execution first runs an executor node (engine-decided nodes need none) and recreated on
+ * demand after a restart, so the broker keeps no state another process needs.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -111,13 +111,14 @@ export class RuntimeBroker {
     return removed;
   }
 
-  /** Destroys the long-lived sandboxes (per_workflow, shared) on shutdown; per-execution ones stay for a restart to reuse or reap. */
+  /**
+   * Destroys every sandbox on shutdown. Running attempts were already stopped by the worker and
+   * run again after a restart, which recreates what it needs (the workspaces stay on disk).
+   */
   async close(): Promise<void> {
-    const shared = [...this.sandboxes.entries()].filter(
-      ([k]) => k.startsWith('wf-') || k.startsWith('shared-'),
-    );
+    const all = [...this.sandboxes.values()];
     this.sandboxes.clear();
-    await Promise.all(shared.map(async ([, s]) => (await s.catch(() => undefined))?.destroy()));
+    await Promise.all(all.map(async (s) => (await s.catch(() => undefined))?.destroy()));
   }
 
   private workspaces(): string {

@@ -740,10 +740,16 @@ class DockerSandbox implements Sandbox {
 
   async destroy(): Promise<void> {
     const label = `${dockerLabels.execution}=${this.spec.executionId}`;
+    // The sandbox container goes at once; sidecars still around (a cancel mid-sidecar) are found
+    // by label. Sandboxes create no volumes (the workspace is a bind mount); reap sweeps any.
+    const own = removeContainer(this.container);
     const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });
-    await Promise.all(containers.map((c) => removeContainer(this.docker.getContainer(c.Id))));
-    const { Volumes: volumes } = await this.docker.listVolumes({ filters: { label: [label] } });
-    await Promise.all((volumes ?? []).map((v) => removeVolume(this.docker.getVolume(v.Name))));
+    await Promise.all([
+      own,
+      ...containers
+        .filter((c) => c.Id !== this.container.id)
+        .map((c) => removeContainer(this.docker.getContainer(c.Id))),
+    ]);
   }
 
   private spawnError(err: unknown): Error {

@@ -13,6 +13,7 @@ import {
 import type {
   Cost,
   EngineEvent,
+  EnvironmentInfo,
   ExecutionError,
   ExecutionState,
   NodeState,
@@ -73,6 +74,8 @@ export interface ExecutionView extends ExecutionSummary {
   nodes: NodeView[];
   turn?: number;
   conversation?: ExecutionState['conversation'];
+  /** Where the nodes run (runtime, isolation, limits not enforced), once an environment was acquired. */
+  environment?: EnvironmentInfo;
 }
 
 export interface RunAccepted {
@@ -520,6 +523,7 @@ export class ExecutionService {
       params: s.execution.params,
       createdBy: row.created_by,
       nodes,
+      ...(s.execution.environment && { environment: s.execution.environment }),
       ...(s.execution.workflowType === 'chat' && {
         turn: s.execution.turn,
         conversation: s.execution.conversation,

@@ -5,8 +5,6 @@
  * nothing and several processes can share one PostgreSQL database.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import type { Config } from '../config.ts';
 import type { Graph, GraphNode } from '../definition/index.ts';
 import { parseDuration } from '../definition/index.ts';

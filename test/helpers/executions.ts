@@ -77,6 +77,8 @@ export interface ExecutionJson {
   nodes: NodeJson[];
   turn: number;
   conversation: { role: string; content: string; turn: number; data?: unknown }[];
+  /** Where the nodes run, once an environment was acquired. */
+  environment?: { runtime: string; isolation: string; unenforced: string[] };
 }
 export interface DlqJson {
   id: string;
