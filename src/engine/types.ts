@@ -119,10 +119,12 @@ export interface NodeOutcome {
 /** An artifact as announced in events (the artifact service owns the full record). */
 export interface ArtifactInfo {
   id: string;
+  /** Relative to the workspace, '/'-separated. */
   path: string;
   size: number;
   sha256: string;
   contentType: string;
+  /** The node whose success collected it; null when collected at release. */
   nodeId: string | null;
   expiresAt: string;
 }

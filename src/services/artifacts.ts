@@ -10,6 +10,7 @@
  * real path must be inside the workspace and it must be a regular file), so a process swapping
  * files during collection cannot make it read outside the workspace or hang on a FIFO.
  */
+import type { ArtifactInfo } from '../engine/types.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Dirent } from 'node:fs';
 import {
@@ -37,18 +38,9 @@ import type { Database } from '../store/db.ts';
 import { getExecution } from '../store/executions.ts';
 import type { Clock } from './clock.ts';
 
-/** An artifact as the API shows it. */
-export interface ArtifactView {
-  id: string;
-  /** Relative to the workspace, '/'-separated. */
-  path: string;
-  size: number;
-  sha256: string;
-  contentType: string;
-  /** The node whose success collected it; null when collected at release. */
-  nodeId: string | null;
+/** An artifact as the API shows it: what events announce, plus its state and download URL. */
+export interface ArtifactView extends ArtifactInfo {
   createdAt: string;
-  expiresAt: string;
   /** True once the retention ended: the file is (or is about to be) gone and downloads answer 410. */
   expired: boolean;
   /** Download URL (path segments percent-encoded). */
