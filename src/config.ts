@@ -47,6 +47,8 @@ export interface Config {
   >;
   /** Most log bytes stored per node attempt; the rest is replaced by a truncation marker. */
   maxLogBytesPerNode: number;
+  /** Interval of the `: heartbeat` comment on idle SSE streams; a client that does not read for two intervals is dropped. */
+  sseHeartbeatMs: number;
   /** Default runtime: `auto` (docker when its socket answers, else local), `local` or `docker`. */
   runtime: string;
   /** Unix socket of the Docker engine for the docker runtime. */
@@ -74,6 +76,7 @@ export const defaultConfig: Config = {
   modelPrices: {},
   llmProviders: {},
   maxLogBytesPerNode: 1024 * 1024,
+  sseHeartbeatMs: 15_000,
   runtime: 'auto',
   dockerSocket: '/var/run/docker.sock',
   localIsolation: 'auto',
@@ -163,6 +166,13 @@ const settings: Record<Key, Setting> = {
     flag: 'max-log-bytes-per-node',
     min: 1024,
     max: 1024 * 1024 * 1024,
+  },
+  sseHeartbeatMs: {
+    kind: 'int',
+    env: ['SWITCHYARD_SSE_HEARTBEAT_MS'],
+    flag: 'sse-heartbeat-ms',
+    min: 10,
+    max: 3_600_000,
   },
   runtime: {
     kind: 'choice',

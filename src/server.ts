@@ -5,6 +5,7 @@
 import type { FastifyServerOptions } from 'fastify';
 import { buildApp } from './api/app.ts';
 import type { App } from './api/types.ts';
+import { SseHub } from './api/sse.ts';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { type Config, redactUrl } from './config.ts';
@@ -12,6 +13,7 @@ import { defaultDefinitionLimits } from './definition/index.ts';
 import { ArtifactService, type ArtifactServiceOptions } from './services/artifacts.ts';
 import { systemClock, type Clock } from './services/clock.ts';
 import { ExecutionService } from './services/executions.ts';
+import { ExecutionStream } from './services/stream.ts';
 import { TokenService } from './services/tokens.ts';
 import { WorkflowService } from './services/workflows.ts';
 import { type Database, openDatabase } from './store/db.ts';
@@ -28,6 +30,10 @@ export interface Switchyard {
   engine: ExecutionEngine;
   /** Collects, serves and reaps artifacts (the worker calls `collect`). */
   artifacts: ArtifactService;
+  /** Wakes event and log streams of this process. */
+  streams: ExecutionStream;
+  /** The open SSE streams (counts, drops). */
+  sse: SseHub;
   close(): Promise<void>;
 }
 
@@ -54,6 +60,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     ...(opts.sqlitePath !== undefined && { sqlitePath: opts.sqlitePath }),
     ...(opts.pgSchema !== undefined && { pgSchema: opts.pgSchema }),
   });
+  let stopStreams = async (): Promise<void> => {};
   try {
     const limits = {
       ...defaultDefinitionLimits,
@@ -81,13 +88,27 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     });
     const engine = new ExecutionEngine({ database, clock, config, artifacts, broker });
     const executions = new ExecutionService(database, engine, clock, artifacts);
+    const streams = new ExecutionStream(database);
+    engine.onDecision((id) => streams.notify(id, 'events'));
+    engine.onLogs((id) => streams.notify(id, 'logs'));
+    await streams.start();
+    stopStreams = () => streams.stop();
+    const sse = new SseHub({ heartbeatMs: config.sseHeartbeatMs });
     const bootstrap = await tokens.bootstrap({
       adminToken: config.adminToken,
       dataDir: config.dataDir,
     });
     const app = await buildApp({
-      services: { tokens, workflows, executions, artifacts, ping: () => database.ping() },
+      services: {
+        tokens,
+        workflows,
+        executions,
+        artifacts,
+        streams,
+        ping: () => database.ping(),
+      },
       bodyLimitBytes: config.bodyLimitBytes,
+      sse,
       logger: opts.logger ?? false,
     });
     if (config.workerConcurrency > 0 && opts.startWorker !== false) await engine.start();
@@ -104,8 +125,11 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       bootstrap,
       engine,
       artifacts,
+      streams,
+      sse,
       close: async () => {
         await app.close();
+        await streams.stop();
         await stopReaper();
         await engine.stop();
         await broker.close();
@@ -113,6 +137,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       },
     };
   } catch (err) {
+    await stopStreams();
     await database.close();
     throw err;
   }

@@ -6,10 +6,12 @@ import { AppError } from '../errors.ts';
 import { registerAuth } from './auth.ts';
 import { registerErrorHandling, toAppError } from './errors.ts';
 import { registerMetrics } from './metrics.ts';
+import { SseHub } from './sse.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { dlqRoutes } from './routes/dlq.ts';
 import { executionRoutes } from './routes/executions.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { streamRoutes } from './routes/streams.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { versionRoutes, yamlMediaTypes } from './routes/versions.ts';
 import { workflowRoutes } from './routes/workflows.ts';
@@ -56,9 +58,12 @@ export interface AppOptions {
   bodyLimitBytes: number;
   logger?: FastifyServerOptions['logger'];
   version?: string;
+  /** Owner of the SSE streams (default: 15 s heartbeats, 1 MiB buffers). */
+  sse?: SseHub;
 }
 
 export async function buildApp(opts: AppOptions): Promise<App> {
+  const sse = opts.sse ?? new SseHub({ heartbeatMs: 15_000 });
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimitBytes,
@@ -142,6 +147,12 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   executionRoutes(app, opts.services);
   dlqRoutes(app, opts.services);
   artifactRoutes(app, opts.services);
+  streamRoutes(app, opts.services, sse);
+  // Open streams would keep the server from closing; their clients reconnect elsewhere.
+  app.addHook('preClose', (done) => {
+    sse.closeAll();
+    done();
+  });
   await app.ready();
   return app;
 }

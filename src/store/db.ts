@@ -46,11 +46,30 @@ export interface Database {
   listenForWork(onWake: () => void): Promise<() => Promise<void>>;
   /** Announces new work inside `trx`; delivered to listeners when it commits. */
   announceWork(trx: Db): Promise<void>;
+  /**
+   * Calls `onChange(kind, executionId)` whenever any process commits new execution events or
+   * log lines (PostgreSQL LISTEN/NOTIFY; a no-op on SQLite, whose one process wakes streams
+   * itself). `executionId` is undefined after a reconnect: anything may have changed meanwhile.
+   */
+  listenForChanges(
+    onChange: (kind: ChangeKind, executionId: string | undefined) => void,
+  ): Promise<() => Promise<void>>;
+  /** Announces new events (or log lines) of an execution inside `trx`; delivered on commit. */
+  announceEvents(trx: Db, executionId: string, kind?: ChangeKind): Promise<void>;
   close(): Promise<void>;
 }
 
 /** The NOTIFY channel that wakes idle workers of every process sharing the database. */
 export const workChannel = 'switchyard_work';
+
+/** What changed for a stream: execution events or log lines. */
+export type ChangeKind = 'events' | 'logs';
+
+/** NOTIFY channels that wake stream subscribers; the payload is the execution id. */
+export const changeChannels: Record<ChangeKind, string> = {
+  events: 'switchyard_events',
+  logs: 'switchyard_logs',
+};
 
 const transientPgCodes = new Set(['40001', '40P01', '55P03']);
 
@@ -143,34 +162,53 @@ function wrap(dialect: Dialect, db: Db, pgConfig?: pg.ClientConfig): Database {
       await sql`select 1`.execute(db);
     },
     listenForWork: (onWake) =>
-      pgConfig ? listenPostgres(pgConfig, onWake) : Promise.resolve(async () => {}),
+      pgConfig
+        ? listenPostgres(pgConfig, [workChannel], () => onWake())
+        : Promise.resolve(async () => {}),
     announceWork: async (trx) => {
       if (pgConfig) await sql`select pg_notify(${workChannel}, '')`.execute(trx);
+    },
+    listenForChanges: (onChange) =>
+      pgConfig
+        ? listenPostgres(pgConfig, Object.values(changeChannels), (channel, payload) =>
+            onChange(
+              channel === changeChannels.logs ? 'logs' : 'events',
+              payload === undefined || payload === '' ? undefined : payload,
+            ),
+          )
+        : Promise.resolve(async () => {}),
+    announceEvents: async (trx, executionId, kind = 'events') => {
+      if (pgConfig)
+        await sql`select pg_notify(${changeChannels[kind]}, ${executionId})`.execute(trx);
     },
     close: () => db.destroy(),
   };
 }
 
-/** A dedicated connection LISTENs for work; it reconnects after a drop until stopped. */
+/**
+ * A dedicated connection LISTENs on `channels`; it reconnects after a drop until stopped, and
+ * then calls `onNotify` once per channel without a payload (notifications may have been missed).
+ */
 async function listenPostgres(
   config: pg.ClientConfig,
-  onWake: () => void,
+  channels: string[],
+  onNotify: (channel: string, payload: string | undefined) => void,
 ): Promise<() => Promise<void>> {
   let stopped = false;
   let client: pg.Client | undefined;
   const connect = async (): Promise<void> => {
     if (stopped) return;
     const c = new pg.Client(config);
-    c.on('notification', () => onWake());
+    c.on('notification', (n) => onNotify(n.channel, n.payload));
     c.on('error', () => {});
     c.on('end', () => {
       if (!stopped) setTimeout(() => void connect().catch(() => {}), 1000).unref();
     });
     try {
       await c.connect();
-      await c.query(`LISTEN ${workChannel}`);
+      for (const channel of channels) await c.query(`LISTEN ${channel}`);
       client = c;
-      onWake(); // anything announced while disconnected
+      for (const channel of channels) onNotify(channel, undefined); // anything missed meanwhile
     } catch {
       await c.end().catch(() => {});
       if (!stopped) setTimeout(() => void connect().catch(() => {}), 1000).unref();

@@ -28,3 +28,15 @@ export async function listEvents(
     .limit(limit)
     .execute();
 }
+
+/** Where an execution's event stream stands: its workflow, status and last event seq. */
+export async function streamPosition(
+  db: Db,
+  executionId: string,
+): Promise<{ workflow_id: string; status: string; last_seq: number } | undefined> {
+  return db
+    .selectFrom('executions')
+    .select(['workflow_id', 'status', 'last_seq'])
+    .where('id', '=', executionId)
+    .executeTakeFirst();
+}

@@ -91,6 +91,7 @@ interface Inflight {
 }
 
 export type EngineListener = (executionId: string, snapshot: Snapshot) => void;
+export type LogListener = (executionId: string) => void;
 
 export class ExecutionEngine {
   readonly workerId: string;
@@ -102,6 +103,7 @@ export class ExecutionEngine {
   private readonly artifacts: ArtifactCollector;
   private readonly inflight = new Map<string, Inflight>();
   private readonly listeners = new Set<EngineListener>();
+  private readonly logListeners = new Set<LogListener>();
   private readonly providers: ReadonlyMap<string, LlmProvider>;
   private readonly logs: LogWriter;
   private running = false;
@@ -129,8 +131,13 @@ export class ExecutionEngine {
         },
       ]),
     );
-    this.logs = new LogWriter(this.db, opts.config.maxLogBytesPerNode, () =>
-      this.clock.now().toISOString(),
+    this.logs = new LogWriter(
+      this.db,
+      opts.config.maxLogBytesPerNode,
+      () => this.clock.now().toISOString(),
+      (executionId) => {
+        for (const l of this.logListeners) l(executionId);
+      },
     );
   }
 
@@ -138,6 +145,12 @@ export class ExecutionEngine {
   onDecision(listener: EngineListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Called after every committed batch of log lines of an execution (log streams wait on it). */
+  onLogs(listener: LogListener): () => void {
+    this.logListeners.add(listener);
+    return () => this.logListeners.delete(listener);
   }
 
   // --- creating executions -------------------------------------------------------------------
@@ -235,6 +248,7 @@ export class ExecutionEngine {
         at: nowIso,
       },
     ]);
+    await this.db.announceEvents(trx, id);
     const start = this.taskRow(id, 'start', null, 0, nowIso);
     if (lease) {
       start.lease_owner = this.workerId;
@@ -473,6 +487,8 @@ export class ExecutionEngine {
     // Other processes' idle workers learn of tasks this worker did not lease itself.
     if (taskRows.some((t) => t.lease_owner === null)) await this.db.announceWork(trx);
     await eventsSql.insertEvents(trx, events);
+    // Streams of every process re-read the table after their last seq when this commits.
+    if (events.length > 0) await this.db.announceEvents(trx, id);
     await dlqSql.insertDlq(trx, dlqRows);
     await nodeRunsSql.insertNodeRuns(trx, this.finishedRuns(row, before, next));
   }

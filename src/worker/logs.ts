@@ -29,6 +29,8 @@ export class LogWriter {
     private readonly db: Database,
     private readonly capBytes: number,
     private readonly now: () => string,
+    /** Called after each committed batch of an execution's lines (streams follow logs with it). */
+    private readonly onFlushed: (executionId: string) => void = () => {},
   ) {}
 
   append(executionId: string, nodeId: string, attempt: number, stream: string, line: string): void {
@@ -96,8 +98,12 @@ export class LogWriter {
         at: p.at,
       }));
       try {
-        await this.db.transaction((trx) => logsSql.insertLogs(trx, rows));
+        await this.db.transaction(async (trx) => {
+          await logsSql.insertLogs(trx, rows);
+          await this.db.announceEvents(trx, executionId, 'logs');
+        });
         this.nextLine.set(executionId, line);
+        this.onFlushed(executionId);
         return;
       } catch (err) {
         // Another process wrote lines of this execution meanwhile: renumber after its lines.

@@ -1,0 +1,251 @@
+/**
+ * Live views of executions (DESIGN §5): subscribers of an execution are woken when its events or
+ * log lines change, then re-read the tables after their cursor; nothing is ever sent from memory.
+ * Wake-ups come from this process's engine (after each commit) and, on PostgreSQL, from one
+ * shared LISTEN connection per process that hears every process's commits.
+ */
+import { type ExecutionStatus, isTerminalExecution } from '../engine/status.ts';
+import { AppError } from '../errors.ts';
+import type { ChangeKind, Database } from '../store/db.ts';
+import * as eventsSql from '../store/events.ts';
+import * as logsSql from '../store/logs.ts';
+
+/** One execution_events row as streamed: `data` is the stored JSON text. */
+export interface StreamEvent {
+  seq: number;
+  type: string;
+  data: string;
+  at: string;
+}
+
+export interface LogLine {
+  line: number;
+  nodeId: string;
+  attempt: number;
+  stream: string;
+  text: string;
+  at: string;
+}
+
+export interface LogFilter {
+  nodeId?: string;
+  attempt?: number;
+}
+
+/** What one read after a cursor found. */
+export interface StreamBatch<T> {
+  items: T[];
+  /** Set when the execution is terminal and this batch holds everything up to its end. */
+  end: ExecutionStatus | null;
+  /** True when the execution no longer exists (deleted while followed). */
+  gone: boolean;
+}
+
+/**
+ * One subscriber's wake-up flag. Notifications coalesce: however many arrive while the
+ * subscriber reads, it reads once more; its state is two fields whatever the event rate.
+ */
+export class Subscription {
+  private dirty = false;
+  private resolve: (() => void) | undefined;
+  closed = false;
+
+  constructor(
+    readonly executionId: string,
+    readonly kind: ChangeKind,
+    private readonly detach: (s: Subscription) => void,
+  ) {}
+
+  notify(): void {
+    this.dirty = true;
+    const r = this.resolve;
+    this.resolve = undefined;
+    r?.();
+  }
+
+  /** Resolves at the next notification (at once if one arrived since the last `wait`) or close. */
+  wait(): Promise<void> {
+    if (this.dirty || this.closed) {
+      this.dirty = false;
+      return Promise.resolve();
+    }
+    return new Promise((r) => {
+      this.resolve = () => {
+        this.dirty = false;
+        r();
+      };
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.detach(this);
+    this.notify();
+  }
+}
+
+export class ExecutionStream {
+  private readonly subscribers = new Map<string, Set<Subscription>>();
+  /**
+   * Identical reads in flight at once share one query (1,000 followers of one execution). A
+   * notification forgets an execution's reads in flight: a reader woken by it must see the
+   * commit, so it starts a fresh query instead of joining one that began before.
+   */
+  private readonly inflight = new Map<string, Map<string, Promise<unknown>>>();
+  private stopListening: (() => Promise<void>) | undefined;
+  private count = 0;
+
+  constructor(private readonly database: Database) {}
+
+  /** Starts hearing other processes' commits (PostgreSQL); a no-op on SQLite. */
+  async start(): Promise<void> {
+    this.stopListening ??= await this.database.listenForChanges((kind, executionId) => {
+      if (executionId === undefined) this.notifyAll(kind);
+      else this.notify(executionId, kind);
+    });
+  }
+
+  async stop(): Promise<void> {
+    const stop = this.stopListening;
+    this.stopListening = undefined;
+    await stop?.();
+    for (const set of [...this.subscribers.values()]) for (const s of [...set]) s.close();
+  }
+
+  /** Open subscriptions in this process. */
+  get subscriberCount(): number {
+    return this.count;
+  }
+
+  subscribe(executionId: string, kind: ChangeKind): Subscription {
+    const sub = new Subscription(executionId, kind, (s) => {
+      const set = this.subscribers.get(s.executionId);
+      if (set?.delete(s)) this.count--;
+      if (set?.size === 0) this.subscribers.delete(s.executionId);
+    });
+    let set = this.subscribers.get(executionId);
+    if (!set) {
+      set = new Set();
+      this.subscribers.set(executionId, set);
+    }
+    set.add(sub);
+    this.count++;
+    return sub;
+  }
+
+  /** New rows of `kind` exist for an execution. Log followers also end on status events. */
+  notify(executionId: string, kind: ChangeKind): void {
+    this.inflight.delete(executionId);
+    const set = this.subscribers.get(executionId);
+    if (!set) return;
+    for (const s of set) if (kind === 'events' || s.kind === 'logs') s.notify();
+  }
+
+  private notifyAll(kind: ChangeKind): void {
+    this.inflight.clear();
+    for (const id of [...this.subscribers.keys()]) this.notify(id, kind);
+  }
+
+  /** 404 unless the execution exists under `workflowId` (DESIGN §8). */
+  async require(workflowId: string, executionId: string): Promise<void> {
+    const pos = await eventsSql.streamPosition(this.database.db, executionId);
+    if (!pos || pos.workflow_id !== workflowId)
+      throw new AppError('ERR_EXECUTION_NOT_FOUND', {
+        message: `Workflow ${workflowId} has no execution ${executionId}.`,
+        context: { workflowId, executionId },
+      });
+  }
+
+  /** Events with seq > `after`, and whether they reach the end of a terminal execution. */
+  readEvents(executionId: string, after: number, limit: number): Promise<StreamBatch<StreamEvent>> {
+    return this.shared(executionId, `e\u0000${after}\u0000${limit}`, async () => {
+      // The position is read first: every event up to its last_seq is committed by then.
+      const pos = await eventsSql.streamPosition(this.database.db, executionId);
+      if (!pos) return { items: [], end: null, gone: true };
+      const rows = await eventsSql.listEvents(this.database.db, executionId, after + 1, limit);
+      const last = rows.at(-1)?.seq ?? after;
+      const status = pos.status as ExecutionStatus;
+      return {
+        items: rows.map((r) => ({ seq: r.seq, type: r.type, data: r.data, at: r.at })),
+        end: isTerminalExecution(status) && last >= pos.last_seq ? status : null,
+        gone: false,
+      };
+    });
+  }
+
+  /** Log lines after line `after`, and whether the execution is terminal with all lines read. */
+  readLogs(
+    executionId: string,
+    filter: LogFilter,
+    after: number,
+    limit: number,
+  ): Promise<StreamBatch<LogLine>> {
+    const key = `l\u0000${filter.nodeId ?? ''}\u0000${filter.attempt ?? ''}\u0000${after}\u0000${limit}`;
+    return this.shared(executionId, key, async () => {
+      // Lines of a node are flushed before its result is decided, so a terminal status read
+      // first means every line is already committed.
+      const pos = await eventsSql.streamPosition(this.database.db, executionId);
+      if (!pos) return { items: [], end: null, gone: true };
+      const items = await this.logLines(executionId, filter, after, limit);
+      const status = pos.status as ExecutionStatus;
+      return {
+        items,
+        end: isTerminalExecution(status) && items.length < limit ? status : null,
+        gone: false,
+      };
+    });
+  }
+
+  /** A page of log lines: `nextAfter` is set when the page is full (more lines may follow). */
+  async listLogs(
+    workflowId: string,
+    executionId: string,
+    q: LogFilter & { after?: number; limit: number },
+  ): Promise<{ items: LogLine[]; nextAfter: number | null }> {
+    await this.require(workflowId, executionId);
+    const items = await this.logLines(executionId, q, q.after ?? 0, q.limit);
+    return { items, nextAfter: items.length === q.limit ? items.at(-1)!.line : null };
+  }
+
+  private async logLines(
+    executionId: string,
+    filter: LogFilter,
+    after: number,
+    limit: number,
+  ): Promise<LogLine[]> {
+    const rows = await logsSql.listLogs(this.database.db, executionId, {
+      ...(filter.nodeId !== undefined && { nodeId: filter.nodeId }),
+      ...(filter.attempt !== undefined && { attempt: filter.attempt }),
+      after,
+      limit,
+    });
+    return rows.map((r) => ({
+      line: r.line,
+      nodeId: r.node_id,
+      attempt: r.attempt,
+      stream: r.stream,
+      text: r.text,
+      at: r.at,
+    }));
+  }
+
+  private shared<T>(executionId: string, key: string, read: () => Promise<T>): Promise<T> {
+    let reads = this.inflight.get(executionId);
+    const running = reads?.get(key) as Promise<T> | undefined;
+    if (running) return running;
+    if (!reads) {
+      reads = new Map();
+      this.inflight.set(executionId, reads);
+    }
+    const mine = reads;
+    const p = read().finally(() => {
+      if (mine.get(key) !== p) return;
+      mine.delete(key);
+      if (mine.size === 0 && this.inflight.get(executionId) === mine)
+        this.inflight.delete(executionId);
+    });
+    mine.set(key, p);
+    return p;
+  }
+}
