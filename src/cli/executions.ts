@@ -1,0 +1,232 @@
+/**
+ * `yard executions …` (alias `ex`): list, get, cancel, retry, resume, followup, delete. An
+ * execution is `exec_…` or `workflow-execution/exec_…`; `--workflow` saves looking it up.
+ */
+import type { Command } from 'commander';
+import { clientFor, collect, intOption, jsonOption, type GlobalOptions } from './context.ts';
+import { usageError } from './exit-codes.ts';
+import { formatDuration, formatTime, printFields, printJson, printTable, say } from './output.ts';
+import {
+  executionPath,
+  resolveExecution,
+  resolveWorkflowId,
+  type Execution,
+  type ExecutionSummary,
+} from './refs.ts';
+import { reportOutcome, waitForExecution } from './wait.ts';
+
+const workflowOption = [
+  '-w, --workflow <workflow>',
+  'the execution’s workflow (id or name); else it is looked up',
+] as const;
+
+export function printExecution(e: Execution): void {
+  printFields([
+    ['id', e.id],
+    ['workflow', `${e.workflowId} version ${e.version}`],
+    ['status', e.status],
+    ['trigger', e.trigger.type],
+    ['started', formatTime(e.startedAt)],
+    ['ended', formatTime(e.endedAt)],
+    ['duration', formatDuration(e.durationMs)],
+    ['error', e.error ? `${e.error.message} (${e.error.code})` : '-'],
+    ['cost', `$${e.cost.estimatedUsd.toFixed(6)}, ${e.cost.computeSeconds}s compute`],
+    ['params', e.params],
+  ]);
+  say('');
+  printTable(e.nodes, [
+    { header: 'node', value: (n) => n.nodeId },
+    { header: 'type', value: (n) => n.type },
+    { header: 'status', value: (n) => n.status },
+    { header: 'attempt', value: (n) => n.attempt },
+    { header: 'duration', value: (n) => formatDuration(n.durationMs) },
+    {
+      header: 'detail',
+      value: (n) =>
+        n.error
+          ? `${n.error.message} (${n.error.code})`
+          : n.waitingFor
+            ? `waiting for ${n.waitingFor.kind}${n.waitingFor.message ? `: ${n.waitingFor.message}` : ''}`
+            : '',
+    },
+  ]);
+}
+
+export function registerExecutions(program: Command): void {
+  const ex = program
+    .command('executions')
+    .alias('ex')
+    .description(
+      'inspect and control executions: list, get, cancel, retry, resume, followup, delete',
+    );
+
+  const show = (g: GlobalOptions, e: Execution, verb: string) => {
+    if (g.json) printJson(e);
+    else say(`${verb} ${e.id}: ${e.status}`);
+  };
+
+  ex.command('list')
+    .description('list executions, newest first')
+    .option('-w, --workflow <workflow>', 'only this workflow (id or name)')
+    .option('--status <status>', 'pending, running, waiting, succeeded, failed or cancelled')
+    .option('--limit <n>', 'at most this many (default 50)', intOption)
+    .option('--cursor <cursor>', 'the next page')
+    .action(
+      async (
+        opts: { workflow?: string; status?: string; limit?: number; cursor?: string },
+        cmd: Command,
+      ) => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const client = clientFor(g);
+        const workflowId =
+          opts.workflow === undefined ? undefined : await resolveWorkflowId(client, opts.workflow);
+        const page = await client.get<{ items: ExecutionSummary[]; nextCursor: string | null }>(
+          '/api/v1/workflows/executions',
+          { workflowId, status: opts.status, limit: opts.limit, cursor: opts.cursor },
+        );
+        if (g.json) return printJson(page);
+        printTable(
+          page.items,
+          [
+            { header: 'id', value: (e) => e.id },
+            { header: 'workflow', value: (e) => e.workflowId },
+            { header: 'version', value: (e) => e.version },
+            { header: 'status', value: (e) => e.status },
+            { header: 'trigger', value: (e) => e.trigger.type },
+            { header: 'created', value: (e) => formatTime(e.createdAt) },
+            { header: 'duration', value: (e) => formatDuration(e.durationMs) },
+          ],
+          'no executions',
+        );
+        if (page.nextCursor) process.stderr.write(`more: --cursor ${page.nextCursor}\n`);
+      },
+    );
+
+  ex.command('get')
+    .description('show an execution with its nodes')
+    .argument('<execution>', 'exec_… or workflow-execution/exec_…')
+    .option(...workflowOption)
+    .action(async (execution: string, opts: { workflow?: string }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const client = clientFor(g);
+      const ref = await resolveExecution(client, execution, opts.workflow);
+      const e = await client.get<Execution>(executionPath(ref));
+      if (g.json) printJson(e);
+      else printExecution(e);
+    });
+
+  ex.command('cancel')
+    .description('cancel a pending, running or waiting execution')
+    .argument('<execution>')
+    .option(...workflowOption)
+    .option('--reason <text>', 'why (recorded)')
+    .action(
+      async (execution: string, opts: { workflow?: string; reason?: string }, cmd: Command) => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const client = clientFor(g);
+        const ref = await resolveExecution(client, execution, opts.workflow);
+        const e = await client.post<Execution>(`${executionPath(ref)}/cancel`, {
+          ...(opts.reason !== undefined && { reason: opts.reason }),
+        });
+        show(g, e, 'cancelled');
+      },
+    );
+
+  ex.command('retry')
+    .description('retry a failed or cancelled execution (succeeded nodes keep their outputs)')
+    .argument('<execution>')
+    .option(...workflowOption)
+    .option('--node <nodeId>', 're-run this node and what follows it (repeatable)', collect)
+    .option('--wait', 'wait for the end; exit by the final status')
+    .action(
+      async (
+        execution: string,
+        opts: { workflow?: string; node?: string[]; wait?: boolean },
+        cmd: Command,
+      ) => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const client = clientFor(g);
+        const ref = await resolveExecution(client, execution, opts.workflow);
+        const e = await client.post<Execution>(`${executionPath(ref)}/retry`, {
+          ...(opts.node !== undefined && { nodes: opts.node }),
+        });
+        if (!opts.wait) return show(g, e, 'retrying');
+        const final = await waitForExecution(client, ref, { progress: true });
+        process.exitCode = reportOutcome(final, g.json);
+      },
+    );
+
+  ex.command('resume')
+    .description('answer a waiting approval: --approve or --reject')
+    .argument('<execution>')
+    .option(...workflowOption)
+    .option('--approve', 'approve')
+    .option('--reject', 'reject')
+    .option('--node <nodeId>', 'the approval node (needed when several wait)')
+    .option('--comment <text>', 'a comment')
+    .option('--data <json>', 'data for the approval’s outputs', jsonOption)
+    .action(
+      async (
+        execution: string,
+        opts: {
+          workflow?: string;
+          approve?: boolean;
+          reject?: boolean;
+          node?: string;
+          comment?: string;
+          data?: unknown;
+        },
+        cmd: Command,
+      ) => {
+        if (Boolean(opts.approve) === Boolean(opts.reject)) {
+          throw usageError('resume needs exactly one of --approve and --reject');
+        }
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const client = clientFor(g);
+        const ref = await resolveExecution(client, execution, opts.workflow);
+        const e = await client.post<Execution>(`${executionPath(ref)}/resume`, {
+          decision: opts.approve ? 'approve' : 'reject',
+          ...(opts.node !== undefined && { nodeId: opts.node }),
+          ...(opts.comment !== undefined && { comment: opts.comment }),
+          ...(opts.data !== undefined && { data: opts.data }),
+        });
+        show(g, e, opts.approve ? 'approved' : 'rejected');
+      },
+    );
+
+  ex.command('followup')
+    .description('answer a waiting input node, or send a chat execution its next message')
+    .argument('<execution>')
+    .requiredOption('-m, --message <text>', 'the message')
+    .option(...workflowOption)
+    .option('--data <json>', 'structured data with the message', jsonOption)
+    .action(
+      async (
+        execution: string,
+        opts: { workflow?: string; message: string; data?: unknown },
+        cmd: Command,
+      ) => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const client = clientFor(g);
+        const ref = await resolveExecution(client, execution, opts.workflow);
+        const e = await client.post<Execution>(`${executionPath(ref)}/followup`, {
+          message: opts.message,
+          ...(opts.data !== undefined && { data: opts.data }),
+        });
+        show(g, e, 'sent follow-up to');
+      },
+    );
+
+  ex.command('delete')
+    .description('delete a finished execution with its events, logs and artifacts')
+    .argument('<execution>')
+    .option(...workflowOption)
+    .action(async (execution: string, opts: { workflow?: string }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const client = clientFor(g);
+      const ref = await resolveExecution(client, execution, opts.workflow);
+      await client.delete(executionPath(ref));
+      if (g.json) printJson({ id: ref.id, deleted: true });
+      else say(`deleted ${ref.id}`);
+    });
+}

@@ -1,0 +1,147 @@
+/**
+ * The live view while waiting or following: on a terminal, one line per node with a status
+ * symbol, redrawn in place (ANSI) as events arrive, log lines scrolling above it; elsewhere, one
+ * plain line per event. It writes to stderr so stdout keeps only results (and `--json`).
+ */
+import type { NodeView } from './refs.ts';
+
+export interface StreamEventData {
+  seq?: number;
+  executionId?: string;
+  nodeId?: string;
+  status?: string;
+  attempt?: number;
+  at?: string;
+  [key: string]: unknown;
+}
+
+const symbols: Record<string, string> = {
+  pending: '·',
+  queued: '○',
+  running: '▶',
+  waiting: '⏸',
+  succeeded: '✓',
+  failed: '✗',
+  skipped: '-',
+  cancelled: '⊘',
+};
+
+const colors: Record<string, string> = {
+  running: '\x1b[36m',
+  waiting: '\x1b[33m',
+  succeeded: '\x1b[32m',
+  failed: '\x1b[31m',
+  cancelled: '\x1b[35m',
+  skipped: '\x1b[2m',
+};
+
+interface NodeLine {
+  status: string;
+  attempt: number;
+  note: string;
+}
+
+export class Progress {
+  readonly #out: NodeJS.WriteStream;
+  readonly #tty: boolean;
+  readonly #enabled: boolean;
+  readonly #nodes = new Map<string, NodeLine>();
+  #execStatus = 'pending';
+  #drawn = 0;
+
+  constructor(
+    readonly executionId: string,
+    opts: { enabled: boolean; out?: NodeJS.WriteStream },
+  ) {
+    this.#out = opts.out ?? process.stderr;
+    this.#tty = this.#out.isTTY === true && process.env.TERM !== 'dumb';
+    this.#enabled = opts.enabled;
+  }
+
+  /** Seeds the view from the execution detail. */
+  seed(status: string, nodes: readonly NodeView[]): void {
+    this.#execStatus = status;
+    for (const n of nodes) {
+      this.#nodes.set(n.nodeId, { status: n.status, attempt: n.attempt, note: '' });
+    }
+    if (this.#tty) this.#redraw();
+    else this.#line(`${this.executionId} ${status}`);
+  }
+
+  /** One stream event. */
+  event(type: string, data: StreamEventData): void {
+    const nodeId = data.nodeId;
+    if (type === 'execution.status' && data.status !== undefined) this.#execStatus = data.status;
+    if (nodeId !== undefined) {
+      const line = this.#nodes.get(nodeId) ?? { status: 'pending', attempt: 0, note: '' };
+      if (type === 'node.status' && data.status !== undefined) {
+        line.status = data.status;
+        line.note = '';
+      }
+      if (data.attempt !== undefined) line.attempt = data.attempt;
+      if (type === 'node.retry_scheduled') line.note = 'retry scheduled';
+      if (type === 'approval.requested') line.note = 'awaiting approval';
+      if (type === 'input.requested') line.note = 'awaiting input';
+      this.#nodes.set(nodeId, line);
+    }
+    if (this.#tty) this.#redraw();
+    else {
+      const parts = [time(data.at), type];
+      if (nodeId !== undefined) parts.push(nodeId);
+      if (data.status !== undefined) parts.push(data.status);
+      if (data.attempt !== undefined && nodeId !== undefined) parts.push(`attempt ${data.attempt}`);
+      if (type === 'artifact.created' && typeof data.path === 'string') parts.push(data.path);
+      this.#line(parts.join(' '));
+    }
+  }
+
+  /** A line of text (a log line) above the live view. */
+  log(text: string): void {
+    if (!this.#enabled) return;
+    if (this.#tty) {
+      this.#clear();
+      this.#out.write(`${text}\n`);
+      this.#redraw();
+    } else this.#out.write(`${text}\n`);
+  }
+
+  /** Leaves the final view on screen. */
+  done(): void {
+    if (this.#tty) this.#redraw();
+    this.#drawn = 0;
+  }
+
+  #line(text: string): void {
+    if (this.#enabled) this.#out.write(`${text}\n`);
+  }
+
+  #clear(): void {
+    if (this.#drawn > 0) this.#out.write(`\x1b[${this.#drawn}A\x1b[J`);
+    this.#drawn = 0;
+  }
+
+  #redraw(): void {
+    if (!this.#enabled) return;
+    this.#clear();
+    const width = Math.max(4, ...[...this.#nodes.keys()].map((k) => k.length));
+    const lines = [`${this.executionId}  ${paint(this.#execStatus, this.#execStatus)}`];
+    for (const [id, n] of this.#nodes) {
+      const symbol = symbols[n.status] ?? '?';
+      const attempt = n.attempt > 1 ? ` (attempt ${n.attempt})` : '';
+      const note = n.note ? ` — ${n.note}` : '';
+      lines.push(`  ${paint(n.status, symbol)} ${id.padEnd(width)}  ${n.status}${attempt}${note}`);
+    }
+    this.#out.write(`${lines.join('\n')}\n`);
+    this.#drawn = lines.length;
+  }
+}
+
+function paint(status: string, text: string): string {
+  const color = colors[status];
+  return color === undefined ? text : `${color}${text}\x1b[0m`;
+}
+
+function time(at: string | undefined): string {
+  const d = at === undefined ? new Date() : new Date(at);
+  return Number.isNaN(d.getTime()) ? '--:--:--' : d.toISOString().slice(11, 19);
+}

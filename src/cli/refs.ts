@@ -1,0 +1,130 @@
+/**
+ * Turning what people type into ids. A workflow is `wf_…` or its exact name (looked up with
+ * `?q=`). An execution is `exec_…` or `workflow-execution/exec_…`; the execution routes need its
+ * workflow too, so it is `--workflow` when given, else found by scanning the executions list.
+ */
+import type { ApiClient } from './client.ts';
+import { CliError, ExitCode, usageError } from './exit-codes.ts';
+
+export interface WorkflowSummary {
+  id: string;
+  name: string;
+  description: string;
+  type: string;
+  status: string;
+  version: number;
+  activeVersion: number | null;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface NodeView {
+  nodeId: string;
+  type: string;
+  status: string;
+  attempt: number;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  error: { message: string; code: string; exitCode?: number } | null;
+  outputs: Record<string, unknown> | null;
+  waitingFor?: { kind: string; message: string | null };
+}
+
+export interface ExecutionSummary {
+  id: string;
+  workflowId: string;
+  version: number;
+  status: string;
+  trigger: { type: string };
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  error: { message: string; code: string; nodeId?: string } | null;
+  cost: { estimatedUsd: number; computeSeconds: number };
+}
+
+export interface Execution extends ExecutionSummary {
+  params: Record<string, unknown>;
+  nodes: NodeView[];
+}
+
+export const terminalStatuses: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled']);
+
+const enc = encodeURIComponent;
+
+export function workflowPath(workflowId: string): string {
+  return `/api/v1/workflows/${enc(workflowId)}`;
+}
+
+export function executionPath(ref: ExecutionRef): string {
+  return `/api/v1/workflows/${enc(ref.workflowId)}/executions/${enc(ref.id)}`;
+}
+
+/** Finds a live workflow by exact name; undefined when there is none. */
+export async function findWorkflowByName(
+  client: ApiClient,
+  name: string,
+): Promise<WorkflowSummary | undefined> {
+  for await (const items of client.pages<WorkflowSummary>('/api/v1/workflows', {
+    q: name.slice(0, 128),
+    limit: 200,
+  })) {
+    const hit = items.find((w) => w.name === name);
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+/** The id of a workflow given by id or name. */
+export async function resolveWorkflowId(client: ApiClient, ref: string): Promise<string> {
+  if (ref.startsWith('wf_')) return ref;
+  const found = await findWorkflowByName(client, ref);
+  if (found === undefined) {
+    throw new CliError(`no workflow named ${JSON.stringify(ref)}`, ExitCode.failed, {
+      code: 'ERR_WORKFLOW_NOT_FOUND',
+    });
+  }
+  return found.id;
+}
+
+export interface ExecutionRef {
+  id: string;
+  workflowId: string;
+}
+
+/** `workflow-execution/exec_…` or `exec_…` → `exec_…`. */
+export function parseExecutionId(text: string): string {
+  const id = text.startsWith('workflow-execution/')
+    ? text.slice('workflow-execution/'.length)
+    : text;
+  if (!/^exec_[A-Za-z0-9_-]+$/.test(id)) {
+    throw usageError(
+      `${JSON.stringify(text)} is not an execution reference (exec_… or workflow-execution/exec_…)`,
+    );
+  }
+  return id;
+}
+
+/**
+ * The execution with its workflow id. With a workflow reference it is used directly; without, the
+ * executions list (newest first, 200 a page) is scanned until the id turns up.
+ */
+export async function resolveExecution(
+  client: ApiClient,
+  text: string,
+  workflowRef: string | undefined,
+): Promise<ExecutionRef> {
+  const id = parseExecutionId(text);
+  if (workflowRef !== undefined)
+    return { id, workflowId: await resolveWorkflowId(client, workflowRef) };
+  for await (const items of client.pages<ExecutionSummary>('/api/v1/workflows/executions', {
+    limit: 200,
+  })) {
+    const hit = items.find((e) => e.id === id);
+    if (hit) return { id, workflowId: hit.workflowId };
+  }
+  throw new CliError(`no execution ${id}`, ExitCode.failed, { code: 'ERR_EXECUTION_NOT_FOUND' });
+}

@@ -1,0 +1,103 @@
+/**
+ * `yard run WORKFLOW -p key=value … [--version N] [--idempotency-key K] [--wait] [--follow]`:
+ * starts an execution; with --wait (or --follow, which also streams log lines) it then waits
+ * like `yard wait` and exits by the final status.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import {
+  clientFor,
+  durationOption,
+  intOption,
+  jsonOrString,
+  type GlobalOptions,
+} from './context.ts';
+import { printJson, say } from './output.ts';
+import { resolveWorkflowId, workflowPath } from './refs.ts';
+import { reportOutcome, waitForExecution } from './wait.ts';
+
+interface RunOptions {
+  param: [string, unknown][];
+  version?: number;
+  idempotencyKey?: string;
+  wait?: boolean;
+  follow?: boolean;
+  timeout?: number;
+  quiet?: boolean;
+}
+
+interface RunAccepted {
+  id: string;
+  workflowId: string;
+  version: number;
+  status: string;
+}
+
+/** `key=value`; the value is JSON when it parses as JSON, else the string. */
+export function paramOption(text: string, previous: [string, unknown][] = []): [string, unknown][] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError('expected key=value');
+  return [...previous, [text.slice(0, eq), jsonOrString(text.slice(eq + 1))]];
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('start an execution of a workflow (id or name)')
+    .argument('<workflow>', 'workflow id (wf_…) or name')
+    .option(
+      '-p, --param <key=value>',
+      'a run parameter (repeatable; JSON values are parsed)',
+      paramOption,
+      [],
+    )
+    .option('--version <n>', 'run this version (default: the active one)', intOption)
+    .option('--idempotency-key <key>', 'the same key returns the same execution')
+    .option('--wait', 'wait for the end; exit 0 succeeded, 1 failed, 2 cancelled')
+    .option('-f, --follow', 'wait, showing node events and log lines as they come')
+    .option(
+      '--timeout <duration>',
+      'with --wait/--follow: give up after this long (exit 3)',
+      durationOption,
+    )
+    .option('-q, --quiet', 'with --wait: no live progress view')
+    .action(async (workflow: string, opts: RunOptions, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const client = clientFor(g);
+      const workflowId = await resolveWorkflowId(client, workflow);
+      const accepted = await client.request<RunAccepted>(
+        'POST',
+        `${workflowPath(workflowId)}/run`,
+        {
+          json: {
+            params: Object.fromEntries(opts.param),
+            ...(opts.version !== undefined && { version: opts.version }),
+          },
+          ...(opts.idempotencyKey !== undefined && {
+            headers: { 'idempotency-key': opts.idempotencyKey },
+          }),
+        },
+      );
+      if (!opts.wait && !opts.follow) {
+        if (g.json) printJson(accepted);
+        else
+          say(
+            `started ${accepted.id} (workflow ${workflowId}, version ${accepted.version}, ${accepted.status})`,
+          );
+        return;
+      }
+      // The id goes out first, so a script (or a person) can act on the execution meanwhile.
+      process.stderr.write(
+        `started ${accepted.id} (workflow ${workflowId}, version ${accepted.version})\n`,
+      );
+      const exec = await waitForExecution(
+        client,
+        { id: accepted.id, workflowId },
+        {
+          progress: !opts.quiet,
+          ...(opts.timeout !== undefined && { timeoutMs: opts.timeout }),
+          ...(opts.follow && { logs: {} }),
+        },
+      );
+      process.exitCode = reportOutcome(exec, g.json);
+    });
+}
