@@ -2,9 +2,8 @@
  * Workflow definitions API through real HTTP on loopback: create (a 10-node chain) and read, on
  * SQLite and on PostgreSQL (TEST_DATABASE_URL) when it answers. One JSON line per dialect.
  */
-import { defaultConfig } from '../src/config.ts';
-import { composeSwitchyard } from '../src/server.ts';
-import { type DialectName, freshPlace, postgresUnavailable } from '../test/helpers/dialects.ts';
+import { type DialectName, postgresUnavailable } from '../test/helpers/dialects.ts';
+import { composeOnFreshPlace } from '../test/helpers/harness.ts';
 import { runPool, summarize } from './stats.ts';
 
 const token = `sy_${'c'.repeat(40)}`;
@@ -22,18 +21,7 @@ const graph = {
 };
 
 async function bench(dialect: DialectName): Promise<void> {
-  const place = freshPlace(dialect);
-  const yard = await composeSwitchyard({
-    config: {
-      ...defaultConfig,
-      dataDir: place.dataDir,
-      databaseUrl: place.databaseUrl,
-      adminToken: token,
-      logLevel: 'silent',
-    },
-    ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
-    ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
-  });
+  const { yard, place } = await composeOnFreshPlace(dialect, { token });
   try {
     const base = await yard.app.listen({ port: 0, host: '127.0.0.1' });
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };

@@ -12,10 +12,9 @@
  * BENCH_KINDS=noop limits node kinds.
  */
 import { Worker } from 'node:worker_threads';
-import { defaultConfig } from '../src/config.ts';
 import { isTerminalExecution } from '../src/engine/status.ts';
-import { composeSwitchyard } from '../src/server.ts';
-import { type DialectName, freshPlace, postgresUnavailable } from '../test/helpers/dialects.ts';
+import { type DialectName, postgresUnavailable } from '../test/helpers/dialects.ts';
+import { composeOnFreshPlace } from '../test/helpers/harness.ts';
 
 const token = `sy_${'f'.repeat(40)}`;
 const scale = Number(process.env.BENCH_SCALE ?? 1);
@@ -41,18 +40,9 @@ const fan = (kind: Kind, n: number) => ({
 });
 
 async function benchDialect(dialect: DialectName): Promise<void> {
-  const place = freshPlace(dialect);
-  const yard = await composeSwitchyard({
-    config: {
-      ...defaultConfig,
-      dataDir: place.dataDir,
-      databaseUrl: place.databaseUrl,
-      adminToken: token,
-      logLevel: 'silent',
-      workerConcurrency: Number(process.env.BENCH_WORKER_CONCURRENCY ?? 64),
-    },
-    ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
-    ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
+  const { yard, place } = await composeOnFreshPlace(dialect, {
+    config: { workerConcurrency: Number(process.env.BENCH_WORKER_CONCURRENCY ?? 64) },
+    token,
   });
   // The worker registers tsx itself: loader flags are not inherited reliably by worker threads.
   const clientUrl = new URL('./engine-client.ts', import.meta.url).href;

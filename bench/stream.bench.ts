@@ -9,9 +9,8 @@
  */
 import { fork, spawnSync } from 'node:child_process';
 import http from 'node:http';
-import { defaultConfig } from '../src/config.ts';
-import { composeSwitchyard } from '../src/server.ts';
-import { type DialectName, freshPlace, postgresUnavailable } from '../test/helpers/dialects.ts';
+import { type DialectName, postgresUnavailable } from '../test/helpers/dialects.ts';
+import { composeOnFreshPlace } from '../test/helpers/harness.ts';
 import { summarize } from './stats.ts';
 
 const token = `sy_${'d'.repeat(40)}`;
@@ -89,18 +88,7 @@ function memory(): { heap: number; rss: number } {
 }
 
 async function bench(dialect: DialectName): Promise<Record<string, unknown>> {
-  const place = freshPlace(dialect);
-  const yard = await composeSwitchyard({
-    config: {
-      ...defaultConfig,
-      dataDir: place.dataDir,
-      databaseUrl: place.databaseUrl,
-      adminToken: token,
-      logLevel: 'silent',
-    },
-    ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
-    ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
-  });
+  const { yard, place } = await composeOnFreshPlace(dialect, { token });
   try {
     const base = await yard.app.listen({ port: 0, host: '127.0.0.1' });
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };

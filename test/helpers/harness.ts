@@ -1,9 +1,9 @@
 /** An in-process Switchyard on a fresh database, driven through `app.inject`. */
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import { defaultConfig } from '../../src/config.ts';
+import { type Config, defaultConfig } from '../../src/config.ts';
 import { type ComposeOptions, composeSwitchyard, type Switchyard } from '../../src/server.ts';
 import type { Clock } from '../../src/services/clock.ts';
-import { type DialectName, freshPlace } from './dialects.ts';
+import { type DialectName, type DialectPlace, freshPlace } from './dialects.ts';
 
 export const adminToken = `sy_${'a'.repeat(40)}`;
 
@@ -22,6 +22,32 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** A Switchyard composed on a fresh database (tests and benchmarks); `config` overrides the defaults. */
+export async function composeOnFreshPlace(
+  dialect: DialectName,
+  opts: { config?: Partial<Config>; token?: string } & Omit<
+    ComposeOptions,
+    'config' | 'sqlitePath' | 'pgSchema'
+  > = {},
+): Promise<{ yard: Switchyard; place: DialectPlace }> {
+  const place = freshPlace(dialect);
+  const { config, token, ...rest } = opts;
+  const yard = await composeSwitchyard({
+    ...rest,
+    config: {
+      ...defaultConfig,
+      dataDir: place.dataDir,
+      databaseUrl: place.databaseUrl,
+      adminToken: token ?? adminToken,
+      logLevel: 'silent',
+      ...config,
+    },
+    ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
+    ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
+  });
+  return { yard, place };
+}
+
 export async function startHarness(
   dialect: DialectName,
   opts: {
@@ -30,22 +56,10 @@ export async function startHarness(
     artifacts?: ComposeOptions['artifacts'];
   } = {},
 ): Promise<Harness> {
-  const place = freshPlace(dialect);
-  const yard = await composeSwitchyard({
-    config: {
-      ...defaultConfig,
-      dataDir: place.dataDir,
-      databaseUrl: place.databaseUrl,
-      adminToken,
-      logLevel: 'silent',
-      // API tests mark runs in host files that a sandbox would hide; sandboxes are tested in
-      // test/unit/runtime-*.test.ts and test/integration/runtime-api.test.ts.
-      localIsolation: 'plain',
-      runtime: 'local',
-      ...opts.config,
-    },
-    ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
-    ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
+  const { yard, place } = await composeOnFreshPlace(dialect, {
+    // API tests mark runs in host files that a sandbox would hide; sandboxes are tested in
+    // test/unit/runtime-*.test.ts and test/integration/runtime-api.test.ts.
+    config: { localIsolation: 'plain', runtime: 'local', ...opts.config },
     ...(opts.clock !== undefined && { clock: opts.clock }),
     ...(opts.artifacts !== undefined && { artifacts: opts.artifacts }),
   });
