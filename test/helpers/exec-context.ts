@@ -4,6 +4,7 @@
  * `@marcbachmann/cel-js`, and `runInline` dispatching to the real executors. A fixture only: the
  * engine owns the real context (rendering rules, expression scope, persistence of logs).
  */
+import assert from 'node:assert/strict';
 import { evaluate as celEvaluate } from '@marcbachmann/cel-js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -247,4 +248,24 @@ export async function startLocalServer(
         server.close(() => resolve());
       }),
   };
+}
+
+/** A `command` node for executor tests. */
+export const command = (run: string, more: Record<string, unknown> = {}): GraphNode => ({
+  id: 'step',
+  type: 'command',
+  run,
+  ...more,
+});
+
+/** Asserts a failed result and answers its error. */
+export function failed(result: ExecResult) {
+  assert.equal(result.status, 'failed', JSON.stringify(result));
+  return result.error;
+}
+
+/** Asserts a succeeded result and answers its outputs. */
+export function succeeded(result: ExecResult) {
+  assert.equal(result.status, 'succeeded', JSON.stringify(result));
+  return result.outputs;
 }

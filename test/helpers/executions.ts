@@ -11,6 +11,8 @@ import type { Harness } from './harness.ts';
 export const waitDeadlineMs = 20_000;
 const pollIntervalMs = 20;
 
+// The seed's wire strings, written out here on purpose: tests check the API against the contract,
+// not against src/engine/status.ts (which would pass whatever src says).
 export const executionStatuses = [
   'pending',
   'running',

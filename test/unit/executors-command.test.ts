@@ -2,26 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import type { GraphNode } from '../../src/definition/model.ts';
-import type { ExecResult } from '../../src/nodes/executor.ts';
-import { createExecFixture, runNode } from '../helpers/exec-context.ts';
-
-const command = (run: string, more: Record<string, unknown> = {}): GraphNode => ({
-  id: 'step',
-  type: 'command',
-  run,
-  ...more,
-});
-
-function failed(result: ExecResult) {
-  assert.equal(result.status, 'failed', JSON.stringify(result));
-  return result.error;
-}
-
-function succeeded(result: ExecResult) {
-  assert.equal(result.status, 'succeeded', JSON.stringify(result));
-  return result.outputs;
-}
+import { createExecFixture, runNode, command, failed, succeeded } from '../helpers/exec-context.ts';
 
 /**
  * True when the process is gone or a zombie (dead, waiting for a reaper: some container inits

@@ -2,17 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { GraphNode } from '../../src/definition/model.ts';
 import type { ExecResult } from '../../src/nodes/executor.ts';
-import { createExecFixture, runNode } from '../helpers/exec-context.ts';
-
-function failed(result: ExecResult) {
-  assert.equal(result.status, 'failed', JSON.stringify(result));
-  return result.error;
-}
-
-function succeeded(result: ExecResult) {
-  assert.equal(result.status, 'succeeded', JSON.stringify(result));
-  return result.outputs;
-}
+import { createExecFixture, runNode, failed, succeeded } from '../helpers/exec-context.ts';
 
 const sh = (id: string, run: string, more: Record<string, unknown> = {}): GraphNode => ({
   id,

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { GraphNode } from '../../src/definition/model.ts';
-import type { ExecResult } from '../../src/nodes/executor.ts';
-import { createExecFixture, runNode, startLocalServer } from '../helpers/exec-context.ts';
+import {
+  createExecFixture,
+  runNode,
+  startLocalServer,
+  failed,
+  succeeded,
+} from '../helpers/exec-context.ts';
 
 const http = (url: string, more: Record<string, unknown> = {}): GraphNode => ({
   id: 'call',
@@ -10,16 +15,6 @@ const http = (url: string, more: Record<string, unknown> = {}): GraphNode => ({
   url,
   ...more,
 });
-
-function failed(result: ExecResult) {
-  assert.equal(result.status, 'failed', JSON.stringify(result));
-  return result.error;
-}
-
-function succeeded(result: ExecResult) {
-  assert.equal(result.status, 'succeeded', JSON.stringify(result));
-  return result.outputs;
-}
 
 describe('http executor', () => {
   let server: Awaited<ReturnType<typeof startLocalServer>>;

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { GraphNode } from '../../src/definition/model.ts';
-import type { ExecResult, LlmProvider } from '../../src/nodes/executor.ts';
-import { runNode, startLocalServer } from '../helpers/exec-context.ts';
+import type { LlmProvider } from '../../src/nodes/executor.ts';
+import { runNode, startLocalServer, failed, succeeded } from '../helpers/exec-context.ts';
 
 const llm = (provider: string, more: Record<string, unknown> = {}): GraphNode => ({
   id: 'ask',
@@ -13,16 +13,6 @@ const llm = (provider: string, more: Record<string, unknown> = {}): GraphNode =>
   prompt: 'Say hello',
   ...more,
 });
-
-function failed(result: ExecResult) {
-  assert.equal(result.status, 'failed', JSON.stringify(result));
-  return result.error;
-}
-
-function succeeded(result: ExecResult) {
-  assert.equal(result.status, 'succeeded', JSON.stringify(result));
-  return result.outputs;
-}
 
 interface Seen {
   path: string;

@@ -9,13 +9,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { GraphNode } from '../../src/definition/model.ts';
-import type { ExecResult } from '../../src/nodes/executor.ts';
 import type { CgroupController } from '../../src/runtime/cgroups.ts';
 import { LimitSyntaxError, parseCpu, parseMemory, parsePids } from '../../src/runtime/limits.ts';
 import { type LocalSandbox, createLocalRuntime } from '../../src/runtime/local.ts';
 import type { ProcessEnd, SandboxSpec } from '../../src/runtime/types.ts';
-import { createExecFixture } from '../helpers/exec-context.ts';
+import { createExecFixture, command, failed, succeeded } from '../helpers/exec-context.ts';
 
 const required = process.env.CI === 'true';
 const scratch = mkdtempSync(path.join(tmpdir(), 'sy-runtime-'));
@@ -39,23 +37,6 @@ function needs(parts: { bwrap?: boolean; cgroups?: CgroupController[] }): string
   if (required) throw new Error(`${why}; CI requires bubblewrap and cgroups`);
   process.stderr.write(`# skipping local runtime test: ${why}\n`);
   return why;
-}
-
-const command = (run: string, more: Record<string, unknown> = {}): GraphNode => ({
-  id: 'step',
-  type: 'command',
-  run,
-  ...more,
-});
-
-function failed(result: ExecResult) {
-  assert.equal(result.status, 'failed', JSON.stringify(result));
-  return result.error;
-}
-
-function succeeded(result: ExecResult) {
-  assert.equal(result.status, 'succeeded', JSON.stringify(result));
-  return result.outputs;
 }
 
 function spec(dataDir: string, executionId: string, more: Partial<SandboxSpec> = {}): SandboxSpec {
