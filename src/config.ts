@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { parseUidRange, resolveUser } from './runtime/identity.ts';
 
 export interface Config {
   /** TCP port of the HTTP server (0 picks a free one). */
@@ -53,8 +54,14 @@ export interface Config {
   runtime: string;
   /** Unix socket of the Docker engine for the docker runtime. */
   dockerSocket: string;
-  /** Local runtime isolation: `auto` (bubblewrap when installed), `bwrap` or `plain`. */
+  /** Local runtime isolation: `auto` (bubblewrap when installed), `bwrap`, `plain` or `none` (no sandbox: development only). */
   localIsolation: string;
+  /** Who sandboxed commands run as on a root server: `auto` (a uid per execution), a user name, `uid` or `uid:gid`. */
+  sandboxUser: string;
+  /** The uids `sandboxUser: auto` hands out, `first-last`. */
+  sandboxUidRange: string;
+  /** Extra absolute host paths bound read-only into bubblewrap sandboxes. */
+  sandboxReadOnlyPaths: string[];
 }
 
 export const defaultConfig: Config = {
@@ -80,10 +87,13 @@ export const defaultConfig: Config = {
   runtime: 'auto',
   dockerSocket: '/var/run/docker.sock',
   localIsolation: 'auto',
+  sandboxUser: 'auto',
+  sandboxUidRange: '3000000-3999999',
+  sandboxReadOnlyPaths: [],
 };
 
 type Key = keyof Config;
-type Kind = 'int' | 'number' | 'string' | 'level' | 'json' | 'choice';
+type Kind = 'int' | 'number' | 'string' | 'level' | 'json' | 'choice' | 'paths';
 
 interface Setting {
   kind: Kind;
@@ -185,7 +195,18 @@ const settings: Record<Key, Setting> = {
     kind: 'choice',
     env: ['SWITCHYARD_LOCAL_ISOLATION'],
     flag: 'local-isolation',
-    choices: ['auto', 'bwrap', 'plain'],
+    choices: ['auto', 'bwrap', 'plain', 'none'],
+  },
+  sandboxUser: { kind: 'string', env: ['SWITCHYARD_SANDBOX_USER'], flag: 'sandbox-user' },
+  sandboxUidRange: {
+    kind: 'string',
+    env: ['SWITCHYARD_SANDBOX_UID_RANGE'],
+    flag: 'sandbox-uid-range',
+  },
+  sandboxReadOnlyPaths: {
+    kind: 'paths',
+    env: ['SWITCHYARD_SANDBOX_READ_ONLY_PATHS'],
+    flag: 'sandbox-read-only-paths',
   },
 };
 
@@ -241,6 +262,7 @@ function coerce(key: Key, value: unknown, source: string): Config[Key] {
     return n;
   }
   if (s.kind === 'json') return parseJsonSetting(key, value, source);
+  if (s.kind === 'paths') return parsePaths(key, value, source);
   if (typeof value !== 'string')
     throw new ConfigError(`config: ${key} must be a string (got ${show} from ${source})`);
   if (s.kind === 'choice' && !(s.choices ?? []).includes(value)) {
@@ -254,6 +276,25 @@ function coerce(key: Key, value: unknown, source: string): Config[Key] {
     );
   }
   return value;
+}
+
+/** Path lists: a list in the file, comma-separated text in env and flags; each absolute. */
+function parsePaths(key: Key, value: unknown, source: string): string[] {
+  const list =
+    typeof value === 'string'
+      ? value.split(',').map((p) => p.trim())
+      : Array.isArray(value)
+        ? value
+        : undefined;
+  if (list === undefined || list.some((p) => typeof p !== 'string'))
+    throw new ConfigError(`config: ${key} must be a list of paths (from ${source})`);
+  const paths = (list as string[]).filter((p) => p !== '');
+  const bad = paths.find((p) => !path.isAbsolute(p) || p.split('/').includes('..'));
+  if (bad !== undefined)
+    throw new ConfigError(
+      `config: ${key} must hold absolute paths without '..' (got '${bad}' from ${source})`,
+    );
+  return paths.map((p) => path.resolve(p));
 }
 
 /** Object settings: a mapping in the file, JSON text in env and flags; checked per key. */
@@ -380,6 +421,12 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   for (const [key, value] of Object.entries(opts.overrides ?? {})) {
     if (!(key in settings)) throw new ConfigError(`config: unknown setting '${key}'`);
     if (value !== undefined) set(key as Key, value, `--${settings[key as Key].flag}`);
+  }
+  try {
+    parseUidRange(config.sandboxUidRange);
+    if (config.sandboxUser !== 'auto' && config.sandboxUser !== '') resolveUser(config.sandboxUser);
+  } catch (err) {
+    throw new ConfigError(`config: ${(err as Error).message}`);
   }
   if (config.databaseUrl !== '' && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
     throw new ConfigError(

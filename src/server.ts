@@ -7,6 +7,7 @@ import { buildApp } from './api/app.ts';
 import type { App } from './api/types.ts';
 import { SseHub } from './api/sse.ts';
 import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { type Config, redactUrl } from './config.ts';
 import { defaultDefinitionLimits } from './definition/index.ts';
@@ -18,7 +19,8 @@ import { TokenService } from './services/tokens.ts';
 import { WorkflowService } from './services/workflows.ts';
 import { type Database, openDatabase } from './store/db.ts';
 import { RuntimeBroker, type RuntimeChoice } from './runtime/broker.ts';
-import { createLocalRuntime } from './runtime/local.ts';
+import { identityPolicy } from './runtime/identity.ts';
+import { type LocalIsolation, createLocalRuntime } from './runtime/local.ts';
 import { createDockerRuntime } from './runtime/docker.ts';
 import { ExecutionEngine } from './worker/engine.ts';
 
@@ -54,12 +56,20 @@ export interface ComposeOptions {
 export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyard> {
   const { config } = opts;
   const clock = opts.clock ?? systemClock;
+  // The data directory holds the database, tokens and every workspace: nobody else may enter.
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(config.dataDir, 0o700);
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     ...(opts.sqlitePath !== undefined && { sqlitePath: opts.sqlitePath }),
     ...(opts.pgSchema !== undefined && { pgSchema: opts.pgSchema }),
   });
+  if (config.databaseUrl === '') {
+    const file = opts.sqlitePath ?? path.join(config.dataDir, 'switchyard.db');
+    // SQLite creates its -wal and -shm files with the database file's mode.
+    if (file !== ':memory:' && existsSync(file)) chmodSync(file, 0o600);
+  }
   let stopStreams = async (): Promise<void> => {};
   try {
     const limits = {
@@ -79,8 +89,10 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       dataDir: config.dataDir,
       local: createLocalRuntime({
         dataDir: config.dataDir,
-        isolation: config.localIsolation as 'auto' | 'bwrap' | 'plain',
+        isolation: config.localIsolation as LocalIsolation,
         owner,
+        identity: identityPolicy(config.sandboxUser, config.sandboxUidRange, process.getuid?.()),
+        readOnlyPaths: config.sandboxReadOnlyPaths,
       }),
       docker: createDockerRuntime({ socketPath: config.dockerSocket, owner }),
       defaultRuntime: config.runtime as RuntimeChoice,

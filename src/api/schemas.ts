@@ -231,8 +231,20 @@ export const ExecutionSchema = Type.Object({
           description: 'How the nodes are isolated: `plain`, `bwrap+cgroup-v1`, `docker`, ...',
         }),
         unenforced: Type.Array(Type.String(), {
-          description: 'Limits or isolation asked for but not enforced by this runtime.',
+          description:
+            "Limits or isolation asked for but not enforced by this runtime (`identity`: commands run as the server's user).",
         }),
+        user: Type.Optional(
+          Type.String({
+            description:
+              "Who the commands run as: `sandbox (uid 3001234)`, `a uid per execution`, `the server's user (uid 1000)`, or the container user.",
+          }),
+        ),
+        readOnlyPaths: Type.Optional(
+          Type.Array(Type.String(), {
+            description: 'Extra host paths bound read-only into the sandbox (server config).',
+          }),
+        ),
       },
       { description: 'Where the nodes run; present once an environment was acquired.' },
     ),

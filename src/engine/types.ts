@@ -135,6 +135,10 @@ export interface EnvironmentInfo {
   isolation: string;
   /** Limits asked for but not enforced by this runtime. */
   unenforced: string[];
+  /** Who the commands run as (`sandbox (uid 3001234)`, `a uid per execution`, ...). */
+  user?: string;
+  /** Extra host paths the sandbox can read, from the server's config. */
+  readOnlyPaths?: string[];
 }
 
 export type EngineEvent =

@@ -68,6 +68,7 @@ export class RuntimeBroker {
       runtime,
       { ...exec, executionId: key },
       path.join(this.workspaces(), key),
+      true,
     );
     return new SubSandbox(base, exec.executionId);
   }
@@ -130,6 +131,7 @@ export class RuntimeBroker {
     runtime: Runtime,
     exec: ExecutionRuntime,
     hostWorkspace: string,
+    shared = false,
   ): Promise<Sandbox> {
     let s = this.sandboxes.get(key);
     if (!s) {
@@ -142,6 +144,7 @@ export class RuntimeBroker {
         network: exec.config.network === 'host' ? 'host' : 'none',
         hostWorkspace,
         ...(this.opts.owner !== undefined && { owner: this.opts.owner }),
+        ...(shared && { shared: true }),
       });
       // A failed creation is not cached: the next node attempt tries again.
       s.catch(() => this.sandboxes.delete(key));
@@ -193,21 +196,25 @@ class SubSandbox implements Sandbox {
   readonly hostWorkspace: string;
   readonly workspace: string;
   readonly unenforced: readonly string[];
+  readonly user?: string;
+  readonly readOnlyPaths?: readonly string[];
 
   constructor(
     private readonly base: Sandbox,
-    executionId: string,
+    private readonly executionId: string,
   ) {
     this.runtime = base.runtime;
     this.isolation = base.isolation;
     this.hostWorkspace = path.join(base.hostWorkspace, executionId);
     this.workspace = path.posix.join(base.workspace, executionId);
     this.unenforced = base.unenforced;
+    if (base.user !== undefined) this.user = base.user;
+    if (base.readOnlyPaths !== undefined) this.readOnlyPaths = base.readOnlyPaths;
     mkdirSync(this.hostWorkspace, { recursive: true });
   }
 
   spawn(argv: string[], opts: SpawnOptions): Promise<SandboxProcess> {
-    return this.base.spawn(argv, opts);
+    return this.base.spawn(argv, { ...opts, execution: this.executionId });
   }
 
   /** The shared sandbox outlives the execution. */

@@ -1,12 +1,15 @@
 /**
  * The local runtime (DESIGN §6): processes on this host, one workspace directory per execution.
  *
- * - Isolation: with bubblewrap, every process runs in its own user, mount, pid, ipc, uts and
- *   (unless `network: host`) net namespaces; the host root is mounted read-only, `/tmp` is a
- *   fresh tmpfs, the server's data directory and the other workspaces are hidden under empty
- *   tmpfs mounts, and the workspace is the only writable place, at `/workspace`. The sandbox
- *   dies with its parent (a killed server leaves nothing running). Without bwrap, plain
- *   processes in their own process group see the host as the server does.
+ * - Identity (identity.ts): a root server runs every command as an unprivileged uid of the
+ *   execution's own (or the configured `sandboxUser`), owner of the 0700 workspace.
+ * - Isolation: with bubblewrap, every process runs in its own mount, pid, ipc, uts and (unless
+ *   `network: host`) net namespaces (plus a user namespace when the server is not root) on a
+ *   minimal read-only root (local-root.ts), with the workspace the only writable place, at
+ *   `/workspace`. Without bwrap, a root server still puts each command in new pid, mount and net
+ *   namespaces with host sockets and other workspaces hidden (local-root.ts). Either way the
+ *   command dies with the server (bwrap `--die-with-parent`; plain: a parent-death signal on the
+ *   namespace's parent, whose death kills every process in it).
  * - Limits: per-execution cgroups (v1/hybrid or v2, see cgroups.ts) for cpu, memory and pids.
  *   Without them, `prlimit` bounds each process's address space (memory) and, for non-root
  *   servers, the user's process count (pids); cpu cannot be bounded then.
@@ -17,7 +20,7 @@
  */
 import { type ChildProcess, execFile, spawn as spawnChild } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, lstat, mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   type CgroupController,
@@ -27,6 +30,20 @@ import {
   detectCgroups,
   reapCgroups,
 } from './cgroups.ts';
+import {
+  IdentityAllocator,
+  type IdentityPolicy,
+  type SandboxIdentity,
+  dropPrivilegesArgs,
+  writeUserFiles,
+} from './identity.ts';
+import {
+  bwrapRootArgs,
+  bwrapWorkspaceArgs,
+  hiddenTopOf,
+  plainMountScript,
+  sandboxWorkspace,
+} from './local-root.ts';
 import {
   type ProcessTree,
   groupTree,
@@ -45,11 +62,17 @@ import type {
   SpawnOptions,
 } from './types.ts';
 
+export type LocalIsolation = 'auto' | 'bwrap' | 'plain' | 'none';
+
 export interface LocalRuntimeOptions {
   /** The server's data directory: hidden from sandboxed processes. */
   dataDir: string;
-  /** `auto` (default): bwrap when it works here; `bwrap`: required (create fails without); `plain`: never. */
-  isolation?: 'auto' | 'bwrap' | 'plain';
+  /**
+   * `auto` (default): bwrap when it works here; `bwrap`: required (create fails without);
+   * `plain`: never bwrap (a root server still switches users and namespaces); `none`: commands
+   * run as the server's user and see the host as it does (development, tests that read host files).
+   */
+  isolation?: LocalIsolation;
   /** `auto` (default): per-execution cgroups when the host lets the server create them; `off`: never. */
   cgroups?: 'auto' | 'off';
   /**
@@ -59,6 +82,10 @@ export interface LocalRuntimeOptions {
   owner?: string;
   /** Grace between SIGTERM and SIGKILL for a process a dead server left running (spawn `key`). Default 2000. */
   orphanKillGraceMs?: number;
+  /** Who commands run as (see identity.ts); default: a uid per execution when the server is root. */
+  identity?: IdentityPolicy;
+  /** Extra host paths bound read-only into bubblewrap sandboxes (`sandboxReadOnlyPaths`). */
+  readOnlyPaths?: readonly string[];
 }
 
 /** What the host offers the local runtime (probed once per runtime). */
@@ -70,6 +97,11 @@ export interface LocalCapabilities {
   cgroupProblem?: string;
   /** Path of `prlimit`, when installed. */
   prlimit?: string;
+  /** Path of `setpriv`, when installed (drops to the sandbox user; parent-death signal). */
+  setpriv?: string;
+  /** Path of `unshare` when it can create pid, mount and net namespaces here (plain mode as root). */
+  unshare?: string;
+  unshareProblem?: string;
 }
 
 export interface LocalSandbox extends Sandbox {
@@ -84,8 +116,7 @@ export interface LocalRuntime extends Runtime {
   capabilities(): Promise<LocalCapabilities>;
 }
 
-/** Where processes see the workspace under bubblewrap. */
-export const sandboxWorkspace = '/workspace';
+export { sandboxWorkspace };
 /** Directory under the workspace for Switchyard's own files (pid records, output files). */
 export const stateDirName = '.switchyard';
 /** Thrown by `spawn` when asked for something this runtime does not do (a sidecar `image`). */
@@ -97,6 +128,11 @@ const ownLeaders = new Set<number>();
  * Moves the shell into the cgroups named before `--`, then execs the rest: everything the
  * command starts is born inside, so nothing escapes between spawn and placement.
  */
+const defaultIdentityPolicy: IdentityPolicy = {
+  kind: 'range',
+  first: 3_000_000,
+  last: 3_999_999,
+};
 const enterCgroupScript =
   'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 
@@ -105,6 +141,11 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): LocalRuntime {
   const cgroupMode = opts.cgroups ?? 'auto';
   let probed: Promise<LocalCapabilities> | undefined;
   const capabilities = () => (probed ??= probe(isolation, cgroupMode));
+  const identities = new IdentityAllocator(
+    isolation === 'none' || process.getuid?.() !== 0
+      ? { kind: 'server' }
+      : (opts.identity ?? defaultIdentityPolicy),
+  );
 
   return {
     name: 'local',
@@ -115,7 +156,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): LocalRuntime {
       if (isolation === 'bwrap' && caps.bwrap === undefined) {
         throw new Error(`bubblewrap isolation was required: ${caps.bwrapProblem ?? 'unavailable'}`);
       }
-      return createSandbox(spec, caps, opts);
+      return createSandbox(spec, caps, opts, identities);
     },
     async reap(alive) {
       const caps = await capabilities();
@@ -127,14 +168,17 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): LocalRuntime {
 }
 
 async function probe(
-  isolation: 'auto' | 'bwrap' | 'plain',
+  isolation: LocalIsolation,
   cgroupMode: 'auto' | 'off',
 ): Promise<LocalCapabilities> {
   const caps: LocalCapabilities = {};
   const prlimit = await findExecutable('prlimit', process.env.PATH);
   if (prlimit !== undefined) caps.prlimit = prlimit;
-  if (isolation === 'plain') {
-    caps.bwrapProblem = 'isolation: plain';
+  const setpriv = await findExecutable('setpriv', process.env.PATH);
+  if (setpriv !== undefined) caps.setpriv = setpriv;
+  const asRoot = process.getuid?.() === 0;
+  if (isolation === 'plain' || isolation === 'none') {
+    caps.bwrapProblem = `isolation: ${isolation}`;
   } else {
     const bwrap = await findExecutable('bwrap', process.env.PATH);
     if (bwrap === undefined) {
@@ -144,7 +188,16 @@ async function probe(
       const problem = await new Promise<string | undefined>((resolve) => {
         execFile(
           bwrap,
-          [...namespaceArgs('none'), '--ro-bind', '/', '/', '--proc', '/proc', '--', 'true'],
+          [
+            ...namespaceArgs('none', asRoot),
+            '--ro-bind',
+            '/',
+            '/',
+            '--proc',
+            '/proc',
+            '--',
+            'true',
+          ],
           { timeout: 10_000 },
           (error, _stdout, stderr) =>
             resolve(
@@ -158,6 +211,28 @@ async function probe(
       else caps.bwrapProblem = problem;
     }
   }
+  if (asRoot && isolation !== 'none') {
+    const unshare = await findExecutable('unshare', process.env.PATH);
+    if (unshare === undefined) {
+      caps.unshareProblem = 'unshare is not installed';
+    } else {
+      const problem = await new Promise<string | undefined>((resolve) => {
+        execFile(
+          unshare,
+          [...plainNamespaceArgs('none'), '--', 'mount', '-t', 'tmpfs', 'probe', '/run'],
+          { timeout: 10_000 },
+          (error, _stdout, stderr) =>
+            resolve(
+              error === null
+                ? undefined
+                : `unshare does not work here: ${stderr.trim() || error.message}`,
+            ),
+        );
+      });
+      if (problem === undefined) caps.unshare = unshare;
+      else caps.unshareProblem = problem;
+    }
+  }
   if (cgroupMode === 'off') {
     caps.cgroupProblem = 'cgroups: off';
   } else {
@@ -168,9 +243,10 @@ async function probe(
   return caps;
 }
 
-function namespaceArgs(network: 'none' | 'host'): string[] {
+/** bwrap's namespaces; a root server needs no user namespace (it drops to the sandbox user). */
+function namespaceArgs(network: 'none' | 'host', asRoot: boolean): string[] {
   return [
-    '--unshare-user',
+    ...(asRoot ? [] : ['--unshare-user']),
     '--unshare-pid',
     '--unshare-ipc',
     '--unshare-uts',
@@ -179,14 +255,34 @@ function namespaceArgs(network: 'none' | 'host'): string[] {
   ];
 }
 
+/** unshare's namespaces for plain mode as root; `--kill-child` ends the namespace with unshare. */
+function plainNamespaceArgs(network: 'none' | 'host'): string[] {
+  return [
+    '--pid',
+    '--fork',
+    '--kill-child=SIGKILL',
+    '--mount-proc',
+    '--propagation',
+    'private',
+    ...(network === 'none' ? ['--net'] : []),
+  ];
+}
+
 async function createSandbox(
   spec: SandboxSpec,
   caps: LocalCapabilities,
   opts: LocalRuntimeOptions,
+  identities: IdentityAllocator,
 ): Promise<LocalSandbox> {
   const hostWorkspace = path.resolve(spec.hostWorkspace);
   await mkdir(hostWorkspace, { recursive: true });
   const useBwrap = caps.bwrap !== undefined;
+  const asRoot = process.getuid?.() === 0;
+  // A root server drops every command to the sandbox user (setpriv); plain mode as root also
+  // gets its own pid, mount and net namespaces (unshare).
+  const switchUser = identities.enforced && caps.setpriv !== undefined;
+  const plainNamespaces = !useBwrap && switchUser && caps.unshare !== undefined;
+  const shared = spec.shared === true;
   const cgroup =
     caps.cgroups === undefined
       ? undefined
@@ -199,7 +295,8 @@ async function createSandbox(
   const enforced = cgroup?.enforced ?? new Set<string>();
   const unenforced: string[] = [];
   if (!useBwrap) unenforced.push('isolation');
-  if (!useBwrap && spec.network === 'none') unenforced.push('network');
+  if (!useBwrap && !plainNamespaces && spec.network === 'none') unenforced.push('network');
+  if (!switchUser) unenforced.push('identity');
 
   // Fallbacks for limits the cgroups did not take.
   const prlimitArgs: string[] = [];
@@ -210,18 +307,48 @@ async function createSandbox(
     else prlimitArgs.push(`--as=${memoryBytes}`);
   }
   if (pids !== undefined && !enforced.has('pids')) {
-    // RLIMIT_NPROC counts all processes of the user and does not bind root at all.
-    if (caps.prlimit === undefined || process.getuid?.() === 0) unenforced.push('pids');
+    // RLIMIT_NPROC counts all processes of the user: it binds a uid of the execution's own
+    // (or the server's user), never root.
+    const perUser = switchUser ? identities.policy.kind === 'range' : !asRoot;
+    if (caps.prlimit === undefined || !perUser) unenforced.push('pids');
     else prlimitArgs.push(`--nproc=${pids}`);
   }
   const prefix = prlimitArgs.length > 0 ? [caps.prlimit!, ...prlimitArgs, '--'] : [];
   const isolation = [
-    useBwrap ? 'bwrap' : 'plain',
+    useBwrap ? 'bwrap' : plainNamespaces ? 'plain+namespaces' : 'plain',
     ...(cgroup === undefined ? [] : [`cgroup-v${cgroup.host.version}`]),
     ...(prefix.length > 0 ? ['prlimit'] : []),
   ].join('+');
   const workspace = useBwrap ? sandboxWorkspace : hostWorkspace;
-  const rootArgs = useBwrap ? await bwrapRootArgs(opts.dataDir, hostWorkspace) : [];
+  const etcDir = path.join(path.resolve(opts.dataDir), 'sandbox-etc');
+  const readOnlyPaths = useBwrap ? [...(opts.readOnlyPaths ?? [])] : [];
+  const rootArgs = useBwrap
+    ? await bwrapRootArgs({ network: spec.network, readOnlyPaths, etcDir })
+    : [];
+  const serverUser: SandboxIdentity = {
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+    name: 'sandbox',
+  };
+  const userFiles = new Map<number, Promise<{ passwd: string; group: string }>>();
+  const userFilesOf = (identity: SandboxIdentity, home: string) => {
+    let files = userFiles.get(identity.uid);
+    if (files === undefined) {
+      files = writeUserFiles(etcDir, identity, home);
+      userFiles.set(identity.uid, files);
+    }
+    return files;
+  };
+  // A sandbox of one execution belongs to it at once; a shared one per command (spawn).
+  let user = switchUser ? 'a uid per execution' : `the server's user (uid ${serverUser.uid})`;
+  if (shared && switchUser) {
+    // Executions' directories below it are their own; the base is only traversed.
+    await chown(hostWorkspace, 0, 0);
+    await chmod(hostWorkspace, 0o711);
+  } else if (switchUser) {
+    const identity = await identities.claim(spec.executionId, hostWorkspace);
+    if (identity !== undefined) user = `${identity.name} (uid ${identity.uid})`;
+  }
   const running = new Set<ProcessTree>();
   const orphanGraceMs = opts.orphanKillGraceMs ?? defaultOrphanGraceMs;
 
@@ -235,10 +362,11 @@ async function createSandbox(
     return inside;
   };
 
+  // Kept where no sandbox can reach (the server writes them as root): the data directory.
   const pidFile = (executionId: string, key: string) =>
     path.join(
-      hostWorkspace,
-      stateDirName,
+      path.resolve(opts.dataDir),
+      'sandbox-state',
       `pgid-${`${executionId}-${key}`.replace(/[^A-Za-z0-9_.-]/g, '_')}`,
     );
 
@@ -275,6 +403,8 @@ async function createSandbox(
     hostWorkspace,
     workspace,
     unenforced,
+    user,
+    readOnlyPaths,
     cgroupDirs: cgroup?.dirs ?? {},
     async spawn(argv, spawnOpts) {
       if (spawnOpts.image !== undefined) {
@@ -288,22 +418,58 @@ async function createSandbox(
       const command = argv[0];
       if (command === undefined || command === '') throw new Error('empty command');
       await checkExecutable(command, spawnOpts, toHost);
-      // A sandbox shared by executions (per_workflow) gets the real id from the caller's env.
-      const executionId = spawnOpts.env.SWITCHYARD_EXECUTION_ID ?? spec.executionId;
+      // A sandbox shared by executions gets the execution from the caller.
+      const executionId =
+        spawnOpts.execution ?? spawnOpts.env.SWITCHYARD_EXECUTION_ID ?? spec.executionId;
       if (spawnOpts.key !== undefined) await reapOrphan(executionId, spawnOpts.key);
+      const sub = shared && spawnOpts.execution !== undefined;
+      const hostDir = sub ? path.join(hostWorkspace, executionId) : hostWorkspace;
+      const insideDir = useBwrap
+        ? sub
+          ? path.posix.join(sandboxWorkspace, executionId)
+          : sandboxWorkspace
+        : hostDir;
+      const identity = switchUser ? await identities.claim(executionId, hostDir) : undefined;
 
       const leaf = cgroup === undefined ? undefined : await cgroup.leaf();
       let full = [...prefix, ...argv];
+      if (identity !== undefined) full = [...dropPrivilegesArgs(caps.setpriv!, identity), ...full];
       if (useBwrap) {
+        const files = await userFilesOf(identity ?? serverUser, insideDir);
         full = [
           caps.bwrap!,
           ...rootArgs,
-          ...namespaceArgs(spec.network),
-          '--chdir',
-          spawnOpts.cwd,
+          ...bwrapWorkspaceArgs({
+            userFiles: files,
+            hostWorkspace: hostDir,
+            inside: insideDir,
+            cwd: spawnOpts.cwd,
+          }),
+          ...namespaceArgs(spec.network, asRoot),
           '--',
           ...full,
         ];
+      } else if (plainNamespaces) {
+        full = [
+          caps.setpriv!,
+          '--pdeathsig',
+          'SIGKILL',
+          '--',
+          caps.unshare!,
+          ...plainNamespaceArgs(spec.network),
+          '--',
+          '/bin/sh',
+          '-c',
+          plainMountScript,
+          'switchyard-plain',
+          hostDir,
+          hiddenTopOf(hostDir) ?? '',
+          spawnOpts.cwd,
+          ...full,
+        ];
+      } else if (caps.setpriv !== undefined) {
+        // No namespaces: at least the command itself dies with the server.
+        full = [caps.setpriv, '--pdeathsig', 'SIGKILL', '--', ...full];
       }
       if (leaf !== undefined) {
         full = [
@@ -395,6 +561,7 @@ async function createSandbox(
       for (const tree of running) await terminateTree(tree, 0);
       running.clear();
       await cgroup?.remove();
+      if (!shared) identities.release(spec.executionId);
     },
   };
   return sandbox;
@@ -421,34 +588,6 @@ function treeFor(pid: number, leaf: CgroupLeaf | undefined, bwrap: boolean): Pro
       return sent || (signal === 'SIGTERM' && isProcessAlive(pid));
     },
   };
-}
-
-/**
- * bwrap arguments for the file system: each top-level entry of the host read-only (symlinks as
- * symlinks), fresh /dev, /proc and /tmp, the data directory and the workspaces' parent hidden
- * under empty tmpfs mounts, the workspace at /workspace, and the new root itself read-only.
- */
-async function bwrapRootArgs(dataDir: string, hostWorkspace: string): Promise<string[]> {
-  const args = ['--new-session', '--hostname', 'switchyard'];
-  const skip = new Set(['proc', 'dev', 'tmp', sandboxWorkspace.slice(1)]);
-  for (const name of (await readdir('/')).sort()) {
-    if (skip.has(name)) continue;
-    const entry = `/${name}`;
-    const stat = await lstat(entry).catch(() => undefined);
-    if (stat === undefined) continue;
-    if (stat.isSymbolicLink()) args.push('--symlink', await readlink(entry), entry);
-    else if (stat.isDirectory() || stat.isFile()) args.push('--ro-bind-try', entry, entry);
-  }
-  args.push('--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp');
-  const hidden: string[] = [];
-  for (const dir of [path.resolve(dataDir), path.dirname(hostWorkspace)].sort()) {
-    if (dir === '/' || isUnder('/tmp', dir) || hidden.some((h) => isUnder(h, dir))) continue;
-    hidden.push(dir);
-    args.push('--tmpfs', dir);
-  }
-  args.push('--dir', sandboxWorkspace, '--bind', hostWorkspace, sandboxWorkspace);
-  args.push('--remount-ro', '/');
-  return args;
 }
 
 function isUnder(root: string, target: string): boolean {

@@ -27,6 +27,8 @@ export interface SandboxSpec {
   hostWorkspace: string;
   /** The servers sharing one database (see databaseOwner); leftovers are reaped per owner. */
   owner?: string;
+  /** A long-lived sandbox that executions share (per_workflow, shared): each has its own sub-directory. */
+  shared?: boolean;
 }
 
 export interface ProcessEnd {
@@ -60,6 +62,11 @@ export interface SpawnOptions {
    * running under the same key in this sandbox's workspace is stopped before this one starts.
    */
   key?: string;
+  /**
+   * In a shared sandbox: the execution this process belongs to. It sees only its own
+   * `<workspace>/<execution>` and runs as that execution's user.
+   */
+  execution?: string;
 }
 
 export interface Sandbox {
@@ -72,6 +79,10 @@ export interface Sandbox {
   readonly workspace: string;
   /** Limits asked for but not enforced here (e.g. `memory` without cgroups), for the execution detail. */
   readonly unenforced: readonly string[];
+  /** Who the processes run as, for the execution detail (`sandbox (uid 3001234)`, ...). */
+  readonly user?: string;
+  /** Extra host paths the processes can read (server config), for the execution detail. */
+  readonly readOnlyPaths?: readonly string[];
   spawn(argv: string[], opts: SpawnOptions): Promise<SandboxProcess>;
   /** Frees what the sandbox holds (cgroups, containers, volumes); the workspace directory stays. */
   destroy(): Promise<void>;

@@ -12,13 +12,12 @@
  */
 import type { ArtifactInfo } from '../engine/types.ts';
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants, type Dirent } from 'node:fs';
+import type { Dirent } from 'node:fs';
 import {
   lstat,
   mkdir,
   open,
   readdir,
-  readlink,
   realpath,
   rename,
   rm,
@@ -36,6 +35,11 @@ import * as artifactsSql from '../store/artifacts.ts';
 import type { ArtifactRow } from '../store/artifacts.ts';
 import type { Database } from '../store/db.ts';
 import { getExecution } from '../store/executions.ts';
+import {
+  isStrictlyInside,
+  openInWorkspace,
+  workspaceOpenFlags,
+} from '../runtime/workspace-files.ts';
 import type { Clock } from './clock.ts';
 
 /** An artifact as the API shows it: what events announce, plus its state and download URL. */
@@ -166,8 +170,6 @@ export function checkArtifactPath(p: string): string | undefined {
 /** Workspace entries never collected: the engine's own bookkeeping. */
 const privateTopLevel = new Set(['.switchyard']);
 
-const openFlags = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
-
 export class ArtifactService {
   private readonly root: string;
   private readonly partialDir: string;
@@ -240,7 +242,7 @@ export class ArtifactService {
       });
     let handle: FileHandle;
     try {
-      handle = await open(this.fileOf(executionId, relPath), openFlags);
+      handle = await open(this.fileOf(executionId, relPath), workspaceOpenFlags);
     } catch (err) {
       throw new AppError('ERR_ARTIFACT_NOT_FOUND', {
         message: `The file of artifact ${relPath} is missing from the data directory.`,
@@ -430,20 +432,19 @@ export class ArtifactService {
     const skip = (reason: ArtifactSkipReason, message: string) => ({
       skip: { path: file.relPath, reason, message },
     });
-    let handle: FileHandle;
-    try {
-      handle = await open(file.source, openFlags);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ELOOP') return skip('symlink_outside', 'The file became a symlink.');
-      return skip('io_error', `The file cannot be opened (${code ?? 'error'}).`);
+    const opened = await openInWorkspace(workspace, file.source);
+    if ('refused' in opened) {
+      if (opened.refused === 'symlink')
+        return skip('symlink_outside', 'The file became a symlink.');
+      if (opened.refused === 'outside') return skip('symlink_outside', opened.message);
+      if (opened.refused === 'not_a_file')
+        return skip('not_a_file', 'Only regular files are collected.');
+      return skip('io_error', opened.message);
     }
+    const { handle } = opened;
     let partial: string | undefined;
     try {
-      const st = await handle.stat();
-      if (!st.isFile()) return skip('not_a_file', 'Only regular files are collected.');
-      if (!(await insideWorkspace(handle, file.source, st, workspace)))
-        return skip('symlink_outside', 'The file resolves to a place outside the workspace.');
+      const st = { size: opened.size };
       if (st.size > this.maxFileBytes)
         return skip(
           'file_too_large',
@@ -657,7 +658,7 @@ async function walkWorkspace(
           skipped.push({ path: rel, reason: 'not_a_file', message: 'The symlink is dangling.' });
           continue;
         }
-        if (!isInside(real, workspace)) {
+        if (!isStrictlyInside(real, workspace)) {
           skipped.push({
             path: rel,
             reason: 'symlink_outside',
@@ -680,33 +681,4 @@ async function walkWorkspace(
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
   }
   return { files, skipped };
-}
-
-function isInside(p: string, dir: string): boolean {
-  return p.startsWith(dir + path.sep);
-}
-
-/**
- * Checks, after opening, that the descriptor is inside the workspace: on Linux through
- * /proc/self/fd (what was really opened); elsewhere by resolving the path again and comparing
- * device and inode with the open file.
- */
-async function insideWorkspace(
-  handle: FileHandle,
-  source: string,
-  st: { dev: number; ino: number },
-  workspace: string,
-): Promise<boolean> {
-  try {
-    return isInside(await readlink(`/proc/self/fd/${handle.fd}`), workspace);
-  } catch {
-    // no /proc: fall through
-  }
-  try {
-    const real = await realpath(source);
-    const again = await stat(real);
-    return isInside(real, workspace) && again.dev === st.dev && again.ino === st.ino;
-  } catch {
-    return false;
-  }
 }

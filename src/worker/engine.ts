@@ -960,6 +960,9 @@ export class ExecutionEngine {
         runtime: sandbox.runtime,
         isolation: sandbox.isolation,
         unenforced: [...sandbox.unenforced],
+        ...(sandbox.user !== undefined && { user: sandbox.user }),
+        ...(sandbox.readOnlyPaths !== undefined &&
+          sandbox.readOnlyPaths.length > 0 && { readOnlyPaths: [...sandbox.readOnlyPaths] }),
       };
       e.environment = environment;
       await this.dispatch(e.id, { type: 'environment', environment }).catch(() => undefined);

@@ -128,7 +128,7 @@ describe('yard CLI', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'switchyard-cli-'));
     server = await startServer(['--data-dir', path.join(dir, 'data')], {
       SWITCHYARD_ADMIN_TOKEN: token,
-      SWITCHYARD_LOCAL_ISOLATION: 'plain',
+      SWITCHYARD_LOCAL_ISOLATION: 'none',
       SWITCHYARD_RUNTIME: 'local',
     });
     baseEnv = {

@@ -35,10 +35,12 @@ for (const dialect of dialectNames) {
   describe(`crash recovery (${dialect})`, { skip: await skipFor(dialect) }, () => {
     it('finishes a running command and a pending timer after kill -9 and restart', async () => {
       const dataDir = mkdtempSync(path.join(tmpdir(), 'switchyard-crash-'));
-      const marks = path.join(dataDir, 'marks');
+      // Each execution counts its runs in its own workspace, which the plain sandbox (its own
+      // uid and namespaces as root) can write and the test reads from the host.
+      const marksOf = (execId: string) => path.join(dataDir, 'workspaces', execId, 'marks');
       const db = dialect === 'postgres' ? await freshPostgresDatabase() : undefined;
       // A short lease lets the restarted PostgreSQL worker take over the dead one's task quickly.
-      // Plain processes: the test counts runs in a host file that a sandbox would hide.
+      // Plain processes: the orphan of the killed attempt must die with the server (pid namespace).
       const env = {
         SWITCHYARD_ADMIN_TOKEN: token,
         SWITCHYARD_LEASE_MS: '1500',
@@ -49,7 +51,7 @@ for (const dialect of dialectNames) {
       let server = await startServer(['--data-dir', dataDir], env);
       try {
         let api = client(server.url, token);
-        const mark = (name: string) => `echo ${name} >> ${marks}-$SWITCHYARD_EXECUTION_ID`;
+        const mark = (name: string) => `echo ${name} >> "$SWITCHYARD_WORKSPACE/marks"`;
         const cmdWf = await api.call('POST', '/api/v1/workflows', {
           name: 'crash-command',
           graph: {
@@ -78,8 +80,8 @@ for (const dialect of dialectNames) {
         });
         const e1 = (await api.call('POST', `/api/v1/workflows/${cmdWf.json.id}/run`, {})).json;
         const e2 = (await api.call('POST', `/api/v1/workflows/${timerWf.json.id}/run`, {})).json;
-        const f1 = `${marks}-${e1.id}`;
-        const f2 = `${marks}-${e2.id}`;
+        const f1 = marksOf(e1.id);
+        const f2 = marksOf(e2.id);
 
         // Kill while b's command runs and while w's timer is pending.
         await until(() => lines(f1).includes('b-start'), 'node b to start');

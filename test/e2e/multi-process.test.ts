@@ -26,7 +26,7 @@ describe('two processes, one PostgreSQL', { skip: await skipFor('postgres') }, (
     const env = {
       SWITCHYARD_ADMIN_TOKEN: token,
       DATABASE_URL: db.url,
-      SWITCHYARD_LOCAL_ISOLATION: 'plain',
+      SWITCHYARD_LOCAL_ISOLATION: 'none',
       SWITCHYARD_RUNTIME: 'local',
     };
     const servers = await Promise.all(dirs.map((d) => startServer(['--data-dir', d], env)));

@@ -35,8 +35,8 @@ export interface ExecFixtureOptions {
   scope?: Record<string, unknown>;
   /** Replaces the dispatch of inline nodes (to script outcomes or count calls). */
   runInline?: (node: GraphNode, extra: Record<string, unknown>) => Promise<ExecResult>;
-  /** The local runtime's isolation; default `plain`. */
-  isolation?: 'plain' | 'bwrap';
+  /** The local runtime's isolation; default `none` (host processes: the tests read their pids). */
+  isolation?: 'none' | 'plain' | 'bwrap';
   /** Per-execution cgroups (`auto`); default `off`. */
   cgroups?: 'auto' | 'off';
   limits?: ResourceLimits;
@@ -69,7 +69,7 @@ export async function createExecFixture(
   const executionId = `exec_test_${randomBytes(4).toString('hex')}`;
   const runtime = createLocalRuntime({
     dataDir,
-    isolation: opts.isolation ?? 'plain',
+    isolation: opts.isolation ?? 'none',
     cgroups: opts.cgroups ?? 'off',
   });
   const sandbox = await runtime.create({

@@ -58,8 +58,8 @@ export async function startHarness(
 ): Promise<Harness> {
   const { yard, place } = await composeOnFreshPlace(dialect, {
     // API tests mark runs in host files that a sandbox would hide; sandboxes are tested in
-    // test/unit/runtime-*.test.ts and test/integration/runtime-api.test.ts.
-    config: { localIsolation: 'plain', runtime: 'local', ...opts.config },
+    // test/unit/runtime-*.test.ts, test/integration/runtime-api.test.ts and sandbox-hostile.test.ts.
+    config: { localIsolation: 'none', runtime: 'local', ...opts.config },
     ...(opts.clock !== undefined && { clock: opts.clock }),
     ...(opts.artifacts !== undefined && { artifacts: opts.artifacts }),
   });

@@ -5,7 +5,7 @@
  * processes left behind.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, realpath, rm, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Static } from 'typebox';
 import { stateDirName } from '../../runtime/local.ts';
 import type { SandboxProcess } from '../../runtime/types.ts';
+import { createInWorkspace, openInWorkspace } from '../../runtime/workspace-files.ts';
 import type { CommandNodeSchema } from '../command.ts';
 import type { ExecContext, NodeExecutor, NodeUsage } from '../executor.ts';
 import { cancelled, errorMessage, fail, formatMs, maxTimerMs } from './errors.ts';
@@ -143,12 +144,16 @@ function isInside(root: string, target: string): boolean {
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
-/** A fresh empty output file per attempt; map items share node ids, so the name is random too. */
+/**
+ * A fresh empty output file per attempt; map items share node ids, so the name is random too.
+ * The server creates it; the sandbox's user (not the server's) writes it, so it is 0666 inside
+ * the workspace that only that user can enter, in a directory that user cannot change.
+ */
 async function createOutputFile(ctx: ExecContext): Promise<string> {
   const dir = path.join(ctx.sandbox.hostWorkspace, stateDirName);
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o755 });
   const file = path.join(dir, `output-${ctx.nodeId}-${ctx.attempt}-${randomUUID()}`);
-  await writeFile(file, '', { flag: 'wx' });
+  await createInWorkspace(await realpath(ctx.sandbox.hostWorkspace), file, 0o666);
   return file;
 }
 
@@ -252,9 +257,11 @@ async function readOutputs(
 ): Promise<Record<string, unknown>> {
   let text = '';
   try {
-    const handle = await open(file, 'r');
+    // The command may have swapped the file for a link to a host file, a FIFO or a directory.
+    const opened = await openInWorkspace(await realpath(ctx.sandbox.hostWorkspace), file);
+    if ('refused' in opened) throw new Error(opened.message);
+    const { handle, size } = opened;
     try {
-      const size = (await handle.stat()).size;
       const buffer = Buffer.alloc(Math.min(size, maxOutputFileBytes));
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
       text = buffer.subarray(0, bytesRead).toString('utf8');
