@@ -4,7 +4,16 @@
  * under CI (CI=true), where it fails instead.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -305,6 +314,72 @@ describe('local runtime: bubblewrap', { skip: needs({ bwrap: true }) }, () => {
       }
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('in a shared sandbox shows each execution only its own directory, as its own uid', async () => {
+    const root = createLocalRuntime({ dataDir: scratch, isolation: 'bwrap', cgroups: 'off' });
+    const shared = await root.create(spec(scratch, 'shared-local-0', { shared: true }));
+    try {
+      const run = async (execution: string, script: string) => {
+        const cwd = `/workspace/${execution}`;
+        mkdirSync(path.join(shared.hostWorkspace, execution), { recursive: true });
+        const proc = await shared.spawn(['/bin/sh', '-c', script], {
+          cwd,
+          env: { PATH: '/usr/bin:/bin' },
+          execution,
+        });
+        let out = '';
+        proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+        await proc.exited;
+        await new Promise((resolve) => setImmediate(resolve));
+        return out.trim();
+      };
+      await run('exec_one', 'echo mine > secret.txt');
+      assert.equal(
+        readFileSync(path.join(shared.hostWorkspace, 'exec_one', 'secret.txt'), 'utf8'),
+        'mine\n',
+      );
+      const seen = await run(
+        'exec_two',
+        'ls -A /workspace | tr "\\n" " "; cat /workspace/exec_one/secret.txt 2>/dev/null || echo refused',
+      );
+      assert.equal(seen, 'exec_two refused');
+      if (process.getuid?.() === 0) {
+        const one = await run('exec_one', 'id -u');
+        const two = await run('exec_two', 'id -u');
+        assert.notEqual(one, two);
+        assert.notEqual(one, '0');
+      }
+    } finally {
+      await shared.destroy();
+    }
+  });
+
+  it('binds the configured read-only paths and lists them', async () => {
+    const extra = mkdtempSync(path.join(tmpdir(), 'sy-ro-'));
+    try {
+      writeFileSync(path.join(extra, 'tool.txt'), 'shared tool');
+      chmodSync(extra, 0o755);
+      const runtime = createLocalRuntime({
+        dataDir: scratch,
+        isolation: 'bwrap',
+        cgroups: 'off',
+        readOnlyPaths: [extra],
+      });
+      const sandbox = await runtime.create(spec(scratch, 'exec_ro'));
+      try {
+        assert.deepEqual(sandbox.readOnlyPaths, [extra]);
+        const { stdout } = await sh(
+          sandbox,
+          `cat ${extra}/tool.txt; touch ${extra}/x 2>/dev/null && echo writable || echo read-only`,
+        );
+        assert.equal(stdout, 'shared toolread-only\n');
+      } finally {
+        await sandbox.destroy();
+      }
+    } finally {
+      rmSync(extra, { recursive: true, force: true });
     }
   });
 
