@@ -31,6 +31,9 @@ export interface OpenOptions {
   poolSize?: number;
 }
 
+/** How long opening one PostgreSQL connection may take. */
+const connectTimeoutMs = 5_000;
+
 function quoteIdent(name: string): string {
   if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`invalid schema name ${name}`);
   return `"${name}"`;
@@ -117,7 +120,8 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
   const poolConfig: pg.PoolConfig = { connectionString: url, max: opts.poolSize ?? 10 };
   if (schema) {
     // Create the schema first with a one-off client; the pool then pins search_path to it.
-    const c = new pg.Client({ connectionString: url });
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
+    c.on('error', () => {});
     await c.connect();
     try {
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
@@ -128,12 +132,23 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
     }
     poolConfig.options = `-c search_path=${schema}`;
   }
+  // A connection attempt that hangs (a half-open network) fails instead of queueing forever;
+  // keep-alive notices a peer that vanished without closing the socket.
+  poolConfig.connectionTimeoutMillis = connectTimeoutMs;
+  poolConfig.keepAlive = true;
   const pool = new pg.Pool(poolConfig);
-  // An idle client that loses its connection must not crash the process.
+  // Every client must survive its connection dying (a PostgreSQL restart sends 57P01 to all of
+  // them). pg emits 'error' on the client itself, and without a listener that event kills the
+  // process: the pool listens only while a client is idle, so a client checked out by a query
+  // or transaction gets a listener of its own for its whole life. The failed query rejects as
+  // usual, and the pool discards the dead client when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   pool.on('error', () => {});
   await migratePostgres(pool);
   return wrap('postgres', new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) }), {
     connectionString: url,
+    connectionTimeoutMillis: connectTimeoutMs,
+    keepAlive: true,
     ...(poolConfig.options !== undefined && { options: poolConfig.options }),
   });
 }
