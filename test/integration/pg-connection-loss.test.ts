@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { coerceError, isUnavailable } from '../../src/errors.ts';
 import { type Database, openDatabase } from '../../src/store/db.ts';
 import { type PgCluster, skipWithoutCluster, startPgCluster } from '../helpers/pg-cluster.ts';
 
@@ -72,6 +73,9 @@ describe('PostgreSQL connection loss', { skip: skipWithoutCluster() }, () => {
       })
       .catch((err: unknown) => err);
     assert.ok(failed instanceof Error, `the transaction failed (${String(failed)})`);
+    assert.ok(isUnavailable(failed), `a lost connection is unavailability: ${String(failed)}`);
+    assert.equal(coerceError(failed).code, 'ERR_UNAVAILABLE');
+    assert.equal(coerceError(new Error('a bug')).code, 'ERR_INTERNAL');
     // The pool discarded the dead client; the next transactions get live ones.
     for (let i = 0; i < 8; i++) await database.ping();
   });
@@ -97,7 +101,11 @@ describe('PostgreSQL connection loss', { skip: skipWithoutCluster() }, () => {
       await admin.end().catch(() => {});
       const reconnected = wakes.next();
       await cluster.restart();
-      assert.ok((await running) instanceof Error, 'the running transaction failed');
+      const lost = await running;
+      assert.ok(
+        isUnavailable(lost),
+        `the running transaction failed as unavailable: ${String(lost)}`,
+      );
 
       await untilAnswers(database);
       // The listener came back by itself and says so (work announced meanwhile was missed).
@@ -110,5 +118,22 @@ describe('PostgreSQL connection loss', { skip: skipWithoutCluster() }, () => {
     } finally {
       await stop();
     }
+  });
+
+  it('while the database is down every query fails as unavailable, and works once it is back', async () => {
+    await cluster.stop();
+    try {
+      for (let i = 0; i < 3; i++) {
+        const err = await database.ping().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        assert.ok(isUnavailable(err), `down: ${String(err)}`);
+        assert.equal(coerceError(err).code, 'ERR_UNAVAILABLE');
+      }
+    } finally {
+      await cluster.start();
+    }
+    await untilAnswers(database);
   });
 });
