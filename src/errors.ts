@@ -120,7 +120,11 @@ export const errorCatalog = {
     message: 'The requested byte range lies outside the file.',
   },
   ERR_RATE_LIMITED: { status: 429, retryable: true, message: 'Too many requests.' },
-  ERR_UNAVAILABLE: { status: 503, retryable: true, message: 'The service is not ready.' },
+  ERR_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    message: 'The database is unavailable; try again shortly.',
+  },
   ERR_INTERNAL: { status: 500, retryable: true, message: 'An internal error occurred.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 
@@ -177,8 +181,67 @@ export interface ErrorBody {
   context?: Record<string, unknown>;
 }
 
-/** Turns anything thrown into an AppError; unknown errors become ERR_INTERNAL with the cause kept. */
+/** Seconds a client is asked to wait (`Retry-After`) before trying again after ERR_UNAVAILABLE. */
+export const unavailableRetryAfterSeconds = 2;
+
+// Node socket errors of a database connection that is down, refused or cut.
+const unavailableSocketCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+// PostgreSQL: 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now (starting or
+// shutting down), 53300 too many connections; class 08 is "connection exception".
+const unavailablePgCodes = new Set(['57P01', '57P02', '57P03', '53300']);
+// Lock and serialization failures still there after the store's own retries: the database is
+// too busy to answer now.
+const busyCodes = new Set(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', '40001', '40P01', '55P03']);
+// What pg and pg-pool throw without a code when a connection ends, breaks or cannot be had.
+const unavailableMessages = [
+  /^Connection terminated/,
+  /^timeout exceeded when trying to connect/,
+  /is not queryable$/,
+  /^Connection ended unexpectedly/,
+];
+
+/**
+ * Whether `err` means the database cannot be reached or cannot answer right now (a restart, an
+ * outage, a connection that died, a pool that cannot connect, a lock that stayed busy), as
+ * opposed to a bug: the operation may succeed when tried again later. Looks through `cause`s.
+ */
+export function isUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') {
+      if (unavailableSocketCodes.has(code) || unavailablePgCodes.has(code) || busyCodes.has(code))
+        return true;
+      if (/^08[0-9A-Z]{3}$/.test(code)) return true;
+    }
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === 'string' && unavailableMessages.some((re) => re.test(message)))
+      return true;
+    // Node reports a refused connection to several addresses as one AggregateError.
+    if (e instanceof AggregateError && e.errors.some((inner) => isUnavailable(inner))) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * Turns anything thrown into an AppError: a database that cannot answer becomes ERR_UNAVAILABLE,
+ * other unknown errors ERR_INTERNAL, with the cause kept.
+ */
 export function coerceError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  if (isUnavailable(err))
+    return new AppError('ERR_UNAVAILABLE', {
+      message: 'The database is unavailable; try again shortly.',
+      cause: err,
+    });
   return new AppError('ERR_INTERNAL', { cause: err });
 }

@@ -1,6 +1,9 @@
-/** Maps everything thrown in a request to the error body of DESIGN §9, in one place. */
+/**
+ * Maps everything thrown in a request to the error body of DESIGN §9, in one place. A database
+ * that cannot answer is 503 ERR_UNAVAILABLE with `Retry-After`, never 500.
+ */
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { AppError, type ErrorCode, coerceError } from '../errors.ts';
+import { AppError, type ErrorCode, coerceError, unavailableRetryAfterSeconds } from '../errors.ts';
 import { ajvDetails } from './validation.ts';
 
 const fastifyCodes: Record<string, ErrorCode> = {
@@ -52,7 +55,11 @@ export function toAppError(err: unknown): AppError {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const appErr = toAppError(err);
-    if (appErr.status >= 500) request.log.error({ err }, 'request failed');
+    // An outage is not a bug: one warning line, and the client is told when to come back.
+    if (appErr.code === 'ERR_UNAVAILABLE') {
+      request.log.warn({ err: appErr.cause ?? err }, 'database unavailable');
+      void reply.header('retry-after', String(unavailableRetryAfterSeconds));
+    } else if (appErr.status >= 500) request.log.error({ err }, 'request failed');
     void reply.status(appErr.status).type('application/json; charset=utf-8').send(appErr.toBody());
   });
   app.setNotFoundHandler((request, reply) => {

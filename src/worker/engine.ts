@@ -42,6 +42,7 @@ import type { TaskRow } from '../store/tasks.ts';
 import { getWorkflow, findLiveWorkflowByName } from '../store/workflows.ts';
 import { type RuntimeBroker, RuntimeUnavailableError } from '../runtime/broker.ts';
 import type { Sandbox } from '../runtime/types.ts';
+import { commitUntilDone } from './commit-retry.ts';
 import { LogWriter } from './logs.ts';
 import { PlanCache } from './plans.ts';
 
@@ -694,7 +695,9 @@ export class ExecutionEngine {
           claimed = [];
         }
       }
-      for (const t of claimed) this.runClaimed(t);
+      // A task still running here whose lease ran out (an outage longer than the lease) was just
+      // re-leased to this worker by the claim: the run in progress goes on, none starts twice.
+      for (const t of claimed) if (!this.inflight.has(t.id)) this.runClaimed(t);
       if (claimed.length > 0 && claimed.length === Math.min(room, 64)) continue;
       if (this.wakePending) continue;
       await new Promise<void>((resolve) => {
@@ -710,7 +713,13 @@ export class ExecutionEngine {
   private runClaimed(task: TaskRow): void {
     const controller = new AbortController();
     this.inflight.set(task.id, { task, controller });
-    void this.process(task, controller)
+    // A task other than `run` is one decision, so all of it is tried again while the database is
+    // unavailable; a `run` task retries its steps itself (the node must not run twice).
+    void (
+      task.kind === 'run'
+        ? this.process(task, controller)
+        : this.keepCommitting(() => this.process(task, controller))
+    )
       .catch((err: unknown) => {
         process.stderr.write(
           `switchyard worker: task ${task.id} failed: ${(err as Error)?.stack ?? String(err)}\n`,
@@ -766,7 +775,7 @@ export class ExecutionEngine {
   private async runNode(task: TaskRow, controller: AbortController): Promise<void> {
     const execId = task.execution_id;
     const nodeId = task.node_id!;
-    const row = await executionsSql.getExecution(this.db.db, execId);
+    const row = await this.keepCommitting(() => executionsSql.getExecution(this.db.db, execId));
     if (!row || isTerminalExecution(row.status as ExecutionStatus)) {
       await this.db.db.deleteFrom('tasks').where('id', '=', task.id).execute();
       return;
@@ -785,20 +794,20 @@ export class ExecutionEngine {
       return;
     }
     if (st.status === 'queued') {
-      const s = await this.dispatch(execId, {
-        type: 'node.started',
-        nodeId,
-        attempt: task.attempt,
-      });
+      const s = await this.keepCommitting(() =>
+        this.dispatch(execId, { type: 'node.started', nodeId, attempt: task.attempt }),
+      );
       if (!s || s.nodes[nodeId]?.status !== 'running') return;
       snapshot = s;
     }
-    const vp = await this.plans.get(
-      this.db.db,
-      row.workflow_id,
-      row.version,
-      snapshot.execution.workflowType,
-      idleTimeoutOf(snapshot.execution.runtime),
+    const vp = await this.keepCommitting(() =>
+      this.plans.get(
+        this.db.db,
+        row.workflow_id,
+        row.version,
+        snapshot.execution.workflowType,
+        idleTimeoutOf(snapshot.execution.runtime),
+      ),
     );
     const def = vp.plan.nodes.get(nodeId);
     if (!def) return;
@@ -808,31 +817,44 @@ export class ExecutionEngine {
       result.status === 'succeeded' && Array.isArray(def.artifacts) && def.artifacts.length > 0
         ? await this.collect(snapshot.execution, def.id, def.artifacts as string[])
         : undefined;
-    await this.logs.flush(execId);
     const cost = this.price(result.usage, snapshot.execution.runtime);
-    await this.dispatch(
-      execId,
-      {
-        type: 'node.finished',
-        nodeId,
-        attempt: task.attempt,
-        outcome:
-          result.status === 'succeeded'
-            ? {
-                status: 'succeeded',
-                outputs: result.outputs,
-                cost,
-                ...(artifacts && { artifacts }),
-              }
-            : {
-                status: 'failed',
-                error: result.error,
-                ...(result.outputs && { outputs: result.outputs }),
-                cost,
-              },
+    const finished: EngineEvent = {
+      type: 'node.finished',
+      nodeId,
+      attempt: task.attempt,
+      outcome:
+        result.status === 'succeeded'
+          ? {
+              status: 'succeeded',
+              outputs: result.outputs,
+              cost,
+              ...(artifacts && { artifacts }),
+            }
+          : {
+              status: 'failed',
+              error: result.error,
+              ...(result.outputs && { outputs: result.outputs }),
+              cost,
+            },
+    };
+    // The result is kept and written until it commits or the lease is provably lost.
+    await this.keepCommitting(async () => {
+      await this.logs.flush(execId);
+      return this.dispatch(execId, finished, task);
+    }, `the result of ${task.id}`);
+  }
+
+  /** Runs `fn` again while the database is unavailable, until this worker stops (commit-retry.ts). */
+  private keepCommitting<T>(fn: () => Promise<T>, what?: string): Promise<T> {
+    return commitUntilDone(fn, {
+      keepTrying: () => this.running,
+      onRetry: (err, tries) => {
+        if (tries === 1 && what)
+          process.stderr.write(
+            `switchyard worker: database unavailable (${(err as Error).message}); retrying ${what} until it commits\n`,
+          );
       },
-      task,
-    );
+    });
   }
 
   /** Builds the executor context and runs the node's executor; never throws. */

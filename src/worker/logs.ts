@@ -3,6 +3,7 @@
  * Each node attempt has a byte cap; past it one truncation marker is written and the rest
  * dropped. Lines are flushed on a short timer and before a node's result is decided.
  */
+import { isUnavailable } from '../errors.ts';
 import type { Database } from '../store/db.ts';
 import { isUniqueViolation } from '../store/db.ts';
 import * as logsSql from '../store/logs.ts';
@@ -53,7 +54,8 @@ export class LogWriter {
       this.buffers.set(executionId, buf);
     }
     buf.push({ nodeId, attempt, stream, text, at: this.now() });
-    if (buf.length >= 500) void this.flush(executionId);
+    if (buf.length >= 500)
+      void this.flush(executionId).catch(() => {}); // stays buffered
     else this.schedule();
   }
 
@@ -66,11 +68,15 @@ export class LogWriter {
     this.timer.unref();
   }
 
+  /** Writes everything buffered; lines the database cannot take now stay buffered, never throws. */
   async flushAll(): Promise<void> {
-    await Promise.all([...this.buffers.keys()].map((id) => this.flush(id)));
+    await Promise.all([...this.buffers.keys()].map((id) => this.flush(id).catch(() => {})));
   }
 
-  /** Writes everything buffered for an execution; concurrent calls queue behind each other. */
+  /**
+   * Writes everything buffered for an execution; concurrent calls queue behind each other. While
+   * the database is unavailable it rejects and the lines stay buffered for the next flush.
+   */
   async flush(executionId: string): Promise<void> {
     const prev = this.flushing.get(executionId) ?? Promise.resolve();
     const run = prev.then(() => this.write(executionId));
@@ -85,6 +91,18 @@ export class LogWriter {
     const buf = this.buffers.get(executionId);
     if (!buf || buf.length === 0) return;
     this.buffers.delete(executionId);
+    try {
+      await this.insert(executionId, buf);
+    } catch (err) {
+      // Back in front of the lines appended meanwhile; the timer tries again.
+      this.buffers.set(executionId, [...buf, ...(this.buffers.get(executionId) ?? [])]);
+      this.schedule();
+      throw err;
+    }
+  }
+
+  /** Inserts lines after the execution's last one; throws only while the database is unavailable. */
+  private async insert(executionId: string, buf: Pending[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       let line =
         this.nextLine.get(executionId) ?? (await logsSql.maxLogLine(this.db.db, executionId)) + 1;
@@ -106,8 +124,9 @@ export class LogWriter {
         this.onFlushed(executionId);
         return;
       } catch (err) {
-        // Another process wrote lines of this execution meanwhile: renumber after its lines.
         this.nextLine.delete(executionId);
+        if (isUnavailable(err)) throw err;
+        // Another process wrote lines of this execution meanwhile: renumber after its lines.
         if (!isUniqueViolation(err) || attempt >= 5) {
           process.stderr.write(
             `switchyard: dropped ${rows.length} log lines of ${executionId}: ${(err as Error).message}\n`,

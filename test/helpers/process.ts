@@ -11,6 +11,7 @@ export interface ServerProcess {
   child: ChildProcess;
   url: string;
   stdout: () => string;
+  stderr: () => string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -66,6 +67,7 @@ export async function startServer(
     child,
     url,
     stdout: () => out,
+    stderr: () => err,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal);
       return exited;

@@ -1,0 +1,38 @@
+/** What the rest of the program sees of the database: one Kysely instance plus notify and retry. */
+import type { Kysely } from 'kysely';
+import type { DatabaseSchema } from './schema.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+export type Db = Kysely<DatabaseSchema>;
+
+/** What changed for a stream: execution events or log lines. */
+export type ChangeKind = 'events' | 'logs';
+
+export interface Database {
+  readonly dialect: Dialect;
+  readonly db: Db;
+  /** Runs `fn` in one transaction, retrying it on transient lock and serialization errors. */
+  transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T>;
+  /** Throws when the database does not answer. */
+  ping(): Promise<void>;
+  /**
+   * Calls `onWake` whenever another process announces work (PostgreSQL LISTEN/NOTIFY; a no-op
+   * on SQLite, which has one process). It is also called after the listening connection is
+   * re-established, since work announced while it was down was missed. Returns a function that
+   * stops listening.
+   */
+  listenForWork(onWake: () => void): Promise<() => Promise<void>>;
+  /** Announces new work inside `trx`; delivered to listeners when it commits. */
+  announceWork(trx: Db): Promise<void>;
+  /**
+   * Calls `onChange(kind, executionId)` whenever any process commits new execution events or
+   * log lines (PostgreSQL LISTEN/NOTIFY; a no-op on SQLite, whose one process wakes streams
+   * itself). `executionId` is undefined after a reconnect: anything may have changed meanwhile.
+   */
+  listenForChanges(
+    onChange: (kind: ChangeKind, executionId: string | undefined) => void,
+  ): Promise<() => Promise<void>>;
+  /** Announces new events (or log lines) of an execution inside `trx`; delivered on commit. */
+  announceEvents(trx: Db, executionId: string, kind?: ChangeKind): Promise<void>;
+  close(): Promise<void>;
+}
