@@ -55,6 +55,11 @@ export interface Config {
   dockerSocket: string;
   /** Local runtime isolation: `auto` (bubblewrap when installed), `bwrap` or `plain`. */
   localIsolation: string;
+  /**
+   * Whether a workflow may have the Docker socket mounted in its containers
+   * (`runtime_config.docker_socket: true`), which gives it root on the host. Default false.
+   */
+  allowDockerSocket: boolean;
 }
 
 export const defaultConfig: Config = {
@@ -80,10 +85,11 @@ export const defaultConfig: Config = {
   runtime: 'auto',
   dockerSocket: '/var/run/docker.sock',
   localIsolation: 'auto',
+  allowDockerSocket: false,
 };
 
 type Key = keyof Config;
-type Kind = 'int' | 'number' | 'string' | 'level' | 'json' | 'choice';
+type Kind = 'int' | 'number' | 'string' | 'level' | 'json' | 'choice' | 'bool';
 
 interface Setting {
   kind: Kind;
@@ -187,7 +193,15 @@ const settings: Record<Key, Setting> = {
     flag: 'local-isolation',
     choices: ['auto', 'bwrap', 'plain'],
   },
+  allowDockerSocket: {
+    kind: 'bool',
+    env: ['SWITCHYARD_ALLOW_DOCKER_SOCKET'],
+    flag: 'allow-docker-socket',
+  },
 };
+
+const trueWords = ['true', '1', 'yes', 'on'];
+const falseWords = ['false', '0', 'no', 'off'];
 
 const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -241,6 +255,13 @@ function coerce(key: Key, value: unknown, source: string): Config[Key] {
     return n;
   }
   if (s.kind === 'json') return parseJsonSetting(key, value, source);
+  if (s.kind === 'bool') {
+    if (typeof value === 'boolean') return value;
+    const word = typeof value === 'string' ? value.trim().toLowerCase() : '';
+    if (trueWords.includes(word)) return true;
+    if (falseWords.includes(word)) return false;
+    throw new ConfigError(`config: ${key} must be true or false (got ${show} from ${source})`);
+  }
   if (typeof value !== 'string')
     throw new ConfigError(`config: ${key} must be a string (got ${show} from ${source})`);
   if (s.kind === 'choice' && !(s.choices ?? []).includes(value)) {
@@ -296,7 +317,10 @@ function parseJsonSetting(key: Key, value: unknown, source: string): Config[Key]
   return v as Config[Key];
 }
 
-/** Parses `--name value` and `--name=value` flags; unknown flags are an error. */
+/**
+ * Parses `--name value` and `--name=value` flags; unknown flags are an error. A boolean flag
+ * alone (`--allow-docker-socket`, followed by nothing or another flag) means true.
+ */
 export function parseFlags(argv: string[]): {
   values: Partial<Record<Key, string>>;
   configFile?: string;
@@ -310,6 +334,15 @@ export function parseFlags(argv: string[]): {
     if (!m) throw new ConfigError(`config: unexpected argument '${arg}'`);
     const name = m[1] ?? '';
     let value = m[2];
+    const key0 = byFlag.get(name);
+    if (
+      value === undefined &&
+      key0 !== undefined &&
+      settings[key0].kind === 'bool' &&
+      (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--'))
+    ) {
+      value = 'true';
+    }
     if (value === undefined) {
       value = argv[i + 1];
       i++;

@@ -82,7 +82,11 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         isolation: config.localIsolation as 'auto' | 'bwrap' | 'plain',
         owner,
       }),
-      docker: createDockerRuntime({ socketPath: config.dockerSocket, owner }),
+      docker: createDockerRuntime({
+        socketPath: config.dockerSocket,
+        owner,
+        allowDockerSocket: config.allowDockerSocket,
+      }),
       defaultRuntime: config.runtime as RuntimeChoice,
       owner,
     });

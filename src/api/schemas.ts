@@ -233,6 +233,12 @@ export const ExecutionSchema = Type.Object({
         unenforced: Type.Array(Type.String(), {
           description: 'Limits or isolation asked for but not enforced by this runtime.',
         }),
+        user: Type.Optional(
+          Type.String({
+            description:
+              "The user the processes run as (docker: `runtime_config.user`, else the image's user, `root`).",
+          }),
+        ),
       },
       { description: 'Where the nodes run; present once an environment was acquired.' },
     ),

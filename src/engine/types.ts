@@ -135,6 +135,8 @@ export interface EnvironmentInfo {
   isolation: string;
   /** Limits asked for but not enforced by this runtime. */
   unenforced: string[];
+  /** The user the nodes' processes run as (docker: `runtime_config.user`, else the image's, `root`). */
+  user?: string;
 }
 
 export type EngineEvent =

@@ -27,6 +27,10 @@ export interface SandboxSpec {
   hostWorkspace: string;
   /** The servers sharing one database (see databaseOwner); leftovers are reaped per owner. */
   owner?: string;
+  /** `runtime_config.user` (docker): the user the container's processes run as; default the image's (root). */
+  user?: string;
+  /** `runtime_config.docker_socket` (docker): mount the engine's socket in the container, if the server allows it. */
+  dockerSocket?: boolean;
 }
 
 export interface ProcessEnd {
@@ -72,6 +76,13 @@ export interface Sandbox {
   readonly workspace: string;
   /** Limits asked for but not enforced here (e.g. `memory` without cgroups), for the execution detail. */
   readonly unenforced: readonly string[];
+  /** The user processes run as (`root`, `1000:1000`, ...), for the execution detail, when the runtime knows it. */
+  readonly user?: string;
+  /**
+   * The host uid/gid of the sandbox's processes when it is not the server's: the files the server
+   * creates for them in the workspace (the workspace itself, `$SWITCHYARD_OUTPUT`) are given to it.
+   */
+  readonly hostUser?: { uid: number; gid: number };
   spawn(argv: string[], opts: SpawnOptions): Promise<SandboxProcess>;
   /** Frees what the sandbox holds (cgroups, containers, volumes); the workspace directory stays. */
   destroy(): Promise<void>;

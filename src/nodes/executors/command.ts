@@ -5,7 +5,8 @@
  * processes left behind.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { chown, mkdir, open, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -63,7 +64,11 @@ export const commandExecutor: NodeExecutor = async (ctx) => {
   if (end.kind === 'spawn-error') {
     await rm(outputFile, { force: true });
     const sandboxCode = (end.error as { code?: unknown } | undefined)?.code;
-    if (sandboxCode === 'ERR_NODE_UNSUPPORTED' || sandboxCode === 'ERR_NODE_IMAGE') {
+    if (
+      sandboxCode === 'ERR_NODE_UNSUPPORTED' ||
+      sandboxCode === 'ERR_NODE_IMAGE' ||
+      sandboxCode === 'ERR_NODE_CONFIG'
+    ) {
       return fail(sandboxCode, errorMessage(end.error), { usage });
     }
     return fail('ERR_NODE_SPAWN', `could not start ${argv[0]}: ${errorMessage(end.error)}`, {
@@ -149,6 +154,10 @@ async function createOutputFile(ctx: ExecContext): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `output-${ctx.nodeId}-${ctx.attempt}-${randomUUID()}`);
   await writeFile(file, '', { flag: 'wx' });
+  // The sandbox's processes may run as another user (docker `runtime_config.user`): the file is
+  // theirs to write, the directory stays the server's.
+  const owner = ctx.sandbox.hostUser;
+  if (owner !== undefined) await chown(file, owner.uid, owner.gid);
   return file;
 }
 
@@ -252,9 +261,21 @@ async function readOutputs(
 ): Promise<Record<string, unknown>> {
   let text = '';
   try {
-    const handle = await open(file, 'r');
+    // The file is the sandbox's to write, so it may have been replaced: never follow a symlink
+    // (`ln -sf /etc/shadow "$SWITCHYARD_OUTPUT"`), never block on a FIFO, read regular files
+    // inside the workspace only.
+    const handle = await open(
+      file,
+      fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK,
+    );
     try {
-      const size = (await handle.stat()).size;
+      const info = await handle.stat();
+      if (!info.isFile()) throw new Error('it is not a regular file');
+      const workspace = await realpath(ctx.sandbox.hostWorkspace);
+      if (!isInside(workspace, await realpath(file))) {
+        throw new Error('it is not inside the workspace');
+      }
+      const size = info.size;
       const buffer = Buffer.alloc(Math.min(size, maxOutputFileBytes));
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
       text = buffer.subarray(0, bytesRead).toString('utf8');
