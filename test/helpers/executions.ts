@@ -80,7 +80,7 @@ export interface ExecutionJson {
   turn: number;
   conversation: { role: string; content: string; turn: number; data?: unknown }[];
   /** Where the nodes run, once an environment was acquired. */
-  environment?: { runtime: string; isolation: string; unenforced: string[] };
+  environment?: { runtime: string; isolation: string; unenforced: string[]; user?: string };
 }
 export interface DlqJson {
   id: string;
