@@ -407,6 +407,31 @@ describe('hostile workflows on the docker runtime', { skip, timeout: 600_000 }, 
     assertFailed(done, 'work', 'shadow', [shadow]);
   });
 
+  it('shared pools are split by user: a workflow never runs in a pool granted to another', async () => {
+    const graph = {
+      nodes: [{ id: 'who', type: 'command', run: 'echo "uid=$(id -u)" >> "$SWITCHYARD_OUTPUT"' }],
+    };
+    const plain = await createWorkflow(h, {
+      name: `hostile-docker-shared-root-${run}`,
+      runtimeConfig: { image: testImage, mode: 'shared', replicas: 1 },
+      graph,
+    });
+    const asUser = await createWorkflow(h, {
+      name: `hostile-docker-shared-user-${run}`,
+      runtimeConfig: { image: testImage, mode: 'shared', replicas: 1, user: '1000:1000' },
+      graph,
+    });
+    const a = await finished(plain.id, await start(plain.id));
+    const b = await finished(asUser.id, await start(asUser.id));
+    const c = await finished(plain.id, await start(plain.id));
+    for (const d of [a, b, c]) assert.equal(d.status, 'succeeded', JSON.stringify(d));
+    assert.equal(nodeOf(a, 'who').outputs.uid, '0');
+    assert.equal(nodeOf(b, 'who').outputs.uid, '1000');
+    assert.equal(nodeOf(c, 'who').outputs.uid, '0');
+    assert.equal(b.environment?.user, '1000:1000');
+    assert.equal(c.environment?.user, 'root');
+  });
+
   it('cannot read another running execution’s workspace', async () => {
     const secret = `topsecret-${randomBytes(8).toString('hex')}`;
     const holder = await createWorkflow(h, {
