@@ -12,7 +12,7 @@
  * demand after a restart, so the broker keeps no state another process needs.
  */
 import { createHash } from 'node:crypto';
-import { chownSync, mkdirSync } from 'node:fs';
+import { lchownSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseCpu, parseMemory } from './limits.ts';
 import type { ResourceLimits, Runtime, Sandbox, SandboxProcess, SpawnOptions } from './types.ts';
@@ -245,7 +245,8 @@ class SubSandbox implements Sandbox {
     mkdirSync(this.hostWorkspace, { recursive: true });
     if (base.hostUser !== undefined) {
       this.hostUser = base.hostUser;
-      chownSync(this.hostWorkspace, base.hostUser.uid, base.hostUser.gid);
+      // Never through a symlink another execution of the pool may have left in its place.
+      lchownSync(this.hostWorkspace, base.hostUser.uid, base.hostUser.gid);
     }
   }
 
