@@ -432,6 +432,35 @@ describe('hostile workflows on the docker runtime', { skip, timeout: 600_000 }, 
     assert.equal(c.environment?.user, 'root');
   });
 
+  it('a state directory replaced by a symlink to a host directory does not make the server write there', async () => {
+    const target = mkdtempSync(path.join(hostScratch, 'target-'));
+    const wf = await createWorkflow(h, {
+      name: `hostile-docker-state-link-${run}`,
+      runtimeConfig: { image: testImage },
+      graph: {
+        nodes: [
+          {
+            id: 'plant',
+            type: 'command',
+            // Root in the container may replace the server's directory in the workspace.
+            run: `mv /workspace/.switchyard /workspace/old-state && ln -s ${target} /workspace/.switchyard`,
+          },
+          {
+            id: 'next',
+            type: 'command',
+            needs: ['plant'],
+            run: 'echo "ok=yes" >> "$SWITCHYARD_OUTPUT"',
+          },
+        ],
+      },
+    });
+    const execId = await start(wf.id);
+    const done = await finished(wf.id, execId);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    assert.equal(nodeOf(done, 'next').outputs.ok, 'yes');
+    assert.deepEqual(readdirSync(target), [], 'the server created files in a host directory');
+  });
+
   it('cannot read another running execution’s workspace', async () => {
     const secret = `topsecret-${randomBytes(8).toString('hex')}`;
     const holder = await createWorkflow(h, {

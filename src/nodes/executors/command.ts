@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { chown, mkdir, open, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, realpath, rm, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -152,12 +152,25 @@ function isInside(root: string, target: string): boolean {
 async function createOutputFile(ctx: ExecContext): Promise<string> {
   const dir = path.join(ctx.sandbox.hostWorkspace, stateDirName);
   await mkdir(dir, { recursive: true });
+  // A sandbox may have replaced the directory with a symlink out of the workspace.
+  if ((await lstat(dir)).isSymbolicLink()) {
+    await rm(dir, { force: true });
+    await mkdir(dir);
+  }
   const file = path.join(dir, `output-${ctx.nodeId}-${ctx.attempt}-${randomUUID()}`);
-  await writeFile(file, '', { flag: 'wx' });
-  // The sandbox's processes may run as another user (docker `runtime_config.user`): the file is
-  // theirs to write, the directory stays the server's.
-  const owner = ctx.sandbox.hostUser;
-  if (owner !== undefined) await chown(file, owner.uid, owner.gid);
+  const handle = await open(file, 'wx');
+  try {
+    if (!isInside(await realpath(ctx.sandbox.hostWorkspace), await realpath(file))) {
+      await rm(file, { force: true });
+      throw new Error(`${stateDirName} leads out of the workspace`);
+    }
+    // The sandbox's processes may run as another user (docker `runtime_config.user`): the file
+    // is theirs to write (fchown: no path to swap meanwhile), the directory stays the server's.
+    const owner = ctx.sandbox.hostUser;
+    if (owner !== undefined) await handle.chown(owner.uid, owner.gid);
+  } finally {
+    await handle.close();
+  }
   return file;
 }
 
