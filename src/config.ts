@@ -62,6 +62,11 @@ export interface Config {
   sandboxUidRange: string;
   /** Extra absolute host paths bound read-only into bubblewrap sandboxes. */
   sandboxReadOnlyPaths: string[];
+  /**
+   * Whether a workflow may have the Docker socket mounted in its containers
+   * (`runtime_config.docker_socket: true`), which gives it root on the host. Default false.
+   */
+  allowDockerSocket: boolean;
 }
 
 export const defaultConfig: Config = {
@@ -90,10 +95,11 @@ export const defaultConfig: Config = {
   sandboxUser: 'auto',
   sandboxUidRange: '3000000-3999999',
   sandboxReadOnlyPaths: [],
+  allowDockerSocket: false,
 };
 
 type Key = keyof Config;
-type Kind = 'int' | 'number' | 'string' | 'level' | 'json' | 'choice' | 'paths';
+type Kind = 'int' | 'number' | 'string' | 'level' | 'json' | 'choice' | 'paths' | 'bool';
 
 interface Setting {
   kind: Kind;
@@ -208,7 +214,15 @@ const settings: Record<Key, Setting> = {
     env: ['SWITCHYARD_SANDBOX_READ_ONLY_PATHS'],
     flag: 'sandbox-read-only-paths',
   },
+  allowDockerSocket: {
+    kind: 'bool',
+    env: ['SWITCHYARD_ALLOW_DOCKER_SOCKET'],
+    flag: 'allow-docker-socket',
+  },
 };
+
+const trueWords = ['true', '1', 'yes', 'on'];
+const falseWords = ['false', '0', 'no', 'off'];
 
 const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -263,6 +277,13 @@ function coerce(key: Key, value: unknown, source: string): Config[Key] {
   }
   if (s.kind === 'json') return parseJsonSetting(key, value, source);
   if (s.kind === 'paths') return parsePaths(key, value, source);
+  if (s.kind === 'bool') {
+    if (typeof value === 'boolean') return value;
+    const word = typeof value === 'string' ? value.trim().toLowerCase() : '';
+    if (trueWords.includes(word)) return true;
+    if (falseWords.includes(word)) return false;
+    throw new ConfigError(`config: ${key} must be true or false (got ${show} from ${source})`);
+  }
   if (typeof value !== 'string')
     throw new ConfigError(`config: ${key} must be a string (got ${show} from ${source})`);
   if (s.kind === 'choice' && !(s.choices ?? []).includes(value)) {
@@ -337,7 +358,10 @@ function parseJsonSetting(key: Key, value: unknown, source: string): Config[Key]
   return v as Config[Key];
 }
 
-/** Parses `--name value` and `--name=value` flags; unknown flags are an error. */
+/**
+ * Parses `--name value` and `--name=value` flags; unknown flags are an error. A boolean flag
+ * alone (`--allow-docker-socket`, followed by nothing or another flag) means true.
+ */
 export function parseFlags(argv: string[]): {
   values: Partial<Record<Key, string>>;
   configFile?: string;
@@ -351,6 +375,15 @@ export function parseFlags(argv: string[]): {
     if (!m) throw new ConfigError(`config: unexpected argument '${arg}'`);
     const name = m[1] ?? '';
     let value = m[2];
+    const key0 = byFlag.get(name);
+    if (
+      value === undefined &&
+      key0 !== undefined &&
+      settings[key0].kind === 'bool' &&
+      (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--'))
+    ) {
+      value = 'true';
+    }
     if (value === undefined) {
       value = argv[i + 1];
       i++;

@@ -94,7 +94,11 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         identity: identityPolicy(config.sandboxUser, config.sandboxUidRange, process.getuid?.()),
         readOnlyPaths: config.sandboxReadOnlyPaths,
       }),
-      docker: createDockerRuntime({ socketPath: config.dockerSocket, owner }),
+      docker: createDockerRuntime({
+        socketPath: config.dockerSocket,
+        owner,
+        allowDockerSocket: config.allowDockerSocket,
+      }),
       defaultRuntime: config.runtime as RuntimeChoice,
       owner,
     });

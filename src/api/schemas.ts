@@ -237,7 +237,7 @@ export const ExecutionSchema = Type.Object({
         user: Type.Optional(
           Type.String({
             description:
-              "Who the commands run as: `sandbox (uid 3001234)`, `a uid per execution`, `the server's user (uid 1000)`, or the container user.",
+              "Who the commands run as: `sandbox (uid 3001234)`, `a uid per execution`, `the server's user (uid 1000)`, or on docker `runtime_config.user`, else the image's user (`root`).",
           }),
         ),
         readOnlyPaths: Type.Optional(

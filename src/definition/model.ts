@@ -135,6 +135,10 @@ export const VariablesPreciseSchema = Type.Record(
 );
 export type Variables = Record<string, string | number | boolean>;
 
+/** `runtime_config.user`: a user, or `user:group`, by name or number (`1000:1000`, `nobody`). */
+export const containerUserPattern =
+  '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$';
+
 export const RuntimeConfigPreciseSchema = Type.Object(
   {
     mode: Type.Optional(
@@ -156,6 +160,8 @@ export const RuntimeConfigPreciseSchema = Type.Object(
     idleTimeout: Type.Optional(DurationString()),
     network: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('host')])),
     artifacts: Type.Optional(Type.Array(NonEmptyString())),
+    user: Type.Optional(Type.String({ pattern: containerUserPattern })),
+    dockerSocket: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, 'x-name': 'runtime config' },
 );
@@ -174,6 +180,10 @@ export interface RuntimeConfig {
   idleTimeout?: string;
   network?: 'none' | 'host';
   artifacts?: string[];
+  /** Docker runtime: the user (`name`, `uid`, `uid:gid`, ...) the container's commands run as; root by default. */
+  user?: string;
+  /** Docker runtime: mount the engine's socket at /var/run/docker.sock (the server may forbid it). */
+  dockerSocket?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -332,6 +342,17 @@ export const RuntimeConfigSchema = Type.Object(
     idleTimeout: Type.Optional(Type.String()),
     network: Type.Optional(Type.String()),
     artifacts: Type.Optional(Type.Array(Type.String())),
+    user: Type.Optional(
+      Type.String({
+        description: 'Docker runtime: the user commands run as (`1000:1000`, `nobody`).',
+      }),
+    ),
+    dockerSocket: Type.Optional(
+      Type.Boolean({
+        description:
+          "Docker runtime: mount the engine's socket in the container (root on the host; forbidden unless the server allows it).",
+      }),
+    ),
   },
   { additionalProperties: true },
 );

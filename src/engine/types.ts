@@ -135,7 +135,7 @@ export interface EnvironmentInfo {
   isolation: string;
   /** Limits asked for but not enforced by this runtime. */
   unenforced: string[];
-  /** Who the commands run as (`sandbox (uid 3001234)`, `a uid per execution`, ...). */
+  /** Who the commands run as (local: `sandbox (uid 3001234)`, `a uid per execution`; docker: `runtime_config.user`, else the image's, `root`). */
   user?: string;
   /** Extra host paths the sandbox can read, from the server's config. */
   readOnlyPaths?: string[];

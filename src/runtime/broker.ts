@@ -12,7 +12,7 @@
  * demand after a restart, so the broker keeps no state another process needs.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { lchownSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseCpu, parseMemory } from './limits.ts';
 import type { ResourceLimits, Runtime, Sandbox, SandboxProcess, SpawnOptions } from './types.ts';
@@ -22,6 +22,18 @@ export type RuntimeChoice = 'auto' | 'local' | 'docker';
 /** No environment can be had right now (the node fails with ERR_RUNTIME_UNAVAILABLE, retryable). */
 export class RuntimeUnavailableError extends Error {
   override name = 'RuntimeUnavailableError';
+}
+
+/** The environment asked for cannot be given by the runtime chosen (fixing the workflow helps). */
+export class RuntimeRefusedError extends Error {
+  override name = 'RuntimeRefusedError';
+  readonly retryable = false;
+  constructor(
+    readonly code: 'ERR_NODE_UNSUPPORTED',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export interface BrokerOptions {
@@ -50,6 +62,12 @@ export class RuntimeBroker {
   /** The sandbox an execution's nodes run in (created on first use). */
   async sandboxFor(exec: ExecutionRuntime): Promise<Sandbox> {
     const runtime = await this.pick(exec.config.runtime);
+    if (runtime.name === 'local' && exec.config.dockerSocket === true) {
+      throw new RuntimeRefusedError(
+        'ERR_NODE_UNSUPPORTED',
+        'runtime_config.docker_socket needs the docker runtime; this execution runs on the local runtime',
+      );
+    }
     const mode = typeof exec.config.mode === 'string' ? exec.config.mode : 'per_execution';
     if (mode === 'per_execution')
       return this.get(
@@ -62,7 +80,9 @@ export class RuntimeBroker {
     const slot = createHash('sha256').update(exec.executionId).digest().readUInt32BE(0) % replicas;
     if (mode !== 'per_workflow') this.lastSharedRuntime = runtime.name;
     const key =
-      mode === 'per_workflow' ? `wf-${exec.workflowId}-${slot}` : `shared-${runtime.name}-${slot}`;
+      mode === 'per_workflow'
+        ? `wf-${exec.workflowId}-${slot}`
+        : `shared-${runtime.name}${sharedVariant(exec.config)}-${slot}`;
     const base = await this.get(
       key,
       runtime,
@@ -87,7 +107,7 @@ export class RuntimeBroker {
     const key =
       mode === 'per_workflow'
         ? `wf-${exec.workflowId}-${slot}`
-        : `shared-${runtimeName ?? this.lastSharedRuntime}-${slot}`;
+        : `shared-${runtimeName ?? this.lastSharedRuntime}${sharedVariant(exec.config)}-${slot}`;
     return path.join(this.workspaces(), key, exec.executionId);
   }
 
@@ -143,6 +163,8 @@ export class RuntimeBroker {
         limits: limitsOf(exec.config),
         network: exec.config.network === 'host' ? 'host' : 'none',
         hostWorkspace,
+        ...(typeof exec.config.user === 'string' && { user: exec.config.user }),
+        ...(exec.config.dockerSocket === true && { dockerSocket: true }),
         ...(this.opts.owner !== undefined && { owner: this.opts.owner }),
         ...(shared && { shared: true }),
       });
@@ -179,6 +201,20 @@ export class RuntimeBroker {
   }
 }
 
+/**
+ * Shared pools are split by what changes who a process is and what it can reach (the user, the
+ * Docker socket): a workflow never lands in an environment another one was granted more in.
+ */
+function sharedVariant(config: Record<string, unknown>): string {
+  const user = typeof config.user === 'string' ? config.user : undefined;
+  const socket = config.dockerSocket === true;
+  if (user === undefined && !socket) return '';
+  const digest = createHash('sha256')
+    .update(JSON.stringify([user ?? null, socket]))
+    .digest('hex');
+  return `-${digest.slice(0, 8)}`;
+}
+
 export function limitsOf(config: Record<string, unknown>): ResourceLimits {
   const limits: ResourceLimits = {};
   const cpu = parseCpu(config.cpu);
@@ -198,6 +234,7 @@ class SubSandbox implements Sandbox {
   readonly unenforced: readonly string[];
   readonly user?: string;
   readonly readOnlyPaths?: readonly string[];
+  readonly hostUser?: { uid: number; gid: number };
 
   constructor(
     private readonly base: Sandbox,
@@ -211,6 +248,11 @@ class SubSandbox implements Sandbox {
     if (base.user !== undefined) this.user = base.user;
     if (base.readOnlyPaths !== undefined) this.readOnlyPaths = base.readOnlyPaths;
     mkdirSync(this.hostWorkspace, { recursive: true });
+    if (base.hostUser !== undefined) {
+      this.hostUser = base.hostUser;
+      // Never through a symlink another execution of the pool may have left in its place.
+      lchownSync(this.hostWorkspace, base.hostUser.uid, base.hostUser.gid);
+    }
   }
 
   spawn(argv: string[], opts: SpawnOptions): Promise<SandboxProcess> {

@@ -12,9 +12,17 @@
  * volume: artifacts are collected from the host path while and after the container lives, with no
  * copy out of a volume, and sidecars mount the same directory. It needs the engine on this host,
  * which a unix socket implies. Images are never pulled: a missing one fails at once.
+ *
+ * Hardening (docs/runtimes.md, "Threat model"): `no-new-privileges`, every capability dropped but
+ * `keptCapabilities`, and nothing of the host but the workspace: the engine's socket is mounted
+ * only when the workflow asks (`runtime_config.docker_socket`) and the server allows it
+ * (`allowDockerSocket`), else the sandbox fails with ERR_RUNTIME_FORBIDDEN. Processes run as the
+ * image's user (root, for the usual CI images) unless `runtime_config.user` names another; the
+ * workspace then belongs to that user's uid/gid on the host.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { chown } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -39,11 +47,33 @@ export const dockerLabels = {
   role: 'switchyard.role',
 } as const;
 
+/** Where the engine's socket appears in a container that asked for it. */
+export const containerDockerSocket = '/var/run/docker.sock';
+
+/**
+ * The capabilities a container keeps (all others are dropped): Docker's default set without
+ * NET_RAW (raw sockets, ARP/ICMP spoofing), MKNOD (device nodes), AUDIT_WRITE, SETFCAP (file
+ * capabilities) and SYS_CHROOT. What is left is what package installs, `chown`, `su`/`setpriv`
+ * from root and servers on low ports need.
+ */
+export const keptCapabilities = [
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+  'SETPCAP',
+  'NET_BIND_SERVICE',
+] as const;
+
 /** A sandbox failure with a node error code (`ERR_NODE_IMAGE`, ...) the executor can report. */
 export class SandboxError extends Error {
   override name = 'SandboxError';
   constructor(
-    readonly code: 'ERR_NODE_IMAGE' | 'ERR_NODE_SPAWN',
+    readonly code:
+      'ERR_NODE_IMAGE' | 'ERR_NODE_SPAWN' | 'ERR_NODE_CONFIG' | 'ERR_RUNTIME_FORBIDDEN',
     message: string,
     readonly retryable: boolean,
     options?: { cause?: unknown },
@@ -65,6 +95,11 @@ export interface DockerRuntimeOptions {
   hostProcessControl?: boolean;
   /** Only containers labelled with this owner are reaped (servers sharing one database share it). */
   owner?: string;
+  /**
+   * Whether a workflow may have the engine's socket mounted (`runtime_config.docker_socket`);
+   * default false: asking fails the sandbox with ERR_RUNTIME_FORBIDDEN.
+   */
+  allowDockerSocket?: boolean;
 }
 
 export function containerName(executionId: string): string {
@@ -115,21 +150,51 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): Runtime {
           false,
         );
       }
+      if (spec.dockerSocket === true && opts.allowDockerSocket !== true) {
+        throw new SandboxError(
+          'ERR_RUNTIME_FORBIDDEN',
+          'runtime_config.docker_socket asks for the Docker socket, which gives root on the host; this server does not allow it (allowDockerSocket)',
+          false,
+        );
+      }
       const name = containerName(spec.executionId);
-      const config = containerConfig(spec, image, name, 'sandbox', {
+      const config = containerConfig(spec, image, name, 'sandbox', opts.socketPath, {
         Entrypoint: ['sleep'],
         Cmd: ['infinity'],
+        // The workspace may not be the user's yet; execs set their own working directory.
+        ...(spec.user !== undefined && { WorkingDir: '/' }),
       });
-      const container = await createOrAdopt(docker, config, image);
+      const container = await createOrAdopt(docker, config, image, spec.user);
       const have = await engineCaps();
       const unenforced: string[] = [];
       if (spec.limits.cpu !== undefined && !have.cpu) unenforced.push('cpu');
       if (spec.limits.memoryBytes !== undefined && !have.memory) unenforced.push('memory');
       if (spec.limits.pids !== undefined && !have.pids) unenforced.push('pids');
       const info = await container.inspect();
+      let hostUser: { uid: number; gid: number } | undefined;
+      if (spec.user !== undefined) {
+        try {
+          hostUser = await userIds(docker, container, spec.user);
+          await giveWorkspace(spec.hostWorkspace, hostUser, spec.user);
+        } catch (err) {
+          await removeContainer(container);
+          throw err;
+        }
+      }
       const host =
         opts.hostProcessControl === false ? undefined : HostView.of(info.State.Pid, info.Id);
-      return new DockerSandbox(docker, spec, image, container, unenforced, host);
+      const user = spec.user ?? (info.Config.User || 'root');
+      return new DockerSandbox(
+        docker,
+        spec,
+        image,
+        container,
+        unenforced,
+        host,
+        user,
+        hostUser,
+        opts.socketPath,
+      );
     },
 
     async reap(alive) {
@@ -170,9 +235,14 @@ function containerConfig(
   image: string,
   name: string,
   role: Role,
+  socketPath: string,
   extra: Partial<Docker.ContainerCreateOptions>,
 ): Docker.ContainerCreateOptions {
   const { cpu, memoryBytes, pids } = spec.limits;
+  const binds = [`${path.resolve(spec.hostWorkspace)}:${containerWorkspace}`];
+  // Only asked for and allowed (create checks): it is root on the host.
+  if (spec.dockerSocket === true)
+    binds.push(`${path.resolve(socketPath)}:${containerDockerSocket}`);
   return {
     name,
     Image: image,
@@ -183,16 +253,19 @@ function containerConfig(
       [dockerLabels.role]: role,
     },
     WorkingDir: containerWorkspace,
+    ...(spec.user !== undefined && { User: spec.user }),
     AttachStdin: false,
     AttachStdout: role === 'sidecar',
     AttachStderr: role === 'sidecar',
     Tty: false,
     ...extra,
     HostConfig: {
-      Binds: [`${path.resolve(spec.hostWorkspace)}:${containerWorkspace}`],
+      Binds: binds,
       NetworkMode: spec.network === 'host' ? 'host' : 'none',
       Init: true,
       SecurityOpt: ['no-new-privileges'],
+      CapDrop: ['ALL'],
+      CapAdd: [...keptCapabilities],
       // Output reaches us through attach/exec streams; the engine need not keep a copy.
       LogConfig: { Type: 'none', Config: {} },
       ...(cpu !== undefined && { NanoCpus: Math.round(cpu * 1e9) }),
@@ -225,6 +298,7 @@ async function createOrAdopt(
   docker: Docker,
   config: Docker.ContainerCreateOptions,
   image: string,
+  user: string | undefined,
   attempt = 1,
 ): Promise<Docker.Container> {
   let container: Docker.Container;
@@ -237,15 +311,75 @@ async function createOrAdopt(
     const info = await existing.inspect();
     if (info.State.Running) return existing;
     await removeContainer(existing);
-    return createOrAdopt(docker, config, image, attempt + 1);
+    return createOrAdopt(docker, config, image, user, attempt + 1);
   }
   try {
     await container.start();
   } catch (err) {
     await removeContainer(container);
-    throw err;
+    throw startError(err, user);
   }
   return container;
+}
+
+/** A start refused because the image has no such user is the workflow's to fix. */
+function startError(err: unknown, user: string | undefined): unknown {
+  const message = (err as Error | null)?.message ?? '';
+  if (
+    user !== undefined &&
+    /unable to find (user|group)|no matching entries in (passwd|group)/i.test(message)
+  ) {
+    return new SandboxError(
+      'ERR_NODE_CONFIG',
+      `runtime_config.user ${JSON.stringify(user)} does not exist in the image (a numeric uid:gid needs no entry)`,
+      false,
+      { cause: err },
+    );
+  }
+  return err;
+}
+
+/** The numeric uid and gid of `user` in the container: given as `uid:gid`, else asked with `id`. */
+async function userIds(
+  docker: Docker,
+  container: Docker.Container,
+  user: string,
+): Promise<{ uid: number; gid: number }> {
+  const numeric = /^(\d+):(\d+)$/.exec(user);
+  if (numeric) return { uid: Number(numeric[1]), gid: Number(numeric[2]) };
+  let out: { code: number | null; stdout: string } | undefined;
+  try {
+    out = await execCapture(docker, container, ['/bin/sh', '-c', 'id -u; id -g']);
+  } catch {
+    out = undefined;
+  }
+  const ids = out?.code === 0 ? out.stdout.trim().split(/\s+/).map(Number) : [];
+  if (ids.length === 2 && ids.every((n) => Number.isInteger(n) && n >= 0)) {
+    return { uid: ids[0]!, gid: ids[1]! };
+  }
+  throw new SandboxError(
+    'ERR_NODE_CONFIG',
+    `cannot tell the uid and gid of runtime_config.user ${JSON.stringify(user)}: the image has no working \`id\`; give it as uid:gid`,
+    false,
+  );
+}
+
+/** Gives the host workspace to the container's user, so it can work there. */
+async function giveWorkspace(
+  hostWorkspace: string,
+  ids: { uid: number; gid: number },
+  user: string,
+): Promise<void> {
+  try {
+    await chown(hostWorkspace, ids.uid, ids.gid);
+  } catch (err) {
+    throw new SandboxError(
+      'ERR_NODE_SPAWN',
+      `cannot give the workspace to runtime_config.user ${JSON.stringify(user)} (uid ${ids.uid}): ${(err as Error).message}; the server must run as root for that`,
+      false,
+      { cause: err },
+    );
+  }
 }
 
 async function removeContainer(c: Docker.Container): Promise<void> {
@@ -508,6 +642,9 @@ class DockerSandbox implements Sandbox {
     readonly unenforced: readonly string[],
     /** Set when the engine runs on this host: process control without execs. */
     private readonly host: HostView | undefined,
+    readonly user: string,
+    readonly hostUser: { uid: number; gid: number } | undefined,
+    private readonly socketPath: string,
   ) {
     this.hostWorkspace = path.resolve(spec.hostWorkspace);
   }
@@ -661,6 +798,7 @@ class DockerSandbox implements Sandbox {
       image,
       `${containerName(this.spec.executionId)}-${hash}`,
       'sidecar',
+      this.socketPath,
       {
         Entrypoint: [argv[0]!],
         Cmd: argv.slice(1),
@@ -684,7 +822,8 @@ class DockerSandbox implements Sandbox {
       await container.start();
     } catch (err) {
       await removeContainer(container);
-      throw this.spawnError(err);
+      const refused = startError(err, this.spec.user);
+      throw refused === err ? this.spawnError(err) : refused;
     }
     const info = await container.inspect().catch(() => undefined);
     const pid = info?.State.Pid || undefined;

@@ -29,6 +29,10 @@ export interface SandboxSpec {
   owner?: string;
   /** A long-lived sandbox that executions share (per_workflow, shared): each has its own sub-directory. */
   shared?: boolean;
+  /** `runtime_config.user` (docker): the user the container's processes run as; default the image's (root). */
+  user?: string;
+  /** `runtime_config.docker_socket` (docker): mount the engine's socket in the container, if the server allows it. */
+  dockerSocket?: boolean;
 }
 
 export interface ProcessEnd {
@@ -83,6 +87,11 @@ export interface Sandbox {
   readonly user?: string;
   /** Extra host paths the processes can read (server config), for the execution detail. */
   readonly readOnlyPaths?: readonly string[];
+  /**
+   * The host uid/gid of the sandbox's processes when it is not the server's: the files the server
+   * creates for them in the workspace (the workspace itself, `$SWITCHYARD_OUTPUT`) are given to it.
+   */
+  readonly hostUser?: { uid: number; gid: number };
   spawn(argv: string[], opts: SpawnOptions): Promise<SandboxProcess>;
   /** Frees what the sandbox holds (cgroups, containers, volumes); the workspace directory stays. */
   destroy(): Promise<void>;

@@ -83,7 +83,8 @@ async function descriptorInside(
 
 /**
  * Creates an empty file for the sandbox to write (`mode`, e.g. 0666) at `file` inside
- * `workspace` (a real path). Never follows a link at the file itself; when a directory on the
+ * `workspace` (a real path), given to `owner` when the sandbox's processes run as another
+ * user. Never follows a link at the file itself; when a directory on the
  * way was swapped for a link out of the workspace, the file made there is removed again and
  * this throws.
  */
@@ -91,6 +92,7 @@ export async function createInWorkspace(
   workspace: string,
   file: string,
   mode: number,
+  owner?: { uid: number; gid: number },
 ): Promise<void> {
   const handle = await open(
     file,
@@ -104,6 +106,7 @@ export async function createInWorkspace(
       throw new Error('a directory of the workspace leads outside it');
     }
     await handle.chmod(mode);
+    if (owner !== undefined) await handle.chown(owner.uid, owner.gid);
   } finally {
     await handle.close();
   }

@@ -19,6 +19,7 @@ import {
   type Cost,
   type DecideContext,
   type EngineEvent,
+  type EnvironmentInfo,
   type ExecutionState,
   type NodeState,
   type Snapshot,
@@ -880,19 +881,20 @@ export class ExecutionEngine {
     try {
       sandbox = await this.sandboxOf(e);
     } catch (err) {
-      // A missing image (ERR_NODE_IMAGE) will not appear by retrying; an engine that is down may.
-      const code = (err as { code?: unknown }).code;
-      const image = code === 'ERR_NODE_IMAGE';
+      // Refusals with their own code (a missing image, a forbidden Docker socket, an unknown
+      // user) say whether retrying can help; an engine that is down may come back.
+      const { code, retryable } = err as { code?: unknown; retryable?: unknown };
+      const own = typeof code === 'string' && typeof retryable === 'boolean';
       return {
         status: 'failed',
         error: {
-          code: image
-            ? 'ERR_NODE_IMAGE'
+          code: own
+            ? code
             : err instanceof RuntimeUnavailableError
               ? 'ERR_RUNTIME_UNAVAILABLE'
               : 'ERR_RUNTIME',
           message: `No environment for the node: ${(err as Error).message}`,
-          retryable: !image,
+          retryable: own ? retryable : true,
         },
       };
     }
@@ -978,10 +980,12 @@ export class ExecutionEngine {
       config: e.runtime,
     });
     if (!e.environment || e.environment.isolation !== sandbox.isolation) {
-      const environment = {
+      // `runtime_config.user` is the docker runtime's: the local one runs commands as its own identity.
+      const userIgnored = sandbox.runtime === 'local' && typeof e.runtime.user === 'string';
+      const environment: EnvironmentInfo = {
         runtime: sandbox.runtime,
         isolation: sandbox.isolation,
-        unenforced: [...sandbox.unenforced],
+        unenforced: [...sandbox.unenforced, ...(userIgnored ? ['user'] : [])],
         ...(sandbox.user !== undefined && { user: sandbox.user }),
         ...(sandbox.readOnlyPaths !== undefined &&
           sandbox.readOnlyPaths.length > 0 && { readOnlyPaths: [...sandbox.readOnlyPaths] }),

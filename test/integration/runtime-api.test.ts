@@ -541,6 +541,7 @@ describe('runtime API: docker (sqlite)', { skip: dockerSkip, timeout: 300_000 },
       runtime: 'docker',
       isolation: 'docker',
       unenforced: [],
+      user: 'root',
     });
 
     writeFileSync(path.join(h.dataDir, 'workspaces', execId, 'go'), '');

@@ -131,6 +131,30 @@ describe('config', () => {
     assert.throws(() => parseFlags(['serve']), /unexpected argument 'serve'/);
   });
 
+  it('reads allowDockerSocket as a boolean from flags, environment and file; false by default', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
+    assert.equal(loadConfig({ env: {}, cwd: dir }).allowDockerSocket, false);
+    assert.deepEqual(parseFlags(['--allow-docker-socket']), {
+      values: { allowDockerSocket: 'true' },
+    });
+    assert.deepEqual(parseFlags(['--allow-docker-socket', '--port', '1']), {
+      values: { allowDockerSocket: 'true', port: '1' },
+    });
+    assert.deepEqual(parseFlags(['--allow-docker-socket=false']), {
+      values: { allowDockerSocket: 'false' },
+    });
+    const flagged = loadConfig({ env: {}, cwd: dir, overrides: { allowDockerSocket: 'true' } });
+    assert.equal(flagged.allowDockerSocket, true);
+    const fromEnv = loadConfig({ env: { SWITCHYARD_ALLOW_DOCKER_SOCKET: '1' }, cwd: dir });
+    assert.equal(fromEnv.allowDockerSocket, true);
+    writeFileSync(path.join(dir, 'switchyard.yaml'), 'allow_docker_socket: true\n');
+    assert.equal(loadConfig({ env: {}, cwd: dir }).allowDockerSocket, true);
+    assert.throws(
+      () => loadConfig({ env: { SWITCHYARD_ALLOW_DOCKER_SOCKET: 'maybe' }, cwd: dir }),
+      /allowDockerSocket must be true or false \(got 'maybe' from \$SWITCHYARD_ALLOW_DOCKER_SOCKET\)/,
+    );
+  });
+
   it('redacts passwords in database URLs', () => {
     assert.equal(redactUrl('postgres://user:pw@host:5432/db'), 'postgres://user:***@host:5432/db');
     assert.equal(redactUrl('postgres://host/db'), 'postgres://host/db');

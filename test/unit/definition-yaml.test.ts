@@ -179,6 +179,30 @@ describe('parseWorkflowYaml', () => {
     assert.match(err.details[1]!.message, /unknown field 'working_directory'.*working_dir/);
   });
 
+  it('maps runtime_config user and docker_socket, and checks them', () => {
+    const def = parseWorkflowYaml(
+      "name: x\nruntime_config: { user: '1000:1000', docker_socket: true }\nnodes: []\n",
+      limits,
+    );
+    assert.deepEqual(def.runtimeConfig, { user: '1000:1000', dockerSocket: true });
+    assert.match(workflowToYaml(def), /user: 1000:1000\n\s+docker_socket: true/);
+    assert.deepEqual(
+      parseWorkflowYaml('name: x\nruntime_config: { user: nobody }\nnodes: []\n', limits)
+        .runtimeConfig,
+      { user: 'nobody' },
+    );
+    const err = appError(() =>
+      parseWorkflowYaml(
+        "name: x\nruntime_config: { user: 'root; rm -rf /', docker_socket: 'yes' }\nnodes: []\n",
+        limits,
+      ),
+    );
+    assert.deepEqual(
+      err.details.map((d) => d.path),
+      ['runtime_config.user', 'runtime_config.docker_socket'],
+    );
+  });
+
   it('rejects unknown top-level keys and JSON spellings', () => {
     const err = appError(() =>
       parseWorkflowYaml('name: x\nruntimeConfig: {}\ngraph: {}\nfoo: 1\nnodes: []\n', limits),

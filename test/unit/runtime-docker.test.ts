@@ -4,12 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type Docker from 'dockerode';
-import { createDockerRuntime, dockerLabels, SandboxError } from '../../src/runtime/docker.ts';
+import {
+  createDockerRuntime,
+  dockerLabels,
+  keptCapabilities,
+  SandboxError,
+} from '../../src/runtime/docker.ts';
 import type {
   Sandbox,
   SandboxProcess,
@@ -34,6 +39,7 @@ describe('docker runtime', { skip, timeout: 120_000 }, () => {
   let docker: Docker;
   const runtime = createDockerRuntime({ socketPath: dockerSocket });
   const execRuntime = createDockerRuntime({ socketPath: dockerSocket, hostProcessControl: false });
+  const socketRuntime = createDockerRuntime({ socketPath: dockerSocket, allowDockerSocket: true });
   const sandboxes: Sandbox[] = [];
   const dirs: string[] = [];
 
@@ -338,6 +344,146 @@ describe('docker runtime', { skip, timeout: 120_000 }, () => {
       statusCode: 404,
     });
     assert.equal((await containerOf(kept).inspect()).State.Running, true);
+  });
+
+  /** The capability bits of a `Cap*:` line of /proc/<pid>/status. */
+  function capBits(status: string, line: string): bigint {
+    const hex = new RegExp(`^${line}:\\s+([0-9a-f]+)$`, 'm').exec(status)?.[1];
+    assert.ok(hex, `${line} in ${status}`);
+    return BigInt(`0x${hex}`);
+  }
+  // From linux/capability.h.
+  const capNumbers: Record<string, number> = {
+    CHOWN: 0,
+    DAC_OVERRIDE: 1,
+    FOWNER: 3,
+    FSETID: 4,
+    KILL: 5,
+    SETGID: 6,
+    SETUID: 7,
+    SETPCAP: 8,
+    NET_BIND_SERVICE: 10,
+    NET_RAW: 13,
+    SYS_CHROOT: 18,
+    SYS_ADMIN: 21,
+    MKNOD: 27,
+    AUDIT_WRITE: 29,
+    SETFCAP: 31,
+  };
+  const has = (bits: bigint, cap: string) => ((bits >> BigInt(capNumbers[cap]!)) & 1n) === 1n;
+
+  test('containers run with no-new-privileges and a reduced capability set, as root by default', async () => {
+    const s = await sandbox();
+    const hostConfig = (await containerOf(s).inspect()).HostConfig;
+    assert.deepEqual(hostConfig.SecurityOpt, ['no-new-privileges']);
+    assert.deepEqual(hostConfig.CapDrop, ['ALL']);
+    assert.deepEqual(hostConfig.CapAdd, [...keptCapabilities]);
+    assert.equal(s.user, 'root');
+    assert.equal(s.hostUser, undefined);
+    const r = await run(s, 'id -u; cat /proc/self/status');
+    assert.equal(r.code, 0, r.stderr);
+    const [uid, ...status] = r.stdout.split('\n');
+    assert.equal(uid, '0');
+    const text = status.join('\n');
+    assert.match(text, /^NoNewPrivs:\s+1$/m);
+    const bounding = capBits(text, 'CapBnd');
+    for (const cap of keptCapabilities) assert.ok(has(bounding, cap), `${cap} kept`);
+    for (const cap of ['NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SETFCAP', 'SYS_CHROOT', 'SYS_ADMIN']) {
+      assert.ok(!has(bounding, cap), `${cap} dropped`);
+    }
+    // What root in a CI step still does: chown, and nothing that needs a dropped capability.
+    const chowned = await run(s, 'touch f && chown 1234:1234 f && stat -c %u:%g f');
+    assert.equal(chowned.stdout, '1234:1234\n', chowned.stderr);
+    const mknod = await run(s, 'mknod /tmp/null c 1 3');
+    assert.notEqual(mknod.code, 0, 'mknod needs the dropped MKNOD');
+  });
+
+  test('runtime_config.user runs execs and sidecars as that user, in a workspace it owns', async () => {
+    const s = await sandbox({ user: '1000:1000' });
+    assert.equal(s.user, '1000:1000');
+    assert.deepEqual(s.hostUser, { uid: 1000, gid: 1000 });
+    assert.equal((await containerOf(s).inspect()).Config.User, '1000:1000');
+    const st = statSync(s.hostWorkspace);
+    assert.deepEqual([st.uid, st.gid], [1000, 1000]);
+    const r = await run(s, 'id -u; id -g; echo hi > mine.txt && cat mine.txt; pwd');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '1000\n1000\nhi\n/workspace\n');
+    assert.equal(statSync(path.join(s.hostWorkspace, 'mine.txt')).uid, 1000);
+    const side = await run(s, 'id -u', { image: sidecarImage });
+    assert.equal(side.stdout, '1000\n', side.stderr);
+    // No way back to root: no setuid gain under no-new-privileges, no capabilities.
+    const status = await run(s, 'cat /proc/self/status');
+    assert.equal(capBits(status.stdout, 'CapEff'), 0n);
+    assert.match(status.stdout, /^NoNewPrivs:\s+1$/m);
+    // Process control works for the user's own processes too.
+    const long = await s.spawn(['sh', '-c', 'echo ready; sleep 1000'], {
+      cwd: '/workspace',
+      env: {},
+    });
+    long.stderr.resume();
+    await said(long, 'ready');
+    await long.terminate(2000);
+    assert.equal((await long.exited).signal, 'SIGTERM');
+  });
+
+  test("runtime_config.user by name resolves in the image; an unknown one is the workflow's error", async () => {
+    const s = await sandbox({ user: 'nobody' });
+    assert.equal(s.user, 'nobody');
+    assert.deepEqual(s.hostUser, { uid: 65534, gid: 65534 });
+    assert.equal((await run(s, 'id -u; touch x && echo ok')).stdout, '65534\nok\n');
+    const sp = spec({ user: 'ghost' });
+    await assert.rejects(runtime.create(sp), (err: SandboxError) => {
+      assert.equal(err.code, 'ERR_NODE_CONFIG');
+      assert.equal(err.retryable, false);
+      assert.match(err.message, /"ghost"/);
+      return true;
+    });
+    assert.deepEqual(
+      await docker.listContainers({
+        all: true,
+        filters: { label: [`${dockerLabels.execution}=${sp.executionId}`] },
+      }),
+      [],
+    );
+  });
+
+  test('no Docker socket inside unless asked for; asking is refused unless the server allows it', async () => {
+    const s = await sandbox();
+    const binds = (await containerOf(s).inspect()).HostConfig.Binds ?? [];
+    assert.deepEqual(binds, [`${s.hostWorkspace}:/workspace`]);
+    const r = await run(
+      s,
+      'test ! -S /var/run/docker.sock && test ! -e /run/switchyard-docker.sock && echo none; ' +
+        'find / \\( -path /proc -o -path /sys \\) -prune -o -type s -print 2>/dev/null; true',
+    );
+    assert.equal(r.stdout, 'none\n', 'no unix socket anywhere in the container');
+
+    const asked = spec({ dockerSocket: true });
+    await assert.rejects(runtime.create(asked), (err: SandboxError) => {
+      assert.equal(err.code, 'ERR_RUNTIME_FORBIDDEN');
+      assert.equal(err.retryable, false);
+      assert.match(err.message, /docker_socket/);
+      return true;
+    });
+    assert.deepEqual(
+      await docker.listContainers({
+        all: true,
+        filters: { label: [`${dockerLabels.execution}=${asked.executionId}`] },
+      }),
+      [],
+    );
+
+    const allowed = await socketRuntime.create(spec({ dockerSocket: true }));
+    sandboxes.push(allowed);
+    const out = await run(allowed, 'test -S /var/run/docker.sock && echo mounted');
+    assert.equal(out.stdout, 'mounted\n', out.stderr);
+    // A server that allows it still mounts it only for workflows that ask.
+    const notAsked = await socketRuntime.create(spec());
+    sandboxes.push(notAsked);
+    assert.equal(
+      (await run(notAsked, 'test -S /var/run/docker.sock || echo absent')).stdout,
+      'absent\n',
+    );
   });
 
   test('a node-level sidecar image sees the same /workspace and is removed after', async () => {

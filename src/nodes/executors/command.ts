@@ -5,7 +5,7 @@
  * processes left behind.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, realpath, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, realpath, rm, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -64,7 +64,11 @@ export const commandExecutor: NodeExecutor = async (ctx) => {
   if (end.kind === 'spawn-error') {
     await rm(outputFile, { force: true });
     const sandboxCode = (end.error as { code?: unknown } | undefined)?.code;
-    if (sandboxCode === 'ERR_NODE_UNSUPPORTED' || sandboxCode === 'ERR_NODE_IMAGE') {
+    if (
+      sandboxCode === 'ERR_NODE_UNSUPPORTED' ||
+      sandboxCode === 'ERR_NODE_IMAGE' ||
+      sandboxCode === 'ERR_NODE_CONFIG'
+    ) {
       return fail(sandboxCode, errorMessage(end.error), { usage });
     }
     return fail('ERR_NODE_SPAWN', `could not start ${argv[0]}: ${errorMessage(end.error)}`, {
@@ -152,8 +156,20 @@ function isInside(root: string, target: string): boolean {
 async function createOutputFile(ctx: ExecContext): Promise<string> {
   const dir = path.join(ctx.sandbox.hostWorkspace, stateDirName);
   await mkdir(dir, { recursive: true, mode: 0o755 });
+  // A sandbox may have replaced the directory with a symlink out of the workspace.
+  if ((await lstat(dir)).isSymbolicLink()) {
+    await rm(dir, { force: true });
+    await mkdir(dir, { mode: 0o755 });
+  }
   const file = path.join(dir, `output-${ctx.nodeId}-${ctx.attempt}-${randomUUID()}`);
-  await createInWorkspace(await realpath(ctx.sandbox.hostWorkspace), file, 0o666);
+  // The sandbox's processes may run as another user (docker `runtime_config.user`): the file is
+  // given to it through its descriptor; the directory stays the server's.
+  await createInWorkspace(
+    await realpath(ctx.sandbox.hostWorkspace),
+    file,
+    0o666,
+    ctx.sandbox.hostUser,
+  );
   return file;
 }
 

@@ -20,6 +20,8 @@ export const nodeErrorCatalog = {
   ERR_NODE_OOM: { retryable: false },
   /** The sandbox's or a sidecar's image does not exist on the engine (images are never pulled). */
   ERR_NODE_IMAGE: { retryable: false },
+  /** The environment asks for what this server forbids (e.g. `runtime_config.docker_socket` without `allowDockerSocket`). */
+  ERR_RUNTIME_FORBIDDEN: { retryable: false },
   /** The node ran past its timeout and was stopped. */
   ERR_NODE_TIMEOUT: { retryable: true },
   /** The node was stopped by a cancel or shutdown. */
