@@ -38,10 +38,9 @@ import {
   type ExecutionError,
   type NodeState,
   type Snapshot,
-  addCost,
   assertNever,
-  zeroCost,
 } from './types.ts';
+import { addCost, zeroCost } from './cost.ts';
 
 /** Node types the engine completes itself; the rest go to executors as `run` tasks. */
 const engineNative = new Set([
