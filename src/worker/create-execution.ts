@@ -12,6 +12,7 @@ import * as eventsSql from '../store/events.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
+import { hasVersion } from '../store/versions.ts';
 import { getWorkflow, findLiveWorkflowByName } from '../store/workflows.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { taskRow } from './decision-rows.ts';
@@ -44,11 +45,7 @@ export async function createExecution(
     return {
       row: r,
       task: lease
-        ? await trx
-            .selectFrom('tasks')
-            .selectAll()
-            .where('id', '=', tasksSql.taskId(r.id, 'start', null, 0))
-            .executeTakeFirst()
+        ? await tasksSql.getTask(trx, tasksSql.taskId(r.id, 'start', null, 0))
         : undefined,
     };
   });
@@ -155,13 +152,8 @@ export async function startChild(
   if (!wf || wf.status === 'archived')
     return `workflow '${c.workflow}' was not found (or is archived)`;
   const version = c.version ?? wf.active_version ?? wf.latest_version;
-  const exists = await trx
-    .selectFrom('workflow_versions')
-    .select('version')
-    .where('workflow_id', '=', wf.id)
-    .where('version', '=', version)
-    .executeTakeFirst();
-  if (!exists) return `workflow '${c.workflow}' has no version ${version}`;
+  if (!(await hasVersion(trx, wf.id, version)))
+    return `workflow '${c.workflow}' has no version ${version}`;
   await insertExecution(ctx, trx, {
     id: c.childExecutionId,
     workflowId: wf.id,

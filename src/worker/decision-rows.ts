@@ -6,6 +6,7 @@
 import { AppError } from '../errors.ts';
 import { subtractCost, zeroCost } from '../engine/cost.ts';
 import type { Command, Snapshot, TaskKind } from '../engine/types.ts';
+import type { DecisionRows } from '../store/decisions.ts';
 import type { DlqRow } from '../store/dlq.ts';
 import type { EventRow } from '../store/events.ts';
 import type { ExecutionRow } from '../store/executions.ts';
@@ -35,33 +36,6 @@ export function taskRow(
     lease_expires_at: null,
     created_at: createdAt,
   };
-}
-
-/** How a decision changes the execution row (written compare-and-set on its `rev`). */
-export type ExecutionChanges = Pick<
-  ExecutionRow,
-  | 'status'
-  | 'state'
-  | 'nodes'
-  | 'error'
-  | 'cost_usd'
-  | 'last_seq'
-  | 'started_at'
-  | 'ended_at'
-  | 'updated_at'
->;
-
-export interface DecisionRows {
-  changes: ExecutionChanges;
-  /** Nodes whose run tasks are deleted (killed). */
-  killNodes: string[];
-  /** Every task of the execution is deleted (it ended) before `tasks` are written. */
-  clearTasks: boolean;
-  /** Tasks to upsert: the enqueued ones plus those for other executions (children, parent). */
-  tasks: TaskRow[];
-  events: EventRow[];
-  dlq: DlqRow[];
-  nodeRuns: NodeRunRow[];
 }
 
 export interface DecisionInput {

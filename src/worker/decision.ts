@@ -16,12 +16,10 @@ import type {
 } from '../engine/types.ts';
 import { newId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
-import * as dlqSql from '../store/dlq.ts';
-import * as eventsSql from '../store/events.ts';
+import { writeDecision } from '../store/decisions.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as logsSql from '../store/logs.ts';
-import * as nodeRunsSql from '../store/node-runs.ts';
 import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
@@ -67,7 +65,7 @@ async function decideIn(
 ): Promise<{ snapshot: Snapshot; commands: Command[]; direct: TaskRow[] } | undefined> {
   const row = await executionsSql.getExecutionForDecision(trx, ctx.db.dialect, executionId);
   if (!row) {
-    if (task) await trx.deleteFrom('tasks').where('id', '=', task.id).execute();
+    if (task) await tasksSql.deleteTask(trx, task.id);
     return undefined;
   }
   if (task && !(await tasksSql.completeTask(trx, task.id, ctx.workerId))) return undefined;
@@ -173,19 +171,8 @@ async function persist(
     logTails,
     newDlqId: () => newId('dlq', ctx.clock.now().getTime()),
   });
-  for (const nodeId of rows.killNodes) await tasksSql.deleteNodeTasks(trx, id, nodeId);
-  // The compare-and-set comes first: a concurrent decider fails here, before writing anything.
-  const ok = await executionsSql.updateExecutionCas(trx, id, row.rev, rows.changes);
-  if (!ok) throw new RevConflict();
-  if (rows.clearTasks) await tasksSql.deleteTasksOf(trx, id);
-  await tasksSql.upsertTasks(trx, rows.tasks);
-  // Other processes' idle workers learn of tasks this worker did not lease itself.
-  if (rows.tasks.some((t) => t.lease_owner === null)) await ctx.db.announceWork(trx);
-  await eventsSql.insertEvents(trx, rows.events);
-  // Streams of every process re-read the table after their last seq when this commits.
-  if (rows.events.length > 0) await ctx.db.announceEvents(trx, id);
-  await dlqSql.insertDlq(trx, rows.dlq);
-  await nodeRunsSql.insertNodeRuns(trx, rows.nodeRuns);
+  // The compare-and-set comes first: a concurrent decider fails there, before writing anything.
+  if (!(await writeDecision(ctx.db, trx, id, row.rev, rows))) throw new RevConflict();
 }
 
 function afterCommit(

@@ -17,6 +17,7 @@ import { executors } from '../nodes/executors/index.ts';
 import { RuntimeUnavailableError } from '../runtime/broker.ts';
 import type { Sandbox } from '../runtime/types.ts';
 import * as executionsSql from '../store/executions.ts';
+import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { collectArtifacts, sandboxOf } from './environment.ts';
@@ -32,7 +33,7 @@ export async function runNode(
   const nodeId = task.node_id!;
   const row = await executionsSql.getExecution(ctx.db.db, execId);
   if (!row || isTerminalExecution(row.status as ExecutionStatus)) {
-    await ctx.db.db.deleteFrom('tasks').where('id', '=', task.id).execute();
+    await tasksSql.deleteTask(ctx.db.db, task.id);
     return;
   }
   let snapshot: Snapshot = {
@@ -41,11 +42,7 @@ export async function runNode(
   };
   const st = snapshot.nodes[nodeId];
   if (!st || st.attempt !== task.attempt || (st.status !== 'queued' && st.status !== 'running')) {
-    await ctx.db.db
-      .deleteFrom('tasks')
-      .where('id', '=', task.id)
-      .where('lease_owner', '=', ctx.workerId)
-      .execute();
+    await tasksSql.deleteTask(ctx.db.db, task.id, ctx.workerId);
     return;
   }
   if (st.status === 'queued') {

@@ -259,7 +259,7 @@ export class Worker {
     const event = taskEvent(task);
     if (event === 'run') await runNode(this.ctx, task, controller);
     else if (event) await this.dispatch(task.execution_id, event, task);
-    else await this.db.db.deleteFrom('tasks').where('id', '=', task.id).execute();
+    else await tasksSql.deleteTask(this.db.db, task.id);
   }
 
   private async heartbeat(): Promise<void> {
