@@ -3,7 +3,7 @@
  * (`createExecution`) or a `workflow` node starting its child (`startChild`, inside the
  * parent's decision).
  */
-import { initialNodes } from '../engine/reducer.ts';
+import { initialNodes } from '../engine/draft.ts';
 import type { Command, ExecutionState, TriggerInfo } from '../engine/types.ts';
 import { zeroCost } from '../engine/cost.ts';
 import { newId } from '../ids.ts';

@@ -8,7 +8,7 @@ import type { GraphNode } from '../definition/index.ts';
 import { parseDuration } from '../definition/index.ts';
 import { price } from '../engine/cost.ts';
 import { ExpressionError, evaluate, render } from '../engine/expressions.ts';
-import { expressionContext } from '../engine/reducer.ts';
+import { expressionContext } from '../engine/draft.ts';
 import { isTerminalExecution } from '../engine/status.ts';
 import type { ExecutionStatus } from '../engine/status.ts';
 import type { ExecutionState, NodeState, Snapshot } from '../engine/types.ts';

@@ -18,7 +18,8 @@ import {
   parseWorkflowYaml,
 } from '../../src/definition/index.ts';
 import { type Plan, compilePlan } from '../../src/engine/plan.ts';
-import { decide, initialNodes } from '../../src/engine/reducer.ts';
+import { initialNodes } from '../../src/engine/draft.ts';
+import { decide } from '../../src/engine/reducer.ts';
 import {
   type ExecutionStatus,
   type NodeStatus,
