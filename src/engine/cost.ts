@@ -2,6 +2,7 @@
  * Cost arithmetic and pricing, pure: what a node attempt used (its `NodeUsage`) becomes a
  * `Cost` with the configured prices; costs add up per node and per execution.
  */
+import { QuantityError, parseCpu } from '../definition/quantity.ts';
 import type { NodeUsage } from '../nodes/executor.ts';
 import type { Cost } from './types.ts';
 
@@ -42,14 +43,14 @@ export function subtractCost(a: Cost, b: Cost): Cost {
   };
 }
 
-/** "2" → 2, "500m" → 0.5; unknown → 1. */
+/** The CPUs compute is charged for: the runtime's `cpu` quantity ("2", ".5", "500m"); 1 when unset or unreadable. */
 export function cpuOf(value: unknown): number {
-  if (typeof value === 'number' && value > 0) return value;
-  if (typeof value === 'string') {
-    const m = /^(\d+(?:\.\d+)?)(m?)$/.exec(value.trim());
-    if (m) return m[2] === 'm' ? Number(m[1]) / 1000 : Number(m[1]);
+  try {
+    return parseCpu(value) ?? 1;
+  } catch (err) {
+    if (err instanceof QuantityError) return 1;
+    throw err;
   }
-  return 1;
 }
 
 /**
