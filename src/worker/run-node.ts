@@ -9,8 +9,6 @@ import { parseDuration } from '../definition/index.ts';
 import { price } from '../engine/cost.ts';
 import { ExpressionError, evaluate, render } from '../engine/expressions.ts';
 import { expressionContext } from '../engine/draft.ts';
-import { isTerminalExecution } from '../engine/status.ts';
-import type { ExecutionStatus } from '../engine/status.ts';
 import type { ExecutionState, NodeState, Snapshot } from '../engine/types.ts';
 import type { ExecContext, ExecResult } from '../nodes/executor.ts';
 import { executors } from '../nodes/executors/index.ts';
@@ -21,7 +19,7 @@ import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { collectArtifacts, sandboxOf } from './environment.ts';
-import { finishedEvent } from './task-events.ts';
+import { finishedEvent, runStep } from './task-events.ts';
 
 /** Runs the node of a `run` task leased to this worker and decides its result. */
 export async function runNode(
@@ -32,7 +30,7 @@ export async function runNode(
   const execId = task.execution_id;
   const nodeId = task.node_id!;
   const row = await executionsSql.getExecution(ctx.db.db, execId);
-  if (!row || isTerminalExecution(row.status as ExecutionStatus)) {
+  if (!row) {
     await tasksSql.deleteTask(ctx.db.db, task.id);
     return;
   }
@@ -40,12 +38,16 @@ export async function runNode(
     execution: JSON.parse(row.state) as ExecutionState,
     nodes: JSON.parse(row.nodes) as Record<string, NodeState>,
   };
-  const st = snapshot.nodes[nodeId];
-  if (!st || st.attempt !== task.attempt || (st.status !== 'queued' && st.status !== 'running')) {
+  const step = runStep(snapshot, nodeId, task.attempt);
+  if (step === 'ended') {
+    await tasksSql.deleteTask(ctx.db.db, task.id);
+    return;
+  }
+  if (step === 'stale') {
     await tasksSql.deleteTask(ctx.db.db, task.id, ctx.workerId);
     return;
   }
-  if (st.status === 'queued') {
+  if (step === 'start') {
     const s = await ctx.dispatch(execId, { type: 'node.started', nodeId, attempt: task.attempt });
     if (!s || s.nodes[nodeId]?.status !== 'running') return;
     snapshot = s;

@@ -3,13 +3,14 @@
  * (a `run` task first runs its node), and a node's finished attempt becomes `node.finished`.
  * The worker and the engine fixture tests share these, so both feed the reducer the same events.
  */
-import type { ExecutionStatus } from '../engine/status.ts';
+import { type ExecutionStatus, isTerminalExecution } from '../engine/status.ts';
 import type {
   ArtifactInfo,
   Command,
   Cost,
   EngineEvent,
   ExecutionError,
+  Snapshot,
   TaskKind,
 } from '../engine/types.ts';
 import { zeroCost } from '../engine/cost.ts';
@@ -97,4 +98,21 @@ export function childStartFailed(
     error: { code: 'ERR_CHILD_START', message },
     cost: zeroCost(),
   };
+}
+
+/**
+ * What a `run` task's attempt does given the execution's snapshot: `ended` (the execution is
+ * over) and `stale` (the node moved on: cancelled, retried or taken over) drop the task;
+ * `start` marks the queued node running first; `run` runs it (it was already marked running).
+ */
+export function runStep(
+  snapshot: Snapshot,
+  nodeId: string,
+  attempt: number,
+): 'ended' | 'stale' | 'start' | 'run' {
+  if (isTerminalExecution(snapshot.execution.status)) return 'ended';
+  const st = snapshot.nodes[nodeId];
+  if (!st || st.attempt !== attempt || (st.status !== 'queued' && st.status !== 'running'))
+    return 'stale';
+  return st.status === 'queued' ? 'start' : 'run';
 }
