@@ -141,7 +141,7 @@ async function execute(
     return {
       status: 'failed',
       error: {
-        code: 'ERR_NODE_CRASH',
+        code: 'ERR_NODE_INTERNAL',
         message: `The executor failed: ${(err as Error)?.message ?? String(err)}`,
         retryable: true,
       },

@@ -275,7 +275,7 @@ function deepFreeze<T>(value: T): T {
 }
 
 const aborted: NodeError = {
-  code: 'ERR_NODE_CANCELLED',
+  code: 'ERR_CANCELLED',
   message: 'The node was cancelled.',
   retryable: false,
 };

@@ -323,7 +323,7 @@ describe('local runtime: bubblewrap', { skip: needs({ bwrap: true }) }, () => {
           fixture.controller.abort('cancelled');
         });
       const error = failed(await fixture.run());
-      assert.equal(error.code, 'ERR_NODE_CANCELLED');
+      assert.equal(error.code, 'ERR_CANCELLED');
       await until(() => hostPidsWith(marker).length === 0, 'the grandchildren to be gone', 2000);
     } finally {
       await fixture.dispose();
@@ -452,7 +452,7 @@ describe('local runtime: cgroups', { skip: needs({ cgroups: ['memory', 'cpu', 'p
           .then(() => until(() => hostPidsWith(marker).length === 2, 'both sleeps'))
           .then(() => fixture.controller.abort('cancelled'));
         const error = failed(await fixture.run());
-        assert.equal(error.code, 'ERR_NODE_CANCELLED');
+        assert.equal(error.code, 'ERR_CANCELLED');
         assert.deepEqual(hostPidsWith(marker), []);
       } finally {
         await fixture.dispose();
