@@ -13,18 +13,8 @@ import { type Draft, addMs, succeed } from './draft.ts';
 import { ExpressionError, evaluate, evaluateCondition, render } from './expressions.ts';
 import { failNode } from './failure.ts';
 import type { PlanEdge } from './plan.ts';
+import { getNodeType } from '../nodes/registry.ts';
 import { isTerminalNode } from './status.ts';
-
-/** Node types the engine completes itself; the rest go to executors as `run` tasks. */
-const engineNative = new Set([
-  'noop',
-  'condition',
-  'switch',
-  'approval',
-  'input',
-  'wait',
-  'workflow',
-]);
 
 export function onNodeStarted(d: Draft, id: string, attempt: number): void {
   const st = d.nodes[id];
@@ -83,15 +73,9 @@ function edgeTaken(d: Draft, e: PlanEdge): boolean {
   return taken && (e.when === undefined || evaluateCondition(e.when, d.exprContext()));
 }
 
-/** The successors a condition/switch chooses among; others are always taken. */
+/** The successors a node chooses among (condition, switch: its type says); others are always taken. */
 function restrictedTargets(def: GraphNode): Set<string> {
-  if (def.type === 'condition')
-    return new Set([...((def.then as string[]) ?? []), ...((def.else as string[]) ?? [])]);
-  if (def.type === 'switch') {
-    const cases = (def.cases as { to: string[] }[] | undefined) ?? [];
-    return new Set([...cases.flatMap((c) => c.to), ...((def.default as string[]) ?? [])]);
-  }
-  return new Set();
+  return new Set(getNodeType(def.type)?.choices?.(def) ?? []);
 }
 
 function startNode(d: Draft, id: string, def: GraphNode): void {
@@ -149,7 +133,8 @@ function startNode(d: Draft, id: string, def: GraphNode): void {
       return;
     }
     default:
-      if (engineNative.has(def.type)) throw new Error(`unhandled engine node type ${def.type}`);
+      if (getNodeType(def.type)?.engineNative)
+        throw new Error(`unhandled engine node type ${def.type}`);
       d.setNode(id, {
         status: 'queued',
         attempt,

@@ -16,6 +16,7 @@ export const approvalNode: NodeTypeSpec = {
   schema: ApprovalNodeSchema,
   description:
     'Waits for approve or reject; a rejection fails the node, or runs `on_reject` instead.',
+  engineNative: true,
   check(node, ctx) {
     const problems: ErrorDetail[] = [];
     const target = node.onReject as string | undefined;

@@ -13,6 +13,8 @@ export const conditionNode: NodeTypeSpec = {
   type: 'condition',
   schema: ConditionNodeSchema,
   description: 'Evaluates a CEL expression and runs the `then` or the `else` successors.',
+  engineNative: true,
+  choices: (node) => [...((node.then as string[]) ?? []), ...((node.else as string[]) ?? [])],
   check: (node, ctx) => [
     ...successorProblems((node.then as string[] | undefined) ?? [], ctx, 'then'),
     ...successorProblems((node.else as string[] | undefined) ?? [], ctx, 'else'),

@@ -12,4 +12,5 @@ export const inputNode: NodeTypeSpec = {
   type: 'input',
   schema: InputNodeSchema,
   description: 'Waits for a follow-up message; its text and data become the outputs.',
+  engineNative: true,
 };

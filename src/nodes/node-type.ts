@@ -33,6 +33,18 @@ export interface NodeTypeSpec {
    * on nodes that passed the schema, so fields have their declared types.
    */
   check?(node: GraphNode, ctx: NodeCheckContext): ErrorDetail[];
+  /** The engine completes nodes of this type itself (no executor, no `run` task). */
+  engineNative?: true;
+  /**
+   * The successors a node of this type chooses among when it succeeds (condition, switch): those
+   * it did not choose are skipped; its other successors are always taken.
+   */
+  choices?(node: GraphNode): string[];
+  /**
+   * Fields the executor renders itself, per item or iteration (the worker leaves their `${{ }}`
+   * alone); `if` is always decided before the node starts.
+   */
+  lateFields?: readonly string[];
 }
 
 /** Problems of node ids that must name direct successors of the node (condition, switch). */

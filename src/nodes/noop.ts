@@ -8,4 +8,5 @@ export const noopNode: NodeTypeSpec = {
   type: 'noop',
   schema: NoopNodeSchema,
   description: 'Succeeds at once with no outputs.',
+  engineNative: true,
 };

@@ -27,6 +27,11 @@ export const switchNode: NodeTypeSpec = {
   schema: SwitchNodeSchema,
   description:
     'Evaluates a CEL value and runs the successors of the first equal case (or `default`).',
+  engineNative: true,
+  choices: (node) => [
+    ...((node.cases as Case[] | undefined) ?? []).flatMap((c) => c.to),
+    ...((node.default as string[]) ?? []),
+  ],
   check: (node, ctx) => [
     ...(node.cases as Case[]).flatMap((c, i) => successorProblems(c.to, ctx, 'cases', i, 'to')),
     ...successorProblems((node.default as string[] | undefined) ?? [], ctx, 'default'),

@@ -12,5 +12,6 @@ export const waitNode: NodeTypeSpec = {
   type: 'wait',
   schema: WaitNodeSchema,
   description: 'Waits for a duration or until a time (RFC 3339, or a CEL expression giving one).',
+  engineNative: true,
   check: (node, ctx) => exactlyOne(node, 'duration', 'until', ctx),
 };

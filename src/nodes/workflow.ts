@@ -15,4 +15,5 @@ export const workflowNode: NodeTypeSpec = {
   schema: WorkflowNodeSchema,
   description:
     'Starts another workflow with `params` and (by default) waits for it; its outputs become ours.',
+  engineNative: true,
 };

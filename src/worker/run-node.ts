@@ -12,6 +12,7 @@ import { expressionContext } from '../engine/draft.ts';
 import type { ExecutionState, NodeState, Snapshot } from '../engine/types.ts';
 import type { ExecContext, ExecResult } from '../nodes/executor.ts';
 import { executors } from '../nodes/executors/index.ts';
+import { getNodeType } from '../nodes/registry.ts';
 import { RuntimeUnavailableError } from '../runtime/broker.ts';
 import type { Sandbox } from '../runtime/types.ts';
 import * as executionsSql from '../store/executions.ts';
@@ -180,7 +181,6 @@ async function runInline(
   log: (stream: 'stdout' | 'stderr' | 'system', line: string) => void,
 ): Promise<ExecResult> {
   const inner = executors.get(inline.type);
-  if (inline.type === 'noop') return { status: 'succeeded', outputs: {} };
   if (!inner)
     return {
       status: 'failed',
@@ -207,7 +207,8 @@ async function runInline(
  * or iteration (map `items`, loop `until`, and the nested templates of map, loop and parallel).
  */
 function renderNode(def: GraphNode, ctx: Record<string, unknown>): GraphNode {
-  const keep = deferredFields[def.type] ?? alwaysDeferred;
+  // `if` was decided by the engine before the node started.
+  const keep = new Set(['if', ...(getNodeType(def.type)?.lateFields ?? [])]);
   const rest: Record<string, unknown> = {};
   const kept: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(def)) (keep.has(k) ? kept : rest)[k] = v;
@@ -231,11 +232,3 @@ function renderOrFail(
     };
   }
 }
-
-/** `if` was decided by the engine before the node started. */
-const alwaysDeferred: ReadonlySet<string> = new Set(['if']);
-const deferredFields: Record<string, ReadonlySet<string>> = {
-  map: new Set(['if', 'items', 'node']),
-  loop: new Set(['if', 'until', 'node']),
-  parallel: new Set(['if', 'branches']),
-};
