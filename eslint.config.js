@@ -67,6 +67,7 @@ export default tseslint.config(
             '**/worker/**',
             '**/runtime/**',
             '**/api/**',
+            '**/nodes/executors/**',
             'kysely',
             'pg',
             'better-sqlite3',

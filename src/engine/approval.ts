@@ -10,7 +10,7 @@ import type { EngineEvent } from './types.ts';
 
 export function onApproval(d: Draft, ev: Extract<EngineEvent, { type: 'approval' }>): void {
   const st = d.nodes[ev.nodeId];
-  if (!st || st.status !== 'waiting' || d.def(ev.nodeId).type !== 'approval') return;
+  if (!st || st.status !== 'waiting' || st.prompt?.kind !== 'approval') return;
   const outputs = {
     decision: ev.decision,
     comment: ev.comment ?? null,

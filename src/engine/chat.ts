@@ -8,7 +8,7 @@ import type { EngineEvent } from './types.ts';
 
 export function onFollowup(d: Draft, ev: Extract<EngineEvent, { type: 'followup' }>): void {
   const waitingInput = d.plan.order.find(
-    (id) => d.node(id).status === 'waiting' && d.def(id).type === 'input',
+    (id) => d.node(id).status === 'waiting' && d.node(id).prompt?.kind === 'input',
   );
   const entry = {
     role: 'user' as const,
