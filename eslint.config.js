@@ -1,7 +1,10 @@
-// Type-checked lint with layer rules: engine/ is pure, api/ and cli/ never touch SQL.
+// Type-checked lint with layer rules: engine/ is pure, all SQL lives in store/, api/ and cli/
+// never import the store.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
+
+const sqlOnly = 'Only src/store/ talks to the database.';
 
 const noIo = [
   'node:fs',
@@ -33,6 +36,26 @@ export default tseslint.config(
     },
   },
   {
+    // No SQL outside src/store/: no query builder calls, no database driver (DESIGN §10).
+    // The layer blocks below restate the driver ban in their own no-restricted-imports.
+    files: ['src/**/*.ts'],
+    ignores: ['src/store/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.type='MemberExpression'][callee.property.name=/^(selectFrom|insertInto|replaceInto|updateTable|deleteFrom|mergeInto)$/]",
+          message: 'SQL belongs in src/store/: add a function there and call it.',
+        },
+      ],
+      'no-restricted-imports': [
+        'error',
+        { paths: ['kysely', 'pg', 'better-sqlite3'].map((name) => ({ name, message: sqlOnly })) },
+      ],
+    },
+  },
+  {
     files: ['src/engine/**/*.ts'],
     rules: {
       'no-restricted-imports': [
@@ -44,6 +67,7 @@ export default tseslint.config(
             '**/worker/**',
             '**/runtime/**',
             '**/api/**',
+            '**/nodes/executors/**',
             'kysely',
             'pg',
             'better-sqlite3',

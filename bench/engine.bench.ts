@@ -51,7 +51,7 @@ async function benchDialect(dialect: DialectName): Promise<void> {
     { eval: true },
   );
   await new Promise((resolve) => client.once('message', resolve));
-  yard.engine.onDecision((id, snap) => {
+  yard.worker.onDecision((id, snap) => {
     if (isTerminalExecution(snap.execution.status)) client.postMessage({ type: 'ended', id });
   });
   try {

@@ -22,14 +22,15 @@ import { RuntimeBroker, type RuntimeChoice } from './runtime/broker.ts';
 import { identityPolicy } from './runtime/identity.ts';
 import { type LocalIsolation, createLocalRuntime } from './runtime/local.ts';
 import { createDockerRuntime } from './runtime/docker.ts';
-import { ExecutionEngine } from './worker/engine.ts';
+import { Worker } from './worker/worker.ts';
 
 export interface Switchyard {
   app: App;
   database: Database;
   /** The admin secret when this start generated it (print it once). */
   bootstrap: { secret?: string; file?: string };
-  engine: ExecutionEngine;
+  /** Claims and runs this process's share of the work. */
+  worker: Worker;
   /** Collects, serves and reaps artifacts (the worker calls `collect`). */
   artifacts: ArtifactService;
   /** Wakes event and log streams of this process. */
@@ -102,11 +103,11 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       defaultRuntime: config.runtime as RuntimeChoice,
       owner,
     });
-    const engine = new ExecutionEngine({ database, clock, config, artifacts, broker });
-    const executions = new ExecutionService(database, engine, clock, artifacts);
+    const worker = new Worker({ database, clock, config, artifacts, broker });
+    const executions = new ExecutionService(database, worker, clock, artifacts);
     const streams = new ExecutionStream(database);
-    engine.onDecision((id) => streams.notify(id, 'events'));
-    engine.onLogs((id) => streams.notify(id, 'logs'));
+    worker.onDecision((id) => streams.notify(id, 'events'));
+    worker.onLogs((id) => streams.notify(id, 'logs'));
     await streams.start();
     stopStreams = () => streams.stop();
     const sse = new SseHub({ heartbeatMs: config.sseHeartbeatMs });
@@ -127,7 +128,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       sse,
       logger: opts.logger ?? false,
     });
-    if (config.workerConcurrency > 0 && opts.startWorker !== false) await engine.start();
+    if (config.workerConcurrency > 0 && opts.startWorker !== false) await worker.start();
     const reapEvery = opts.artifacts?.reapIntervalMs ?? 600_000;
     const stopReaper =
       reapEvery > 0
@@ -139,7 +140,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       app,
       database,
       bootstrap,
-      engine,
+      worker,
       artifacts,
       streams,
       sse,
@@ -147,7 +148,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         await app.close();
         await streams.stop();
         await stopReaper();
-        await engine.stop();
+        await worker.stop();
         await broker.close();
         await database.close();
       },

@@ -170,9 +170,9 @@ export interface RuntimeConfig {
   mode?: 'per_execution' | 'per_workflow' | 'shared';
   runtime?: 'auto' | 'local' | 'docker';
   image?: string;
-  /** Cores as a decimal string ("2", "0.5"); numbers are accepted on input and become strings. */
+  /** Cores ("2", "0.5", ".5") or millicores ("500m"), see quantity.ts; numbers become strings. */
   cpu?: string;
-  /** Bytes with an optional unit suffix ("512Mi", "1Gi"); numbers become strings. */
+  /** Bytes with an optional unit ("512Mi", "1Gi", "500M"), see quantity.ts; numbers become strings. */
   memory?: string;
   pids?: number;
   replicas?: number;

@@ -14,6 +14,7 @@ import type { TSchema } from 'typebox';
 import { Cron } from 'croner';
 import type { ErrorDetail } from '../errors.ts';
 import { durationHint, isDuration } from './duration.ts';
+import { QuantityError, parseCpu, parseMemory } from './quantity.ts';
 import { conditionError, templateErrors } from './expressions.ts';
 import {
   camelToSnake,
@@ -445,8 +446,6 @@ function scanTemplates(value: unknown, path: string, w: Walker, depth: number): 
 type FormatResult = { value: unknown } | { error: string };
 
 const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
-const cpuPattern = /^\d{1,6}(\.\d{1,3})?$/;
-const memoryPattern = /^\d{1,15}(\.\d{1,3})?(Ki|Mi|Gi|Ti|K|M|G|T)?$/;
 const zones = new Map<string, boolean>();
 
 function checkFormat(format: Format, value: unknown): FormatResult {
@@ -474,9 +473,9 @@ function checkFormat(format: Format, value: unknown): FormatResult {
         ? { value }
         : { error: `unknown time zone ${quote(value)} (use an IANA name like Europe/Berlin)` };
     case 'cpu':
-      return quantity(value, cpuPattern, 'cpu', 'like "2" or "0.5"');
+      return quantity(value, parseCpu);
     case 'memory':
-      return quantity(value, memoryPattern, 'memory', 'like 512Mi or 1Gi');
+      return quantity(value, parseMemory);
     case 'http-url':
       return checkUrl(value as string);
   }
@@ -509,12 +508,15 @@ function isTimeZone(zone: string): boolean {
   return known;
 }
 
-function quantity(value: unknown, pattern: RegExp, what: string, hint: string): FormatResult {
-  const text = typeof value === 'number' ? String(value) : (value as string);
-  if (!pattern.test(text) || !(Number.parseFloat(text) > 0)) {
-    return { error: `${what} must be a positive quantity ${hint}${got(value)}` };
+/** A cpu or memory quantity (quantity.ts); kept as text, a number becomes a string. */
+function quantity(value: unknown, parse: (value: unknown) => number | undefined): FormatResult {
+  try {
+    parse(value);
+  } catch (err) {
+    if (err instanceof QuantityError) return { error: err.message };
+    throw err;
   }
-  return { value: text };
+  return { value: typeof value === 'number' ? String(value) : (value as string).trim() };
 }
 
 function checkUrl(text: string): FormatResult {

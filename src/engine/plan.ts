@@ -3,6 +3,7 @@
  * implicit `on_reject` routes of approval nodes) and graph-level settings. Versions are
  * immutable, so a plan is computed once per (workflow, version) and reused.
  */
+import { getNodeType } from '../nodes/registry.ts';
 import {
   type Graph,
   type GraphNode,
@@ -43,7 +44,8 @@ export function compilePlan(
   const outgoing = new Map<string, PlanEdge[]>(graph.nodes.map((n) => [n.id, []]));
   const rejectRoutes = new Map<string, string>();
   for (const n of graph.nodes) {
-    if (n.type === 'approval' && typeof n.onReject === 'string') rejectRoutes.set(n.id, n.onReject);
+    const route = getNodeType(n.type)?.rejectRoute?.(n);
+    if (route !== undefined) rejectRoutes.set(n.id, route);
   }
   const add = (e: PlanEdge) => {
     incoming.get(e.to)?.push(e);

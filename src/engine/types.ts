@@ -11,23 +11,6 @@ export interface Cost {
   computeSeconds: number;
 }
 
-export const zeroCost = (): Cost => ({
-  estimatedUsd: 0,
-  tokens: { prompt: 0, completion: 0 },
-  computeSeconds: 0,
-});
-
-export function addCost(a: Cost, b: Cost): Cost {
-  return {
-    estimatedUsd: Math.round((a.estimatedUsd + b.estimatedUsd) * 1e6) / 1e6,
-    tokens: {
-      prompt: a.tokens.prompt + b.tokens.prompt,
-      completion: a.tokens.completion + b.tokens.completion,
-    },
-    computeSeconds: Math.round((a.computeSeconds + b.computeSeconds) * 1000) / 1000,
-  };
-}
-
 export interface NodeState {
   status: NodeStatus;
   /** Number of the current or last attempt (0: never started). */

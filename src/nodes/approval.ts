@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import type { ErrorDetail } from '../errors.ts';
 import { NonEmptyString, NodeIdString, nodeSchema } from '../definition/model.ts';
 import { quote } from '../definition/keys.ts';
+import { requestPrompt } from '../engine/approval.ts';
 import type { NodeTypeSpec } from './node-type.ts';
 
 /** Waits for a human decision (POST .../resume). */
@@ -16,6 +17,8 @@ export const approvalNode: NodeTypeSpec = {
   schema: ApprovalNodeSchema,
   description:
     'Waits for approve or reject; a rejection fails the node, or runs `on_reject` instead.',
+  start: (d, id, node, attempt) => requestPrompt(d, id, node, 'approval', attempt),
+  rejectRoute: (node) => (typeof node.onReject === 'string' ? node.onReject : undefined),
   check(node, ctx) {
     const problems: ErrorDetail[] = [];
     const target = node.onReject as string | undefined;

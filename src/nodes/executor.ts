@@ -10,7 +10,7 @@ import type { Sandbox } from '../runtime/types.ts';
 /** Why a node attempt failed. `retryable: false` skips the remaining attempts. */
 export interface NodeError {
   message: string;
-  /** Stable code: ERR_NODE_EXIT, ERR_NODE_OOM, ERR_NODE_TIMEOUT, ERR_NODE_CANCELLED, ERR_NODE_SPAWN, ERR_HTTP_STATUS, ... */
+  /** Stable code: ERR_NODE_EXIT, ERR_NODE_OOM, ERR_NODE_TIMEOUT, ERR_CANCELLED, ERR_NODE_SPAWN, ERR_HTTP_STATUS, ... */
   code: string;
   exitCode?: number;
   retryable: boolean;

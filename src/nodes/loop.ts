@@ -14,4 +14,5 @@ export const loopNode: NodeTypeSpec = {
   schema: LoopNodeSchema,
   description:
     'Runs its node template repeatedly until `until` holds or `max_iterations` is reached.',
+  lateFields: ['until', 'node'],
 };

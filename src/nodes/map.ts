@@ -13,4 +13,5 @@ export const mapNode: NodeTypeSpec = {
   type: 'map',
   schema: MapNodeSchema,
   description: 'Runs its node template once per item of a list; outputs are the list of results.',
+  lateFields: ['items', 'node'],
 };

@@ -1,11 +1,15 @@
 /**
  * The plug-in interface of a node type (CONVENTIONS 9): one module per type in this folder,
- * registered in `registry.ts`. A module exports its config schema (TypeBox, the common node
- * fields included) and a spec; executors join the same modules later.
+ * registered in `registry.ts` (the only list of types). A module exports its config schema
+ * (TypeBox, the common node fields included) and a spec: its validation rules and what the
+ * engine and the worker need to know of it (how it starts when the engine runs it, which
+ * successors it chooses, which fields render late). Nothing in engine/ or worker/ names a type.
+ * Executors are still in `executors/`, listed by type in `executors/index.ts`.
  */
 import type { TSchema } from 'typebox';
 import type { ErrorDetail } from '../errors.ts';
 import type { GraphNode } from '../definition/model.ts';
+import type { Draft } from '../engine/draft.ts';
 import { quote } from '../definition/keys.ts';
 
 export interface NodeCheckContext {
@@ -33,6 +37,24 @@ export interface NodeTypeSpec {
    * on nodes that passed the schema, so fields have their declared types.
    */
   check?(node: GraphNode, ctx: NodeCheckContext): ErrorDetail[];
+  /**
+   * How the engine starts a node of this type itself (pure: it edits the decision's draft —
+   * succeeds the node, makes it wait, sets a timer, starts a child). Types without it run in an
+   * executor: the engine queues a `run` task.
+   */
+  start?(d: Draft, id: string, node: GraphNode, attempt: number): void;
+  /**
+   * The successors a node of this type chooses among when it succeeds (condition, switch): those
+   * it did not choose are skipped; its other successors are always taken.
+   */
+  choices?(node: GraphNode): string[];
+  /**
+   * Fields the executor renders itself, per item or iteration (the worker leaves their `${{ }}`
+   * alone); `if` is always decided before the node starts.
+   */
+  lateFields?: readonly string[];
+  /** The successor a rejection runs instead of failing the execution (approval `on_reject`). */
+  rejectRoute?(node: GraphNode): string | undefined;
 }
 
 /** Problems of node ids that must name direct successors of the node (condition, switch). */

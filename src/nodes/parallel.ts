@@ -13,4 +13,5 @@ export const parallelNode: NodeTypeSpec = {
   schema: ParallelNodeSchema,
   description:
     'Runs its inline branches concurrently (at most `concurrency` at once); succeeds when all do.',
+  lateFields: ['branches'],
 };

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { lchownSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { parseCpu, parseMemory } from './limits.ts';
+import { parseCpu, parseMemory } from '../definition/quantity.ts';
 import type { ResourceLimits, Runtime, Sandbox, SandboxProcess, SpawnOptions } from './types.ts';
 
 export type RuntimeChoice = 'auto' | 'local' | 'docker';

@@ -32,7 +32,7 @@ import * as nodeRunsSql from '../store/node-runs.ts';
 import { getVersion } from '../store/versions.ts';
 import { getWorkflow } from '../store/workflows.ts';
 import type { WorkflowType } from '../types.ts';
-import type { ExecutionEngine } from '../worker/engine.ts';
+import type { Worker } from '../worker/worker.ts';
 import type { ArtifactService } from './artifacts.ts';
 import { type Clock, isoNow } from './clock.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
@@ -113,7 +113,7 @@ export interface UsageGroup {
 export class ExecutionService {
   constructor(
     private readonly database: Database,
-    private readonly engine: ExecutionEngine,
+    private readonly worker: Worker,
     private readonly clock: Clock,
     /** Removes artifact files of deleted executions (their rows go with the execution). */
     private readonly artifacts?: ArtifactService,
@@ -150,7 +150,7 @@ export class ExecutionService {
     const params = checkParams(JSON.parse(v.trigger_config) as Trigger[], body.params ?? {});
     const type = wf.type as WorkflowType;
     try {
-      const row = await this.engine.createExecution({
+      const row = await this.worker.createExecution({
         workflowId,
         version,
         workflowType: type,
@@ -267,7 +267,7 @@ export class ExecutionService {
         })),
       });
     }
-    const after = await this.engine.dispatch(executionId, {
+    const after = await this.worker.dispatch(executionId, {
       type: 'retry',
       actor,
       ...(nodes && nodes.length > 0 && { nodes }),
@@ -445,7 +445,7 @@ export class ExecutionService {
         'the entry changed meanwhile',
       );
     }
-    await this.engine.dispatch(entry.execution_id, {
+    await this.worker.dispatch(entry.execution_id, {
       type: 'dlq.retry',
       nodeId: entry.node_id,
       actor,
@@ -478,7 +478,7 @@ export class ExecutionService {
     executionId: string,
     event: EngineEvent,
   ): Promise<ExecutionView> {
-    await this.engine.dispatch(executionId, event);
+    await this.worker.dispatch(executionId, event);
     return this.get(workflowId, executionId);
   }
 
@@ -500,7 +500,7 @@ export class ExecutionService {
 
   private async view(row: ExecutionRow): Promise<ExecutionView> {
     const s = snap(row);
-    const graph = await this.engine.graphOf(row.workflow_id, row.version, s.execution.workflowType);
+    const graph = await this.worker.graphOf(row.workflow_id, row.version, s.execution.workflowType);
     const types = new Map(graph.nodes.map((n) => [n.id, n.type]));
     const nodes: NodeView[] = Object.entries(s.nodes).map(([nodeId, st]) => ({
       nodeId,

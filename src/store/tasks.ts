@@ -120,3 +120,14 @@ export async function nextAvailableAt(db: Db): Promise<string | undefined> {
     .executeTakeFirst();
   return r?.at ?? undefined;
 }
+
+export async function getTask(db: Db, id: string): Promise<TaskRow | undefined> {
+  return db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Deletes a task (only while `owner` holds its lease, with `owner`). */
+export async function deleteTask(db: Db, id: string, owner?: string): Promise<void> {
+  let q = db.deleteFrom('tasks').where('id', '=', id);
+  if (owner !== undefined) q = q.where('lease_owner', '=', owner);
+  await q.execute();
+}

@@ -21,6 +21,17 @@ export async function getVersion(
     .executeTakeFirst();
 }
 
+/** Whether a workflow has this version (without reading its definition). */
+export async function hasVersion(db: Db, workflowId: string, version: number): Promise<boolean> {
+  const row = await db
+    .selectFrom('workflow_versions')
+    .select('version')
+    .where('workflow_id', '=', workflowId)
+    .where('version', '=', version)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function listVersions(db: Db, workflowId: string): Promise<VersionRow[]> {
   return db
     .selectFrom('workflow_versions')

@@ -2,7 +2,9 @@
  * Drives the pure reducer (`decide`) to quiescence over a YAML fixture, the way the worker loop
  * would, with no database and no real time: a fake clock that jumps to the next due task, a seeded
  * random, an id counter, a virtual task queue fed by `enqueue` commands, and node outcomes
- * scripted per node and attempt. Child workflows run in nested drivers. Control events (cancel,
+ * scripted per node and attempt. Tasks become events, and finished attempts `node.finished`,
+ * through the worker's own pure mapping (src/worker/task-events.ts), so the fixtures exercise the
+ * worker's task handling, not a copy of it. Child workflows run in nested drivers. Control events (cancel,
  * approval, followup, retry, dlq.retry) are injected in order, each when its condition holds.
  *
  * Every decision is checked against the engine's invariants (transition table, no double
@@ -18,7 +20,8 @@ import {
   parseWorkflowYaml,
 } from '../../src/definition/index.ts';
 import { type Plan, compilePlan } from '../../src/engine/plan.ts';
-import { decide, initialNodes } from '../../src/engine/reducer.ts';
+import { initialNodes } from '../../src/engine/draft.ts';
+import { decide } from '../../src/engine/reducer.ts';
 import {
   type ExecutionStatus,
   type NodeStatus,
@@ -29,16 +32,22 @@ import {
 } from '../../src/engine/status.ts';
 import type {
   Command,
-  Cost,
   DecideContext,
   EngineEvent,
-  ExecutionError,
   NodeOutcome,
   Snapshot,
   StreamEventType,
   TaskKind,
 } from '../../src/engine/types.ts';
-import type { NodeError } from '../../src/nodes/executor.ts';
+import { zeroCost } from '../../src/engine/cost.ts';
+import type { ExecResult, NodeError } from '../../src/nodes/executor.ts';
+import {
+  type ChildPayload,
+  childStartFailed,
+  finishedEvent,
+  runStep,
+  taskEvent,
+} from '../../src/worker/task-events.ts';
 
 export const engineFixturesDir = fileURLToPath(
   new URL('../fixtures/workflows/engine/', import.meta.url),
@@ -226,6 +235,22 @@ interface InFlight {
   order: number;
 }
 
+/** What a `child` task carries for a child.finished event. */
+function childPayload(ev: Extract<EngineEvent, { type: 'child.finished' }>): ChildPayload {
+  const { type: _type, nodeId: _nodeId, ...payload } = ev;
+  return payload;
+}
+
+/** The worker's node.finished event for a scripted attempt's outcome (task-events.ts). */
+function finishedOf(f: InFlight): EngineEvent {
+  const o = f.outcome;
+  const result: ExecResult =
+    o.status === 'succeeded'
+      ? { status: 'succeeded', outputs: o.outputs ?? {} }
+      : { status: 'failed', error: o.error!, ...(o.outputs && { outputs: o.outputs }) };
+  return finishedEvent(f.nodeId, f.attempt, result, o.cost ?? zeroCost(), o.artifacts);
+}
+
 /** mulberry32: small, seeded, and copyable (for the determinism check). */
 class SeededRandom {
   constructor(private state: number) {}
@@ -250,7 +275,7 @@ function deepFreeze<T>(value: T): T {
 }
 
 const aborted: NodeError = {
-  code: 'ERR_NODE_CANCELLED',
+  code: 'ERR_CANCELLED',
   message: 'The node was cancelled.',
   retryable: false,
 };
@@ -451,12 +476,7 @@ export class Driver {
       .sort((a, b) => a.finishAt - b.finishAt || a.order - b.order)[0];
     if (done) {
       this.inflight = this.inflight.filter((f) => f !== done);
-      this.deliver({
-        type: 'node.finished',
-        nodeId: done.nodeId,
-        attempt: done.attempt,
-        outcome: done.outcome,
-      });
+      this.deliver(finishedOf(done));
       return true;
     }
     return false;
@@ -470,48 +490,25 @@ export class Driver {
     return times.length === 0 ? null : Math.min(...times);
   }
 
-  /** One task, as the worker's loop performs it. */
+  /** One task, as the worker's loop performs it (the worker's own task → event mapping). */
   private perform1(task: Task): void {
-    switch (task.kind) {
-      case 'start':
-        this.deliver({ type: 'start' });
-        return;
-      case 'run':
-        this.runNode(task);
-        return;
-      case 'timer':
-        this.deliver({ type: 'timer.fired', nodeId: task.nodeId!, attempt: task.attempt });
-        return;
-      case 'deadline':
-        this.deliver({ type: 'deadline' });
-        return;
-      case 'idle':
-        this.deliver({ type: 'idle', turn: task.attempt });
-        return;
-      case 'cancel':
-        this.deliver({ type: 'cancel', actor: 'parent' });
-        return;
-      case 'child': {
-        const p = task.payload as {
-          childExecutionId: string;
-          status: ExecutionStatus;
-          outputs: Record<string, unknown>;
-          error: ExecutionError | null;
-          cost: Cost;
-        };
-        this.deliver({ type: 'child.finished', nodeId: task.nodeId!, ...p });
-        return;
-      }
-    }
+    const event = taskEvent({
+      kind: task.kind,
+      node_id: task.nodeId,
+      attempt: task.attempt,
+      payload: task.payload === undefined ? null : JSON.stringify(task.payload),
+    });
+    if (event === 'run') this.runNode(task);
+    else if (event) this.deliver(event);
+    else throw new Error(`${this.name}: a task of unknown kind ${task.kind}`);
   }
 
+  /** A run task, as the worker's run-node.ts takes it: dropped when stale, started, run. */
   private runNode(task: Task): void {
     const nodeId = task.nodeId!;
-    if (isTerminalExecution(this.snapshot.execution.status)) return;
-    const st = this.snapshot.nodes[nodeId];
-    if (!st || st.attempt !== task.attempt || (st.status !== 'queued' && st.status !== 'running'))
-      return;
-    if (st.status === 'queued') {
+    const step = runStep(this.snapshot, nodeId, task.attempt);
+    if (step === 'ended' || step === 'stale') return;
+    if (step === 'start') {
       this.deliver({ type: 'node.started', nodeId, attempt: task.attempt });
       if (this.snapshot.nodes[nodeId]?.status !== 'running') return;
     }
@@ -630,13 +627,7 @@ export class Driver {
         nodeId: c.nodeId,
         attempt: 0,
         availableAt: this.now.toISOString(),
-        payload: {
-          childExecutionId: c.childExecutionId,
-          status: 'failed',
-          outputs: {},
-          error: { code: 'ERR_CHILD_START', message: String(err) },
-          cost: { estimatedUsd: 0, tokens: { prompt: 0, completion: 0 }, computeSeconds: 0 },
-        },
+        payload: childPayload(childStartFailed(c, String(err))),
       });
       return;
     }

@@ -213,12 +213,20 @@ async function checkArtifacts(h: Harness, wfId: string, execId: string): Promise
   assert.equal(nested.body, '{"b":2}\n');
   assert.equal(nested.headers['content-length'], String('{"b":2}\n'.length));
 
-  const events = await h.yard.database.db
-    .selectFrom('execution_events')
-    .select(['type', 'node_id', 'data'])
-    .where('execution_id', '=', execId)
-    .where('type', '=', 'artifact.created')
-    .execute();
+  // The artifact row commits before the decision that announces it: wait for that one too.
+  const events = await waitFor(
+    'final.txt among the artifact.created events',
+    async () => {
+      const rows = await h.yard.database.db
+        .selectFrom('execution_events')
+        .select(['type', 'node_id', 'data'])
+        .where('execution_id', '=', execId)
+        .where('type', '=', 'artifact.created')
+        .execute();
+      return rows.some((e) => e.data.includes('final.txt')) ? rows : undefined;
+    },
+    deadlineMs,
+  );
   assert.deepEqual(
     events.map((e) => (JSON.parse(e.data) as { path: string }).path).sort(),
     ['final.txt', 'reports/a.json', 'reports/deep/b.json'],

@@ -200,7 +200,7 @@ describe('command executor', () => {
         .waitForLine((l) => l.line === 'ready')
         .then(() => fixture.controller.abort('cancelled'));
       const error = failed(await fixture.run());
-      assert.equal(error.code, 'ERR_NODE_CANCELLED');
+      assert.equal(error.code, 'ERR_CANCELLED');
       assert.equal(error.retryable, false);
       const grandchild = await readPid(path.join(fixture.workspace, 'grandchild.pid'));
       assert.equal(await isGone(grandchild), true);
@@ -214,7 +214,7 @@ describe('command executor', () => {
     try {
       fixture.controller.abort('shutdown');
       const error = failed(await fixture.run());
-      assert.equal(error.code, 'ERR_NODE_CANCELLED');
+      assert.equal(error.code, 'ERR_CANCELLED');
       assert.match(error.message, /shutdown/);
       assert.deepEqual(fixture.text('stdout'), []);
     } finally {

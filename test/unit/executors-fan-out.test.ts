@@ -242,7 +242,7 @@ describe('map executor', () => {
     try {
       const result = await fixture.run();
       assert.equal(calls, 1);
-      assert.equal(failed(result).code, 'ERR_NODE_CANCELLED');
+      assert.equal(failed(result).code, 'ERR_CANCELLED');
       assert.deepEqual(result.outputs, { results: [{ ok: true }, null, null, null, null] });
     } finally {
       await fixture.dispose();
@@ -344,7 +344,7 @@ describe('loop executor', () => {
     try {
       const error = failed(await fixture.run());
       assert.equal(calls, 1);
-      assert.equal(error.code, 'ERR_NODE_CANCELLED');
+      assert.equal(error.code, 'ERR_CANCELLED');
       assert.match(error.message, /shutdown/);
     } finally {
       await fixture.dispose();

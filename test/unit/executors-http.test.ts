@@ -169,7 +169,7 @@ describe('http executor', () => {
     try {
       hangReached = () => fixture.controller.abort('cancelled');
       const error = failed(await fixture.run());
-      assert.equal(error.code, 'ERR_NODE_CANCELLED');
+      assert.equal(error.code, 'ERR_CANCELLED');
       assert.equal(error.retryable, false);
     } finally {
       hangReached = () => {};

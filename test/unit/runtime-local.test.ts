@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { CgroupController } from '../../src/runtime/cgroups.ts';
-import { LimitSyntaxError, parseCpu, parseMemory, parsePids } from '../../src/runtime/limits.ts';
+import { QuantityError, parseCpu, parseMemory, parsePids } from '../../src/definition/quantity.ts';
 import { type LocalSandbox, createLocalRuntime } from '../../src/runtime/local.ts';
 import type { ProcessEnd, SandboxSpec } from '../../src/runtime/types.ts';
 import { createExecFixture, command, failed, succeeded } from '../helpers/exec-context.ts';
@@ -143,14 +143,14 @@ describe('resource limit parsing', () => {
     assert.equal(parsePids(32), 32);
     assert.equal(parsePids('64'), 64);
     for (const bad of ['', 'two', '-1', '0', '1.5.0', '2 cpus', '0.0001']) {
-      assert.throws(() => parseCpu(bad), LimitSyntaxError, `cpu ${bad}`);
+      assert.throws(() => parseCpu(bad), QuantityError, `cpu ${bad}`);
     }
     // A lowercase m on memory is milli (Kubernetes) or mega (Docker): refused, not guessed.
     for (const bad of ['512m', '1g', '64MB', 'lots', '0', '-5Mi', {}]) {
-      assert.throws(() => parseMemory(bad), LimitSyntaxError, `memory ${JSON.stringify(bad)}`);
+      assert.throws(() => parseMemory(bad), QuantityError, `memory ${JSON.stringify(bad)}`);
     }
     for (const bad of ['1.5', '0', 'x', -3]) {
-      assert.throws(() => parsePids(bad), LimitSyntaxError, `pids ${bad}`);
+      assert.throws(() => parsePids(bad), QuantityError, `pids ${bad}`);
     }
   });
 });
@@ -406,7 +406,7 @@ describe('local runtime: bubblewrap', { skip: needs({ bwrap: true }) }, () => {
           fixture.controller.abort('cancelled');
         });
       const error = failed(await fixture.run());
-      assert.equal(error.code, 'ERR_NODE_CANCELLED');
+      assert.equal(error.code, 'ERR_CANCELLED');
       await until(() => hostPidsWith(marker).length === 0, 'the grandchildren to be gone', 2000);
     } finally {
       await fixture.dispose();
@@ -535,7 +535,7 @@ describe('local runtime: cgroups', { skip: needs({ cgroups: ['memory', 'cpu', 'p
           .then(() => until(() => hostPidsWith(marker).length === 2, 'both sleeps'))
           .then(() => fixture.controller.abort('cancelled'));
         const error = failed(await fixture.run());
-        assert.equal(error.code, 'ERR_NODE_CANCELLED');
+        assert.equal(error.code, 'ERR_CANCELLED');
         assert.deepEqual(hostPidsWith(marker), []);
       } finally {
         await fixture.dispose();

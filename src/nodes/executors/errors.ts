@@ -3,6 +3,7 @@
  * reach users in node details and DLQ entries; the API catalog (`src/errors.ts`) is separate
  * because these carry no HTTP status.
  */
+import { engineErrorCatalog } from '../../engine/errors.ts';
 import type { ExecResult, NodeError, NodeUsage } from '../executor.ts';
 
 export const nodeErrorCatalog = {
@@ -24,8 +25,8 @@ export const nodeErrorCatalog = {
   ERR_RUNTIME_FORBIDDEN: { retryable: false },
   /** The node ran past its timeout and was stopped. */
   ERR_NODE_TIMEOUT: { retryable: true },
-  /** The node was stopped by a cancel or shutdown. */
-  ERR_NODE_CANCELLED: { retryable: false },
+  /** The node was stopped by a cancel or shutdown (the engine's code, see engine/errors.ts). */
+  ERR_CANCELLED: engineErrorCatalog.ERR_CANCELLED,
   /** An executor or inline run threw instead of returning a result (a bug). */
   ERR_NODE_INTERNAL: { retryable: true },
   /** The HTTP response status was not the expected one (408/429/5xx are retryable). */
@@ -92,7 +93,7 @@ export function abortReason(signal: AbortSignal): string {
 export function cancelled(signal: AbortSignal, opts: FailOptions = {}): ExecResult {
   const reason = abortReason(signal);
   return fail(
-    'ERR_NODE_CANCELLED',
+    'ERR_CANCELLED',
     reason === 'cancelled' ? 'cancelled' : `cancelled (${reason})`,
     opts,
   );

@@ -29,6 +29,8 @@ export const executors: ReadonlyMap<string, NodeExecutor> = new Map<string, Node
   ['parallel', guarded(parallelExecutor)],
   ['map', guarded(mapExecutor)],
   ['loop', guarded(loopExecutor)],
+  // Completed by the engine at top level; inside parallel/map/loop it runs here.
+  ['noop', () => Promise.resolve({ status: 'succeeded', outputs: {} })],
 ]);
 
 export { nodeErrorCatalog, nodeErrorCodes, type NodeErrorCode } from './errors.ts';

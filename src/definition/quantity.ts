@@ -1,36 +1,36 @@
 /**
- * Parsing the resource limits of `runtime_config` (`cpu`, `memory`, `pids`) into
- * `ResourceLimits` numbers. The spellings follow Kubernetes quantities, which most users know:
+ * The one parser of resource quantities (`runtime_config.cpu`, `memory`, `pids`), used by
+ * definition validation, by the runtimes' limits and by pricing alike. The spellings follow Kubernetes quantities, which most users know:
  * `cpu: "500m"` is half a CPU, `memory: "64Mi"` is 64 × 2^20 bytes and `memory: "512M"` is
  * 512 × 10^6 bytes. A lowercase `m` on memory (Docker's "megabytes", Kubernetes' "milli") is
  * refused because the two readings differ by a factor of a billion.
  *
  * Each parser takes the value as it comes from a definition: `undefined`/`null` (not set) give
  * `undefined`, numbers and strings are parsed, anything else or a bad spelling throws
- * `LimitSyntaxError` (definitions are validated earlier, so that is a bug or an old row).
+ * `QuantityError`, whose message names the value and what would be accepted.
  */
 
 /** A limit that cannot be read; the message names the value and what would be accepted. */
-export class LimitSyntaxError extends RangeError {
+export class QuantityError extends RangeError {
   constructor(message: string) {
     super(message);
-    this.name = 'LimitSyntaxError';
+    this.name = 'QuantityError';
   }
 }
 
-/** CPUs: `2`, `0.5`, `"1.5"`, `"500m"` (millicpus). At least 0.001 (one millicpu). */
+/** CPUs: `2`, `0.5`, `".5"`, `"1.5"`, `"500m"` (millicpus). At least 0.001 (one millicpu). */
 export function parseCpu(value: unknown): number | undefined {
   const text = quantityText(value, 'cpu');
   if (text === undefined) return undefined;
   const match = /^(\d+(?:\.\d+)?|\.\d+)(m?)$/.exec(text);
   if (match === null) {
-    throw new LimitSyntaxError(
+    throw new QuantityError(
       `invalid cpu ${JSON.stringify(value)}: use a number of CPUs ("2", "0.5") or millicpus ("500m")`,
     );
   }
   const cpus = Number(match[1]) / (match[2] === 'm' ? 1000 : 1);
   if (!(cpus >= 0.001) || !Number.isFinite(cpus)) {
-    throw new LimitSyntaxError(`invalid cpu ${JSON.stringify(value)}: must be at least 1m`);
+    throw new QuantityError(`invalid cpu ${JSON.stringify(value)}: must be at least 1m`);
   }
   return cpus;
 }
@@ -57,13 +57,13 @@ export function parseMemory(value: unknown): number | undefined {
   const match = /^(\d+(?:\.\d+)?|\.\d+)([A-Za-z]*)$/.exec(text);
   const unit = match === null ? undefined : memoryUnits[match[2]!];
   if (match === null || unit === undefined) {
-    throw new LimitSyntaxError(
+    throw new QuantityError(
       `invalid memory ${JSON.stringify(value)}: use bytes or a quantity such as "64Mi", "1Gi" or "512M"`,
     );
   }
   const bytes = Math.floor(Number(match[1]) * unit);
   if (!Number.isSafeInteger(bytes) || bytes < 1) {
-    throw new LimitSyntaxError(`invalid memory ${JSON.stringify(value)}: out of range`);
+    throw new QuantityError(`invalid memory ${JSON.stringify(value)}: out of range`);
   }
   return bytes;
 }
@@ -74,7 +74,7 @@ export function parsePids(value: unknown): number | undefined {
   if (text === undefined) return undefined;
   const pids = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(pids) || pids < 1) {
-    throw new LimitSyntaxError(`invalid pids ${JSON.stringify(value)}: use a positive integer`);
+    throw new QuantityError(`invalid pids ${JSON.stringify(value)}: use a positive integer`);
   }
   return pids;
 }
@@ -82,5 +82,5 @@ export function parsePids(value: unknown): number | undefined {
 function quantityText(value: unknown, what: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'number' || typeof value === 'string') return String(value).trim();
-  throw new LimitSyntaxError(`invalid ${what}: expected a string or a number, got ${typeof value}`);
+  throw new QuantityError(`invalid ${what}: expected a string or a number, got ${typeof value}`);
 }

@@ -1,0 +1,61 @@
+/**
+ * What the worker's parts share: its dependencies and the few things only the `Worker` knows
+ * (its free slots, its running attempts, its claim loop). Each part is a set of functions over
+ * this context, so no part imports another part's state.
+ */
+import type { Config } from '../config.ts';
+import type { ArtifactInfo, EngineEvent, Snapshot } from '../engine/types.ts';
+import type { LlmProvider } from '../nodes/executor.ts';
+import type { RuntimeBroker } from '../runtime/broker.ts';
+import type { Clock } from '../services/clock.ts';
+import type { Database } from '../store/db.ts';
+import type { TaskRow } from '../store/tasks.ts';
+import type { LogWriter } from './logs.ts';
+import type { PlanCache } from './plans.ts';
+
+/** What the worker needs of the artifact service. */
+export interface ArtifactCollector {
+  collect(input: {
+    executionId: string;
+    workflowId: string;
+    nodeId: string | null;
+    hostWorkspace: string;
+    globs: string[];
+    retentionHours: number;
+  }): Promise<{ collected: ArtifactInfo[]; skipped: { path: string; reason: string }[] }>;
+}
+
+export interface WorkerContext {
+  /** Identifies this process's leases. */
+  readonly workerId: string;
+  readonly db: Database;
+  readonly clock: Clock;
+  readonly config: Config;
+  readonly plans: PlanCache;
+  readonly broker: RuntimeBroker;
+  readonly artifacts: ArtifactCollector;
+  readonly logs: LogWriter;
+  readonly providers: ReadonlyMap<string, LlmProvider>;
+  /** Run slots free right now; 0 while the worker is stopped. */
+  room(): number;
+  /** Starts a task that is already leased to this worker. */
+  runClaimed(task: TaskRow): void;
+  /** Wakes the claim loop (new work may be due). */
+  wake(): void;
+  /** Aborts this worker's running attempts of an execution (of one node, with `nodeId`). */
+  abort(executionId: string, nodeId: string | null, reason: string): void;
+  /** Decides an event for an execution and performs what follows (decision.ts). */
+  dispatch(executionId: string, event: EngineEvent, task?: TaskRow): Promise<Snapshot | undefined>;
+  /** Tells the listeners a decision committed. */
+  decided(executionId: string, snapshot: Snapshot): void;
+  /**
+   * Runs `fn` again while the database is unavailable, until this worker stops
+   * (commit-retry.ts): a finished node's result is never dropped on a blip.
+   */
+  keepCommitting<T>(fn: () => Promise<T>, what?: string): Promise<T>;
+}
+
+/** The runtime's idle timeout of a chat workflow, if set. */
+export function idleTimeoutOf(runtime: Record<string, unknown>): string | undefined {
+  return typeof runtime.idleTimeout === 'string' ? runtime.idleTimeout : undefined;
+}

@@ -1,0 +1,203 @@
+/**
+ * One decision: load the execution → `decide()` → persist the result, all in one transaction
+ * whose compare-and-set on the execution's `rev` makes a concurrent decider retry on top of the
+ * winner; then, after the commit, perform what follows (start leased tasks, abort killed
+ * attempts, release the environment of an execution that ended, tell the listeners).
+ */
+import { decide } from '../engine/reducer.ts';
+import { isTerminalExecution } from '../engine/status.ts';
+import type {
+  Command,
+  DecideContext,
+  EngineEvent,
+  ExecutionState,
+  NodeState,
+  Snapshot,
+} from '../engine/types.ts';
+import { newId } from '../ids.ts';
+import type { Db } from '../store/db.ts';
+import { writeDecision } from '../store/decisions.ts';
+import * as executionsSql from '../store/executions.ts';
+import type { ExecutionRow } from '../store/executions.ts';
+import * as logsSql from '../store/logs.ts';
+import * as tasksSql from '../store/tasks.ts';
+import type { TaskRow } from '../store/tasks.ts';
+import { type WorkerContext, idleTimeoutOf } from './context.ts';
+import { startChild } from './create-execution.ts';
+import { decisionRows, taskRow } from './decision-rows.ts';
+import { finishEnvironment } from './environment.ts';
+import { childStartFailed } from './task-events.ts';
+
+/** Raised inside a decision transaction when another writer decided first. */
+class RevConflict extends Error {}
+
+/**
+ * Decides `event` for an execution in one transaction and performs what follows. With
+ * `task`, the task must still be leased to this worker and is deleted in the same
+ * transaction (otherwise the result is stale and dropped). Returns the new snapshot, or
+ * undefined when the execution does not exist or the task was lost.
+ */
+export async function dispatch(
+  ctx: WorkerContext,
+  executionId: string,
+  event: EngineEvent,
+  task?: TaskRow,
+): Promise<Snapshot | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const out = await ctx.db.transaction((trx) => decideIn(ctx, trx, executionId, event, task));
+      if (!out) return undefined;
+      afterCommit(ctx, executionId, out.snapshot, out.commands, out.direct);
+      return out.snapshot;
+    } catch (err) {
+      if (err instanceof RevConflict && attempt < 20) continue;
+      throw err;
+    }
+  }
+}
+
+async function decideIn(
+  ctx: WorkerContext,
+  trx: Db,
+  executionId: string,
+  event: EngineEvent,
+  task?: TaskRow,
+): Promise<{ snapshot: Snapshot; commands: Command[]; direct: TaskRow[] } | undefined> {
+  const row = await executionsSql.getExecutionForDecision(trx, ctx.db.dialect, executionId);
+  if (!row) {
+    if (task) await tasksSql.deleteTask(trx, task.id);
+    return undefined;
+  }
+  if (task && !(await tasksSql.completeTask(trx, task.id, ctx.workerId))) return undefined;
+  const snapshot: Snapshot = {
+    execution: JSON.parse(row.state) as ExecutionState,
+    nodes: JSON.parse(row.nodes) as Record<string, NodeState>,
+  };
+  const vp = await ctx.plans.get(
+    trx,
+    row.workflow_id,
+    row.version,
+    snapshot.execution.workflowType,
+    idleTimeoutOf(snapshot.execution.runtime),
+  );
+  const now = ctx.clock.now();
+  const dctx: DecideContext = {
+    now,
+    random: Math.random,
+    newId: (p) => newId(p, now.getTime()),
+  };
+  let { next, commands } = decide(vp.plan, snapshot, event, dctx);
+
+  // Child workflows that cannot be resolved fail their node at once, in this same decision.
+  for (let guard = 0; guard < 50; guard++) {
+    const unresolved: EngineEvent[] = [];
+    for (const c of commands) {
+      if (c.type !== 'startChild' || c.childExecutionId === '') continue;
+      const ok = await startChild(ctx, trx, next.execution, c);
+      if (typeof ok === 'string') unresolved.push(childStartFailed(c, ok));
+      c.childExecutionId = '';
+    }
+    if (unresolved.length === 0) break;
+    for (const ev of unresolved) {
+      const more = decide(vp.plan, next, ev, dctx);
+      next = more.next;
+      commands = [...commands, ...more.commands];
+    }
+  }
+
+  // Direct dispatch: due run and timer tasks (a 0 s wait) this worker has room for are leased
+  // to it right away, and run tasks marked running in the same decision, saving a claim round
+  // trip per node.
+  const direct: TaskRow[] = [];
+  const nowIso = now.toISOString();
+  const leaseUntil = new Date(now.getTime() + ctx.config.leaseMs).toISOString();
+  let room = ctx.room();
+  const enqueued: TaskRow[] = [];
+  for (const c of commands) {
+    if (c.type !== 'enqueue') continue;
+    const t = taskRow(executionId, c.kind, c.nodeId, c.attempt, c.availableAt, nowIso, c.payload);
+    if (
+      (c.kind === 'run' || c.kind === 'timer') &&
+      room > 0 &&
+      c.availableAt <= nowIso &&
+      !isTerminalExecution(next.execution.status)
+    ) {
+      t.lease_owner = ctx.workerId;
+      t.lease_expires_at = leaseUntil;
+      direct.push(t);
+      room--;
+    }
+    enqueued.push(t);
+  }
+  for (const t of direct) {
+    if (t.kind !== 'run') continue;
+    const more = decide(
+      vp.plan,
+      next,
+      { type: 'node.started', nodeId: t.node_id!, attempt: t.attempt },
+      dctx,
+    );
+    next = more.next;
+    commands = [...commands, ...more.commands];
+  }
+
+  await persist(ctx, trx, row, snapshot, next, commands, enqueued, nowIso);
+  return { snapshot: next, commands, direct };
+}
+
+async function persist(
+  ctx: WorkerContext,
+  trx: Db,
+  row: ExecutionRow,
+  before: Snapshot,
+  next: Snapshot,
+  commands: Command[],
+  enqueued: TaskRow[],
+  nowIso: string,
+): Promise<void> {
+  const id = row.id;
+  // Lines are flushed before a node's result is decided, so the tail is complete.
+  const logTails = new Map<string, logsSql.LogRow[]>();
+  for (const c of commands)
+    if (c.type === 'dlq' && !logTails.has(c.nodeId))
+      logTails.set(c.nodeId, await logsSql.tailLogs(trx, id, c.nodeId, 50));
+  const rows = decisionRows({
+    row,
+    before,
+    next,
+    commands,
+    enqueued,
+    nowIso,
+    logTails,
+    newDlqId: () => newId('dlq', ctx.clock.now().getTime()),
+  });
+  // The compare-and-set comes first: a concurrent decider fails there, before writing anything.
+  if (!(await writeDecision(ctx.db, trx, id, row.rev, rows))) throw new RevConflict();
+}
+
+function afterCommit(
+  ctx: WorkerContext,
+  executionId: string,
+  snapshot: Snapshot,
+  commands: Command[],
+  direct: TaskRow[],
+): void {
+  for (const c of commands) {
+    if (c.type === 'kill') ctx.abort(executionId, c.nodeId, 'cancelled');
+  }
+  if (isTerminalExecution(snapshot.execution.status)) {
+    ctx.abort(executionId, null, 'cancelled');
+    ctx.logs.forget(executionId);
+    // Once per end: later decisions on a finished execution (e.g. artifacts) do not release again.
+    if (commands.some((c) => c.type === 'clearTasks'))
+      void finishEnvironment(ctx, executionId, snapshot.execution);
+  }
+  for (const t of direct) ctx.runClaimed(t);
+  if (
+    commands.some(
+      (c) => c.type === 'enqueue' || c.type === 'notifyParent' || c.type === 'cancelChild',
+    )
+  )
+    ctx.wake();
+  ctx.decided(executionId, snapshot);
+}

@@ -1,0 +1,93 @@
+/**
+ * An execution's environment (DESIGN §6): the sandbox its nodes run in is acquired from the
+ * runtime broker on first use (and recorded on the execution), workspace files are collected
+ * as artifacts, and once the execution ended the environment is released.
+ */
+import type { ArtifactInfo, EnvironmentInfo, ExecutionState } from '../engine/types.ts';
+import type { Sandbox } from '../runtime/types.ts';
+import type { WorkerContext } from './context.ts';
+
+/** The execution's environment; the first acquisition is recorded on the execution. */
+export async function sandboxOf(ctx: WorkerContext, e: ExecutionState): Promise<Sandbox> {
+  const sandbox = await ctx.broker.sandboxFor({
+    executionId: e.id,
+    workflowId: e.workflowId,
+    config: e.runtime,
+  });
+  if (!e.environment || e.environment.isolation !== sandbox.isolation) {
+    // `runtime_config.user` is the docker runtime's: the local one runs commands as its own identity.
+    const userIgnored = sandbox.runtime === 'local' && typeof e.runtime.user === 'string';
+    const environment: EnvironmentInfo = {
+      runtime: sandbox.runtime,
+      isolation: sandbox.isolation,
+      unenforced: [...sandbox.unenforced, ...(userIgnored ? ['user'] : [])],
+      ...(sandbox.user !== undefined && { user: sandbox.user }),
+      ...(sandbox.readOnlyPaths !== undefined &&
+        sandbox.readOnlyPaths.length > 0 && { readOnlyPaths: [...sandbox.readOnlyPaths] }),
+    };
+    e.environment = environment;
+    await ctx.dispatch(e.id, { type: 'environment', environment }).catch(() => undefined);
+  }
+  return sandbox;
+}
+
+/** Collects files matching `globs` from the execution's workspace; never throws. */
+export async function collectArtifacts(
+  ctx: WorkerContext,
+  e: ExecutionState,
+  nodeId: string | null,
+  globs: string[],
+): Promise<ArtifactInfo[]> {
+  try {
+    const hostWorkspace = ctx.broker.hostWorkspaceOf({
+      executionId: e.id,
+      workflowId: e.workflowId,
+      config: e.runtime,
+    });
+    const retention = Number(e.runtime.retentionHours ?? 24);
+    const out = await ctx.artifacts.collect({
+      executionId: e.id,
+      workflowId: e.workflowId,
+      nodeId,
+      hostWorkspace,
+      globs,
+      retentionHours: Number.isFinite(retention) && retention > 0 ? retention : 24,
+    });
+    for (const s of out.skipped)
+      if (nodeId)
+        ctx.logs.append(e.id, nodeId, 0, 'system', `artifact ${s.path} not kept: ${s.reason}`);
+    return out.collected;
+  } catch (err) {
+    process.stderr.write(
+      `switchyard: collecting artifacts of ${e.id} failed: ${(err as Error).message}\n`,
+    );
+    return [];
+  }
+}
+
+/**
+ * After an execution ended: the workflow-level artifacts are collected, then the environment
+ * is released (a per-execution sandbox is destroyed).
+ */
+export async function finishEnvironment(
+  ctx: WorkerContext,
+  executionId: string,
+  e: ExecutionState,
+): Promise<void> {
+  // Detached at once: a retry that reopens the execution gets a fresh sandbox, never this one.
+  const released = ctx.broker.release(executionId).catch((err: unknown) => {
+    process.stderr.write(
+      `switchyard: releasing the environment of ${executionId} failed: ${(err as Error).message}\n`,
+    );
+  });
+  // Files stay in the host workspace after the sandbox is gone, so collection can follow.
+  const globs = Array.isArray(e.runtime.artifacts) ? (e.runtime.artifacts as string[]) : [];
+  if (e.environment && globs.length > 0) {
+    const artifacts = await collectArtifacts(ctx, e, null, globs);
+    if (artifacts.length > 0)
+      await ctx
+        .dispatch(executionId, { type: 'artifacts.collected', artifacts })
+        .catch(() => undefined);
+  }
+  await released;
+}

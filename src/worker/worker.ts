@@ -1,0 +1,304 @@
+/**
+ * The impure half of the engine (DESIGN §4): claim → load → decide → persist (one transaction)
+ * → perform. Nothing lives only in memory: every ready node is a row in `tasks` with a lease,
+ * every decision is a compare-and-set on the execution's `rev`, so a killed process loses
+ * nothing and several processes can share one PostgreSQL database.
+ *
+ * This file is the loop: claims, leases and their heartbeat, start and stop. The parts are
+ * `decision.ts` (load → decide → persist), `task-events.ts` (a task → its engine event),
+ * `decision-rows.ts` (a decision → its rows), `create-execution.ts`, `run-node.ts` and
+ * `environment.ts`.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../config.ts';
+import type { Graph } from '../definition/index.ts';
+import { isTerminalExecution } from '../engine/status.ts';
+import type { ExecutionStatus } from '../engine/status.ts';
+import type { EngineEvent, Snapshot } from '../engine/types.ts';
+import type { LlmProvider } from '../nodes/executor.ts';
+import type { RuntimeBroker } from '../runtime/broker.ts';
+import type { Clock } from '../services/clock.ts';
+import type { Database, Db } from '../store/db.ts';
+import * as executionsSql from '../store/executions.ts';
+import type { ExecutionRow } from '../store/executions.ts';
+import * as tasksSql from '../store/tasks.ts';
+import type { TaskRow } from '../store/tasks.ts';
+import type { ArtifactCollector, WorkerContext } from './context.ts';
+import { type NewExecution, createExecution, insertExecution } from './create-execution.ts';
+import { dispatch } from './decision.ts';
+import { LogWriter } from './logs.ts';
+import { commitUntilDone } from './commit-retry.ts';
+import { PlanCache } from './plans.ts';
+import { runNode } from './run-node.ts';
+import { taskEvent } from './task-events.ts';
+
+export type { ArtifactCollector } from './context.ts';
+export type { NewExecution } from './create-execution.ts';
+
+export interface WorkerOptions {
+  database: Database;
+  clock: Clock;
+  config: Config;
+  /** Hands out the environments nodes run in. */
+  broker: RuntimeBroker;
+  /** Collects workspace files as artifacts. */
+  artifacts: ArtifactCollector;
+  /** Identifies this process's leases. */
+  workerId?: string;
+}
+
+interface Inflight {
+  task: TaskRow;
+  controller: AbortController;
+}
+
+export type DecisionListener = (executionId: string, snapshot: Snapshot) => void;
+export type LogListener = (executionId: string) => void;
+
+export class Worker {
+  readonly workerId: string;
+  private readonly db: Database;
+  private readonly clock: Clock;
+  private readonly config: Config;
+  private readonly broker: RuntimeBroker;
+  private readonly ctx: WorkerContext;
+  private readonly inflight = new Map<string, Inflight>();
+  private readonly listeners = new Set<DecisionListener>();
+  private readonly logListeners = new Set<LogListener>();
+  private readonly logs: LogWriter;
+  private running = false;
+  private loopDone: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private wakePending = false;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private stopListening: (() => Promise<void>) | undefined;
+
+  constructor(opts: WorkerOptions) {
+    this.db = opts.database;
+    this.broker = opts.broker;
+    this.clock = opts.clock;
+    this.config = opts.config;
+    this.workerId = opts.workerId ?? `w_${randomBytes(6).toString('hex')}`;
+    const providers = new Map<string, LlmProvider>(
+      Object.entries(opts.config.llmProviders).map(([name, p]) => [
+        name,
+        {
+          kind: p.kind,
+          baseUrl: p.baseUrl,
+          ...(p.apiKeyEnv !== undefined &&
+            process.env[p.apiKeyEnv] !== undefined && { apiKey: process.env[p.apiKeyEnv] }),
+        },
+      ]),
+    );
+    this.logs = new LogWriter(
+      this.db,
+      opts.config.maxLogBytesPerNode,
+      () => this.clock.now().toISOString(),
+      (executionId) => {
+        for (const l of this.logListeners) l(executionId);
+      },
+    );
+    this.ctx = {
+      workerId: this.workerId,
+      db: this.db,
+      clock: this.clock,
+      config: this.config,
+      plans: new PlanCache(),
+      broker: this.broker,
+      artifacts: opts.artifacts,
+      logs: this.logs,
+      providers,
+      room: () => (this.running ? this.config.workerConcurrency - this.inflight.size : 0),
+      runClaimed: (task) => this.runClaimed(task),
+      wake: () => this.wake(),
+      abort: (executionId, nodeId, reason) => {
+        for (const f of this.inflight.values())
+          if (f.task.execution_id === executionId && (nodeId === null || f.task.node_id === nodeId))
+            f.controller.abort(reason);
+      },
+      dispatch: (executionId, event, task) => dispatch(this.ctx, executionId, event, task),
+      decided: (executionId, snapshot) => {
+        for (const l of this.listeners) l(executionId, snapshot);
+      },
+      keepCommitting: (fn, what) =>
+        commitUntilDone(fn, {
+          keepTrying: () => this.running,
+          onRetry: (err, tries) => {
+            if (tries === 1 && what)
+              process.stderr.write(
+                `switchyard worker: database unavailable (${(err as Error).message}); retrying ${what} until it commits\n`,
+              );
+          },
+        }),
+    };
+  }
+
+  /** Called after every committed decision (tests and streams wait on it). */
+  onDecision(listener: DecisionListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Called after every committed batch of log lines of an execution (log streams wait on it). */
+  onLogs(listener: LogListener): () => void {
+    this.logListeners.add(listener);
+    return () => this.logListeners.delete(listener);
+  }
+
+  /** Creates an execution in its own transaction (see create-execution.ts). */
+  createExecution(spec: NewExecution): Promise<ExecutionRow> {
+    return createExecution(this.ctx, spec);
+  }
+
+  /** Inserts a pending execution and its start task inside `trx` (leased to this worker with `lease`). */
+  insertExecution(trx: Db, spec: NewExecution, lease = false): Promise<ExecutionRow> {
+    return insertExecution(this.ctx, trx, spec, lease);
+  }
+
+  /**
+   * Decides `event` for an execution in one transaction and performs what follows (see
+   * decision.ts); undefined when the execution does not exist or the task was lost.
+   */
+  dispatch(executionId: string, event: EngineEvent, task?: TaskRow): Promise<Snapshot | undefined> {
+    return dispatch(this.ctx, executionId, event, task);
+  }
+
+  /** Re-reads an execution's graph (for services). */
+  async graphOf(workflowId: string, version: number, workflowType: string): Promise<Graph> {
+    return (await this.ctx.plans.get(this.db.db, workflowId, version, workflowType)).graph;
+  }
+
+  // --- the loop ------------------------------------------------------------------------------
+
+  /** Starts claiming work. A SQLite server owns its database, so leases left by a killed predecessor are released at once. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    if (this.db.dialect === 'sqlite') await tasksSql.releaseLeases(this.db.db);
+    this.heartbeatTimer = setInterval(
+      () => void this.heartbeat(),
+      Math.max(200, Math.floor(this.config.leaseMs / 3)),
+    );
+    this.heartbeatTimer.unref();
+    this.stopListening = await this.db.listenForWork(() => this.wake());
+    // Environments (containers, cgroups) of executions that ended while no server watched.
+    void this.broker
+      .reap(async (id) => {
+        const row = await executionsSql.getExecution(this.db.db, id);
+        return row !== undefined && !isTerminalExecution(row.status as ExecutionStatus);
+      })
+      .then((removed) => {
+        if (removed.length > 0)
+          process.stderr.write(`switchyard: reaped ${removed.length} leftover environments\n`);
+      })
+      .catch(() => undefined);
+    this.loopDone = this.loop();
+  }
+
+  /** Stops claiming, aborts running attempts (their tasks are released for another worker) and waits for them. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    clearInterval(this.heartbeatTimer);
+    await this.stopListening?.();
+    this.wake();
+    await this.loopDone;
+    for (const f of this.inflight.values()) f.controller.abort('shutdown');
+    for (let i = 0; i < 200 && this.inflight.size > 0; i++) await sleep(25);
+    await this.logs.flushAll();
+    await tasksSql.releaseLeases(this.db.db, this.workerId).catch(() => 0);
+  }
+
+  wake(): void {
+    this.wakePending = true;
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      const room = this.config.workerConcurrency - this.inflight.size;
+      let claimed: TaskRow[] = [];
+      this.wakePending = false;
+      if (room > 0) {
+        try {
+          const now = this.clock.now();
+          claimed = await this.db.transaction((trx) =>
+            tasksSql.claimTasks(
+              trx,
+              this.db.dialect,
+              this.workerId,
+              now.toISOString(),
+              new Date(now.getTime() + this.config.leaseMs).toISOString(),
+              Math.min(room, 64),
+            ),
+          );
+        } catch {
+          claimed = [];
+        }
+      }
+      // A task still running here whose lease ran out (an outage longer than the lease) was just
+      // re-leased to this worker by the claim: the run in progress goes on, none starts twice.
+      for (const t of claimed) if (!this.inflight.has(t.id)) this.runClaimed(t);
+      if (claimed.length > 0 && claimed.length === Math.min(room, 64)) continue;
+      if (this.wakePending) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.config.pollMs);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  private runClaimed(task: TaskRow): void {
+    const controller = new AbortController();
+    this.inflight.set(task.id, { task, controller });
+    // A task other than `run` is one decision, so all of it is tried again while the database is
+    // unavailable; a `run` task retries its steps itself (the node must not run twice).
+    void (
+      task.kind === 'run'
+        ? this.process(task, controller)
+        : this.ctx.keepCommitting(() => this.process(task, controller))
+    )
+      .catch((err: unknown) => {
+        process.stderr.write(
+          `switchyard worker: task ${task.id} failed: ${(err as Error)?.stack ?? String(err)}\n`,
+        );
+      })
+      .finally(() => {
+        this.inflight.delete(task.id);
+        this.wake();
+      });
+  }
+
+  private async process(task: TaskRow, controller: AbortController): Promise<void> {
+    const event = taskEvent(task);
+    if (event === 'run') await runNode(this.ctx, task, controller);
+    else if (event) await this.dispatch(task.execution_id, event, task);
+    else await tasksSql.deleteTask(this.db.db, task.id);
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.inflight.size === 0) return;
+    const ids = [...this.inflight.keys()];
+    try {
+      const held = await tasksSql.heartbeat(
+        this.db.db,
+        this.workerId,
+        ids,
+        new Date(this.clock.now().getTime() + this.config.leaseMs).toISOString(),
+      );
+      // A task that is gone was cancelled or taken over: stop working on it.
+      for (const id of ids) if (!held.has(id)) this.inflight.get(id)?.controller.abort('cancelled');
+    } catch {
+      // the next beat tries again; the lease is long enough to miss one
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
