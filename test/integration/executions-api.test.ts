@@ -4,7 +4,7 @@
  * really spawn /bin/sh; states are awaited by polling the detail route, never by timing.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,10 +23,12 @@ import {
   processStopped,
   runAndWait,
   runWorkflow,
-  waitFor,
+  awaitEvent,
+  awaitLogs,
   waitForNode,
   waitForStatus,
 } from '../helpers/executions.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
 
 const paramsTrigger = {
@@ -377,23 +379,20 @@ for (const dialect of dialectNames) {
 
     describe('cancel', () => {
       it('stops the running process and cancels the node; a second cancel is 409', async () => {
-        const dir = dirFor('cancel');
-        const pids = path.join(dir, 'pids');
         const wf = await createWorkflow(h, {
           name: 'cancel-sleep',
           graph: {
             nodes: [
-              { id: 'sleepy', type: 'command', run: `sleep 30 & echo "$$ $!" > ${pids}; wait` },
+              { id: 'sleepy', type: 'command', run: 'sleep 30 & echo "pids $$ $!"; wait' },
               { id: 'later', type: 'command', needs: ['sleepy'], run: 'echo never' },
             ],
           },
         });
         const run = await runWorkflow(h, wf.id);
-        const text = await waitFor('the pid file', () =>
-          existsSync(pids) && readFileSync(pids, 'utf8').includes(' ')
-            ? readFileSync(pids, 'utf8')
-            : undefined,
+        const logs = await awaitLogs(h, run.id, 'the pids line', (lines) =>
+          lines.some((l) => l.text.startsWith('pids ')),
         );
+        const text = logs.find((l) => l.text.startsWith('pids '))!.text.slice(5);
         const [shellPid, sleepPid] = text.trim().split(' ').map(Number);
         assert.ok(shellPid! > 0 && sleepPid! > 0, text);
         assert.equal(processStopped(sleepPid!), false, 'sleep runs before the cancel');
@@ -409,7 +408,7 @@ for (const dialect of dialectNames) {
         assert.equal(nodeOf(body, 'later').status, 'cancelled');
         assert.equal(body.error.code, 'ERR_CANCELLED');
 
-        await waitFor('the shell and sleep to stop', () =>
+        await eventually('the shell and sleep to stop', () =>
           processStopped(shellPid!) && processStopped(sleepPid!) ? true : undefined,
         );
         const again = await h.call('POST', `${executionUrl(wf.id, run.id)}/cancel`, {});
@@ -723,10 +722,9 @@ for (const dialect of dialectNames) {
         const res = await h.call('POST', `${url}/followup`, { message: 'and again' });
         assert.equal(res.statusCode, 202, res.body);
         assert.equal(res.json().turn, 2);
-        const second = await waitFor('turn 2 to end', async () => {
-          const d = await getExecution(h, wf.id, run.id);
-          return d.status === 'waiting' && d.conversation.length === 4 ? d : undefined;
-        });
+        await awaitEvent(h, run.id, 'input.requested', (e) => e.chat === true && e.turn === 2);
+        const second = await getExecution(h, wf.id, run.id);
+        assert.equal(second.status, 'waiting', JSON.stringify(second));
         assert.equal(second.turn, 2);
         assert.deepEqual(
           second.conversation.map((m) => [m.role, m.content, m.turn]),
