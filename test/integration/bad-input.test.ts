@@ -584,10 +584,6 @@ for (const dialect of dialectNames) {
       await h?.close();
     });
 
-    it(`holds at least 40 cases (${cases.length})`, () => {
-      assert.ok(cases.length >= 40);
-    });
-
     for (const c of cases) {
       it(`${c.name} → ${c.status} ${c.code}`, async () => {
         const url = (c.url ?? '/api/v1/workflows').replace(':id', wfId).replace(':other', otherId);
