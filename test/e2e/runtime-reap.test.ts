@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe, it } from '../helpers/suite.ts';
 import type Docker from 'dockerode';
 import { defaultConfig } from '../../src/config.ts';
 import { dockerLabels } from '../../src/runtime/docker.ts';

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync 
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from '../helpers/suite.ts';
 import { ArtifactService, type ArtifactView } from '../../src/services/artifacts.ts';
 import { dialectNames, skipFor } from '../helpers/dialects.ts';
 import { createWorkflow, runAndWait, tokenWith } from '../helpers/executions.ts';

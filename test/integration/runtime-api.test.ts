@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from '../helpers/suite.ts';
 import type Docker from 'dockerode';
 import { dockerLabels } from '../../src/runtime/docker.ts';
 import { createLocalRuntime } from '../../src/runtime/local.ts';
@@ -227,6 +227,8 @@ async function checkArtifacts(h: Harness, wfId: string, execId: string): Promise
 // --- the local sandbox -------------------------------------------------------------------------
 
 const localSkip = localSandboxMissing();
+// Probed before any suite runs: a running suite can hold the event loop past the ping's timeout.
+const dockerSkip = await dockerAvailable();
 
 for (const dialect of dialectNames) {
   const skip = localSkip || (await skipFor(dialect));
@@ -423,8 +425,6 @@ for (const dialect of dialectNames) {
 }
 
 // --- Docker ------------------------------------------------------------------------------------
-
-const dockerSkip = await dockerAvailable();
 
 describe('runtime API: docker (sqlite)', { skip: dockerSkip, timeout: 300_000 }, () => {
   let h: Harness;

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe, it } from '../helpers/suite.ts';
 import type { CgroupController } from '../../src/runtime/cgroups.ts';
 import { LimitSyntaxError, parseCpu, parseMemory, parsePids } from '../../src/runtime/limits.ts';
 import { type LocalSandbox, createLocalRuntime } from '../../src/runtime/local.ts';
