@@ -51,7 +51,15 @@ export function normalizeGlob(glob: string): string {
 export function compileGlob(glob: string): CompiledGlob {
   const source = normalizeGlob(glob);
   const tokens = tokenize(source);
-  return { source, matches: (path) => matchTokens(tokens, path) };
+  return { source, matches: (path) => matchTokens(tokens, path).matched };
+}
+
+/**
+ * A match and the steps its walk took: at most 4 per (token, path position) state, so at most
+ * 4 × (pattern length + 1) × (path length + 1) whatever the pattern (tests check this bound).
+ */
+export function matchSteps(glob: string, path: string): { matched: boolean; steps: number } {
+  return matchTokens(tokenize(normalizeGlob(glob)), path);
 }
 
 function tokenize(glob: string): Token[] {
@@ -143,8 +151,11 @@ function classMatches(t: Extract<Token, { kind: 'class' }>, c: string): boolean 
   return hit !== t.negated;
 }
 
-/** Memoised match over (token index, path index): each state is decided once. */
-function matchTokens(tokens: Token[], path: string): boolean {
+/**
+ * Memoised match over (token index, path index): each state is expanded once and decided once,
+ * and each of its (at most 2) successors pushed is popped once.
+ */
+function matchTokens(tokens: Token[], path: string): { matched: boolean; steps: number } {
   const width = path.length + 1;
   // 0 unknown, 1 false, 2 true.
   const memo = new Uint8Array((tokens.length + 1) * width);
@@ -160,7 +171,9 @@ function matchTokens(tokens: Token[], path: string): boolean {
     memo[ti * width + pi] = v ? 2 : 1;
   };
   const stack: [number, number][] = [[0, 0]];
+  let steps = 0;
   while (stack.length > 0) {
+    steps++;
     const [ti, pi] = stack[stack.length - 1]!;
     if (at(ti, pi) !== 0) {
       stack.pop();
@@ -211,5 +224,5 @@ function matchTokens(tokens: Token[], path: string): boolean {
     );
     stack.pop();
   }
-  return at(0, 0) === 2;
+  return { matched: at(0, 0) === 2, steps };
 }

@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { client } from '../helpers/http.ts';
 import { type ServerProcess, startServer } from '../helpers/process.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -37,15 +38,14 @@ function spawnYard(args: string[], env: Record<string, string | undefined> = {})
   });
 }
 
-function collect(child: ChildProcess): Promise<Result> & { output: () => string } {
+function collect(child: ChildProcess): Promise<Result> {
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<Result>((resolve) =>
+  return new Promise<Result>((resolve) =>
     child.once('close', (code) => resolve({ code, stdout, stderr })),
   );
-  return Object.assign(done, { output: () => stdout + stderr });
 }
 
 function yard(args: string[], env: Record<string, string | undefined> = {}): Promise<Result> {
@@ -73,28 +73,28 @@ function file(name: string, text: string): string {
   return p;
 }
 
-async function api<T = any>(method: string, p: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${server.url}${p}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  assert.ok(res.ok, `${method} ${p}: ${res.status} ${await res.clone().text()}`);
-  return (res.status === 204 ? undefined : await res.json()) as T;
-}
+/** The server's API, whose waits read the execution's event stream. */
+const http = () => client(server.url, token);
 
-/** Polls the execution until `pred` holds (the state comes from another process). */
-async function until(wfId: string, execId: string, pred: (e: any) => boolean): Promise<any> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const e = await api('GET', `/api/v1/workflows/${wfId}/executions/${execId}`);
-    if (pred(e)) return e;
-    if (Date.now() > deadline) assert.fail(`execution ${execId} stuck in ${e.status}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Resolves with the first match of `re` in the child's output; rejects if it exits first. */
+function outputMatch(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      const m = re.exec(output);
+      if (!m) return;
+      child.stdout!.off('data', onData);
+      child.stderr!.off('data', onData);
+      child.off('close', onClose);
+      resolve(m);
+    };
+    const onClose = (code: number | null) =>
+      reject(new Error(`exited ${code} before printing ${re}:\n${output}`));
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('close', onClose);
+  });
 }
 
 /** Whether the server serves a route (404 ERR_NOT_FOUND means the route does not exist). */
@@ -349,15 +349,9 @@ describe('yard CLI', () => {
   it('run --wait exits 2 when another process cancels; wait --timeout exits 3', async () => {
     const child = spawnYard(['run', 'sleeper', '--wait']);
     const waiting = collect(child);
-    let id: string | undefined;
-    const deadline = Date.now() + 15_000;
-    while (id === undefined) {
-      id = /started (exec_\w+)/.exec(waiting.output())?.[1];
-      if (Date.now() > deadline) assert.fail(`no id:\n${waiting.output()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const id = (await outputMatch(child, /started (exec_\w+)/))[1]!;
     const wf = await yardJson(['wf', 'get', 'sleeper']);
-    await until(wf.id, id, (e) => e.nodes[0]?.status === 'running');
+    await http().awaitEvent(wf.id, id, 'node.status', (e) => e.status === 'running');
 
     const timedOut = await yard(['wait', id, '--timeout', '1s', '-q']);
     ok(timedOut, 3);
@@ -423,7 +417,12 @@ describe('yard CLI', () => {
     assert.match(retried.stdout, /once\s+succeeded\s+2/);
 
     const gateRun = await yardJson(['run', 'gate']);
-    await until(gateRun.workflowId, gateRun.id, (e) => e.status === 'waiting');
+    await http().awaitEvent(
+      gateRun.workflowId,
+      gateRun.id,
+      'execution.status',
+      (e) => e.status === 'waiting',
+    );
     const shown = ok(await yard(['ex', 'get', gateRun.id]));
     assert.match(shown.stdout, /approve\s+approval\s+waiting.*ship it\?/);
     ok(await yard(['ex', 'resume', gateRun.id]), 4);
@@ -432,10 +431,11 @@ describe('yard CLI', () => {
       ok(await yard(['ex', 'resume', gateRun.id, '--approve', '--comment', 'yes'])).stdout,
       /approved/,
     );
-    await until(
+    await http().awaitEvent(
       gateRun.workflowId,
       gateRun.id,
-      (e) => e.nodes.find((n: any) => n.nodeId === 'ask')?.status === 'waiting',
+      'node.status',
+      (e) => e.nodeId === 'ask' && e.status === 'waiting',
     );
     const followed = await yardJson([
       'ex',
@@ -561,7 +561,7 @@ describe('yard CLI', () => {
 
   it('run --follow streams node events and log lines (needs the stream and logs routes)', async (t) => {
     const probe = await yardJson(['run', 'ok']);
-    await until(probe.workflowId, probe.id, (e) => e.status === 'succeeded');
+    await http().waitFor(probe.workflowId, probe.id, ['succeeded']);
     const skip = needsRoute(
       await routeServed(`/api/v1/workflows/${probe.workflowId}/executions/${probe.id}/stream`),
       'stream',

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from '../helpers/suite.ts';
 import { dialectNames, skipFor } from '../helpers/dialects.ts';
 import { client } from '../helpers/http.ts';
 import { freshPostgresDatabase, startServer } from '../helpers/process.ts';
@@ -16,19 +16,6 @@ const token = `sy_${'d'.repeat(40)}`;
 
 function lines(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-}
-
-async function until(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 for (const dialect of dialectNames) {
@@ -61,7 +48,7 @@ for (const dialect of dialectNames) {
                 id: 'b',
                 type: 'command',
                 needs: ['a'],
-                run: `${mark('b-start')}; sleep 4; ${mark('b-done')}`,
+                run: `${mark('b-start')}; echo b-start; sleep 4; ${mark('b-done')}`,
               },
               { id: 'c', type: 'command', needs: ['b'], run: mark('c') },
             ],
@@ -83,17 +70,16 @@ for (const dialect of dialectNames) {
         const f1 = marksOf(e1.id);
         const f2 = marksOf(e2.id);
 
-        // Kill while b's command runs and while w's timer is pending.
-        await until(() => lines(f1).includes('b-start'), 'node b to start');
-        await until(async () => {
-          const d = await api.call(
-            'GET',
-            `/api/v1/workflows/${timerWf.json.id}/executions/${e2.id}`,
-          );
-          return (
-            d.json.nodes.find((n: { nodeId: string }) => n.nodeId === 'w')?.status === 'running'
-          );
-        }, 'the timer to be pending');
+        // Kill while b's command runs (its line is logged after its start mark) and while w's
+        // timer is pending.
+        await api.awaitLog(cmdWf.json.id, e1.id, (l) => l.nodeId === 'b' && l.text === 'b-start');
+        assert.deepEqual(lines(f1), ['a', 'b-start']);
+        await api.awaitEvent(
+          timerWf.json.id,
+          e2.id,
+          'node.status',
+          (e) => e.nodeId === 'w' && e.status === 'running',
+        );
         assert.equal(await server.stop('SIGKILL'), null);
 
         server = await startServer(['--data-dir', dataDir], env);

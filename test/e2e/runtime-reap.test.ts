@@ -8,10 +8,11 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe, it } from '../helpers/suite.ts';
 import type Docker from 'dockerode';
 import { defaultConfig } from '../../src/config.ts';
 import { dockerLabels } from '../../src/runtime/docker.ts';
@@ -24,19 +25,15 @@ import {
   testDocker,
   testImage,
 } from '../helpers/docker.ts';
-import { processStopped } from '../helpers/executions.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { type ServerProcess, startServer } from '../helpers/process.ts';
 
 const token = `sy_${'e'.repeat(40)}`;
 const deadlineMs = 30_000;
 
-async function until(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Waits for host state (containers, cgroups): no event reports it. */
+function until(what: string, cond: () => boolean | Promise<boolean>): Promise<true> {
+  return eventually(what, async () => ((await cond()) ? true : undefined), deadlineMs);
 }
 
 async function exists(docker: Docker, name: string): Promise<boolean> {
@@ -118,6 +115,7 @@ describe('reaping crash leftovers', { skip: dockerSkip, timeout: 120_000 }, () =
     let myCgroup: string | undefined;
     let theirCgroup: string | undefined;
     let inmate: ChildProcess | undefined;
+    let inmateExit: Promise<unknown> | undefined;
     if (pidsBase !== undefined) {
       myCgroup = path.join(pidsBase, `${owner}~exec_crashedcg${suffix}~abcd`);
       theirCgroup = path.join(pidsBase, `${otherOwner}~exec_theirscg${suffix}~abcd`);
@@ -126,6 +124,7 @@ describe('reaping crash leftovers', { skip: dockerSkip, timeout: 120_000 }, () =
         cgroupDirs.push(dir);
       }
       inmate = spawn('sleep', ['1000'], { stdio: 'ignore' });
+      inmateExit = once(inmate, 'exit');
       children.push(inmate);
       writeFileSync(path.join(myCgroup, 'cgroup.procs'), String(inmate.pid));
     } else {
@@ -143,7 +142,7 @@ describe('reaping crash leftovers', { skip: dockerSkip, timeout: 120_000 }, () =
     await until(`${mine} to be reaped`, async () => !(await exists(docker, mine)));
     if (myCgroup !== undefined) {
       await until('the leftover cgroup to be removed', () => !existsSync(myCgroup));
-      await until('the process in it to be killed', () => processStopped(inmate!.pid!));
+      await inmateExit;
     }
     // One reaping pass ran: what another owner left is still there.
     assert.equal(await exists(docker, theirs), true, 'another owner’s container stays');

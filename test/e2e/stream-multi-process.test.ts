@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from '../helpers/suite.ts';
 import { skipFor } from '../helpers/dialects.ts';
 import { client } from '../helpers/http.ts';
 import { type ServerProcess, freshPostgresDatabase, startServer } from '../helpers/process.ts';

@@ -33,7 +33,7 @@ export function dockerUnavailable(): Promise<string | undefined> {
       return `no Docker socket at ${dockerSocket} (start one with: bash scripts/dockerd.sh start)`;
     }
     try {
-      await new Docker({ socketPath: dockerSocket, timeout: 5000 }).ping();
+      await new Docker({ socketPath: dockerSocket, timeout: 10_000 }).ping();
       return undefined;
     } catch (err) {
       return `dockerd at ${dockerSocket} does not answer (${(err as Error).message})`;

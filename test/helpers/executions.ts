@@ -1,15 +1,13 @@
 /**
  * Helpers for API tests that run real executions: create and run workflows through the API and
- * wait for states by polling the detail route (short interval, generous overall deadline).
+ * wait for states on the execution's events (test/helpers/events.ts), never on a timer.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { onChanges, waitDeadlineMs } from './events.ts';
 import type { Harness } from './harness.ts';
 
-/** Deadline for any wait on a real execution: generous, for a loaded 2-core machine. */
-export const waitDeadlineMs = 20_000;
-const pollIntervalMs = 20;
+export { awaitEvent, awaitLogs, lastSeq, waitDeadlineMs } from './events.ts';
 
 // The seed's wire strings, written out here on purpose: tests check the API against the contract,
 // not against src/engine/status.ts (which would pass whatever src says).
@@ -114,22 +112,6 @@ export interface WorkflowJson {
   version: number;
 }
 
-/** Polls `check` until it returns something other than undefined, or fails after the deadline. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = waitDeadlineMs,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await check();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(pollIntervalMs);
-  }
-}
-
 export function executionUrl(wfId: string, execId: string): string {
   return `/api/v1/workflows/${wfId}/executions/${execId}`;
 }
@@ -159,32 +141,52 @@ export async function listDlq(h: Harness, query: string): Promise<DlqJson[]> {
   return res.json<PageJson<DlqJson>>().items;
 }
 
-/** Polls the detail route until the execution has one of `statuses`; answers that detail. */
-export async function waitForStatus(
+/**
+ * The execution detail once `check` holds for it: read now and again after each of the
+ * execution's events (a decision commits them), never on a timer.
+ */
+export async function waitForDetail(
+  h: Harness,
+  wfId: string,
+  execId: string,
+  what: string,
+  check: (detail: ExecutionJson) => boolean,
+  timeoutMs = waitDeadlineMs,
+): Promise<ExecutionJson> {
+  let last: ExecutionJson | undefined;
+  return onChanges(
+    h,
+    execId,
+    'events',
+    () => `${what} (execution ${execId}); last detail: ${JSON.stringify(last)}`,
+    async () => {
+      last = await getExecution(h, wfId, execId);
+      return check(last) ? last : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** The detail once the execution has one of `statuses`. */
+export function waitForStatus(
   h: Harness,
   wfId: string,
   execId: string,
   statuses: readonly ExecutionStatus[],
   timeoutMs = waitDeadlineMs,
 ): Promise<ExecutionJson> {
-  let last: ExecutionJson | undefined;
-  try {
-    return await waitFor(
-      `execution ${execId} to be ${statuses.join(' or ')}`,
-      async () => {
-        const got = await getExecution(h, wfId, execId);
-        last = got;
-        return statuses.includes(got.status) ? got : undefined;
-      },
-      timeoutMs,
-    );
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last detail: ${JSON.stringify(last)}`);
-  }
+  return waitForDetail(
+    h,
+    wfId,
+    execId,
+    `the execution to be ${statuses.join(' or ')}`,
+    (d) => statuses.includes(d.status),
+    timeoutMs,
+  );
 }
 
-/** Polls the detail route until node `nodeId` has one of `statuses`; answers the detail. */
-export async function waitForNode(
+/** The detail once node `nodeId` has one of `statuses`. */
+export function waitForNode(
   h: Harness,
   wfId: string,
   execId: string,
@@ -192,20 +194,14 @@ export async function waitForNode(
   statuses: readonly string[],
   timeoutMs = waitDeadlineMs,
 ): Promise<ExecutionJson> {
-  let last: ExecutionJson | undefined;
-  try {
-    return await waitFor(
-      `node ${nodeId} of ${execId} to be ${statuses.join(' or ')}`,
-      async () => {
-        const got = await getExecution(h, wfId, execId);
-        last = got;
-        return statuses.includes(nodeOf(got, nodeId).status) ? got : undefined;
-      },
-      timeoutMs,
-    );
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last detail: ${JSON.stringify(last)}`);
-  }
+  return waitForDetail(
+    h,
+    wfId,
+    execId,
+    `node ${nodeId} to be ${statuses.join(' or ')}`,
+    (d) => statuses.includes(nodeOf(d, nodeId).status),
+    timeoutMs,
+  );
 }
 
 /** The node view of `nodeId` in an execution detail. */

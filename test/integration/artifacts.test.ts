@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync 
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from '../helpers/suite.ts';
 import { ArtifactService, type ArtifactView } from '../../src/services/artifacts.ts';
 import { dialectNames, skipFor } from '../helpers/dialects.ts';
 import { createWorkflow, runAndWait, tokenWith } from '../helpers/executions.ts';
@@ -477,7 +477,7 @@ for (const dialect of dialectNames) {
         assert.deepEqual(await h.yard.artifacts.reap(), { deleted: 0, freedBytes: 0 });
       });
 
-      it('the background reaper runs on its period and stops cleanly', async () => {
+      it('the background reaper runs on its period and stops cleanly', async (t) => {
         const exec = await newExecution();
         const ws = mkdtempSync(path.join(scratch, 'bg-'));
         writeFileSync(path.join(ws, 'x.log'), 'xyz');
@@ -492,15 +492,22 @@ for (const dialect of dialectNames) {
         const file = path.join(storedDir(h), exec, 'x.log');
         assert.ok(existsSync(file));
         clock.advance(1_800_000);
-        const stop = h.yard.artifacts.startReaper(5);
+        // The period is counted on mocked timers: ticks start passes, stop() awaits the one running.
+        t.mock.timers.enable({ apis: ['setInterval'] });
+        const stop = h.yard.artifacts.startReaper(60_000);
         try {
-          const deadline = Date.now() + 10_000;
-          while (existsSync(file) && Date.now() < deadline)
-            await new Promise((r) => setTimeout(r, 10));
-          assert.ok(!existsSync(file), 'the reaper removed the expired file');
+          t.mock.timers.tick(59_999);
         } finally {
           await stop();
         }
+        assert.ok(existsSync(file), 'no pass before the period');
+        const again = h.yard.artifacts.startReaper(60_000);
+        try {
+          t.mock.timers.tick(60_000);
+        } finally {
+          await again();
+        }
+        assert.ok(!existsSync(file), 'the reaper removed the expired file');
       });
     });
 

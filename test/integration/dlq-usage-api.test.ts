@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from '../helpers/suite.ts';
 import { dialectNames, skipFor } from '../helpers/dialects.ts';
 import {
   type DlqJson,
@@ -19,7 +19,8 @@ import {
   runAndWait,
   runWorkflow,
   tokenWith,
-  waitFor,
+  awaitEvent,
+  lastSeq,
   waitForStatus,
 } from '../helpers/executions.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
@@ -322,14 +323,20 @@ for (const dialect of dialectNames) {
         const dir = dirFor('retry-chosen-runs');
         const { wf, run } = await twoFailures('retry-chosen-runs', dir);
         writeFileSync(path.join(dir, 'left'), '');
+        const cursor = await lastSeq(h, run.id);
         const res = await h.call('POST', `${executionUrl(wf.id, run.id)}/retry`, {
           nodes: ['left'],
         });
         assert.equal(res.statusCode, 202, res.body);
-        const done = await waitFor('left to run again', async () => {
-          const d = await getExecution(h, wf.id, run.id);
-          return d.status === 'failed' || d.status === 'succeeded' ? d : undefined;
-        });
+        // The end after the retry, not the failure before it.
+        await awaitEvent(
+          h,
+          run.id,
+          'execution.status',
+          (e) => e.status === 'failed' || e.status === 'succeeded',
+          { after: cursor },
+        );
+        const done = await getExecution(h, wf.id, run.id);
         assert.equal(nodeOf(done, 'left').status, 'succeeded', JSON.stringify(done));
         assert.equal(nodeOf(done, 'left').attempt, 2);
         assert.equal(nodeOf(done, 'right').status, 'failed');

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from '../helpers/suite.ts';
 import type Docker from 'dockerode';
 import { dockerLabels } from '../../src/runtime/docker.ts';
 import { createLocalRuntime } from '../../src/runtime/local.ts';
@@ -28,8 +28,9 @@ import {
   listDlq,
   nodeOf,
   runAndWait,
+  awaitEvent,
+  awaitLogs,
   runWorkflow,
-  waitFor,
   waitForNode,
   waitForStatus,
 } from '../helpers/executions.ts';
@@ -40,6 +41,7 @@ import {
   testDocker,
   testImage,
 } from '../helpers/docker.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
 
 /** Generous: a loaded 2-core machine runs several suites at once. */
@@ -124,9 +126,9 @@ function forkBomb(): { marker: string; run: string } {
   return { marker, run: `# ${marker}\nbomb() { bomb | bomb; }; bomb` };
 }
 
-/** Waits for `check` to hold (true), polling within the suite's deadline. */
+/** Waits for host state (processes, cgroups, containers) to hold, within the suite's deadline. */
 function until(what: string, check: () => boolean | Promise<boolean>): Promise<true> {
-  return waitFor(what, async () => ((await check()) ? true : undefined), deadlineMs);
+  return eventually(what, async () => ((await check()) ? true : undefined), deadlineMs);
 }
 
 // --- API shortcuts ---------------------------------------------------------------------------
@@ -151,13 +153,11 @@ async function artifactList(h: Harness, wfId: string, execId: string): Promise<A
   return res.json<{ items: ArtifactJson[] }>().items;
 }
 
-/** The open DLQ entry of an execution (written with the failure; polled all the same). */
+/** The open DLQ entry of an execution (written in the same commit as the failure). */
 async function dlqEntryOf(h: Harness, wfId: string, execId: string) {
-  return waitFor(
-    `a DLQ entry for ${execId}`,
-    async () => (await listDlq(h, `workflowId=${wfId}`)).find((e) => e.executionId === execId),
-    deadlineMs,
-  );
+  const entry = (await listDlq(h, `workflowId=${wfId}`)).find((e) => e.executionId === execId);
+  assert.ok(entry, `a DLQ entry for ${execId}`);
+  return entry;
 }
 
 const report = (pairs: Record<string, string>): string =>
@@ -186,15 +186,12 @@ const artifactNodes = [
 
 /** Asserts what `artifactNodes` left: listed, downloadable, announced as events. */
 async function checkArtifacts(h: Harness, wfId: string, execId: string): Promise<void> {
-  // final.txt is collected when the environment is released, just after the end: poll.
-  const items = await waitFor(
-    'final.txt among the artifacts',
-    async () => {
-      const list = await artifactList(h, wfId, execId);
-      return list.some((a) => a.path === 'final.txt') ? list : undefined;
-    },
-    deadlineMs,
-  );
+  // final.txt is collected when the environment is released, just after the end.
+  await awaitEvent(h, execId, 'artifact.created', (a) => a.path === 'final.txt', {
+    pastEnd: true,
+    timeoutMs: deadlineMs,
+  });
+  const items = await artifactList(h, wfId, execId);
   assert.deepEqual(items.map((a) => a.path).sort(), [
     'final.txt',
     'reports/a.json',
@@ -238,6 +235,8 @@ async function checkArtifacts(h: Harness, wfId: string, execId: string): Promise
 // --- the local sandbox -------------------------------------------------------------------------
 
 const localSkip = localSandboxMissing();
+// Probed before any suite runs: a running suite can hold the event loop past the ping's timeout.
+const dockerSkip = await dockerAvailable();
 
 for (const dialect of dialectNames) {
   const skip = localSkip || (await skipFor(dialect));
@@ -435,8 +434,6 @@ for (const dialect of dialectNames) {
 
 // --- Docker ------------------------------------------------------------------------------------
 
-const dockerSkip = await dockerAvailable();
-
 describe('runtime API: docker (sqlite)', { skip: dockerSkip, timeout: 300_000 }, () => {
   let h: Harness;
   let docker: Docker;
@@ -586,13 +583,26 @@ describe('runtime API: docker (sqlite)', { skip: dockerSkip, timeout: 300_000 },
       runtimeConfig: { ...image, pids: 32 },
       graph: {
         nodes: [
-          { id: 'gate', type: 'command', run: 'while [ ! -e go ]; do sleep 0.1; done' },
+          {
+            id: 'gate',
+            type: 'command',
+            run: 'echo ready; while [ ! -e go ]; do sleep 0.1; done',
+          },
           { id: 'bomb', type: 'command', needs: ['gate'], timeout: '5s', run: bomb.run },
         ],
       },
     });
     const execId = await start(wf.id);
-    const info = await waitFor(`container sy-${execId}`, () => containerInfo(execId), deadlineMs);
+    // The gate runs in the container, so the container exists once the gate has spoken.
+    await awaitLogs(
+      h,
+      execId,
+      'the gate',
+      (lines) => lines.some((l) => l.text === 'ready'),
+      deadlineMs,
+    );
+    const info = await containerInfo(execId);
+    assert.ok(info, `container sy-${execId}`);
     assert.equal(info.HostConfig.PidsLimit, 32);
     writeFileSync(path.join(h.dataDir, 'workspaces', execId, 'go'), '');
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from '../helpers/suite.ts';
 import { tmpdir } from 'node:os';
 import { createLocalRuntime } from '../../src/runtime/local.ts';
 import { createWorkflow, nodeOf, runAndWait } from '../helpers/executions.ts';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../helpers/suite.ts';
 import { sql } from 'kysely';
 import { migrations } from '../../src/store/migrations/index.ts';
 import { claimSetting } from '../../src/store/settings.ts';

@@ -9,16 +9,17 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from '../helpers/suite.ts';
 import { dialectNames, skipFor } from '../helpers/dialects.ts';
 import {
   createWorkflow,
   executionUrl,
   runWorkflow,
-  waitFor,
+  awaitLogs,
   waitForNode,
   waitForStatus,
 } from '../helpers/executions.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { type Harness, adminToken, startHarness } from '../helpers/harness.ts';
 import { type SseEvent, follow, parseFrames, readToClose } from '../helpers/sse.ts';
 
@@ -214,7 +215,7 @@ for (const dialect of dialectNames) {
         `GET ${executionUrl(wf.id, ex.id)}/logs HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${adminToken}\r\n\r\n`,
       );
       socket.pause(); // never reads
-      await waitFor(
+      await eventually(
         'the server to drop the stalled client',
         () => ((h.yard.sse.stats.dropped.slow_client ?? 0) > droppedBefore ? true : undefined),
         60_000,
@@ -254,11 +255,8 @@ for (const dialect of dialectNames) {
       const ex = await runWorkflow(h, wf.id);
       const logsUrl = `${executionUrl(wf.id, ex.id)}/logs`;
       // The first lines are there while the node still runs.
-      const early = await waitFor('the first lines', async () => {
-        const r = await h.call('GET', logsUrl);
-        const body = r.json<{ items: { text: string }[] }>();
-        return body.items.length >= 2 ? body : undefined;
-      });
+      await awaitLogs(h, ex.id, 'the first two lines', (lines) => lines.length >= 2);
+      const early = (await h.call('GET', logsUrl)).json<{ items: { text: string }[] }>();
       assert.equal(
         (await h.call('GET', executionUrl(wf.id, ex.id)))
           .json<{ nodes: { nodeId: string; status: string }[] }>()

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from '../helpers/suite.ts';
 import { parse as parseYaml } from 'yaml';
 import { dialectNames, skipFor } from '../helpers/dialects.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';

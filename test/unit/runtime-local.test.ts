@@ -17,12 +17,13 @@ import {
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe, it } from '../helpers/suite.ts';
 import type { CgroupController } from '../../src/runtime/cgroups.ts';
 import { QuantityError, parseCpu, parseMemory, parsePids } from '../../src/definition/quantity.ts';
 import { type LocalSandbox, createLocalRuntime } from '../../src/runtime/local.ts';
 import type { ProcessEnd, SandboxSpec } from '../../src/runtime/types.ts';
 import { createExecFixture, command, failed, succeeded } from '../helpers/exec-context.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const required = process.env.CI === 'true';
 const scratch = mkdtempSync(path.join(tmpdir(), 'sy-runtime-'));
@@ -96,12 +97,9 @@ function hostPidsWith(marker: string): number[] {
   return out;
 }
 
+/** Waits for host processes to appear or go: no event reports them. */
 async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await eventually(what, () => (cond() ? true : undefined), timeoutMs);
 }
 
 /**
