@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from '../helpers/suite.ts';
 import { type PgCluster, skipWithoutCluster, startPgCluster } from '../helpers/pg-cluster.ts';
 import { type ServerProcess, startServer } from '../helpers/process.ts';
 

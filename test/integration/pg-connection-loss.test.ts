@@ -4,7 +4,7 @@
  * on any of them would crash this test process. Runs on a private cluster, since it restarts it.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from '../helpers/suite.ts';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { coerceError, isUnavailable } from '../../src/errors.ts';

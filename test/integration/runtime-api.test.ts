@@ -211,7 +211,7 @@ async function checkArtifacts(h: Harness, wfId: string, execId: string): Promise
   assert.equal(nested.headers['content-length'], String('{"b":2}\n'.length));
 
   // The artifact row commits before the decision that announces it: wait for that one too.
-  const events = await waitFor(
+  const events = await eventually(
     'final.txt among the artifact.created events',
     async () => {
       const rows = await h.yard.database.db

@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from '../helpers/suite.ts';
 import type Docker from 'dockerode';
 import { dockerLabels } from '../../src/runtime/docker.ts';
 import {
@@ -33,11 +33,11 @@ import {
   executionUrl,
   nodeOf,
   runWorkflow,
-  waitFor,
   waitForNode,
   waitForStatus,
 } from '../helpers/executions.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 /** Generous: a loaded 2-core machine runs several suites at once. */
 const deadlineMs = 60_000;
@@ -131,7 +131,7 @@ describe('hostile workflows on the docker runtime', { skip, timeout: 600_000 }, 
         executions.includes(c.Labels[dockerLabels.execution] ?? ''),
       );
     // Each container goes when its execution is released, just after the end.
-    const left = await waitFor(
+    const left = await eventually(
       'the executions’ containers to be removed',
       async () => ((await ours()).length === 0 ? [] : undefined),
       deadlineMs,
@@ -345,7 +345,7 @@ describe('hostile workflows on the docker runtime', { skip, timeout: 600_000 }, 
     assert.equal(nodeOf(done, 'writes').outputs.done, 'yes');
 
     // Symlinks to host files are neither artifacts nor outputs.
-    const paths = await waitFor(
+    const paths = await eventually(
       'the workflow-level artifacts collected at release',
       async () => {
         const got = await h.call('GET', `${executionUrl(wf.id, execId)}/artifacts`);
@@ -481,7 +481,7 @@ describe('hostile workflows on the docker runtime', { skip, timeout: 600_000 }, 
     const holderId = await start(holder.id);
     await waitForNode(h, holder.id, holderId, 'hold', ['running'], deadlineMs);
     const holderWs = hostWorkspace(holderId);
-    await waitFor('the secret on the host', () =>
+    await eventually('the secret on the host', () =>
       existsSync(path.join(holderWs, 'secret.txt')) ? true : undefined,
     );
 
