@@ -6,7 +6,7 @@
  * command node ran exactly once: no finished result was dropped and run again.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from '../helpers/suite.ts';
@@ -32,8 +32,10 @@ async function until(
 describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () => {
   it('keeps the server, answers 503 while down, loses no completion', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-pg-restart-'));
-    const marks = path.join(dir, 'marks');
-    mkdirSync(marks);
+    // Each execution counts its runs in its own workspace, which the plain sandbox (its own uid
+    // and namespaces on a root server) can write and the test reads from the host.
+    const workspaces = path.join(dir, 'data', 'workspaces');
+    const marksOf = (id: string) => path.join(workspaces, id, 'marks');
     let cluster: PgCluster | undefined;
     let server: ServerProcess | undefined;
     // Every answer the API gave, by status: a 500 anywhere fails the test.
@@ -43,7 +45,7 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
       server = await startServer(['--data-dir', path.join(dir, 'data')], {
         SWITCHYARD_ADMIN_TOKEN: token,
         DATABASE_URL: cluster.url,
-        // Plain processes: the test counts runs in a host directory a sandbox would hide.
+        // Plain processes: commands die with the server, as in production without bubblewrap.
         SWITCHYARD_LOCAL_ISOLATION: 'plain',
         SWITCHYARD_RUNTIME: 'local',
       });
@@ -84,7 +86,7 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
         }
       };
 
-      const mark = (node: string) => `echo ${node} >> ${marks}/$SWITCHYARD_EXECUTION_ID`;
+      const mark = (node: string) => `echo ${node} >> "$SWITCHYARD_WORKSPACE/marks"`;
       const wf = await callThrough('POST', '/api/v1/workflows', {
         name: 'pg-restart',
         graph: {
@@ -99,11 +101,12 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
       assert.equal(wf.status, 201, JSON.stringify(wf.json));
       const wfId = wf.json.id as string;
       const runs = () =>
-        readdirSync(marks).reduce(
-          (n, f) =>
-            n + readFileSync(path.join(marks, f), 'utf8').split('\n').filter(Boolean).length,
-          0,
-        );
+        (existsSync(workspaces) ? readdirSync(workspaces) : [])
+          .filter((id) => existsSync(marksOf(id)))
+          .reduce(
+            (n, id) => n + readFileSync(marksOf(id), 'utf8').split('\n').filter(Boolean).length,
+            0,
+          );
 
       // Restart 1: while executions are still being created. A start answered 503 is sent again
       // with the same Idempotency-Key, so none is created twice.
@@ -172,7 +175,7 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
       );
       // ...and every command node ran exactly once.
       for (const id of ids) {
-        const file = path.join(marks, id);
+        const file = marksOf(id);
         const lines = existsSync(file)
           ? readFileSync(file, 'utf8').split('\n').filter(Boolean)
           : [];
