@@ -3,8 +3,8 @@
  * every unfinished one) and their descendants; a DLQ retry re-runs one failed node. A failure
  * left from before a retry does not hold back the retried nodes, but still fails the execution.
  */
-import { type Draft, addMs, resetNode } from './draft.ts';
-import { onStart } from './settle.ts';
+import { type Draft, resetNode } from './draft.ts';
+import { onStart, runAgainstDeadline } from './settle.ts';
 import { isTerminalExecution, isTerminalNode } from './status.ts';
 
 export function onRetry(d: Draft, chosen: string[] | undefined): void {
@@ -60,16 +60,7 @@ function reopen(d: Draft, reset: Set<string>): void {
     onStart(d);
     return;
   }
-  d.setExecution('running');
-  if (d.plan.timeoutMs !== null) {
-    d.commands.push({
-      type: 'enqueue',
-      kind: 'deadline',
-      nodeId: null,
-      attempt: 0,
-      availableAt: addMs(d.ctx.now, d.plan.timeoutMs),
-    });
-  }
+  runAgainstDeadline(d);
 }
 
 function descendants(d: Draft, roots: Set<string>): Set<string> {

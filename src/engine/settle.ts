@@ -11,6 +11,12 @@ import { type NodeStatus, isActiveNode } from './status.ts';
 /** The execution starts (also when a retry reopens one cancelled before it started). */
 export function onStart(d: Draft): void {
   d.execution.startedAt = d.nowIso;
+  runAgainstDeadline(d);
+  if (d.plan.isChat) beginChat(d);
+}
+
+/** The execution runs, and its `timeout` (if any) counts from now. */
+export function runAgainstDeadline(d: Draft): void {
   d.setExecution('running');
   if (d.plan.timeoutMs !== null) {
     d.commands.push({
@@ -21,7 +27,6 @@ export function onStart(d: Draft): void {
       availableAt: addMs(d.ctx.now, d.plan.timeoutMs),
     });
   }
-  if (d.plan.isChat) beginChat(d);
 }
 
 /** The execution's status from its nodes' states, after every decision that leaves it open. */

@@ -6,23 +6,11 @@
 import type { Database, Db } from './db.ts';
 import { type DlqRow, insertDlq } from './dlq.ts';
 import { type EventRow, insertEvents } from './events.ts';
-import { type ExecutionRow, updateExecutionCas } from './executions.ts';
+import { type ExecutionChanges, updateExecutionCas } from './executions.ts';
+
+export type { ExecutionChanges };
 import { type NodeRunRow, insertNodeRuns } from './node-runs.ts';
 import { type TaskRow, deleteNodeTasks, deleteTasksOf, upsertTasks } from './tasks.ts';
-
-/** How a decision changes the execution row (written compare-and-set on its `rev`). */
-export type ExecutionChanges = Pick<
-  ExecutionRow,
-  | 'status'
-  | 'state'
-  | 'nodes'
-  | 'error'
-  | 'cost_usd'
-  | 'last_seq'
-  | 'started_at'
-  | 'ended_at'
-  | 'updated_at'
->;
 
 /** Everything one decision writes. */
 export interface DecisionRows {

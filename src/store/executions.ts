@@ -63,23 +63,26 @@ export async function listExecutions(db: Db, f: ExecutionFilter): Promise<Execut
   return q.orderBy('id', 'desc').limit(f.limit).execute();
 }
 
+/** How a decision changes the execution row (written compare-and-set on its `rev`). */
+export type ExecutionChanges = Pick<
+  ExecutionRow,
+  | 'status'
+  | 'state'
+  | 'nodes'
+  | 'error'
+  | 'cost_usd'
+  | 'last_seq'
+  | 'started_at'
+  | 'ended_at'
+  | 'updated_at'
+>;
+
 /** Writes a decision's result if nobody else decided since `rev`; false on conflict. */
 export async function updateExecutionCas(
   db: Db,
   id: string,
   rev: number,
-  changes: Pick<
-    ExecutionRow,
-    | 'status'
-    | 'state'
-    | 'nodes'
-    | 'error'
-    | 'cost_usd'
-    | 'last_seq'
-    | 'started_at'
-    | 'ended_at'
-    | 'updated_at'
-  >,
+  changes: ExecutionChanges,
 ): Promise<boolean> {
   const res = await db
     .updateTable('executions')
