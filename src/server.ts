@@ -69,7 +69,8 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
   if (config.databaseUrl === '') {
     const file = opts.sqlitePath ?? path.join(config.dataDir, 'switchyard.db');
     // SQLite creates its -wal and -shm files with the database file's mode.
-    if (file !== ':memory:' && existsSync(file)) chmodSync(file, 0o600);
+    for (const f of [file, `${file}-wal`, `${file}-shm`])
+      if (file !== ':memory:' && existsSync(f)) chmodSync(f, 0o600);
   }
   let stopStreams = async (): Promise<void> => {};
   try {
