@@ -3,7 +3,9 @@
  * gives. Events and commands are discriminated unions on `type`; handlers are exhaustive.
  */
 import type { NodeError } from '../nodes/executor.ts';
-import type { ExecutionStatus, NodeStatus } from './status.ts';
+import type { ExecutionStatus, NodeStatus, NodeStatusReason } from './status.ts';
+
+export type { NodeStatusReason } from './status.ts';
 
 export interface Cost {
   estimatedUsd: number;
@@ -13,6 +15,13 @@ export interface Cost {
 
 export interface NodeState {
   status: NodeStatus;
+  /**
+   * Why the node is where it is, where its status alone does not say: a `skipped` node was
+   * skipped because a failure stopped the run before it could start (`upstream_failed`, an
+   * execution retry reopens it) or because no incoming edge was taken or its `if` was false
+   * (`branch_not_taken`, decided again when its predecessors re-run).
+   */
+  statusReason?: NodeStatusReason | null;
   /** Number of the current or last attempt (0: never started). */
   attempt: number;
   /** Attempt number where the current retry budget began (execution retries reset it). */

@@ -725,6 +725,15 @@ export function nodeStatuses(r: DriveResult): Record<string, NodeStatus> {
   return Object.fromEntries(Object.entries(r.snapshot.nodes).map(([id, st]) => [id, st.status]));
 }
 
+/** Why each skipped node was skipped. */
+export function skipReasons(r: DriveResult): Record<string, string | null | undefined> {
+  return Object.fromEntries(
+    Object.entries(r.snapshot.nodes)
+      .filter(([, st]) => st.status === 'skipped')
+      .map(([id, st]) => [id, st.statusReason]),
+  );
+}
+
 export function attempts(r: DriveResult): Record<string, number> {
   return Object.fromEntries(Object.entries(r.snapshot.nodes).map(([id, st]) => [id, st.attempt]));
 }

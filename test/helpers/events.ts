@@ -27,7 +27,13 @@ interface EventCost {
  */
 export interface EventData {
   'execution.status': { status: string; error?: EventError };
-  'node.status': { nodeId: string; status: string; attempt: number; error?: EventError };
+  'node.status': {
+    nodeId: string;
+    status: string;
+    attempt: number;
+    error?: EventError;
+    statusReason?: string;
+  };
   'node.retry_scheduled': {
     nodeId: string;
     attempt: number;
