@@ -22,6 +22,29 @@ export function onNodeStarted(d: Draft, id: string, attempt: number): void {
     d.setNode(id, { status: 'running', startedAt: st.startedAt ?? d.nowIso });
 }
 
+/**
+ * A run task claimed while its node is already running at `attempt` (a crash, a drain, a lost
+ * lease): that attempt is over, and the node is queued again as the next one. This is a re-run,
+ * not a failure: the retry budget moves along, so `max_attempts` still counts only failures.
+ */
+export function onNodeTakenOver(d: Draft, id: string, attempt: number): void {
+  const st = d.nodes[id];
+  if (!st || st.status !== 'running' || st.attempt !== attempt) return;
+  const next = attempt + 1;
+  d.setNode(
+    id,
+    { status: 'queued', attempt: next, budgetFrom: st.budgetFrom + 1 },
+    { takenOver: attempt },
+  );
+  d.commands.push({
+    type: 'enqueue',
+    kind: 'run',
+    nodeId: id,
+    attempt: next,
+    availableAt: d.nowIso,
+  });
+}
+
 export function advance(d: Draft): void {
   for (let changed = true; changed;) {
     changed = false;

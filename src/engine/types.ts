@@ -24,7 +24,10 @@ export interface NodeState {
   statusReason?: NodeStatusReason | null;
   /** Number of the current or last attempt (0: never started). */
   attempt: number;
-  /** Attempt number where the current retry budget began (execution retries reset it). */
+  /**
+   * Attempt number where the current retry budget began: an execution retry resets it, and a
+   * takeover moves it up with the attempt, so `max_attempts` counts the node's own failures.
+   */
   budgetFrom: number;
   outputs: Record<string, unknown> | null;
   error: NodeError | null;
@@ -136,6 +139,11 @@ export interface EnvironmentInfo {
 export type EngineEvent =
   | { type: 'start' }
   | { type: 'node.started'; nodeId: string; attempt: number }
+  /**
+   * A worker claimed the run task of a node already running at `attempt` (its worker crashed,
+   * stopped or lost the lease): the node runs again as the next attempt.
+   */
+  | { type: 'node.taken_over'; nodeId: string; attempt: number }
   | { type: 'node.finished'; nodeId: string; attempt: number; outcome: NodeOutcome }
   | { type: 'timer.fired'; nodeId: string; attempt: number }
   | {

@@ -33,6 +33,8 @@ export interface EventData {
     attempt: number;
     error?: EventError;
     statusReason?: string;
+    /** On the `queued` event of a re-run: the attempt that was taken over. */
+    takenOver?: number;
   };
   'node.retry_scheduled': {
     nodeId: string;

@@ -468,6 +468,69 @@ describe('engine reducer: retries and the DLQ', () => {
   });
 });
 
+describe('engine reducer: takeovers', () => {
+  it('a node taken over after its worker died runs again as the next attempt', () => {
+    const driver = new Driver('linear', { script: { build: ['hang', 'succeed'] } }).run();
+    assert.equal(driver.result().snapshot.nodes.build!.status, 'running');
+    const r = driver.crash('build').run().result();
+    assert.equal(r.snapshot.execution.status, 'succeeded');
+    assert.deepEqual(attempts(r), { checkout: 1, build: 2, publish: 1 });
+    assert.deepEqual(ranOrder(r), ['checkout', 'build', 'build', 'publish']);
+    assert.deepEqual(
+      eventsOf(r, 'node.status', 'build').map((e) => [e.data.status, e.data.attempt]),
+      [
+        ['queued', 1],
+        ['running', 1],
+        ['queued', 2],
+        ['running', 2],
+        ['succeeded', 2],
+      ],
+    );
+    assert.equal(eventsOf(r, 'node.status', 'build')[2]!.data.takenOver, 1);
+    assert.deepEqual(r.dlq, []);
+  });
+
+  it('a re-run does not use up the retry budget: max_attempts counts failures only', () => {
+    // One attempt allowed (the default): the re-run after the takeover still gets its try.
+    const once = new Driver('linear', { script: { build: ['hang', 'fatal'] } })
+      .run()
+      .crash('build')
+      .run()
+      .result();
+    assert.equal(once.snapshot.execution.status, 'failed');
+    assert.equal(once.snapshot.nodes.build!.attempt, 2);
+    assert.deepEqual(
+      once.dlq.map((e) => [e.nodeId, e.attempts]),
+      [['build', 1]],
+    );
+    // Two attempts allowed: after the takeover, one failure still leaves a retry.
+    const twice = new Driver('retry-exhausted', { script: { fetch: ['hang', 'fail', 'succeed'] } })
+      .run()
+      .crash('fetch')
+      .run()
+      .result();
+    assert.equal(twice.snapshot.execution.status, 'succeeded');
+    assert.equal(twice.snapshot.nodes.fetch!.attempt, 3);
+    assert.deepEqual(
+      eventsOf(twice, 'node.retry_scheduled').map((e) => [e.data.attempt, e.data.nextAttempt]),
+      [[2, 3]],
+    );
+  });
+
+  it('a stale takeover (the attempt already ended) changes nothing', () => {
+    const r = drive('linear', {
+      inject: [
+        inject('late takeover', executionIs('succeeded'), {
+          type: 'node.taken_over',
+          nodeId: 'build',
+          attempt: 1,
+        }),
+      ],
+    });
+    assert.deepEqual(attempts(r), { checkout: 1, build: 1, publish: 1 });
+  });
+});
+
 describe('engine reducer: failure policy', () => {
   it('fail_fast kills and cancels the running sibling and skips what never started', () => {
     const r = drive('fail-fast', { script: { unit: 'fail', e2e: 'hang' } });
