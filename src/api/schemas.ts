@@ -8,6 +8,7 @@ import {
   VariablesSchema,
 } from '../definition/index.ts';
 import { allPermissions, workflowStatuses, workflowTypes } from '../types.ts';
+import { nodeStatusReasons } from '../engine/status.ts';
 
 export const literalUnion = <T extends string[]>(
   values: readonly [...T],
@@ -166,6 +167,12 @@ export const NodeViewSchema = Type.Object({
     'skipped',
     'cancelled',
   ]),
+  statusReason: Type.Optional(
+    literalUnion([...nodeStatusReasons], {
+      description:
+        'Why a skipped node was skipped: `upstream_failed` (a failure stopped the run before it could start; an execution retry reopens it) or `branch_not_taken` (no incoming edge was taken or its `if` was false; decided again when its predecessors re-run).',
+    }),
+  ),
   attempt: Type.Integer(),
   startedAt: Nullable(Type.String({ format: 'date-time' })),
   endedAt: Nullable(Type.String({ format: 'date-time' })),

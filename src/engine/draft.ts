@@ -111,6 +111,7 @@ export class Draft {
         ...eventData,
       };
       if (next.status === 'failed' && next.error) data.error = next.error;
+      if (next.statusReason) data.statusReason = next.statusReason;
       this.emit('node.status', data, id);
     }
     return next;
@@ -166,6 +167,20 @@ export class Draft {
     return Object.values(this.nodes).some((n) => n.status === 'failed' && !n.tolerated);
   }
 
+  /**
+   * Every pending node can no longer run (a failure since the last retry stopped new starts):
+   * it ends `skipped` for `upstream_failed`; an execution retry reopens it.
+   */
+  skipBlocked(): void {
+    for (const id of this.plan.order)
+      if (this.node(id).status === 'pending')
+        this.setNode(id, {
+          status: 'skipped',
+          statusReason: 'upstream_failed',
+          endedAt: this.nowIso,
+        });
+  }
+
   /** Some failure since the last retry: no new node starts. */
   blocking(): boolean {
     return Object.values(this.nodes).some(
@@ -198,6 +213,7 @@ export function resetNode(d: Draft, id: string): void {
   if (st.status === 'pending' && st.outputs === null && st.error === null) return;
   d.setNode(id, {
     status: 'pending',
+    statusReason: null,
     budgetFrom: st.attempt + 1,
     outputs: null,
     error: null,

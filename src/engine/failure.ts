@@ -111,8 +111,12 @@ export function failNode(
   if (!tolerated) onUntoleratedFailure(d, id);
 }
 
-/** With fail_fast, everything still active is cancelled at once. */
+/**
+ * Nodes that have not started can no longer run: they end skipped (`upstream_failed`). With
+ * fail_fast, everything still active is cancelled at once.
+ */
 export function onUntoleratedFailure(d: Draft, failedId: string): void {
+  d.skipBlocked();
   if (!d.plan.failFast) return;
   stopAll(d, {
     code: 'ERR_CANCELLED',

@@ -2,9 +2,10 @@
  * Readiness (DESIGN §4): a pending node is ready when every predecessor is terminal. It runs
  * when it has no predecessor or at least one incoming edge is taken (predecessor succeeded, or
  * failed but tolerated; the edge's `when` holds; a condition/switch chose it), and its `if`
- * holds; otherwise it is skipped. A predecessor that failed for good blocks it (it stays
- * pending). Starting a node: a type with engine behaviour starts itself (its module in
- * src/nodes/), the rest are queued as `run` tasks for an executor.
+ * holds; otherwise it is skipped (`branch_not_taken`). After a failure that is not tolerated no
+ * new node starts: every pending node ends skipped (`upstream_failed`) until a retry reopens
+ * it. Starting a node: a type with engine behaviour starts itself (its module in src/nodes/),
+ * the rest are queued as `run` tasks for an executor.
  */
 import type { GraphNode } from '../definition/index.ts';
 import type { Draft } from './draft.ts';
@@ -21,10 +22,36 @@ export function onNodeStarted(d: Draft, id: string, attempt: number): void {
     d.setNode(id, { status: 'running', startedAt: st.startedAt ?? d.nowIso });
 }
 
+/**
+ * A run task claimed while its node is already running at `attempt` (a crash, a drain, a lost
+ * lease): that attempt is over, and the node is queued again as the next one. This is a re-run,
+ * not a failure: the retry budget moves along, so `max_attempts` still counts only failures.
+ */
+export function onNodeTakenOver(d: Draft, id: string, attempt: number): void {
+  const st = d.nodes[id];
+  if (!st || st.status !== 'running' || st.attempt !== attempt) return;
+  const next = attempt + 1;
+  d.setNode(
+    id,
+    { status: 'queued', attempt: next, budgetFrom: st.budgetFrom + 1 },
+    { takenOver: attempt },
+  );
+  d.commands.push({
+    type: 'enqueue',
+    kind: 'run',
+    nodeId: id,
+    attempt: next,
+    availableAt: d.nowIso,
+  });
+}
+
 export function advance(d: Draft): void {
   for (let changed = true; changed;) {
     changed = false;
-    if (d.blocking()) return;
+    if (d.blocking()) {
+      d.skipBlocked();
+      return;
+    }
     for (const id of d.plan.order) {
       if (d.node(id).status !== 'pending') continue;
       const incoming = d.plan.incoming.get(id) ?? [];
@@ -42,7 +69,7 @@ export function advance(d: Draft): void {
         const taken = incoming.length === 0 || incoming.some((e) => edgeTaken(d, e));
         const def = d.def(id);
         if (!taken || (typeof def.if === 'string' && !evaluateCondition(def.if, d.exprContext()))) {
-          d.setNode(id, { status: 'skipped', endedAt: d.nowIso });
+          d.setNode(id, { status: 'skipped', statusReason: 'branch_not_taken', endedAt: d.nowIso });
           continue;
         }
         startNode(d, id, def);
@@ -50,7 +77,10 @@ export function advance(d: Draft): void {
         if (!(err instanceof ExpressionError)) throw err;
         failNode(d, id, { code: 'ERR_EXPRESSION', message: err.message, retryable: false });
       }
-      if (d.blocking()) return;
+      if (d.blocking()) {
+        d.skipBlocked();
+        return;
+      }
     }
   }
 }

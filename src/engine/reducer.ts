@@ -16,7 +16,7 @@ import { onFollowup } from './chat.ts';
 import { Draft, announceArtifacts, succeed } from './draft.ts';
 import { onChildFinished, onNodeFinished, stopAll } from './failure.ts';
 import type { Plan } from './plan.ts';
-import { advance, onNodeStarted } from './readiness.ts';
+import { advance, onNodeStarted, onNodeTakenOver } from './readiness.ts';
 import { onDlqRetry, onRetry } from './reopen.ts';
 import { finish, onStart, settle } from './settle.ts';
 import { isTerminalExecution } from './status.ts';
@@ -43,6 +43,9 @@ export function decide(
       break;
     case 'node.started':
       if (!terminal) onNodeStarted(d, event.nodeId, event.attempt);
+      break;
+    case 'node.taken_over':
+      if (!terminal) onNodeTakenOver(d, event.nodeId, event.attempt);
       break;
     case 'node.finished':
       if (!terminal) onNodeFinished(d, event);

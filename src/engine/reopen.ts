@@ -1,6 +1,7 @@
 /**
  * Reopening a failed or cancelled execution: an execution retry resets the chosen nodes (or
- * every unfinished one) and their descendants; a DLQ retry re-runs one failed node. A failure
+ * every unfinished one) and their descendants; a DLQ retry re-runs one failed node. Both reopen
+ * the nodes a failure left skipped (`upstream_failed`). A failure
  * left from before a retry does not hold back the retried nodes, but still fails the execution.
  */
 import { type Draft, resetNode } from './draft.ts';
@@ -47,6 +48,11 @@ export function onDlqRetry(d: Draft, nodeId: string): void {
 }
 
 function reopen(d: Draft, reset: Set<string>): void {
+  // Nodes skipped because a failure stopped the run get their chance again.
+  for (const id of d.plan.order) {
+    const st = d.node(id);
+    if (st.status === 'skipped' && st.statusReason === 'upstream_failed') reset.add(id);
+  }
   for (const id of d.plan.order) {
     if (reset.has(id)) resetNode(d, id);
     else if (d.node(id).status === 'failed' && !d.node(id).tolerated)

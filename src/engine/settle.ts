@@ -41,6 +41,8 @@ export function settle(d: Draft): void {
       );
       return;
     }
+    // What never ran can no longer run (a failure left from before a retry holds it back).
+    d.skipBlocked();
     // The execution's error names a fresh failure before one left from before a retry.
     const failed = d.plan.order.filter(
       (id) => d.node(id).status === 'failed' && !d.node(id).tolerated,

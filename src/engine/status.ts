@@ -38,7 +38,7 @@ export const NodeStatus = {
   waiting: 'waiting',
   succeeded: 'succeeded',
   failed: 'failed',
-  /** Not run: its condition was false or no incoming edge was taken. */
+  /** Not run: a failure stopped the run first, or its condition was false / no incoming edge was taken (see `statusReason`). */
   skipped: 'skipped',
   cancelled: 'cancelled',
 } as const;
@@ -53,6 +53,14 @@ export const nodeStatuses = [
   'skipped',
   'cancelled',
 ] as const satisfies readonly NodeStatus[];
+
+/**
+ * Why a node is `skipped`: a failure that is not tolerated stopped the run before it could start
+ * (`upstream_failed`; an execution retry reopens it), or no incoming edge was taken / its `if`
+ * was false (`branch_not_taken`; decided again when its predecessors re-run).
+ */
+export const nodeStatusReasons = ['upstream_failed', 'branch_not_taken'] as const;
+export type NodeStatusReason = (typeof nodeStatusReasons)[number];
 
 const terminalExecution: ReadonlySet<ExecutionStatus> = new Set([
   'succeeded',

@@ -3,7 +3,9 @@
  * gives. Events and commands are discriminated unions on `type`; handlers are exhaustive.
  */
 import type { NodeError } from '../nodes/executor.ts';
-import type { ExecutionStatus, NodeStatus } from './status.ts';
+import type { ExecutionStatus, NodeStatus, NodeStatusReason } from './status.ts';
+
+export type { NodeStatusReason } from './status.ts';
 
 export interface Cost {
   estimatedUsd: number;
@@ -13,9 +15,19 @@ export interface Cost {
 
 export interface NodeState {
   status: NodeStatus;
+  /**
+   * Why the node is where it is, where its status alone does not say: a `skipped` node was
+   * skipped because a failure stopped the run before it could start (`upstream_failed`, an
+   * execution retry reopens it) or because no incoming edge was taken or its `if` was false
+   * (`branch_not_taken`, decided again when its predecessors re-run).
+   */
+  statusReason?: NodeStatusReason | null;
   /** Number of the current or last attempt (0: never started). */
   attempt: number;
-  /** Attempt number where the current retry budget began (execution retries reset it). */
+  /**
+   * Attempt number where the current retry budget began: an execution retry resets it, and a
+   * takeover moves it up with the attempt, so `max_attempts` counts the node's own failures.
+   */
   budgetFrom: number;
   outputs: Record<string, unknown> | null;
   error: NodeError | null;
@@ -127,6 +139,11 @@ export interface EnvironmentInfo {
 export type EngineEvent =
   | { type: 'start' }
   | { type: 'node.started'; nodeId: string; attempt: number }
+  /**
+   * A worker claimed the run task of a node already running at `attempt` (its worker crashed,
+   * stopped or lost the lease): the node runs again as the next attempt.
+   */
+  | { type: 'node.taken_over'; nodeId: string; attempt: number }
   | { type: 'node.finished'; nodeId: string; attempt: number; outcome: NodeOutcome }
   | { type: 'timer.fired'; nodeId: string; attempt: number }
   | {

@@ -17,6 +17,7 @@ import type {
   ExecutionError,
   ExecutionState,
   NodeState,
+  NodeStatusReason,
   Snapshot,
   TriggerInfo,
 } from '../engine/types.ts';
@@ -42,6 +43,8 @@ export interface NodeView {
   nodeId: string;
   type: string;
   status: NodeStatus;
+  /** Why a skipped node was skipped. */
+  statusReason?: NodeStatusReason;
   attempt: number;
   startedAt: string | null;
   endedAt: string | null;
@@ -506,6 +509,8 @@ export class ExecutionService {
       nodeId,
       type: types.get(nodeId) ?? 'unknown',
       status: st.status,
+      // Executions stored before reasons were recorded skipped nodes only for branches.
+      ...(st.status === 'skipped' && { statusReason: st.statusReason ?? 'branch_not_taken' }),
       attempt: st.attempt,
       startedAt: st.startedAt,
       endedAt: st.endedAt,

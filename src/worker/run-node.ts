@@ -22,11 +22,15 @@ import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { collectArtifacts, sandboxOf } from './environment.ts';
 import { finishedEvent, runStep } from './task-events.ts';
 
-/** Runs the node of a `run` task leased to this worker and decides its result. */
+/**
+ * Runs the node of a `run` task leased to this worker and decides its result. `claimed`: the
+ * task came from the queue, not leased in the decision that marked its node running.
+ */
 export async function runNode(
   ctx: WorkerContext,
   task: TaskRow,
   controller: AbortController,
+  claimed: boolean,
 ): Promise<void> {
   const execId = task.execution_id;
   const nodeId = task.node_id!;
@@ -39,13 +43,22 @@ export async function runNode(
     execution: JSON.parse(row.state) as ExecutionState,
     nodes: JSON.parse(row.nodes) as Record<string, NodeState>,
   };
-  const step = runStep(snapshot, nodeId, task.attempt);
+  const step = runStep(snapshot, nodeId, task.attempt, claimed);
   if (step === 'ended') {
     await tasksSql.deleteTask(ctx.db.db, task.id);
     return;
   }
   if (step === 'stale') {
     await tasksSql.deleteTask(ctx.db.db, task.id, ctx.workerId);
+    return;
+  }
+  if (step === 'takeover') {
+    // The attempt another worker started is over; the next one is queued (and, with room, leased
+    // to this worker in the same decision), and this task is done.
+    await ctx.keepCommitting(
+      () => ctx.dispatch(execId, { type: 'node.taken_over', nodeId, attempt: task.attempt }, task),
+      `the takeover of ${task.id}`,
+    );
     return;
   }
   if (step === 'start') {

@@ -103,16 +103,21 @@ export function childStartFailed(
 /**
  * What a `run` task's attempt does given the execution's snapshot: `ended` (the execution is
  * over) and `stale` (the node moved on: cancelled, retried or taken over) drop the task;
- * `start` marks the queued node running first; `run` runs it (it was already marked running).
+ * `start` marks the queued node running first; `run` runs it (it was marked running in the
+ * decision that leased the task to this worker). A task claimed from the queue (`claimed`)
+ * whose node is already running was started by a worker that crashed, stopped or lost its
+ * lease: `takeover` (decided as `node.taken_over`, the node runs again as the next attempt).
  */
 export function runStep(
   snapshot: Snapshot,
   nodeId: string,
   attempt: number,
-): 'ended' | 'stale' | 'start' | 'run' {
+  claimed: boolean,
+): 'ended' | 'stale' | 'start' | 'run' | 'takeover' {
   if (isTerminalExecution(snapshot.execution.status)) return 'ended';
   const st = snapshot.nodes[nodeId];
   if (!st || st.attempt !== attempt || (st.status !== 'queued' && st.status !== 'running'))
     return 'stale';
-  return st.status === 'queued' ? 'start' : 'run';
+  if (st.status === 'queued') return 'start';
+  return claimed ? 'takeover' : 'run';
 }

@@ -240,7 +240,7 @@ export class Worker {
       }
       // A task still running here whose lease ran out (an outage longer than the lease) was just
       // re-leased to this worker by the claim: the run in progress goes on, none starts twice.
-      for (const t of claimed) if (!this.inflight.has(t.id)) this.runClaimed(t);
+      for (const t of claimed) if (!this.inflight.has(t.id)) this.runClaimed(t, true);
       if (claimed.length > 0 && claimed.length === Math.min(room, 64)) continue;
       if (this.wakePending) continue;
       await new Promise<void>((resolve) => {
@@ -253,15 +253,16 @@ export class Worker {
     }
   }
 
-  private runClaimed(task: TaskRow): void {
+  /** `fromQueue`: claimed by the loop (not leased in a decision of this worker). */
+  private runClaimed(task: TaskRow, fromQueue = false): void {
     const controller = new AbortController();
     this.inflight.set(task.id, { task, controller });
     // A task other than `run` is one decision, so all of it is tried again while the database is
     // unavailable; a `run` task retries its steps itself (the node must not run twice).
     void (
       task.kind === 'run'
-        ? this.process(task, controller)
-        : this.ctx.keepCommitting(() => this.process(task, controller))
+        ? this.process(task, controller, fromQueue)
+        : this.ctx.keepCommitting(() => this.process(task, controller, fromQueue))
     )
       .catch((err: unknown) => {
         process.stderr.write(
@@ -274,9 +275,13 @@ export class Worker {
       });
   }
 
-  private async process(task: TaskRow, controller: AbortController): Promise<void> {
+  private async process(
+    task: TaskRow,
+    controller: AbortController,
+    fromQueue: boolean,
+  ): Promise<void> {
     const event = taskEvent(task);
-    if (event === 'run') await runNode(this.ctx, task, controller);
+    if (event === 'run') await runNode(this.ctx, task, controller, fromQueue);
     else if (event) await this.dispatch(task.execution_id, event, task);
     else await tasksSql.deleteTask(this.db.db, task.id);
   }

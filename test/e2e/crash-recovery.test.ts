@@ -48,7 +48,8 @@ for (const dialect of dialectNames) {
                 id: 'b',
                 type: 'command',
                 needs: ['a'],
-                run: `${mark('b-start')}; echo b-start; sleep 4; ${mark('b-done')}`,
+                // Default retry policy: one attempt. The re-run after the crash is not a failure.
+                run: `${mark('b-start')}; echo b-start; sleep 4; ${mark('b-done')}; echo "attempt=$SWITCHYARD_ATTEMPT" >> "$SWITCHYARD_OUTPUT"`,
               },
               { id: 'c', type: 'command', needs: ['b'], run: mark('c') },
             ],
@@ -106,6 +107,37 @@ for (const dialect of dialectNames) {
         assert.equal(m1.filter((l) => l === 'c').length, 1, m1.join(','));
         assert.equal(m1.filter((l) => l === 'b-start').length, 2, m1.join(','));
         assert.equal(m1.filter((l) => l === 'b-done').length, 1, m1.join(','));
+        // The re-run is visible as attempt 2: in the detail, in $SWITCHYARD_ATTEMPT, in the
+        // events and in the log lines; it used none of b's one allowed attempt.
+        const b = d1.nodes.find((n: { nodeId: string }) => n.nodeId === 'b');
+        assert.equal(b.status, 'succeeded');
+        assert.equal(b.attempt, 2);
+        assert.equal(b.outputs.attempt, '2', 'SWITCHYARD_ATTEMPT of the re-run');
+        const running = await api.awaitEvent(
+          cmdWf.json.id,
+          e1.id,
+          'node.status',
+          (e) => e.nodeId === 'b' && e.status === 'running' && e.attempt === 2,
+        );
+        assert.equal(running.attempt, 2);
+        const requeued = await api.awaitEvent(
+          cmdWf.json.id,
+          e1.id,
+          'node.status',
+          (e) => e.nodeId === 'b' && e.status === 'queued' && e.attempt === 2,
+        );
+        assert.equal(requeued.takenOver, 1);
+        const logs = await api.call(
+          'GET',
+          `/api/v1/workflows/${cmdWf.json.id}/executions/${e1.id}/logs?node=b`,
+        );
+        assert.equal(logs.status, 200, JSON.stringify(logs.json));
+        assert.deepEqual(
+          (logs.json.items as { attempt: number; text: string }[])
+            .filter((l) => l.text === 'b-start')
+            .map((l) => l.attempt),
+          [1, 2],
+        );
         const m2 = lines(f2);
         assert.deepEqual(m2, ['a', 'c']);
         const w = d2.nodes.find((n: { nodeId: string }) => n.nodeId === 'w');

@@ -386,6 +386,25 @@ export class Driver {
     return this;
   }
 
+  /**
+   * The worker running the node's current attempt dies: its run is lost (it never reports back)
+   * and another worker claims the attempt's task from the queue once the lease is gone, as the
+   * worker's loop does (run-node.ts).
+   */
+  crash(nodeId: string): this {
+    const attempt = this.snapshot.nodes[nodeId]?.attempt ?? 0;
+    this.inflight = this.inflight.filter((f) => !(f.nodeId === nodeId && f.attempt === attempt));
+    this.runNode({
+      id: `run:${nodeId}:${attempt}`,
+      kind: 'run',
+      nodeId,
+      attempt,
+      availableAt: this.now.toISOString(),
+      order: this.order++,
+    });
+    return this;
+  }
+
   /** Delivers an event now (and performs what follows from it, without running further). */
   deliver(event: EngineEvent): Decided {
     const before = this.snapshot;
@@ -503,11 +522,18 @@ export class Driver {
     else throw new Error(`${this.name}: a task of unknown kind ${task.kind}`);
   }
 
-  /** A run task, as the worker's run-node.ts takes it: dropped when stale, started, run. */
+  /**
+   * A run task, as the worker's run-node.ts takes it from the queue: dropped when stale, taken
+   * over when its node already runs (a crashed worker's), started, run.
+   */
   private runNode(task: Task): void {
     const nodeId = task.nodeId!;
-    const step = runStep(this.snapshot, nodeId, task.attempt);
+    const step = runStep(this.snapshot, nodeId, task.attempt, true);
     if (step === 'ended' || step === 'stale') return;
+    if (step === 'takeover') {
+      this.deliver({ type: 'node.taken_over', nodeId, attempt: task.attempt });
+      return;
+    }
     if (step === 'start') {
       this.deliver({ type: 'node.started', nodeId, attempt: task.attempt });
       if (this.snapshot.nodes[nodeId]?.status !== 'running') return;
@@ -723,6 +749,15 @@ export function drive(name: string, opts: DriveOptions = {}): DriveResult {
 
 export function nodeStatuses(r: DriveResult): Record<string, NodeStatus> {
   return Object.fromEntries(Object.entries(r.snapshot.nodes).map(([id, st]) => [id, st.status]));
+}
+
+/** Why each skipped node was skipped. */
+export function skipReasons(r: DriveResult): Record<string, string | null | undefined> {
+  return Object.fromEntries(
+    Object.entries(r.snapshot.nodes)
+      .filter(([, st]) => st.status === 'skipped')
+      .map(([id, st]) => [id, st.statusReason]),
+  );
 }
 
 export function attempts(r: DriveResult): Record<string, number> {

@@ -27,7 +27,15 @@ interface EventCost {
  */
 export interface EventData {
   'execution.status': { status: string; error?: EventError };
-  'node.status': { nodeId: string; status: string; attempt: number; error?: EventError };
+  'node.status': {
+    nodeId: string;
+    status: string;
+    attempt: number;
+    error?: EventError;
+    statusReason?: string;
+    /** On the `queued` event of a re-run: the attempt that was taken over. */
+    takenOver?: number;
+  };
   'node.retry_scheduled': {
     nodeId: string;
     attempt: number;

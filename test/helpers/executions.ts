@@ -49,6 +49,7 @@ export interface NodeJson {
   nodeId: string;
   type: string;
   status: string;
+  statusReason?: string;
   attempt: number;
   startedAt: string;
   endedAt: string;

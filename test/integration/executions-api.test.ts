@@ -457,7 +457,18 @@ for (const dialect of dialectNames) {
         assert.equal(failed.status, 'failed');
         assert.equal(nodeOf(failed, 'check').status, 'failed');
         assert.equal(nodeOf(failed, 'check').error.exitCode, 4);
-        assert.equal(nodeOf(failed, 'finish').status, 'pending');
+        // What can no longer run after the failure ends skipped, saying why.
+        assert.equal(nodeOf(failed, 'finish').status, 'skipped');
+        assert.equal(nodeOf(failed, 'finish').statusReason, 'upstream_failed');
+        assert.equal(nodeOf(failed, 'check').statusReason, undefined);
+        const skippedEvent = await awaitEvent(
+          h,
+          run.id,
+          'node.status',
+          (e) => e.nodeId === 'finish' && e.status === 'skipped',
+          { pastEnd: true },
+        );
+        assert.equal(skippedEvent.data.statusReason, 'upstream_failed');
         assert.equal(failed.error.nodeId, 'check');
         const url = executionUrl(wf.id, run.id);
 
@@ -485,7 +496,10 @@ for (const dialect of dialectNames) {
         assert.equal(prepare.outputs.token, 't-1');
         assert.equal(nodeOf(done, 'check').attempt, 2);
         assert.equal(nodeOf(done, 'check').outputs.saw, 't-1');
+        // The retry reopened the skipped node and it ran.
         assert.equal(nodeOf(done, 'finish').status, 'succeeded');
+        assert.equal(nodeOf(done, 'finish').attempt, 1);
+        assert.equal(nodeOf(done, 'finish').statusReason, undefined);
         assert.equal(readFileSync(path.join(dir, 'prepare-runs'), 'utf8'), 'run\n');
         assert.equal(readFileSync(path.join(dir, 'check-runs'), 'utf8'), 'run\nrun\n');
 

@@ -22,6 +22,7 @@ import {
   quiescent,
   ranOrder,
   virtualSeconds,
+  skipReasons,
 } from '../helpers/engine-driver.ts';
 
 const approve = (nodeId: string, comment?: string) =>
@@ -180,6 +181,10 @@ describe('engine reducer: branching', () => {
       announce: 'skipped',
       cleanup: 'succeeded',
     });
+    assert.deepEqual(skipReasons(dry), {
+      deploy: 'branch_not_taken',
+      announce: 'branch_not_taken',
+    });
     assert.deepEqual(ranOrder(dry), ['test', 'cleanup']);
     const real = drive('node-if', { params: { dry_run: false } });
     assert.equal(real.snapshot.execution.status, 'succeeded');
@@ -192,8 +197,12 @@ describe('engine reducer: branching', () => {
     assert.deepEqual(nodeStatuses(r), {
       test: 'succeeded',
       deploy: 'failed',
-      announce: 'pending',
-      cleanup: 'pending',
+      announce: 'skipped',
+      cleanup: 'skipped',
+    });
+    assert.deepEqual(skipReasons(r), {
+      announce: 'upstream_failed',
+      cleanup: 'upstream_failed',
     });
     const deploy = r.snapshot.nodes.deploy!;
     assert.equal(deploy.error?.code, 'ERR_EXPRESSION');
@@ -288,7 +297,7 @@ describe('engine reducer: retries and the DLQ', () => {
   it('fails the node after its last attempt and writes exactly one DLQ entry', () => {
     const r = drive('retry-exhausted', { script: { fetch: 'fail' } });
     assert.equal(r.snapshot.execution.status, 'failed');
-    assert.deepEqual(nodeStatuses(r), { fetch: 'failed', publish: 'pending' });
+    assert.deepEqual(nodeStatuses(r), { fetch: 'failed', publish: 'skipped' });
     assert.deepEqual(attempts(r), { fetch: 2, publish: 0 });
     // The workflow-level default policy: two attempts, fixed 5s.
     assert.deepEqual(runTimes(r, 'fetch'), [0, 5]);
@@ -450,7 +459,7 @@ describe('engine reducer: retries and the DLQ', () => {
       },
     });
     assert.equal(r.snapshot.execution.status, 'failed');
-    assert.deepEqual(nodeStatuses(r), { poll: 'failed', after: 'pending' });
+    assert.deepEqual(nodeStatuses(r), { poll: 'failed', after: 'skipped' });
     assert.deepEqual(attempts(r), { poll: 1, after: 0 });
     assert.deepEqual(r.snapshot.nodes.poll!.outputs, { iterations: 3 });
     assert.equal(r.dlq.length, 1);
@@ -459,16 +468,83 @@ describe('engine reducer: retries and the DLQ', () => {
   });
 });
 
+describe('engine reducer: takeovers', () => {
+  it('a node taken over after its worker died runs again as the next attempt', () => {
+    const driver = new Driver('linear', { script: { build: ['hang', 'succeed'] } }).run();
+    assert.equal(driver.result().snapshot.nodes.build!.status, 'running');
+    const r = driver.crash('build').run().result();
+    assert.equal(r.snapshot.execution.status, 'succeeded');
+    assert.deepEqual(attempts(r), { checkout: 1, build: 2, publish: 1 });
+    assert.deepEqual(ranOrder(r), ['checkout', 'build', 'build', 'publish']);
+    assert.deepEqual(
+      eventsOf(r, 'node.status', 'build').map((e) => [e.data.status, e.data.attempt]),
+      [
+        ['queued', 1],
+        ['running', 1],
+        ['queued', 2],
+        ['running', 2],
+        ['succeeded', 2],
+      ],
+    );
+    assert.equal(eventsOf(r, 'node.status', 'build')[2]!.data.takenOver, 1);
+    assert.deepEqual(r.dlq, []);
+  });
+
+  it('a re-run does not use up the retry budget: max_attempts counts failures only', () => {
+    // One attempt allowed (the default): the re-run after the takeover still gets its try.
+    const once = new Driver('linear', { script: { build: ['hang', 'fatal'] } })
+      .run()
+      .crash('build')
+      .run()
+      .result();
+    assert.equal(once.snapshot.execution.status, 'failed');
+    assert.equal(once.snapshot.nodes.build!.attempt, 2);
+    assert.deepEqual(
+      once.dlq.map((e) => [e.nodeId, e.attempts]),
+      [['build', 1]],
+    );
+    // Two attempts allowed: after the takeover, one failure still leaves a retry.
+    const twice = new Driver('retry-exhausted', { script: { fetch: ['hang', 'fail', 'succeed'] } })
+      .run()
+      .crash('fetch')
+      .run()
+      .result();
+    assert.equal(twice.snapshot.execution.status, 'succeeded');
+    assert.equal(twice.snapshot.nodes.fetch!.attempt, 3);
+    assert.deepEqual(
+      eventsOf(twice, 'node.retry_scheduled').map((e) => [e.data.attempt, e.data.nextAttempt]),
+      [[2, 3]],
+    );
+  });
+
+  it('a stale takeover (the attempt already ended) changes nothing', () => {
+    const r = drive('linear', {
+      inject: [
+        inject('late takeover', executionIs('succeeded'), {
+          type: 'node.taken_over',
+          nodeId: 'build',
+          attempt: 1,
+        }),
+      ],
+    });
+    assert.deepEqual(attempts(r), { checkout: 1, build: 1, publish: 1 });
+  });
+});
+
 describe('engine reducer: failure policy', () => {
-  it('fail_fast kills and cancels the running sibling and cancels what never started', () => {
+  it('fail_fast kills and cancels the running sibling and skips what never started', () => {
     const r = drive('fail-fast', { script: { unit: 'fail', e2e: 'hang' } });
     assert.equal(r.snapshot.execution.status, 'failed');
     assert.deepEqual(nodeStatuses(r), {
       setup: 'succeeded',
       unit: 'failed',
       e2e: 'cancelled',
-      after_unit: 'cancelled',
-      after_e2e: 'cancelled',
+      after_unit: 'skipped',
+      after_e2e: 'skipped',
+    });
+    assert.deepEqual(skipReasons(r), {
+      after_unit: 'upstream_failed',
+      after_e2e: 'upstream_failed',
     });
     assert.deepEqual(commandsOf(r, 'kill'), [{ type: 'kill', nodeId: 'e2e' }]);
     assert.equal(r.snapshot.nodes.e2e!.error?.code, 'ERR_CANCELLED');
@@ -490,14 +566,22 @@ describe('engine reducer: failure policy', () => {
       setup: 'succeeded',
       unit: 'failed',
       e2e: 'succeeded',
-      after_unit: 'pending',
-      after_e2e: 'pending',
+      after_unit: 'skipped',
+      after_e2e: 'skipped',
     });
     assert.deepEqual(commandsOf(r, 'kill'), []);
     assert.deepEqual(ranOrder(r), ['setup', 'unit', 'e2e']);
     // The execution stays running until e2e ends, 60s later on the fake clock.
     assert.equal(virtualSeconds(r, r.snapshot.execution.endedAt!), 60);
     assert.deepEqual(executionStatusTrail(r), ['running', 'failed']);
+    assert.deepEqual(skipReasons(r), {
+      after_unit: 'upstream_failed',
+      after_e2e: 'upstream_failed',
+    });
+    // They end skipped when the failure is final (unit), not when the execution ends.
+    const skipped = eventsOf(r, 'node.status', 'after_e2e').at(-1)!;
+    assert.equal(skipped.data.statusReason, 'upstream_failed');
+    assert.equal(virtualSeconds(r, skipped.at), 0);
     assert.equal(r.snapshot.execution.error?.nodeId, 'unit');
     assert.equal(r.dlq.length, 1);
   });
@@ -545,7 +629,7 @@ describe('engine reducer: humans', () => {
       inject: [inject('reject', executionIs('waiting'), reject('gate', 'not today'))],
     });
     assert.equal(r.snapshot.execution.status, 'failed');
-    assert.deepEqual(nodeStatuses(r), { build: 'succeeded', gate: 'failed', deploy: 'pending' });
+    assert.deepEqual(nodeStatuses(r), { build: 'succeeded', gate: 'failed', deploy: 'skipped' });
     assert.equal(r.snapshot.nodes.gate!.error?.code, 'ERR_APPROVAL_REJECTED');
     assert.match(r.snapshot.nodes.gate!.error.message, /not today/);
     assert.equal(r.snapshot.nodes.gate!.outputs?.decision, 'reject');
@@ -731,11 +815,11 @@ describe('engine reducer: nested workflows', () => {
       children: { 'child-build': { script: { compile: 'fatal' } } },
     });
     assert.equal(r.snapshot.execution.status, 'failed');
-    assert.deepEqual(nodeStatuses(r), { plan: 'succeeded', child: 'failed', after: 'pending' });
+    assert.deepEqual(nodeStatuses(r), { plan: 'succeeded', child: 'failed', after: 'skipped' });
     const childId = r.snapshot.nodes.child!.childExecutionId!;
     const child = r.children.get(childId)!.result();
     assert.equal(child.snapshot.execution.status, 'failed');
-    assert.deepEqual(nodeStatuses(child), { compile: 'failed', package: 'pending' });
+    assert.deepEqual(nodeStatuses(child), { compile: 'failed', package: 'skipped' });
     assert.equal(r.snapshot.nodes.child!.error?.code, 'ERR_CHILD_FAILED');
     assert.match(r.snapshot.nodes.child!.error.message, /exit status 1/);
     assert.equal(r.snapshot.execution.error?.code, 'ERR_CHILD_FAILED');
@@ -1011,6 +1095,38 @@ describe('engine reducer: execution retry', () => {
     assert.equal(r.snapshot.execution.error, null);
   });
 
+  it('an execution retry reopens the nodes a failure left skipped, and they run', () => {
+    const r = drive('no-fail-fast', {
+      script: { unit: ['fatal', 'succeed'] },
+      inject: [inject('retry', executionIs('failed'), { type: 'retry', actor: 'ops' })],
+    });
+    assert.equal(r.snapshot.execution.status, 'succeeded');
+    assert.deepEqual(skipReasons(r), {});
+    assert.deepEqual(attempts(r), { setup: 1, unit: 2, e2e: 1, after_unit: 1, after_e2e: 1 });
+    assert.deepEqual(nodeStatusTrail(r, 'after_e2e'), [
+      'skipped',
+      'pending',
+      'queued',
+      'running',
+      'succeeded',
+    ]);
+  });
+
+  it('a retry of chosen nodes also reopens a node a failure left skipped elsewhere', () => {
+    const r = drive('no-fail-fast', {
+      script: { unit: ['fatal', 'succeed'], e2e: { durationMs: 60_000 } },
+      inject: [
+        inject('retry unit', executionIs('failed'), {
+          type: 'retry',
+          nodes: ['unit'],
+          actor: 'ops',
+        }),
+      ],
+    });
+    assert.equal(r.snapshot.execution.status, 'succeeded');
+    assert.deepEqual(attempts(r), { setup: 1, unit: 2, e2e: 1, after_unit: 1, after_e2e: 1 });
+  });
+
   it('a retry that fails again writes a DLQ entry counting only the new budget', () => {
     const r = drive('execution-retry', {
       script: { transform: 'fail' },
@@ -1076,7 +1192,7 @@ describe('engine reducer: execution retry', () => {
       left: 'succeeded',
       right: 'failed',
       after_left: 'succeeded',
-      after_right: 'pending',
+      after_right: 'skipped',
     });
     assert.deepEqual(attempts(r), { left: 2, right: 1, after_left: 1, after_right: 0 });
     assert.equal(r.snapshot.execution.error?.nodeId, 'right');
@@ -1099,7 +1215,7 @@ describe('engine reducer: execution retry', () => {
       left: 'succeeded',
       right: 'failed',
       after_left: 'succeeded',
-      after_right: 'pending',
+      after_right: 'skipped',
     });
     assert.deepEqual(
       r.dlq.map((e) => e.nodeId),
