@@ -128,6 +128,8 @@ export type EngineEvent =
   | { type: 'start' }
   | { type: 'node.started'; nodeId: string; attempt: number }
   | { type: 'node.finished'; nodeId: string; attempt: number; outcome: NodeOutcome }
+  /** A cancelled attempt stopped: what it used is charged to its (cancelled) node. */
+  | { type: 'node.charged'; nodeId: string; attempt: number; cost: Cost }
   | { type: 'timer.fired'; nodeId: string; attempt: number }
   | {
       type: 'approval';

@@ -75,10 +75,16 @@ export async function runNode(
   const cost = price(result.usage, snapshot.execution.runtime, ctx.config);
   const finished = finishedEvent(nodeId, task.attempt, result, cost, artifacts);
   // The result is kept and written until it commits or the lease is provably lost.
-  await ctx.keepCommitting(async () => {
+  const decided = await ctx.keepCommitting(async () => {
     await ctx.logs.flush(execId);
     return ctx.dispatch(execId, finished, task);
   }, `the result of ${task.id}`);
+  // A cancel deleted the task (so the result is stale), but the node is charged what it used.
+  if (!decided && controller.signal.aborted && controller.signal.reason === 'cancelled')
+    await ctx.keepCommitting(
+      () => ctx.dispatch(execId, { type: 'node.charged', nodeId, attempt: task.attempt, cost }),
+      `the cost of ${task.id}`,
+    );
 }
 
 /** Builds the executor context and runs the node's executor; never throws. */

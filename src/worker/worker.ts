@@ -50,6 +50,8 @@ export interface WorkerOptions {
 interface Inflight {
   task: TaskRow;
   controller: AbortController;
+  /** Settles when the task's work (and its decision) is over. */
+  done: Promise<void>;
 }
 
 export type DecisionListener = (executionId: string, snapshot: Snapshot) => void;
@@ -115,6 +117,12 @@ export class Worker {
         for (const f of this.inflight.values())
           if (f.task.execution_id === executionId && (nodeId === null || f.task.node_id === nodeId))
             f.controller.abort(reason);
+      },
+      attemptsStopped: async (executionId) => {
+        const runs = [...this.inflight.values()].filter(
+          (f) => f.task.execution_id === executionId && f.task.kind === 'run',
+        );
+        await Promise.all(runs.map((f) => f.done));
       },
       dispatch: (executionId, event, task) => dispatch(this.ctx, executionId, event, task),
       decided: (executionId, snapshot) => {
@@ -255,10 +263,9 @@ export class Worker {
 
   private runClaimed(task: TaskRow): void {
     const controller = new AbortController();
-    this.inflight.set(task.id, { task, controller });
     // A task other than `run` is one decision, so all of it is tried again while the database is
     // unavailable; a `run` task retries its steps itself (the node must not run twice).
-    void (
+    const done = (
       task.kind === 'run'
         ? this.process(task, controller)
         : this.ctx.keepCommitting(() => this.process(task, controller))
@@ -272,6 +279,7 @@ export class Worker {
         this.inflight.delete(task.id);
         this.wake();
       });
+    this.inflight.set(task.id, { task, controller, done });
   }
 
   private async process(task: TaskRow, controller: AbortController): Promise<void> {
