@@ -4,8 +4,8 @@
  * every decision is a compare-and-set on the execution's `rev`, so a killed process loses
  * nothing and several processes can share one PostgreSQL database.
  *
- * This file is the loop: claims, leases and their heartbeat, start and stop. The parts are
- * `decision.ts` (load → decide → persist), `task-events.ts` (a task → its engine event),
+ * This file is the loop: claims, leases and their heartbeat, start, and stop (which drains).
+ * The parts are `decision.ts` (load → decide → persist), `task-events.ts` (a task → its engine event),
  * `decision-rows.ts` (a decision → its rows), `create-execution.ts`, `run-node.ts` and
  * `environment.ts`.
  */
