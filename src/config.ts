@@ -37,6 +37,8 @@ export interface Config {
   pollMs: number;
   /** Grace between SIGTERM and SIGKILL when stopping a node's processes. */
   killGraceMs: number;
+  /** On SIGTERM, how long running node attempts may go on finishing before they are stopped (and re-run by the next server). */
+  drainTimeoutMs: number;
   /** Price of one cpu-second of sandbox time, in USD. */
   cpuSecondPriceUsd: number;
   /** Model prices in USD per 1M tokens: {"gpt-4o": {"prompt": 2.5, "completion": 10}}. */
@@ -84,6 +86,7 @@ export const defaultConfig: Config = {
   leaseMs: 30_000,
   pollMs: 250,
   killGraceMs: 5000,
+  drainTimeoutMs: 30_000,
   cpuSecondPriceUsd: 0.0000125,
   modelPrices: {},
   llmProviders: {},
@@ -166,6 +169,13 @@ const settings: Record<Key, Setting> = {
     flag: 'kill-grace-ms',
     min: 0,
     max: 600_000,
+  },
+  drainTimeoutMs: {
+    kind: 'int',
+    env: ['SWITCHYARD_DRAIN_TIMEOUT_MS'],
+    flag: 'drain-timeout-ms',
+    min: 0,
+    max: 3_600_000,
   },
   cpuSecondPriceUsd: {
     kind: 'number',

@@ -146,10 +146,12 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       streams,
       sse,
       close: async () => {
+        // The worker stops claiming at once and drains while the API closes.
+        const drained = worker.stop();
         await app.close();
         await streams.stop();
         await stopReaper();
-        await worker.stop();
+        await drained;
         await broker.close();
         await database.close();
       },

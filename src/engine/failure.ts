@@ -55,6 +55,16 @@ export function onNodeFinished(
   failNode(d, ev.nodeId, error, ev.outcome.outputs);
 }
 
+/**
+ * A cancelled attempt's processes stopped: the compute it used is charged to the node, also
+ * after the execution ended. Only the attempt that was cancelled, never a running one.
+ */
+export function onNodeCharged(d: Draft, ev: Extract<EngineEvent, { type: 'node.charged' }>): void {
+  const st = d.nodes[ev.nodeId];
+  if (!st || st.status !== 'cancelled' || st.attempt !== ev.attempt) return;
+  d.addNodeCost(ev.nodeId, ev.cost);
+}
+
 export function onChildFinished(
   d: Draft,
   ev: Extract<EngineEvent, { type: 'child.finished' }>,

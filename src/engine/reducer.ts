@@ -5,7 +5,8 @@
  *
  * This file routes each event to its part (DESIGN §4), then advances and settles:
  * - `readiness.ts` — which pending nodes start or are skipped, and how each type starts;
- * - `failure.ts` — finished attempts, retry scheduling, failures, fail_fast, cancelling;
+ * - `failure.ts` — finished attempts, retry scheduling, failures, fail_fast, cancelling and
+ *   charging cancelled attempts;
  * - `reopen.ts` — execution and DLQ retries;
  * - `settle.ts` — the execution's start, its status from its nodes', its end;
  * - `chat.ts` — chat turns and input nodes; `approval.ts` — approvals;
@@ -14,7 +15,7 @@
 import { onApproval } from './approval.ts';
 import { onFollowup } from './chat.ts';
 import { Draft, announceArtifacts, succeed } from './draft.ts';
-import { onChildFinished, onNodeFinished, stopAll } from './failure.ts';
+import { onChildFinished, onNodeCharged, onNodeFinished, stopAll } from './failure.ts';
 import type { Plan } from './plan.ts';
 import { advance, onNodeStarted, onNodeTakenOver } from './readiness.ts';
 import { onDlqRetry, onRetry } from './reopen.ts';
@@ -49,6 +50,9 @@ export function decide(
       break;
     case 'node.finished':
       if (!terminal) onNodeFinished(d, event);
+      break;
+    case 'node.charged':
+      onNodeCharged(d, event);
       break;
     case 'timer.fired': {
       const st = d.nodes[event.nodeId];

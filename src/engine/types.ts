@@ -145,6 +145,8 @@ export type EngineEvent =
    */
   | { type: 'node.taken_over'; nodeId: string; attempt: number }
   | { type: 'node.finished'; nodeId: string; attempt: number; outcome: NodeOutcome }
+  /** A cancelled attempt stopped: what it used is charged to its (cancelled) node. */
+  | { type: 'node.charged'; nodeId: string; attempt: number; cost: Cost }
   | { type: 'timer.fired'; nodeId: string; attempt: number }
   | {
       type: 'approval';

@@ -111,11 +111,17 @@ export class RuntimeBroker {
     return path.join(this.workspaces(), key, exec.executionId);
   }
 
-  /** Ends an execution's use of its environment: a per-execution sandbox is detached at once and destroyed. */
-  async release(executionId: string): Promise<void> {
+  /**
+   * Ends an execution's use of its environment: a per-execution sandbox is detached at once (a
+   * retry that reopens the execution gets a fresh one) and destroyed once `stopped` settles, i.e.
+   * after the attempts still running in it stopped their processes themselves (SIGTERM, the
+   * grace period, SIGKILL): destroying it earlier would SIGKILL them at once.
+   */
+  async release(executionId: string, stopped: Promise<unknown> = Promise.resolve()): Promise<void> {
     const s = this.sandboxes.get(executionId);
     if (!s) return;
     this.sandboxes.delete(executionId);
+    await stopped.catch(() => undefined);
     await (await s.catch(() => undefined))?.destroy();
   }
 

@@ -44,6 +44,8 @@ export interface WorkerContext {
   wake(): void;
   /** Aborts this worker's running attempts of an execution (of one node, with `nodeId`). */
   abort(executionId: string, nodeId: string | null, reason: string): void;
+  /** Settles once this worker's running attempts of an execution are over (stopped or finished). */
+  attemptsStopped(executionId: string): Promise<void>;
   /** Decides an event for an execution and performs what follows (decision.ts). */
   dispatch(executionId: string, event: EngineEvent, task?: TaskRow): Promise<Snapshot | undefined>;
   /** Tells the listeners a decision committed. */

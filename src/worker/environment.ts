@@ -67,7 +67,8 @@ export async function collectArtifacts(
 
 /**
  * After an execution ended: the workflow-level artifacts are collected, then the environment
- * is released (a per-execution sandbox is destroyed).
+ * is released (a per-execution sandbox is destroyed) once the attempts still running in it
+ * (a cancel aborted them) have stopped their processes within `killGraceMs`.
  */
 export async function finishEnvironment(
   ctx: WorkerContext,
@@ -75,12 +76,15 @@ export async function finishEnvironment(
   e: ExecutionState,
 ): Promise<void> {
   // Detached at once: a retry that reopens the execution gets a fresh sandbox, never this one.
-  const released = ctx.broker.release(executionId).catch((err: unknown) => {
+  const stopped = ctx.attemptsStopped(executionId);
+  const released = ctx.broker.release(executionId, stopped).catch((err: unknown) => {
     process.stderr.write(
       `switchyard: releasing the environment of ${executionId} failed: ${(err as Error).message}\n`,
     );
   });
-  // Files stay in the host workspace after the sandbox is gone, so collection can follow.
+  // Files stay in the host workspace after the sandbox is gone, so collection can follow; it
+  // waits for the stopped attempts, whose last writes (a TERM trap's) count too.
+  await stopped;
   const globs = Array.isArray(e.runtime.artifacts) ? (e.runtime.artifacts as string[]) : [];
   if (e.environment && globs.length > 0) {
     const artifacts = await collectArtifacts(ctx, e, null, globs);

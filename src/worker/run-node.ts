@@ -7,6 +7,7 @@
 import type { GraphNode } from '../definition/index.ts';
 import { parseDuration } from '../definition/index.ts';
 import { price } from '../engine/cost.ts';
+import { isTerminalExecution } from '../engine/status.ts';
 import { ExpressionError, evaluate, render } from '../engine/expressions.ts';
 import { expressionContext } from '../engine/draft.ts';
 import type { ExecutionState, NodeState, Snapshot } from '../engine/types.ts';
@@ -88,10 +89,20 @@ export async function runNode(
   const cost = price(result.usage, snapshot.execution.runtime, ctx.config);
   const finished = finishedEvent(nodeId, task.attempt, result, cost, artifacts);
   // The result is kept and written until it commits or the lease is provably lost.
-  await ctx.keepCommitting(async () => {
+  const decided = await ctx.keepCommitting(async () => {
     await ctx.logs.flush(execId);
     return ctx.dispatch(execId, finished, task);
   }, `the result of ${task.id}`);
+  // A cancel deleted the task (so the result is stale), but the node is charged what it used.
+  if (!decided && controller.signal.aborted && controller.signal.reason === 'cancelled') {
+    const charged = await ctx.keepCommitting(
+      () => ctx.dispatch(execId, { type: 'node.charged', nodeId, attempt: task.attempt, cost }),
+      `the cost of ${task.id}`,
+    );
+    // Cancelled through another server: this one's environment of the execution goes too.
+    if (charged && isTerminalExecution(charged.execution.status))
+      void ctx.broker.release(execId, ctx.attemptsStopped(execId)).catch(() => undefined);
+  }
 }
 
 /** Builds the executor context and runs the node's executor; never throws. */

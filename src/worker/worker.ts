@@ -4,8 +4,8 @@
  * every decision is a compare-and-set on the execution's `rev`, so a killed process loses
  * nothing and several processes can share one PostgreSQL database.
  *
- * This file is the loop: claims, leases and their heartbeat, start and stop. The parts are
- * `decision.ts` (load → decide → persist), `task-events.ts` (a task → its engine event),
+ * This file is the loop: claims, leases and their heartbeat, start, and stop (which drains).
+ * The parts are `decision.ts` (load → decide → persist), `task-events.ts` (a task → its engine event),
  * `decision-rows.ts` (a decision → its rows), `create-execution.ts`, `run-node.ts` and
  * `environment.ts`.
  */
@@ -50,6 +50,8 @@ export interface WorkerOptions {
 interface Inflight {
   task: TaskRow;
   controller: AbortController;
+  /** Settles when the task's work (and its decision) is over. */
+  done: Promise<void>;
 }
 
 export type DecisionListener = (executionId: string, snapshot: Snapshot) => void;
@@ -66,7 +68,10 @@ export class Worker {
   private readonly listeners = new Set<DecisionListener>();
   private readonly logListeners = new Set<LogListener>();
   private readonly logs: LogWriter;
+  /** Between start() and the end of stop(): decisions are retried while the database is away. */
   private running = false;
+  /** Between start() and the beginning of stop(): new tasks are claimed. */
+  private claiming = false;
   private loopDone: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private wakePending = false;
@@ -108,13 +113,19 @@ export class Worker {
       artifacts: opts.artifacts,
       logs: this.logs,
       providers,
-      room: () => (this.running ? this.config.workerConcurrency - this.inflight.size : 0),
+      room: () => (this.claiming ? this.config.workerConcurrency - this.inflight.size : 0),
       runClaimed: (task) => this.runClaimed(task),
       wake: () => this.wake(),
       abort: (executionId, nodeId, reason) => {
         for (const f of this.inflight.values())
           if (f.task.execution_id === executionId && (nodeId === null || f.task.node_id === nodeId))
             f.controller.abort(reason);
+      },
+      attemptsStopped: async (executionId) => {
+        const runs = [...this.inflight.values()].filter(
+          (f) => f.task.execution_id === executionId && f.task.kind === 'run',
+        );
+        await Promise.all(runs.map((f) => f.done));
       },
       dispatch: (executionId, event, task) => dispatch(this.ctx, executionId, event, task),
       decided: (executionId, snapshot) => {
@@ -174,6 +185,7 @@ export class Worker {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.claiming = true;
     if (this.db.dialect === 'sqlite') await tasksSql.releaseLeases(this.db.db);
     this.heartbeatTimer = setInterval(
       () => void this.heartbeat(),
@@ -195,18 +207,41 @@ export class Worker {
     this.loopDone = this.loop();
   }
 
-  /** Stops claiming, aborts running attempts (their tasks are released for another worker) and waits for them. */
+  /**
+   * Drains and stops: no task is claimed any more; running attempts may finish for up to
+   * `drainTimeoutMs` (their results commit as usual, their leases are kept alive); the rest are
+   * aborted (their processes stopped with `killGraceMs`) and their tasks released, so the next
+   * server runs them again.
+   */
   async stop(): Promise<void> {
     if (!this.running) return;
-    this.running = false;
-    clearInterval(this.heartbeatTimer);
+    this.claiming = false;
     await this.stopListening?.();
     this.wake();
     await this.loopDone;
+    await this.drained(this.config.drainTimeoutMs);
+    this.running = false;
     for (const f of this.inflight.values()) f.controller.abort('shutdown');
-    for (let i = 0; i < 200 && this.inflight.size > 0; i++) await sleep(25);
+    await this.drained(this.config.killGraceMs + 5000);
+    clearInterval(this.heartbeatTimer);
     await this.logs.flushAll();
     await tasksSql.releaseLeases(this.db.db, this.workerId).catch(() => 0);
+  }
+
+  /** Settles when nothing runs any more, or after `ms`. */
+  private async drained(ms: number): Promise<void> {
+    if (this.inflight.size === 0 || ms <= 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    });
+    // Tasks that end start no others (nothing is claimed), but a decision may still be running one directly.
+    const all = async () => {
+      while (this.inflight.size > 0)
+        await Promise.all([...this.inflight.values()].map((f) => f.done));
+    };
+    await Promise.race([all(), expired]);
+    clearTimeout(timer);
   }
 
   wake(): void {
@@ -217,7 +252,7 @@ export class Worker {
   }
 
   private async loop(): Promise<void> {
-    while (this.running) {
+    while (this.claiming) {
       const room = this.config.workerConcurrency - this.inflight.size;
       let claimed: TaskRow[] = [];
       this.wakePending = false;
@@ -256,10 +291,9 @@ export class Worker {
   /** `fromQueue`: claimed by the loop (not leased in a decision of this worker). */
   private runClaimed(task: TaskRow, fromQueue = false): void {
     const controller = new AbortController();
-    this.inflight.set(task.id, { task, controller });
     // A task other than `run` is one decision, so all of it is tried again while the database is
     // unavailable; a `run` task retries its steps itself (the node must not run twice).
-    void (
+    const done = (
       task.kind === 'run'
         ? this.process(task, controller, fromQueue)
         : this.ctx.keepCommitting(() => this.process(task, controller, fromQueue))
@@ -273,6 +307,7 @@ export class Worker {
         this.inflight.delete(task.id);
         this.wake();
       });
+    this.inflight.set(task.id, { task, controller, done });
   }
 
   private async process(
@@ -302,8 +337,4 @@ export class Worker {
       // the next beat tries again; the lease is long enough to miss one
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

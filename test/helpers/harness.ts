@@ -40,6 +40,8 @@ export async function composeOnFreshPlace(
       databaseUrl: place.databaseUrl,
       adminToken: token ?? adminToken,
       logLevel: 'silent',
+      // Closing a test's server stops what still runs at once (draining is test/e2e/drain.test.ts).
+      drainTimeoutMs: 0,
       ...config,
     },
     ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),

@@ -991,6 +991,32 @@ describe('engine reducer: cancel', () => {
     assert.deepEqual(late[0]!.commands, []);
   });
 
+  it('charges the cancelled attempt what it used, after the end, and never a running one', () => {
+    const used = { estimatedUsd: 0.001, tokens: { prompt: 0, completion: 0 }, computeSeconds: 2 };
+    const charge = (attempt: number) =>
+      ({ type: 'node.charged', nodeId: 'work', attempt, cost: used }) as const;
+    const r = drive('cancel-stages', {
+      script: { work: { durationMs: 60_000 } },
+      inject: [
+        // While it runs, a charge is not for it (only a cancelled attempt is charged).
+        inject('charge while running', afterStarted('work'), charge(1)),
+        inject('cancel', (v) => v.snapshot.nodes.work?.status === 'running', cancel),
+        inject('charge another attempt', executionIs('cancelled'), charge(2)),
+        inject('charge the cancelled attempt', executionIs('cancelled'), charge(1)),
+      ],
+    });
+    cancelled(r);
+    assert.equal(r.snapshot.nodes.work!.status, 'cancelled');
+    assert.equal(r.snapshot.nodes.work!.cost.computeSeconds, 2);
+    assert.equal(r.snapshot.execution.cost.computeSeconds, 2);
+    assert.deepEqual(
+      eventsOf(r, 'cost.updated', 'work').map(
+        (e) => (e.data.node as { computeSeconds: number }).computeSeconds,
+      ),
+      [2],
+    );
+  });
+
   it('while waiting on an approval', () => {
     const r = drive('cancel-stages', {
       inject: [inject('cancel', executionIs('waiting'), cancel)],
