@@ -11,22 +11,19 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from '../helpers/suite.ts';
 import { type PgCluster, skipWithoutCluster, startPgCluster } from '../helpers/pg-cluster.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { type ServerProcess, startServer } from '../helpers/process.ts';
 
 const token = `sy_${'p'.repeat(40)}`;
 const executions = 80;
 
+/** Host-side state (marks in workspaces) that no engine event reports: checked with a backoff. */
 async function until(
   cond: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 120_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await eventually(what, async () => ((await cond()) ? true : undefined), timeoutMs);
 }
 
 describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () => {

@@ -3,6 +3,7 @@
  * by a transaction, idle pooled clients and the LISTEN connection. An unhandled 'error' event
  * on any of them would crash this test process. Runs on a private cluster, since it restarts it.
  */
+import { eventually } from '../helpers/eventually.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from '../helpers/suite.ts';
 import { sql } from 'kysely';
@@ -28,14 +29,15 @@ function signal(): { poke(): void; next(): Promise<void>; count: number } {
 }
 
 async function untilAnswers(database: Database): Promise<void> {
-  for (;;) {
-    try {
-      await database.ping();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await eventually(
+    'the database to answer again',
+    () =>
+      database.ping().then(
+        () => true,
+        () => undefined,
+      ),
+    60_000,
+  );
 }
 
 describe('PostgreSQL connection loss', { skip: skipWithoutCluster() }, () => {
