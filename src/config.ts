@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { parseEgressAllow } from './egress/ranges.ts';
 import { parseUidRange, resolveUser } from './runtime/identity.ts';
 
 export interface Config {
@@ -69,6 +70,17 @@ export interface Config {
    * (`runtime_config.docker_socket: true`), which gives it root on the host. Default false.
    */
   allowDockerSocket: boolean;
+  /**
+   * Whether a workflow may run in the host's network namespace (`runtime_config.network: host`),
+   * which reaches every service on the host's loopback. Default false.
+   */
+  allowHostNetwork: boolean;
+  /**
+   * Addresses the egress policy lets workflows reach although they are refused by default
+   * (loopback, private, link-local, ...): addresses, CIDRs and host names, each with an optional
+   * port. Applies to the server's own calls (`http`, `llm`) and to `outbound` sandboxes.
+   */
+  egressAllow: string[];
 }
 
 export const defaultConfig: Config = {
@@ -99,10 +111,12 @@ export const defaultConfig: Config = {
   sandboxUidRange: '3000000-3999999',
   sandboxReadOnlyPaths: [],
   allowDockerSocket: false,
+  allowHostNetwork: false,
+  egressAllow: [],
 };
 
 type Key = keyof Config;
-type Kind = 'int' | 'number' | 'string' | 'level' | 'json' | 'choice' | 'paths' | 'bool';
+type Kind = 'int' | 'number' | 'string' | 'level' | 'json' | 'choice' | 'paths' | 'bool' | 'egress';
 
 interface Setting {
   kind: Kind;
@@ -229,6 +243,12 @@ const settings: Record<Key, Setting> = {
     env: ['SWITCHYARD_ALLOW_DOCKER_SOCKET'],
     flag: 'allow-docker-socket',
   },
+  allowHostNetwork: {
+    kind: 'bool',
+    env: ['SWITCHYARD_ALLOW_HOST_NETWORK'],
+    flag: 'allow-host-network',
+  },
+  egressAllow: { kind: 'egress', env: ['SWITCHYARD_EGRESS_ALLOW'], flag: 'egress-allow' },
 };
 
 const trueWords = ['true', '1', 'yes', 'on'];
@@ -287,6 +307,7 @@ function coerce(key: Key, value: unknown, source: string): Config[Key] {
   }
   if (s.kind === 'json') return parseJsonSetting(key, value, source);
   if (s.kind === 'paths') return parsePaths(key, value, source);
+  if (s.kind === 'egress') return parseEgressSetting(key, value, source);
   if (s.kind === 'bool') {
     if (typeof value === 'boolean') return value;
     const word = typeof value === 'string' ? value.trim().toLowerCase() : '';
@@ -326,6 +347,23 @@ function parsePaths(key: Key, value: unknown, source: string): string[] {
       `config: ${key} must hold absolute paths without '..' (got '${bad}' from ${source})`,
     );
   return paths.map((p) => path.resolve(p));
+}
+
+/** The egress allowlist: a list in the file, comma-separated text in env and flags; each entry checked. */
+function parseEgressSetting(key: Key, value: unknown, source: string): string[] {
+  const list =
+    typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
+  if (list === undefined || list.some((e) => typeof e !== 'string'))
+    throw new ConfigError(
+      `config: ${key} must be a list of addresses, CIDRs or hosts (from ${source})`,
+    );
+  const entries = (list as string[]).map((e) => e.trim()).filter((e) => e !== '');
+  try {
+    parseEgressAllow(entries);
+  } catch (err) {
+    throw new ConfigError(`config: ${(err as Error).message} (from ${source})`);
+  }
+  return entries;
 }
 
 /** Object settings: a mapping in the file, JSON text in env and flags; checked per key. */

@@ -155,6 +155,32 @@ describe('config', () => {
     );
   });
 
+  it('reads egressAllow as a list from environment and file, and names a bad entry', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
+    assert.deepEqual(loadConfig({ env: {}, cwd: dir }).egressAllow, []);
+    assert.equal(loadConfig({ env: {}, cwd: dir }).allowHostNetwork, false);
+    const fromEnv = loadConfig({
+      env: { SWITCHYARD_EGRESS_ALLOW: '127.0.0.1, 10.0.0.0/8,mirror.internal:8080,[::1]:3000' },
+      cwd: dir,
+    });
+    assert.deepEqual(fromEnv.egressAllow, [
+      '127.0.0.1',
+      '10.0.0.0/8',
+      'mirror.internal:8080',
+      '[::1]:3000',
+    ]);
+    writeFileSync(path.join(dir, 'switchyard.yaml'), 'egress_allow: [fd00::/8, "10.0.0.5:3128"]\n');
+    assert.deepEqual(loadConfig({ env: {}, cwd: dir }).egressAllow, ['fd00::/8', '10.0.0.5:3128']);
+    assert.throws(
+      () => loadConfig({ env: { SWITCHYARD_EGRESS_ALLOW: '10.0.0.0/40' }, cwd: dir }),
+      /egressAllow entry '10.0.0.0\/40' has a prefix length outside 0-32 \(from \$SWITCHYARD_EGRESS_ALLOW\)/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { SWITCHYARD_EGRESS_ALLOW: 'bad host!' }, cwd: dir }),
+      /egressAllow entry 'bad host!' is neither an address, a CIDR nor a host name/,
+    );
+  });
+
   it('redacts passwords in database URLs', () => {
     assert.equal(redactUrl('postgres://user:pw@host:5432/db'), 'postgres://user:***@host:5432/db');
     assert.equal(redactUrl('postgres://host/db'), 'postgres://host/db');
