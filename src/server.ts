@@ -11,6 +11,7 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { type Config, redactUrl } from './config.ts';
 import { defaultDefinitionLimits } from './definition/index.ts';
+import { createEgressClients } from './egress/dispatcher.ts';
 import { ArtifactService, type ArtifactServiceOptions } from './services/artifacts.ts';
 import { systemClock, type Clock } from './services/clock.ts';
 import { ExecutionService } from './services/executions.ts';
@@ -104,7 +105,12 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       defaultRuntime: config.runtime as RuntimeChoice,
       owner,
     });
-    const worker = new Worker({ database, clock, config, artifacts, broker });
+    // Closed in close() after the worker stopped; the pools are lazy, so a failed start leaks none.
+    const egress = createEgressClients({
+      egressAllow: config.egressAllow,
+      llmBaseUrls: Object.values(config.llmProviders).map((p) => p.baseUrl),
+    });
+    const worker = new Worker({ database, clock, config, artifacts, broker, egress });
     const executions = new ExecutionService(database, worker, clock, artifacts);
     const streams = new ExecutionStream(database);
     worker.onDecision((id) => streams.notify(id, 'events'));
@@ -152,6 +158,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         await streams.stop();
         await stopReaper();
         await drained;
+        await egress.close();
         await broker.close();
         await database.close();
       },

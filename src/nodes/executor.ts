@@ -5,6 +5,7 @@
  * workflow) have no executor.
  */
 import type { GraphNode } from '../definition/index.ts';
+import type { EgressClients } from '../egress/dispatcher.ts';
 import type { Sandbox } from '../runtime/types.ts';
 
 /** Why a node attempt failed. `retryable: false` skips the remaining attempts. */
@@ -79,6 +80,8 @@ export interface ExecContext {
   runInline(node: GraphNode, extra: Record<string, unknown>): Promise<ExecResult>;
   /** Configured LLM providers by name. */
   providers: ReadonlyMap<string, LlmProvider>;
+  /** The HTTP clients of the server's own calls, each connection checked by the egress policy. */
+  egress: EgressClients;
   /** Grace between SIGTERM and SIGKILL when stopping processes. */
   killGraceMs: number;
 }

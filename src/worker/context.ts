@@ -4,6 +4,7 @@
  * this context, so no part imports another part's state.
  */
 import type { Config } from '../config.ts';
+import type { EgressClients } from '../egress/dispatcher.ts';
 import type { ArtifactInfo, EngineEvent, Snapshot } from '../engine/types.ts';
 import type { LlmProvider } from '../nodes/executor.ts';
 import type { RuntimeBroker } from '../runtime/broker.ts';
@@ -36,6 +37,8 @@ export interface WorkerContext {
   readonly artifacts: ArtifactCollector;
   readonly logs: LogWriter;
   readonly providers: ReadonlyMap<string, LlmProvider>;
+  /** The egress-checked HTTP clients `http` and `llm` nodes call through. */
+  readonly egress: EgressClients;
   /** Run slots free right now; 0 while the worker is stopped. */
   room(): number;
   /** Starts a task that is already leased to this worker. */

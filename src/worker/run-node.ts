@@ -167,6 +167,7 @@ async function execute(
     render: (value, extra) => render(value, { ...exprCtx, ...extra }),
     runInline: (inline, extra) => runInline(exec, def, inline, { ...exprCtx, ...extra }, log),
     providers: ctx.providers,
+    egress: ctx.egress,
     killGraceMs: ctx.config.killGraceMs,
   };
   try {

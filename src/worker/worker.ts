@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Graph } from '../definition/index.ts';
+import type { EgressClients } from '../egress/dispatcher.ts';
 import { isTerminalExecution } from '../engine/status.ts';
 import type { ExecutionStatus } from '../engine/status.ts';
 import type { EngineEvent, Snapshot } from '../engine/types.ts';
@@ -43,6 +44,8 @@ export interface WorkerOptions {
   broker: RuntimeBroker;
   /** Collects workspace files as artifacts. */
   artifacts: ArtifactCollector;
+  /** The HTTP clients of `http` and `llm` nodes (the caller closes them after `stop`). */
+  egress: EgressClients;
   /** Identifies this process's leases. */
   workerId?: string;
 }
@@ -113,6 +116,7 @@ export class Worker {
       artifacts: opts.artifacts,
       logs: this.logs,
       providers,
+      egress: opts.egress,
       room: () => (this.claiming ? this.config.workerConcurrency - this.inflight.size : 0),
       runClaimed: (task) => this.runClaimed(task),
       wake: () => this.wake(),

@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { findExpressionSpans } from '../../src/definition/expressions.ts';
+import { createEgressClients } from '../../src/egress/dispatcher.ts';
 import type { GraphNode } from '../../src/definition/model.ts';
 import type { ExecContext, ExecResult, LlmProvider, LogStream } from '../../src/nodes/executor.ts';
 import { executors } from '../../src/nodes/executors/index.ts';
@@ -41,6 +42,8 @@ export interface ExecFixtureOptions {
   cgroups?: 'auto' | 'off';
   limits?: ResourceLimits;
   network?: 'none' | 'host';
+  /** The server's `egressAllow` (default empty: loopback refused except the providers' base URLs). */
+  egressAllow?: string[];
 }
 
 export interface ExecFixture {
@@ -83,6 +86,10 @@ export async function createExecFixture(
   const lines: LogLine[] = [];
   const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
   const providers = new Map(Object.entries(opts.providers ?? {}));
+  const egress = createEgressClients({
+    egressAllow: opts.egressAllow ?? [],
+    llmBaseUrls: [...providers.values()].map((p) => p.baseUrl),
+  });
   const scope = opts.scope ?? {};
 
   const makeContext = (current: GraphNode, extra: Record<string, unknown>): ExecContext => {
@@ -116,6 +123,7 @@ export async function createExecFixture(
         return dispatch(inline, { ...extra, ...inlineExtra });
       },
       providers,
+      egress,
       killGraceMs: opts.killGraceMs ?? 500,
     };
     return ctx;
@@ -148,6 +156,7 @@ export async function createExecFixture(
       return executor(ctx);
     },
     dispose: async () => {
+      await egress.close();
       await sandbox.destroy();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -176,3 +176,46 @@ describe('llm executor', () => {
     assert.equal(error.retryable, true);
   });
 });
+
+/** Providers are the operator's configuration: trusted for llm calls, and for nothing more. */
+describe('llm executor and the egress policy', () => {
+  let provider: Awaited<ReturnType<typeof startLocalServer>>;
+  let other: Awaited<ReturnType<typeof startLocalServer>>;
+  let otherHits = 0;
+
+  before(async () => {
+    other = await startLocalServer((_req, res) => {
+      otherHits += 1;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    // Sends every call on to another loopback port, which no provider names.
+    provider = await startLocalServer((_req, res) => {
+      res.writeHead(307, { location: `${other.url}/v1/chat/completions` });
+      res.end();
+    });
+  });
+  after(async () => {
+    await provider.close();
+    await other.close();
+  });
+
+  it('refuses a redirect from a trusted provider to another loopback origin', async () => {
+    const providers = { moved: { kind: 'openai' as const, baseUrl: `${provider.url}/v1` } };
+    const error = failed((await runNode(llm('moved'), { providers })).result);
+    assert.equal(error.code, 'ERR_EGRESS_FORBIDDEN');
+    assert.equal(error.retryable, false);
+    const otherPort = new URL(other.url).port;
+    assert.match(error.message, new RegExp(`egress to 127\\.0\\.0\\.1 port ${otherPort} `));
+    assert.match(error.message, /egressAllow \(SWITCHYARD_EGRESS_ALLOW\)/);
+    assert.equal(otherHits, 0);
+  });
+
+  it('does not open a provider to http nodes', async () => {
+    const providers = { local: { kind: 'openai' as const, baseUrl: `${other.url}/v1` } };
+    const call: GraphNode = { id: 'call', type: 'http', url: `${other.url}/v1/models` };
+    const error = failed((await runNode(call, { providers })).result);
+    assert.equal(error.code, 'ERR_EGRESS_FORBIDDEN');
+    assert.equal(otherHits, 0);
+  });
+});

@@ -33,6 +33,8 @@ export const nodeErrorCatalog = {
   ERR_HTTP_STATUS: { retryable: false },
   /** The HTTP request failed below HTTP (DNS, connect, reset). */
   ERR_HTTP_NETWORK: { retryable: true },
+  /** The egress policy refused the address a call resolved to (loopback, private, link-local, ...): `egressAllow` opens it. */
+  ERR_EGRESS_FORBIDDEN: { retryable: false },
   /** The LLM provider is not configured. */
   ERR_LLM_PROVIDER: { retryable: false },
   /** The LLM API answered with an error status (429/5xx are retryable). */

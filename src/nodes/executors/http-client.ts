@@ -1,8 +1,11 @@
 /**
  * One HTTP exchange for the `http` and `llm` executors: the node timeout and the cancel signal
  * both abort it (body included), the response body is read up to a cap, and the outcome says which
- * of timeout, cancel or network error ended it.
+ * of timeout, cancel, egress refusal or network error ended it. It goes through an egress client
+ * (src/egress/dispatcher.ts), never the global fetch, so every connection is checked.
  */
+import { type Dispatcher, type Response, fetch } from 'undici';
+import { EgressForbiddenError } from '../../egress/dispatcher.ts';
 import type { ExecContext } from '../executor.ts';
 import { errorMessage, maxTimerMs } from './errors.ts';
 
@@ -23,10 +26,13 @@ export type HttpOutcome =
   | { kind: 'response'; response: HttpExchange }
   | { kind: 'timeout'; ms: number }
   | { kind: 'cancelled'; ms: number }
+  /** The egress policy refused the address (`message` names it and the setting that opens it). */
+  | { kind: 'forbidden'; message: string; ms: number }
   | { kind: 'network'; message: string; ms: number };
 
 export async function exchange(
   ctx: ExecContext,
+  dispatcher: Dispatcher,
   url: string,
   init: { method: string; headers: Headers; body?: string },
   maxBodyBytes: number,
@@ -50,10 +56,11 @@ export async function exchange(
   try {
     const response = await fetch(url, {
       method: init.method,
-      headers: init.headers,
+      headers: [...init.headers],
       body: init.body,
       signal: controller.signal,
       redirect: 'follow',
+      dispatcher,
     });
     const { body, truncated } = await readCapped(response, maxBodyBytes);
     const headers: Record<string, string> = {};
@@ -75,6 +82,9 @@ export async function exchange(
     };
   } catch (error) {
     if (stopped !== undefined) return { kind: stopped, ms: elapsed() };
+    const cause = (error as { cause?: unknown } | undefined)?.cause;
+    if (cause instanceof EgressForbiddenError)
+      return { kind: 'forbidden', message: cause.message, ms: elapsed() };
     return { kind: 'network', message: networkMessage(error), ms: elapsed() };
   } finally {
     clearTimeout(timer);

@@ -46,9 +46,18 @@ export const httpExecutor: NodeExecutor = async (ctx) => {
   if (ctx.signal.aborted) return cancelled(ctx.signal);
 
   const shown = displayUrl(url);
-  const outcome = await exchange(ctx, url.href, { method, headers, body }, maxResponseBytes);
+  const outcome = await exchange(
+    ctx,
+    ctx.egress.workflow,
+    url.href,
+    { method, headers, body },
+    maxResponseBytes,
+  );
   if (outcome.kind !== 'response') {
-    const what = outcome.kind === 'network' ? `error: ${outcome.message}` : outcome.kind;
+    const what =
+      outcome.kind === 'network' || outcome.kind === 'forbidden'
+        ? `error: ${outcome.message}`
+        : outcome.kind;
     ctx.log('system', `${method} ${shown} → ${what} (${outcome.ms} ms)`);
     if (outcome.kind === 'timeout') {
       return fail(
@@ -57,6 +66,8 @@ export const httpExecutor: NodeExecutor = async (ctx) => {
       );
     }
     if (outcome.kind === 'cancelled') return cancelled(ctx.signal);
+    if (outcome.kind === 'forbidden')
+      return fail('ERR_EGRESS_FORBIDDEN', `${method} ${shown}: ${outcome.message}`);
     return fail('ERR_HTTP_NETWORK', `${method} ${shown} failed: ${outcome.message}`);
   }
   const response = outcome.response;

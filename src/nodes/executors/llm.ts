@@ -59,12 +59,16 @@ export const llmExecutor: NodeExecutor = async (ctx) => {
   const label = `${node.provider}/${node.model}`;
   const outcome = await exchange(
     ctx,
+    ctx.egress.llm,
     url,
     { method: 'POST', headers: request.headers, body: JSON.stringify(request.body) },
     maxLlmResponseBytes,
   );
   if (outcome.kind !== 'response') {
-    const what = outcome.kind === 'network' ? `error: ${outcome.message}` : outcome.kind;
+    const what =
+      outcome.kind === 'network' || outcome.kind === 'forbidden'
+        ? `error: ${outcome.message}`
+        : outcome.kind;
     ctx.log('system', `llm ${label} → ${what} (${outcome.ms} ms)`);
     if (outcome.kind === 'timeout') {
       return fail(
@@ -73,6 +77,8 @@ export const llmExecutor: NodeExecutor = async (ctx) => {
       );
     }
     if (outcome.kind === 'cancelled') return cancelled(ctx.signal);
+    if (outcome.kind === 'forbidden')
+      return fail('ERR_EGRESS_FORBIDDEN', `llm ${label}: ${outcome.message}`);
     return fail('ERR_LLM_NETWORK', `llm ${label}: ${url} failed: ${outcome.message}`);
   }
   const response = outcome.response;
