@@ -12,6 +12,7 @@ import path from 'node:path';
 import { type Config, redactUrl } from './config.ts';
 import { defaultDefinitionLimits } from './definition/index.ts';
 import { createEgressClients } from './egress/dispatcher.ts';
+import { parseEgressAllow } from './egress/ranges.ts';
 import { ArtifactService, type ArtifactServiceOptions } from './services/artifacts.ts';
 import { systemClock, type Clock } from './services/clock.ts';
 import { ExecutionService } from './services/executions.ts';
@@ -80,6 +81,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       maxNodes: config.maxGraphNodes,
       maxYamlDepth: config.maxYamlDepth,
       maxYamlAliases: config.maxYamlAliases,
+      allowHostNetwork: config.allowHostNetwork,
     };
     const tokens = new TokenService(database, clock);
     const workflows = new WorkflowService(database, clock, limits);
@@ -88,6 +90,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       ...opts.artifacts,
     });
     const owner = databaseOwner(config, opts.sqlitePath, opts.pgSchema);
+    const egressAllow = parseEgressAllow(config.egressAllow);
     const broker = new RuntimeBroker({
       dataDir: config.dataDir,
       local: createLocalRuntime({
@@ -96,14 +99,17 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         owner,
         identity: identityPolicy(config.sandboxUser, config.sandboxUidRange, process.getuid?.()),
         readOnlyPaths: config.sandboxReadOnlyPaths,
+        egressAllow,
       }),
       docker: createDockerRuntime({
         socketPath: config.dockerSocket,
         owner,
         allowDockerSocket: config.allowDockerSocket,
+        egressAllow,
       }),
       defaultRuntime: config.runtime as RuntimeChoice,
       owner,
+      allowHostNetwork: config.allowHostNetwork,
     });
     // Closed in close() after the worker stopped; the pools are lazy, so a failed start leaks none.
     const egress = createEgressClients({

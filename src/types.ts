@@ -70,12 +70,13 @@ export type RuntimeMode = (typeof RuntimeMode)[keyof typeof RuntimeMode];
 /** Runtime defaults per workflow type (DESIGN §3). */
 export const runtimeDefaults: Record<
   WorkflowType,
-  { mode: RuntimeMode; cpu: string; memory: string }
+  { mode: RuntimeMode; cpu: string; memory: string; network: 'none' | 'outbound' }
 > = {
-  agent: { mode: 'per_execution', cpu: '2', memory: '2Gi' },
-  ci: { mode: 'per_execution', cpu: '2', memory: '1Gi' },
-  chat: { mode: 'shared', cpu: '1', memory: '512Mi' },
-  automation: { mode: 'per_execution', cpu: '1', memory: '512Mi' },
+  // CI and agents fetch code and packages; handlers and automations call out through `http`.
+  agent: { mode: 'per_execution', cpu: '2', memory: '2Gi', network: 'outbound' },
+  ci: { mode: 'per_execution', cpu: '2', memory: '1Gi', network: 'outbound' },
+  chat: { mode: 'shared', cpu: '1', memory: '512Mi', network: 'none' },
+  automation: { mode: 'per_execution', cpu: '1', memory: '512Mi', network: 'none' },
 };
 
 /** Permissions a token may hold (DESIGN §8). */

@@ -252,6 +252,12 @@ export const ExecutionSchema = Type.Object({
             description: 'Extra host paths bound read-only into the sandbox (server config).',
           }),
         ),
+        network: Type.Optional(
+          Type.String({
+            description:
+              'The network the commands had: `none` (own loopback only), `outbound` (the outside, not the host or private ranges) or `host`. An `outbound` the runtime cannot give runs as `none` and lists `outbound` in `unenforced`.',
+          }),
+        ),
       },
       { description: 'Where the nodes run; present once an environment was acquired.' },
     ),

@@ -7,6 +7,7 @@ export {
   TriggerConfigSchema,
   triggerTypes,
   inputTypes,
+  networkModes,
 } from './model.ts';
 export type {
   DefinitionLimits,
@@ -17,6 +18,7 @@ export type {
   InputType,
   ManualInput,
   ManualTrigger,
+  NetworkMode,
   RetryPolicyInput,
   RuntimeConfig,
   ScheduleTrigger,

@@ -158,13 +158,18 @@ export const RuntimeConfigPreciseSchema = Type.Object(
     replicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     retentionHours: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     idleTimeout: Type.Optional(DurationString()),
-    network: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('host')])),
+    network: Type.Optional(
+      Type.Union([Type.Literal('none'), Type.Literal('outbound'), Type.Literal('host')]),
+    ),
     artifacts: Type.Optional(Type.Array(NonEmptyString())),
     user: Type.Optional(Type.String({ pattern: containerUserPattern })),
     dockerSocket: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, 'x-name': 'runtime config' },
 );
+
+export const networkModes = ['none', 'outbound', 'host'] as const;
+export type NetworkMode = (typeof networkModes)[number];
 
 export interface RuntimeConfig {
   mode?: 'per_execution' | 'per_workflow' | 'shared';
@@ -178,7 +183,11 @@ export interface RuntimeConfig {
   replicas?: number;
   retentionHours?: number;
   idleTimeout?: string;
-  network?: 'none' | 'host';
+  /**
+   * `none`: only the sandbox's own loopback; `outbound`: the outside, not the host or private
+   * ranges; `host`: the host's network namespace (only with the server's `allowHostNetwork`).
+   */
+  network?: NetworkMode;
   artifacts?: string[];
   /** Docker runtime: the user (`name`, `uid`, `uid:gid`, ...) the container's commands run as; root by default. */
   user?: string;
@@ -297,6 +306,11 @@ export interface DefinitionLimits {
   maxYamlDepth: number;
   /** Most alias expansions in a YAML document (guards against alias bombs). */
   maxYamlAliases: number;
+  /**
+   * The server's `allowHostNetwork`: false refuses `runtime_config.network: host` when a workflow
+   * is saved. Undefined (a check without a server, like `yard workflows validate`) does not judge.
+   */
+  allowHostNetwork?: boolean;
 }
 
 export const defaultDefinitionLimits: DefinitionLimits = {

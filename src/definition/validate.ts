@@ -134,6 +134,14 @@ export function checkParts(
       w,
       1,
     ) as RuntimeConfig;
+    // The walk leaves a value that failed its schema as it was (null, a list, ...).
+    const network = isPlainObject(result.runtimeConfig) ? result.runtimeConfig.network : undefined;
+    if (network === 'host' && limits.allowHostNetwork === false) {
+      problems.add(
+        pathKey(paths.runtimeConfig, 'network'),
+        "network: host reaches every service on the host's loopback and this server does not allow it (allowHostNetwork, SWITCHYARD_ALLOW_HOST_NETWORK); use network: outbound to reach the outside",
+      );
+    }
   }
   if (parts.triggerConfig !== undefined) {
     const raw = parts.triggerConfig;

@@ -134,6 +134,8 @@ export interface EnvironmentInfo {
   user?: string;
   /** Extra host paths the sandbox can read, from the server's config. */
   readOnlyPaths?: string[];
+  /** The network the commands had: `none`, `outbound` or `host` (absent on executions from before it was recorded). */
+  network?: string;
 }
 
 export type EngineEvent =

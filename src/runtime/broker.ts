@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import { lchownSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import type { NetworkMode } from '../definition/model.ts';
 import { parseCpu, parseMemory } from '../definition/quantity.ts';
 import type { ResourceLimits, Runtime, Sandbox, SandboxProcess, SpawnOptions } from './types.ts';
 
@@ -29,7 +30,7 @@ export class RuntimeRefusedError extends Error {
   override name = 'RuntimeRefusedError';
   readonly retryable = false;
   constructor(
-    readonly code: 'ERR_NODE_UNSUPPORTED',
+    readonly code: 'ERR_NODE_UNSUPPORTED' | 'ERR_RUNTIME_FORBIDDEN',
     message: string,
   ) {
     super(message);
@@ -43,7 +44,12 @@ export interface BrokerOptions {
   defaultRuntime: RuntimeChoice;
   /** Labels what this server creates (see databaseOwner). */
   owner?: string;
+  /** Whether `runtime_config.network: host` may run (`allowHostNetwork`); default false. */
+  allowHostNetwork?: boolean;
 }
+
+/** Where the operator opens the host's network to workflows, for messages. */
+export const allowHostNetworkSetting = 'allowHostNetwork (SWITCHYARD_ALLOW_HOST_NETWORK)';
 
 export interface ExecutionRuntime {
   executionId: string;
@@ -61,6 +67,13 @@ export class RuntimeBroker {
 
   /** The sandbox an execution's nodes run in (created on first use). */
   async sandboxFor(exec: ExecutionRuntime): Promise<Sandbox> {
+    if (exec.config.network === 'host' && this.opts.allowHostNetwork !== true) {
+      // Checked when the workflow is saved too; this catches a setting changed since.
+      throw new RuntimeRefusedError(
+        'ERR_RUNTIME_FORBIDDEN',
+        `runtime_config.network: host reaches every service on the host's loopback; this server does not allow it (${allowHostNetworkSetting}). Use network: outbound to reach the outside.`,
+      );
+    }
     const runtime = await this.pick(exec.config.runtime);
     if (runtime.name === 'local' && exec.config.dockerSocket === true) {
       throw new RuntimeRefusedError(
@@ -167,7 +180,7 @@ export class RuntimeBroker {
         workflowId: exec.workflowId,
         ...(typeof exec.config.image === 'string' && { image: exec.config.image }),
         limits: limitsOf(exec.config),
-        network: exec.config.network === 'host' ? 'host' : 'none',
+        network: networkOf(exec.config),
         hostWorkspace,
         ...(typeof exec.config.user === 'string' && { user: exec.config.user }),
         ...(exec.config.dockerSocket === true && { dockerSocket: true }),
@@ -214,11 +227,17 @@ export class RuntimeBroker {
 function sharedVariant(config: Record<string, unknown>): string {
   const user = typeof config.user === 'string' ? config.user : undefined;
   const socket = config.dockerSocket === true;
-  if (user === undefined && !socket) return '';
+  const network = networkOf(config);
+  if (user === undefined && !socket && network === 'none') return '';
   const digest = createHash('sha256')
-    .update(JSON.stringify([user ?? null, socket]))
+    .update(JSON.stringify([user ?? null, socket, ...(network === 'none' ? [] : [network])]))
     .digest('hex');
   return `-${digest.slice(0, 8)}`;
+}
+
+/** The network an execution asked for; executions pinned before `network` existed get `none`. */
+export function networkOf(config: Record<string, unknown>): NetworkMode {
+  return config.network === 'host' || config.network === 'outbound' ? config.network : 'none';
 }
 
 export function limitsOf(config: Record<string, unknown>): ResourceLimits {
@@ -238,6 +257,7 @@ class SubSandbox implements Sandbox {
   readonly hostWorkspace: string;
   readonly workspace: string;
   readonly unenforced: readonly string[];
+  readonly network: NetworkMode;
   readonly user?: string;
   readonly readOnlyPaths?: readonly string[];
   readonly hostUser?: { uid: number; gid: number };
@@ -251,6 +271,7 @@ class SubSandbox implements Sandbox {
     this.hostWorkspace = path.join(base.hostWorkspace, executionId);
     this.workspace = path.posix.join(base.workspace, executionId);
     this.unenforced = base.unenforced;
+    this.network = base.network;
     if (base.user !== undefined) this.user = base.user;
     if (base.readOnlyPaths !== undefined) this.readOnlyPaths = base.readOnlyPaths;
     mkdirSync(this.hostWorkspace, { recursive: true });

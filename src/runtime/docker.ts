@@ -3,7 +3,8 @@
  *
  * One container `sy-<execId>` per sandbox, from the execution's image, idling in `sleep
  * infinity` under docker-init (`Init`, so orphans are reaped), with the cpu/memory/pids limits,
- * no network unless `host` is asked for, and the labels `switchyard=1`,
+ * its own network namespace (`outbound` attaches pasta and a firewall to it, docker-network.ts;
+ * `host` only where the server allows it), and the labels `switchyard=1`,
  * `switchyard.execution=<id>`, `switchyard.workflow=<id>` that `reap` and `destroy` find it by.
  * Each command is a Docker exec in it. A node with its own `image` runs in a sidecar container
  * `sy-<execId>-<hash>` of that image that shares the workspace and is removed once it exits.
@@ -27,6 +28,10 @@ import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
+import type { NetworkMode } from '../definition/model.ts';
+import type { EgressAllowEntry } from '../egress/ranges.ts';
+import { containerNetwork } from './docker-network.ts';
+import type { OutboundNamespace } from './outbound.ts';
 import type {
   ProcessEnd,
   Runtime,
@@ -100,6 +105,8 @@ export interface DockerRuntimeOptions {
    * default false: asking fails the sandbox with ERR_RUNTIME_FORBIDDEN.
    */
   allowDockerSocket?: boolean;
+  /** What `outbound` containers may reach although it is refused by default (`egressAllow`). */
+  egressAllow?: readonly EgressAllowEntry[];
 }
 
 export function containerName(executionId: string): string {
@@ -184,6 +191,18 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): Runtime {
       const host =
         opts.hostProcessControl === false ? undefined : HostView.of(info.State.Pid, info.Id);
       const user = spec.user ?? (info.Config.User || 'root');
+      let net: Awaited<ReturnType<typeof containerNetwork>>;
+      try {
+        net = await containerNetwork(
+          spec,
+          { pid: info.State.Pid, resolvConfPath: info.ResolvConfPath },
+          { ...opts, hostView: opts.hostProcessControl !== false },
+        );
+      } catch (err) {
+        await removeContainer(container);
+        throw err;
+      }
+      if (net.network !== spec.network) unenforced.push(spec.network);
       return new DockerSandbox(
         docker,
         spec,
@@ -194,6 +213,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): Runtime {
         user,
         hostUser,
         opts.socketPath,
+        net,
       );
     },
 
@@ -261,7 +281,13 @@ function containerConfig(
     ...extra,
     HostConfig: {
       Binds: binds,
-      NetworkMode: spec.network === 'host' ? 'host' : 'none',
+      // A sidecar shares the sandbox's network (its namespace, firewall and pasta) when it has one.
+      NetworkMode:
+        spec.network === 'host'
+          ? 'host'
+          : role === 'sidecar' && spec.network === 'outbound'
+            ? `container:${containerName(spec.executionId)}`
+            : 'none',
       Init: true,
       SecurityOpt: ['no-new-privileges'],
       CapDrop: ['ALL'],
@@ -645,9 +671,15 @@ class DockerSandbox implements Sandbox {
     readonly user: string,
     readonly hostUser: { uid: number; gid: number } | undefined,
     private readonly socketPath: string,
+    net: { network: NetworkMode; netns?: OutboundNamespace },
   ) {
     this.hostWorkspace = path.resolve(spec.hostWorkspace);
+    this.network = net.network;
+    this.netns = net.netns;
   }
+
+  readonly network: NetworkMode;
+  private readonly netns: OutboundNamespace | undefined;
 
   /** The container's id, for tests and the execution detail. */
   get containerId(): string {
@@ -881,6 +913,7 @@ class DockerSandbox implements Sandbox {
     const label = `${dockerLabels.execution}=${this.spec.executionId}`;
     // The sandbox container goes at once; sidecars still around (a cancel mid-sidecar) are found
     // by label. Sandboxes create no volumes (the workspace is a bind mount); reap sweeps any.
+    await this.netns?.destroy();
     const own = removeContainer(this.container);
     const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });
     await Promise.all([

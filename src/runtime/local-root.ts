@@ -14,6 +14,8 @@
  */
 import { readFile, lstat, readlink, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { NetworkMode } from '../definition/model.ts';
+import { outboundDnsAddress } from './outbound.ts';
 
 /** Where processes see the workspace under bubblewrap. */
 export const sandboxWorkspace = '/workspace';
@@ -48,7 +50,7 @@ const programEntries = ['bin', 'lib', 'lib32', 'lib64', 'libx32', 'sbin'];
  * and the user files, which depend on the execution (see `bwrapWorkspaceArgs`).
  */
 export async function bwrapRootArgs(opts: {
-  network: 'none' | 'host';
+  network: NetworkMode;
   readOnlyPaths: readonly string[];
   /** Directory for files the sandbox gets instead of the host's (resolv.conf). */
   etcDir: string;
@@ -67,6 +69,8 @@ export async function bwrapRootArgs(opts: {
     // resolv.conf often links into /run, which the sandbox must not see: bind a copy.
     const copy = await copyResolvConf(opts.etcDir);
     if (copy !== undefined) args.push('--ro-bind', copy, '/etc/resolv.conf');
+  } else if (opts.network === 'outbound') {
+    args.push('--ro-bind', await outboundResolvConf(opts.etcDir), '/etc/resolv.conf');
   }
   args.push('--dev', '/dev', '--proc', '/proc', '--perms', '1777', '--tmpfs', '/tmp');
   for (const p of opts.readOnlyPaths) args.push('--ro-bind-try', p, p);
@@ -95,6 +99,14 @@ export function bwrapWorkspaceArgs(opts: {
   return args;
 }
 
+/** resolv.conf of `outbound` sandboxes: the one DNS address pasta forwards to the host's resolver. */
+export async function outboundResolvConf(etcDir: string): Promise<string> {
+  await mkdir(etcDir, { recursive: true, mode: 0o755 });
+  const file = path.join(etcDir, 'resolv.conf.outbound');
+  await writeFile(file, `nameserver ${outboundDnsAddress}\n`, { mode: 0o644 });
+  return file;
+}
+
 async function copyResolvConf(etcDir: string): Promise<string | undefined> {
   let text: string;
   try {
@@ -112,12 +124,19 @@ async function copyResolvConf(etcDir: string): Promise<string | undefined> {
  * Run as root inside fresh pid + mount (+ net) namespaces, before privileges are dropped:
  * hides /run, /dev/shm, /tmp, /var/tmp and the workspace's top-level directory under empty
  * tmpfs mounts, mounts the workspace back at its own path, changes to the working directory and
- * runs the rest (which drops privileges) as its child.
- * Arguments: workspace, top-level directory, working directory, then the command.
+ * runs the rest (which drops privileges) as its child. An `outbound` command gets its own
+ * resolv.conf (also where the host's links into the hidden /run).
+ * Arguments: workspace, top-level directory, working directory, resolv.conf (or empty), then
+ * the command.
  */
 export const plainMountScript = [
-  'ws=$1; top=$2; cwd=$3; shift 3',
+  'ws=$1; top=$2; cwd=$3; resolv=$4; shift 4',
   'mount -t tmpfs -o mode=0755,size=16m switchyard-run /run || exit 125',
+  'if [ -n "$resolv" ]; then',
+  '  t=$(readlink -f /etc/resolv.conf)',
+  '  case "$t" in /run/*) mkdir -p "${t%/*}" && : > "$t" ;; esac',
+  '  if [ -e "$t" ]; then mount --bind "$resolv" "$t" || exit 125; fi',
+  'fi',
   'mkdir /run/.workspace && mount --bind "$ws" /run/.workspace || exit 125',
   'mount -t tmpfs -o mode=1777 switchyard-shm /dev/shm 2>/dev/null',
   'for d in /tmp /var/tmp; do',

@@ -41,9 +41,19 @@ import {
   bwrapRootArgs,
   bwrapWorkspaceArgs,
   hiddenTopOf,
+  outboundResolvConf,
   plainMountScript,
   sandboxWorkspace,
 } from './local-root.ts';
+import { findExecutable } from './executables.ts';
+import {
+  type OutboundNamespace,
+  type OutboundTools,
+  openOutbound,
+  namespaceName,
+  probeOutbound,
+  reapNamespaces,
+} from './outbound.ts';
 import {
   type ProcessTree,
   groupTree,
@@ -53,6 +63,8 @@ import {
   terminateGroup,
   terminateTree,
 } from './process-tree.ts';
+import type { NetworkMode } from '../definition/model.ts';
+import type { EgressAllowEntry } from '../egress/ranges.ts';
 import type {
   ProcessEnd,
   Runtime,
@@ -86,6 +98,8 @@ export interface LocalRuntimeOptions {
   identity?: IdentityPolicy;
   /** Extra host paths bound read-only into bubblewrap sandboxes (`sandboxReadOnlyPaths`). */
   readOnlyPaths?: readonly string[];
+  /** What `outbound` sandboxes may reach although it is refused by default (`egressAllow`). */
+  egressAllow?: readonly EgressAllowEntry[];
 }
 
 /** What the host offers the local runtime (probed once per runtime). */
@@ -102,6 +116,9 @@ export interface LocalCapabilities {
   /** Path of `unshare` when it can create pid, mount and net namespaces here (plain mode as root). */
   unshare?: string;
   unshareProblem?: string;
+  /** What `network: outbound` needs (pasta, ip, nsenter, iptables), when all of it is here. */
+  outbound?: OutboundTools;
+  outboundProblem?: string;
 }
 
 export interface LocalSandbox extends Sandbox {
@@ -160,9 +177,11 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): LocalRuntime {
     },
     async reap(alive) {
       const caps = await capabilities();
-      return caps.cgroups === undefined
-        ? []
-        : reapCgroups(caps.cgroups, alive, opts.owner ?? 'default');
+      const owner = opts.owner ?? 'default';
+      return [
+        ...(caps.cgroups === undefined ? [] : await reapCgroups(caps.cgroups, alive, owner)),
+        ...(caps.outbound === undefined ? [] : await reapNamespaces(caps.outbound, owner, alive)),
+      ];
     },
   };
 }
@@ -233,6 +252,13 @@ async function probe(
       else caps.unshareProblem = problem;
     }
   }
+  if (asRoot && isolation !== 'none') {
+    const outbound = await probeOutbound();
+    if (outbound.tools !== undefined) caps.outbound = outbound.tools;
+    else caps.outboundProblem = outbound.problem ?? 'unavailable';
+  } else {
+    caps.outboundProblem = asRoot ? `isolation: ${isolation}` : 'the server is not root';
+  }
   if (cgroupMode === 'off') {
     caps.cgroupProblem = 'cgroups: off';
   } else {
@@ -244,7 +270,7 @@ async function probe(
 }
 
 /** bwrap's namespaces; a root server needs no user namespace (it drops to the sandbox user). */
-function namespaceArgs(network: 'none' | 'host', asRoot: boolean): string[] {
+function namespaceArgs(network: NetworkMode, asRoot: boolean): string[] {
   return [
     ...(asRoot ? [] : ['--unshare-user']),
     '--unshare-pid',
@@ -255,8 +281,11 @@ function namespaceArgs(network: 'none' | 'host', asRoot: boolean): string[] {
   ];
 }
 
-/** unshare's namespaces for plain mode as root; `--kill-child` ends the namespace with unshare. */
-function plainNamespaceArgs(network: 'none' | 'host'): string[] {
+/**
+ * unshare's namespaces for plain mode as root; `--kill-child` ends the namespace with unshare.
+ * An `outbound` command has already joined its sandbox's namespace (nsenter) and keeps it.
+ */
+function plainNamespaceArgs(network: NetworkMode): string[] {
   return [
     '--pid',
     '--fork',
@@ -295,7 +324,27 @@ async function createSandbox(
   const enforced = cgroup?.enforced ?? new Set<string>();
   const unenforced: string[] = [];
   if (!useBwrap) unenforced.push('isolation');
-  if (!useBwrap && !plainNamespaces && spec.network === 'none') unenforced.push('network');
+  if (!useBwrap && !plainNamespaces && spec.network !== 'host') unenforced.push('network');
+  // `outbound` needs namespaces and pasta; without them the sandbox gets no network at all.
+  let network: NetworkMode = spec.network;
+  let netns: OutboundNamespace | undefined;
+  if (network === 'outbound') {
+    if (caps.outbound === undefined || (!useBwrap && !plainNamespaces)) {
+      network = 'none';
+      unenforced.push('outbound');
+    } else {
+      try {
+        netns = await openOutbound(
+          caps.outbound,
+          namespaceName(opts.owner ?? 'default', spec.executionId),
+          opts.egressAllow ?? [],
+        );
+      } catch (error) {
+        await cgroup?.remove();
+        throw error;
+      }
+    }
+  }
   if (!switchUser) unenforced.push('identity');
 
   // Fallbacks for limits the cgroups did not take.
@@ -322,9 +371,7 @@ async function createSandbox(
   const workspace = useBwrap ? sandboxWorkspace : hostWorkspace;
   const etcDir = path.join(path.resolve(opts.dataDir), 'sandbox-etc');
   const readOnlyPaths = useBwrap ? [...(opts.readOnlyPaths ?? [])] : [];
-  const rootArgs = useBwrap
-    ? await bwrapRootArgs({ network: spec.network, readOnlyPaths, etcDir })
-    : [];
+  const rootArgs = useBwrap ? await bwrapRootArgs({ network, readOnlyPaths, etcDir }) : [];
   const serverUser: SandboxIdentity = {
     uid: process.getuid?.() ?? 0,
     gid: process.getgid?.() ?? 0,
@@ -403,6 +450,7 @@ async function createSandbox(
     hostWorkspace,
     workspace,
     unenforced,
+    network,
     user,
     readOnlyPaths,
     cgroupDirs: cgroup?.dirs ?? {},
@@ -445,18 +493,21 @@ async function createSandbox(
             inside: insideDir,
             cwd: spawnOpts.cwd,
           }),
-          ...namespaceArgs(spec.network, asRoot),
+          ...namespaceArgs(network, asRoot),
           '--',
           ...full,
         ];
+        if (netns !== undefined)
+          full = [caps.outbound!.nsenter, `--net=${netns.path}`, '--', ...full];
       } else if (plainNamespaces) {
         full = [
           caps.setpriv!,
           '--pdeathsig',
           'SIGKILL',
           '--',
+          ...(netns === undefined ? [] : [caps.outbound!.nsenter, `--net=${netns.path}`, '--']),
           caps.unshare!,
-          ...plainNamespaceArgs(spec.network),
+          ...plainNamespaceArgs(network),
           '--',
           '/bin/sh',
           '-c',
@@ -465,6 +516,7 @@ async function createSandbox(
           hostDir,
           hiddenTopOf(hostDir) ?? '',
           spawnOpts.cwd,
+          netns === undefined ? '' : await outboundResolvConf(etcDir),
           ...full,
         ];
       } else if (caps.setpriv !== undefined) {
@@ -561,6 +613,7 @@ async function createSandbox(
       for (const tree of running) await terminateTree(tree, 0);
       running.clear();
       await cgroup?.remove();
+      await netns?.destroy();
       if (!shared) identities.release(spec.executionId);
     },
   };
@@ -620,22 +673,4 @@ async function checkExecutable(
   }
   const code = denied ? 'EACCES' : 'ENOENT';
   throw Object.assign(new Error(`spawn ${command} ${code}`), { code, path: command });
-}
-
-/** Absolute path of `name` on the server's PATH, if executable. */
-async function findExecutable(
-  name: string,
-  searchPath: string | undefined,
-): Promise<string | undefined> {
-  for (const dir of (searchPath ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
-    if (dir === '') continue;
-    const candidate = path.join(dir, name);
-    try {
-      await access(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
 }

@@ -4,6 +4,7 @@
  * it and never spawns on the host itself.
  */
 import type { Readable } from 'node:stream';
+import type { NetworkMode } from '../definition/model.ts';
 
 /** Resource limits asked for by `runtime_config` (already parsed). */
 export interface ResourceLimits {
@@ -21,8 +22,8 @@ export interface SandboxSpec {
   /** Image for the docker runtime (`runtime_config.image`); recorded but unused by local. */
   image?: string;
   limits: ResourceLimits;
-  /** `none` (default) or `host`. */
-  network: 'none' | 'host';
+  /** `none` (default), `outbound` or `host` (the broker refuses it unless the server allows it). */
+  network: NetworkMode;
   /** Host directory to use as the workspace (created by the broker). */
   hostWorkspace: string;
   /** The servers sharing one database (see databaseOwner); leftovers are reaped per owner. */
@@ -83,6 +84,8 @@ export interface Sandbox {
   readonly workspace: string;
   /** Limits asked for but not enforced here (e.g. `memory` without cgroups), for the execution detail. */
   readonly unenforced: readonly string[];
+  /** The network the processes have (`outbound` falls back to `none` where it cannot be given). */
+  readonly network: NetworkMode;
   /** Who the processes run as, for the execution detail (`sandbox (uid 3001234)`, ...). */
   readonly user?: string;
   /** Extra host paths the processes can read (server config), for the execution detail. */

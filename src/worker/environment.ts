@@ -21,6 +21,7 @@ export async function sandboxOf(ctx: WorkerContext, e: ExecutionState): Promise<
       runtime: sandbox.runtime,
       isolation: sandbox.isolation,
       unenforced: [...sandbox.unenforced, ...(userIgnored ? ['user'] : [])],
+      network: sandbox.network,
       ...(sandbox.user !== undefined && { user: sandbox.user }),
       ...(sandbox.readOnlyPaths !== undefined &&
         sandbox.readOnlyPaths.length > 0 && { readOnlyPaths: [...sandbox.readOnlyPaths] }),

@@ -85,6 +85,7 @@ export interface ExecutionJson {
     unenforced: string[];
     user?: string;
     readOnlyPaths?: string[];
+    network?: string;
   };
 }
 export interface DlqJson {

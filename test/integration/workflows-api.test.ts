@@ -69,6 +69,7 @@ for (const dialect of dialectNames) {
         mode: 'per_execution',
         cpu: '2',
         memory: '1Gi',
+        network: 'outbound',
         retentionHours: 24,
         image: 'dev-go',
       });
@@ -85,9 +86,9 @@ for (const dialect of dialectNames) {
 
     it('applies type defaults to runtimeConfig', async () => {
       for (const [type, expected] of [
-        ['agent', { mode: 'per_execution', cpu: '2', memory: '2Gi' }],
-        ['chat', { mode: 'shared', cpu: '1', memory: '512Mi' }],
-        ['automation', { mode: 'per_execution', cpu: '1', memory: '512Mi' }],
+        ['agent', { mode: 'per_execution', cpu: '2', memory: '2Gi', network: 'outbound' }],
+        ['chat', { mode: 'shared', cpu: '1', memory: '512Mi', network: 'none' }],
+        ['automation', { mode: 'per_execution', cpu: '1', memory: '512Mi', network: 'none' }],
       ] as const) {
         const res = await h.call('POST', '/api/v1/workflows', { name: `defaults-${type}`, type });
         assert.equal(res.statusCode, 201, res.body);

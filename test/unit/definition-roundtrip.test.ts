@@ -246,7 +246,7 @@ const definition = fc
             replicas: fc.integer({ min: 1, max: 10 }),
             retentionHours: fc.oneof(fc.integer({ min: 1, max: 720 }), fc.constant(0.5)),
             idleTimeout: duration,
-            network: fc.constantFrom('none', 'host'),
+            network: fc.constantFrom('none', 'outbound', 'host'),
             artifacts: fc.array(fc.constantFrom('**/*.log', 'dist/**'), { maxLength: 2 }),
           },
           { noNullPrototype: true, requiredKeys: [] },

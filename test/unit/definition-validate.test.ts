@@ -328,6 +328,33 @@ describe('validateDefinitionParts', () => {
     );
   });
 
+  it('refuses network: host where the server forbids it, and judges nothing without a server', () => {
+    const parts = { runtimeConfig: { network: 'host' } };
+    const refused = (() => {
+      try {
+        validateDefinitionParts(parts, { ...limits, allowHostNetwork: false });
+      } catch (err) {
+        return (err as AppError).details;
+      }
+      return [];
+    })();
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0]!.path, 'runtimeConfig.network');
+    assert.match(refused[0]!.message, /allowHostNetwork/);
+    assert.match(refused[0]!.message, /network: outbound/);
+    for (const allowHostNetwork of [true, undefined]) {
+      const result = validateDefinitionParts(parts, { ...limits, allowHostNetwork });
+      assert.equal(result.runtimeConfig?.network, 'host');
+    }
+    for (const network of ['none', 'outbound']) {
+      const ok = validateDefinitionParts(
+        { runtimeConfig: { network } },
+        { ...limits, allowHostNetwork: false },
+      );
+      assert.equal(ok.runtimeConfig?.network, network);
+    }
+  });
+
   it('treats null optional fields as absent but null required ones as missing', () => {
     const result = validateDefinitionParts(
       graphOf({ id: 'a', type: 'noop', retry: null, name: null }),
