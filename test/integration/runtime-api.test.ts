@@ -547,6 +547,7 @@ describe('runtime API: docker (sqlite)', { skip: dockerSkip, timeout: 300_000 },
       isolation: 'docker',
       unenforced: [],
       user: 'root',
+      network: 'none',
     });
 
     writeFileSync(path.join(h.dataDir, 'workspaces', execId, 'go'), '');

@@ -113,7 +113,9 @@ describe('hostile workflows on the docker runtime', { skip, timeout: 600_000 }, 
     docker = testDocker();
     await ensureTestImage(docker);
     h = await startHarness('sqlite', {
-      config: { runtime: 'docker', dockerSocket, killGraceMs: 500 },
+      // allowHostNetwork: the operator's opt-in, for the test that shows what `host` reaches
+      // (refused by default: sandbox-network.test.ts).
+      config: { runtime: 'docker', dockerSocket, killGraceMs: 500, allowHostNetwork: true },
       artifacts: { reapIntervalMs: 0 },
     });
     // The server's own port on the host's loopback.
@@ -232,7 +234,9 @@ describe('hostile workflows on the docker runtime', { skip, timeout: 600_000 }, 
           {
             id: 'writes',
             type: 'command',
-            needs: ['legit'],
+            // After `files`: the paths it creates in the container's own file system (the data
+            // directory's among them) would otherwise show up in that node's listing.
+            needs: ['legit', 'files'],
             run: [
               prelude,
               // These succeed inside the container's own file system; the host must not see them.
