@@ -54,8 +54,6 @@ interface Mode {
   skip: string | false;
   /** Shell lines that connect to $1:$2 and print what the peer sends (at most 5 s). */
   connect: string;
-  /** Whether the sandbox resolves names (the test image's static busybox has no resolver). */
-  resolves: boolean;
 }
 
 const modes: Mode[] = [
@@ -65,7 +63,6 @@ const modes: Mode[] = [
     runtimeConfig: {},
     skip: needed || skipUnless(caps.bwrap !== undefined, caps.bwrapProblem ?? 'no bwrap'),
     connect: `timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2"; cat <&3' connect "$1" "$2"`,
-    resolves: true,
   },
   {
     name: 'local, plain as root',
@@ -73,7 +70,6 @@ const modes: Mode[] = [
     runtimeConfig: {},
     skip: needed || skipUnless(caps.unshare !== undefined, caps.unshareProblem ?? 'no unshare'),
     connect: `timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2"; cat <&3' connect "$1" "$2"`,
-    resolves: true,
   },
   {
     name: 'docker',
@@ -83,7 +79,6 @@ const modes: Mode[] = [
     // stdin stays open a moment: Debian 12's pasta can drop a reply that crosses the client's
     // half-close (nc's FIN on stdin EOF); real clients keep writing or wait for the reply.
     connect: `sleep 2 | nc -w 5 "$1" "$2"`,
-    resolves: false,
   },
 ];
 
@@ -239,7 +234,7 @@ describe('sandbox networks', { skip: needed, timeout: 600_000 }, () => {
           { name: 'outside', host: outsideAddress, port: outsidePort },
           { name: 'postgres', host: '127.0.0.1', port: 5432 },
           { name: 'loopback', host: '127.0.0.1', port: loopback.port },
-          ...(mode.resolves ? [{ name: 'localhost', host: 'localhost', port: loopback.port }] : []),
+          { name: 'localhost', host: 'localhost', port: loopback.port },
           { name: 'server', host: '127.0.0.1', port: serverPort },
           ...hostIpv4().map((address, i) => ({
             name: `host${i}`,
