@@ -17,6 +17,8 @@ import {
   waitForStatus,
 } from '../helpers/executions.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
+import { newId } from '../../src/ids.ts';
+import { insertPlatformEvent } from '../../src/store/platform-events.ts';
 
 interface TriggerJson {
   type: string;
@@ -266,6 +268,35 @@ for (const dialect of dialectNames) {
         runs.map((r) => (r.trigger as TriggerJson).chainDepth ?? 0).sort((a, b) => a - b),
         [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
       );
+    });
+
+    it('matches an event a stopped server left pending, once however often it is matched', async () => {
+      const wf = await createWorkflow(h, listener('recover', { event: 'left.pending' }));
+      await publish(wf.id);
+      // What an execution's end leaves when the server stops between the commit and matching.
+      const id = newId('evt');
+      await insertPlatformEvent(h.yard.database.db, {
+        id,
+        type: 'left.pending',
+        subject: null,
+        data: '{}',
+        source: 'switchyard',
+        actor: 'switchyard',
+        created_at: new Date().toISOString(),
+        chain_depth: 1,
+        outcome: null,
+        processed_at: null,
+      });
+      assert.equal(
+        (await h.call('GET', `/api/v1/events/${id}`)).json<EventJson>().status,
+        'pending',
+      );
+      await Promise.all([h.yard.events.processPending(), h.yard.events.process(id)]);
+      const got = (await h.call('GET', `/api/v1/events/${id}`)).json<EventJson>();
+      assert.equal(got.status, 'processed');
+      assert.equal(got.executions.length, 1);
+      assert.equal((await listExecutions(h, `workflowId=${wf.id}`)).length, 1);
+      await waitForStatus(h, wf.id, got.executions[0]!.executionId, ['succeeded']);
     });
   });
 }
