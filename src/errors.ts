@@ -47,6 +47,7 @@ export const errorCatalog = {
   },
   ERR_DLQ_NOT_FOUND: { status: 404, retryable: false, message: 'No such DLQ entry.' },
   ERR_TOKEN_NOT_FOUND: { status: 404, retryable: false, message: 'No such token.' },
+  ERR_EVENT_NOT_FOUND: { status: 404, retryable: false, message: 'No such platform event.' },
   ERR_ARTIFACT_NOT_FOUND: {
     status: 404,
     retryable: false,

@@ -16,6 +16,7 @@ import { parseEgressAllow } from './egress/ranges.ts';
 import { ArtifactService, type ArtifactServiceOptions } from './services/artifacts.ts';
 import { systemClock, type Clock } from './services/clock.ts';
 import { ExecutionService } from './services/executions.ts';
+import { PlatformEventService } from './services/platform-events.ts';
 import { ExecutionStream } from './services/stream.ts';
 import { TokenService } from './services/tokens.ts';
 import { WorkflowService } from './services/workflows.ts';
@@ -35,6 +36,8 @@ export interface Switchyard {
   worker: Worker;
   /** Collects, serves and reaps artifacts (the worker calls `collect`). */
   artifacts: ArtifactService;
+  /** Platform events: publish, match, and wait for an outcome (tests). */
+  events: PlatformEventService;
   /** Wakes event and log streams of this process. */
   streams: ExecutionStream;
   /** The open SSE streams (counts, drops). */
@@ -118,6 +121,20 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     });
     const worker = new Worker({ database, clock, config, artifacts, broker, egress });
     const executions = new ExecutionService(database, worker, clock, artifacts);
+    const events = new PlatformEventService(database, executions, clock);
+    // Matching an ended execution's event runs after its decision committed; close() waits for
+    // what is under way, and an event left pending by a stop is matched at the next start.
+    const matching = new Set<Promise<unknown>>();
+    let logMatchError = (err: unknown): void => {
+      process.stderr.write(`switchyard: matching a platform event failed: ${String(err)}\n`);
+    };
+    const match = (run: () => Promise<unknown>): void => {
+      const p = run()
+        .catch((err: unknown) => logMatchError(err))
+        .finally(() => matching.delete(p));
+      matching.add(p);
+    };
+    worker.onExecutionEnded((eventId) => match(() => events.process(eventId)));
     const streams = new ExecutionStream(database);
     worker.onDecision((id) => streams.notify(id, 'events'));
     worker.onLogs((id) => streams.notify(id, 'logs'));
@@ -134,6 +151,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         workflows,
         executions,
         artifacts,
+        events,
         streams,
         ping: () => database.ping(),
       },
@@ -141,7 +159,9 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       sse,
       logger: opts.logger ?? false,
     });
+    logMatchError = (err) => app.log.error({ err }, 'matching a platform event failed');
     if (config.workerConcurrency > 0 && opts.startWorker !== false) await worker.start();
+    match(() => events.processPending());
     const reapEvery = opts.artifacts?.reapIntervalMs ?? 600_000;
     const stopReaper =
       reapEvery > 0
@@ -155,6 +175,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       bootstrap,
       worker,
       artifacts,
+      events,
       streams,
       sse,
       close: async () => {
@@ -164,6 +185,8 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         await streams.stop();
         await stopReaper();
         await drained;
+        // Ends drained above may still be starting their listeners' runs.
+        while (matching.size > 0) await Promise.allSettled([...matching]);
         await egress.close();
         await broker.close();
         await database.close();

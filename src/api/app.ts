@@ -9,6 +9,7 @@ import { registerMetrics } from './metrics.ts';
 import { SseHub } from './sse.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { dlqRoutes } from './routes/dlq.ts';
+import { eventRoutes } from './routes/events.ts';
 import { executionRoutes } from './routes/executions.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { streamRoutes } from './routes/streams.ts';
@@ -146,6 +147,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   tokenRoutes(app, opts.services);
   executionRoutes(app, opts.services);
   dlqRoutes(app, opts.services);
+  eventRoutes(app, opts.services);
   artifactRoutes(app, opts.services);
   streamRoutes(app, opts.services, sse);
   // Open streams would keep the server from closing; their clients reconnect elsewhere.

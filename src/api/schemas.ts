@@ -141,6 +141,13 @@ export const TriggerInfoSchema = Type.Object({
   eventType: Type.Optional(Type.String()),
   subject: Type.Optional(Type.String()),
   actor: Type.Optional(Type.String()),
+  eventId: Type.Optional(Type.String({ description: 'The platform event that started the run.' })),
+  data: Type.Optional(
+    Type.Object({}, { additionalProperties: true, description: "That event's data." }),
+  ),
+  chainDepth: Type.Optional(
+    Type.Integer({ description: 'How many execution.* events led to this run.' }),
+  ),
 });
 
 export const NodeErrorSchema = Type.Object(

@@ -9,6 +9,7 @@ import type {
 } from 'fastify';
 import type { ArtifactService } from '../services/artifacts.ts';
 import type { ExecutionService } from '../services/executions.ts';
+import type { PlatformEventService } from '../services/platform-events.ts';
 import type { ExecutionStream } from '../services/stream.ts';
 import type { TokenService } from '../services/tokens.ts';
 import type { WorkflowService } from '../services/workflows.ts';
@@ -27,6 +28,8 @@ export interface Services {
   tokens: TokenService;
   executions: ExecutionService;
   artifacts: ArtifactService;
+  /** Platform events: publish, match, list. */
+  events: PlatformEventService;
   /** Wake-ups and reads behind the event and log streams. */
   streams: ExecutionStream;
   /** Throws when the database is unreachable. */

@@ -241,9 +241,16 @@ export const ScheduleTriggerSchema = Type.Object(
 export const EventTriggerSchema = Type.Object(
   {
     type: Type.Literal('event'),
+    /** The event type, or a glob over it (`pr.*`). */
     event: NonEmptyString(),
+    /** Globs over `data.branch`; the event must carry a branch that matches one. */
     branches: Type.Optional(Type.Array(NonEmptyString())),
+    /** Globs over `data.paths`; any one changed path matching one glob is enough. */
     paths: Type.Optional(Type.Array(NonEmptyString())),
+    /** Globs over `data.repository` (`owner/name`, as GitHub hooks report it). */
+    repositories: Type.Optional(Type.Array(NonEmptyString())),
+    /** CEL over `event` and `trigger`; the run starts only when it is true. */
+    if: Type.Optional(CelString('start a run only when this holds')),
   },
   { additionalProperties: false, 'x-name': 'event trigger' },
 );
@@ -278,6 +285,8 @@ export interface EventTrigger {
   event: string;
   branches?: string[];
   paths?: string[];
+  repositories?: string[];
+  if?: string;
 }
 export interface WebhookTrigger {
   type: 'webhook';

@@ -68,6 +68,12 @@ export interface TriggerInfo {
   eventType?: string;
   subject?: string;
   actor?: string;
+  /** The platform event (`evt_…`) that started the run. */
+  eventId?: string;
+  /** That event's data, so expressions read `trigger.data.branch`. */
+  data?: Record<string, unknown>;
+  /** How many `execution.*` events led to this run; its own end event is one deeper. */
+  chainDepth?: number;
 }
 
 export interface ExecutionState {

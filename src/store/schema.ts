@@ -71,6 +71,7 @@ export interface DatabaseSchema {
   node_logs: NodeLogsTable;
   dlq: DlqTable;
   artifacts: ArtifactsTable;
+  platform_events: PlatformEventsTable;
 }
 
 export interface ExecutionsTable {
@@ -182,4 +183,23 @@ export interface ArtifactsTable {
   expires_at: string;
   /** Set when the reaper removed the file; the row stays so downloads answer 410. */
   deleted_at: string | null;
+}
+
+export interface PlatformEventsTable {
+  /** `evt_…` */
+  id: string;
+  type: string;
+  subject: string | null;
+  /** JSON text of the event's data object. */
+  data: string;
+  /** `api`, `hook:<hookId>` or `switchyard`. */
+  source: string;
+  /** The token name that posted it, or `switchyard`. */
+  actor: string;
+  created_at: string;
+  /** How many `execution.*` events led to this one (0 for anything else); the loop guard. */
+  chain_depth: number;
+  /** JSON text of the match outcome (started executions, unmatched listeners); null while pending. */
+  outcome: string | null;
+  processed_at: string | null;
 }

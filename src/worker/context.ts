@@ -51,6 +51,8 @@ export interface WorkerContext {
   attemptsStopped(executionId: string): Promise<void>;
   /** Decides an event for an execution and performs what follows (decision.ts). */
   dispatch(executionId: string, event: EngineEvent, task?: TaskRow): Promise<Snapshot | undefined>;
+  /** Tells the listeners an execution ended and its `execution.*` platform event is recorded. */
+  executionEnded(eventId: string): void;
   /** Tells the listeners a decision committed. */
   decided(executionId: string, snapshot: Snapshot): void;
   /**

@@ -25,6 +25,7 @@ import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { startChild } from './create-execution.ts';
 import { decisionRows, taskRow } from './decision-rows.ts';
+import { recordEndEvent } from './end-event.ts';
 import { finishEnvironment } from './environment.ts';
 import { childStartFailed } from './task-events.ts';
 
@@ -48,6 +49,7 @@ export async function dispatch(
       const out = await ctx.db.transaction((trx) => decideIn(ctx, trx, executionId, event, task));
       if (!out) return undefined;
       afterCommit(ctx, executionId, out.snapshot, out.commands, out.direct);
+      if (out.endEventId !== undefined) ctx.executionEnded(out.endEventId);
       return out.snapshot;
     } catch (err) {
       if (err instanceof RevConflict && attempt < 20) continue;
@@ -62,7 +64,9 @@ async function decideIn(
   executionId: string,
   event: EngineEvent,
   task?: TaskRow,
-): Promise<{ snapshot: Snapshot; commands: Command[]; direct: TaskRow[] } | undefined> {
+): Promise<
+  { snapshot: Snapshot; commands: Command[]; direct: TaskRow[]; endEventId?: string } | undefined
+> {
   const row = await executionsSql.getExecutionForDecision(trx, ctx.db.dialect, executionId);
   if (!row) {
     if (task) await tasksSql.deleteTask(trx, task.id);
@@ -142,7 +146,8 @@ async function decideIn(
   }
 
   await persist(ctx, trx, row, snapshot, next, commands, enqueued, nowIso);
-  return { snapshot: next, commands, direct };
+  const endEventId = await recordEndEvent(trx, snapshot.execution, next.execution, now);
+  return { snapshot: next, commands, direct, ...(endEventId !== undefined && { endEventId }) };
 }
 
 async function persist(

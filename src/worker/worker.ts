@@ -59,6 +59,7 @@ interface Inflight {
 
 export type DecisionListener = (executionId: string, snapshot: Snapshot) => void;
 export type LogListener = (executionId: string) => void;
+export type EndListener = (eventId: string) => void;
 
 export class Worker {
   readonly workerId: string;
@@ -70,6 +71,7 @@ export class Worker {
   private readonly inflight = new Map<string, Inflight>();
   private readonly listeners = new Set<DecisionListener>();
   private readonly logListeners = new Set<LogListener>();
+  private readonly endListeners = new Set<EndListener>();
   private readonly logs: LogWriter;
   /** Between start() and the end of stop(): decisions are retried while the database is away. */
   private running = false;
@@ -132,6 +134,9 @@ export class Worker {
         await Promise.all(runs.map((f) => f.done));
       },
       dispatch: (executionId, event, task) => dispatch(this.ctx, executionId, event, task),
+      executionEnded: (eventId) => {
+        for (const l of this.endListeners) l(eventId);
+      },
       decided: (executionId, snapshot) => {
         for (const l of this.listeners) l(executionId, snapshot);
       },
@@ -155,6 +160,12 @@ export class Worker {
   }
 
   /** Called after every committed batch of log lines of an execution (log streams wait on it). */
+  /** Called after a decision that ended an execution committed, with its `execution.*` event. */
+  onExecutionEnded(listener: EndListener): () => void {
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
+  }
+
   onLogs(listener: LogListener): () => void {
     this.logListeners.add(listener);
     return () => this.logListeners.delete(listener);
