@@ -22,6 +22,8 @@ export interface Config {
   logLevel: string;
   /** Largest request body in bytes (JSON or YAML). */
   bodyLimitBytes: number;
+  /** Largest webhook delivery in bytes (GitHub sends up to 25 MB). */
+  hookBodyLimitBytes: number;
   /** Most nodes a graph may have. */
   maxGraphNodes: number;
   /** Deepest nesting a YAML document may have. */
@@ -90,6 +92,7 @@ export const defaultConfig: Config = {
   databaseUrl: '',
   logLevel: 'info',
   bodyLimitBytes: 1024 * 1024,
+  hookBodyLimitBytes: 25 * 1024 * 1024,
   maxGraphNodes: 1000,
   maxYamlDepth: 64,
   maxYamlAliases: 100,
@@ -139,6 +142,13 @@ const settings: Record<Key, Setting> = {
     flag: 'body-limit',
     min: 1024,
     max: 64 * 1024 * 1024,
+  },
+  hookBodyLimitBytes: {
+    kind: 'int',
+    env: ['SWITCHYARD_HOOK_BODY_LIMIT'],
+    flag: 'hook-body-limit',
+    min: 1024,
+    max: 256 * 1024 * 1024,
   },
   maxGraphNodes: {
     kind: 'int',

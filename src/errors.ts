@@ -48,6 +48,22 @@ export const errorCatalog = {
   ERR_DLQ_NOT_FOUND: { status: 404, retryable: false, message: 'No such DLQ entry.' },
   ERR_TOKEN_NOT_FOUND: { status: 404, retryable: false, message: 'No such token.' },
   ERR_EVENT_NOT_FOUND: { status: 404, retryable: false, message: 'No such platform event.' },
+  ERR_HOOK_NOT_FOUND: { status: 404, retryable: false, message: 'No such hook.' },
+  ERR_HOOK_SIGNATURE: {
+    status: 401,
+    retryable: false,
+    message: 'The delivery is not signed with the hook’s secret.',
+  },
+  ERR_HOOK_REPLAY: {
+    status: 401,
+    retryable: false,
+    message: 'This signed delivery was received before (a replay).',
+  },
+  ERR_HOOK_NAME_TAKEN: {
+    status: 409,
+    retryable: false,
+    message: 'The workflow already has a hook of that name.',
+  },
   ERR_ARTIFACT_NOT_FOUND: {
     status: 404,
     retryable: false,

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 
 const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
 
-export type IdPrefix = 'wf' | 'exec' | 'dlq' | 'tok' | 'art' | 'evt';
+export type IdPrefix = 'wf' | 'exec' | 'dlq' | 'tok' | 'art' | 'evt' | 'hook' | 'hdl';
 
 function encodeTime(ms: number): string {
   let out = '';

@@ -16,6 +16,7 @@ import { parseEgressAllow } from './egress/ranges.ts';
 import { ArtifactService, type ArtifactServiceOptions } from './services/artifacts.ts';
 import { systemClock, type Clock } from './services/clock.ts';
 import { ExecutionService } from './services/executions.ts';
+import { HookService } from './services/hooks.ts';
 import { PlatformEventService } from './services/platform-events.ts';
 import { ExecutionStream } from './services/stream.ts';
 import { TokenService } from './services/tokens.ts';
@@ -152,10 +153,12 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         executions,
         artifacts,
         events,
+        hooks: new HookService(database, clock, executions, events),
         streams,
         ping: () => database.ping(),
       },
       bodyLimitBytes: config.bodyLimitBytes,
+      hookBodyLimitBytes: config.hookBodyLimitBytes,
       sse,
       logger: opts.logger ?? false,
     });

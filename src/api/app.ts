@@ -11,6 +11,7 @@ import { artifactRoutes } from './routes/artifacts.ts';
 import { dlqRoutes } from './routes/dlq.ts';
 import { eventRoutes } from './routes/events.ts';
 import { executionRoutes } from './routes/executions.ts';
+import { hookDeliveryRoute, hookRoutes } from './routes/hooks.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { streamRoutes } from './routes/streams.ts';
 import { tokenRoutes } from './routes/tokens.ts';
@@ -57,6 +58,8 @@ function explainJsonError(body: string): AppError {
 export interface AppOptions {
   services: Services;
   bodyLimitBytes: number;
+  /** Largest webhook delivery (`POST /api/v1/hooks/{hookId}`); default 25 MiB. */
+  hookBodyLimitBytes?: number;
   logger?: FastifyServerOptions['logger'];
   version?: string;
   /** Owner of the SSE streams (default: 15 s heartbeats, 1 MiB buffers). */
@@ -113,7 +116,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     yamlMediaTypes,
     { parseAs: 'string', bodyLimit: opts.bodyLimitBytes },
     (request, body, done) => {
-      if (request.routeOptions.url !== '/api/v1/workflows/import') {
+      const url = request.routeOptions.url;
+      if (url !== '/api/v1/workflows/import' && url !== '/api/v1/workflows/validate') {
         done(
           new AppError('ERR_UNSUPPORTED_MEDIA_TYPE', {
             message: 'This route takes application/json.',
@@ -149,6 +153,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   dlqRoutes(app, opts.services);
   eventRoutes(app, opts.services);
   artifactRoutes(app, opts.services);
+  hookRoutes(app, opts.services);
+  await hookDeliveryRoute(app, opts.services, opts.hookBodyLimitBytes ?? 25 * 1024 * 1024);
   streamRoutes(app, opts.services, sse);
   // Open streams would keep the server from closing; their clients reconnect elsewhere.
   app.addHook('preClose', (done) => {

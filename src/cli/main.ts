@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { registerArtifacts } from './artifacts.ts';
 import { registerDlq } from './dlq.ts';
+import { registerHooks } from './hooks.ts';
 import { CliError, ExitCode } from './exit-codes.ts';
 import { registerExecutions } from './executions.ts';
 import { registerLogin } from './login.ts';
@@ -61,6 +62,7 @@ registerExecutions(program);
 registerDlq(program);
 registerArtifacts(program);
 registerTokens(program);
+registerHooks(program);
 
 let code: number;
 try {

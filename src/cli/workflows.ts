@@ -214,21 +214,56 @@ export function registerWorkflows(program: Command): void {
     });
 
   wf.command('validate')
-    .description('check a workflow YAML file locally; prints every problem with its path')
+    .description(
+      "check a workflow YAML file: locally, then against the server's settings (e.g. allowHostNetwork); prints every problem with its path",
+    )
     .requiredOption('-f, --file <file>', 'the workflow YAML (- for stdin)')
-    .action(async (opts: { file: string }, cmd: Command) => {
-      const { g } = ctx(cmd);
-      const checked = await checkYaml(readInput(opts.file));
+    .option('--local', 'check only locally, without asking the server')
+    .action(async (opts: { file: string; local?: boolean }, cmd: Command) => {
+      const { g, client } = ctx(cmd);
+      const text = readInput(opts.file);
+      let checked = await checkYaml(text);
+      // What only the server knows (its settings) is checked there, when one answers.
+      let serverNote: string | undefined;
+      if (checked.ok && opts.local !== true) {
+        const c = client();
+        try {
+          await c.request('POST', '/api/v1/workflows/validate', {
+            text: { body: text, contentType: 'application/yaml' },
+          });
+        } catch (err) {
+          if (!(err instanceof CliError)) throw err;
+          if (err.status === 422) {
+            const body = err.message.split('\n');
+            checked = {
+              ok: false,
+              message: `${body[0] ?? err.message} (server ${c.baseUrl})`,
+              problems: body.slice(1).map((line) => {
+                const m = /^\s*(.*?): (.*)$/.exec(line);
+                return { path: m?.[1] ?? '', message: m?.[2] ?? line.trim() };
+              }),
+            };
+          } else {
+            serverNote = `not checked against the server at ${c.baseUrl} (${err.message.split('\n')[0]}); its settings may refuse more`;
+          }
+        }
+      }
       if (g.json) {
         printJson(
           checked.ok
-            ? { valid: true, name: checked.def.name, nodes: checked.def.graph.nodes.length }
+            ? {
+                valid: true,
+                name: checked.def.name,
+                nodes: checked.def.graph.nodes.length,
+                server: serverNote === undefined && opts.local !== true,
+              }
             : { valid: false, error: checked.message, problems: checked.problems },
         );
         if (!checked.ok) process.exitCode = ExitCode.failed;
         return;
       }
       if (!checked.ok) throw invalid(opts.file, checked.message, checked.problems);
+      if (serverNote !== undefined) note(serverNote);
       say(
         `${opts.file}: valid (workflow ${checked.def.name}, ${checked.def.graph.nodes.length} nodes)`,
       );

@@ -45,7 +45,7 @@ export interface UnmatchedListener {
   reason: string;
 }
 
-interface Outcome {
+export interface Outcome {
   executions: StartedRun[];
   unmatched: UnmatchedListener[];
 }
@@ -114,6 +114,34 @@ export class PlatformEventService {
       processed_at: null,
     });
     return this.process(id);
+  }
+
+  /**
+   * Records an event that fires no `event` trigger: its source starts what it starts itself (a
+   * generic hook starts its own workflow) and reports that with `setOutcome`.
+   */
+  async record(input: PublishInput): Promise<PlatformEventView> {
+    const now = this.clock.now();
+    const id = newId('evt', now.getTime());
+    await eventsSql.insertPlatformEvent(this.database.db, {
+      id,
+      type: input.type,
+      subject: input.subject ?? null,
+      data: JSON.stringify(input.data ?? {}),
+      source: input.source,
+      actor: input.actor,
+      created_at: now.toISOString(),
+      chain_depth: input.chainDepth ?? 0,
+      // Processed from the start, so no sweep ever matches it against event triggers.
+      outcome: JSON.stringify({ executions: [], unmatched: [] } satisfies Outcome),
+      processed_at: now.toISOString(),
+    });
+    return view(await this.load(id));
+  }
+
+  /** The outcome of an event recorded with `record`. */
+  async setOutcome(id: string, outcome: Outcome): Promise<void> {
+    await eventsSql.replaceOutcome(this.database.db, id, JSON.stringify(outcome));
   }
 
   /**

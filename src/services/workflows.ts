@@ -346,6 +346,15 @@ export class WorkflowService {
     return { yaml: workflowToYaml(def), version: v, name: wf.name };
   }
 
+  /**
+   * Checks a YAML document as a save would, with this server's limits and settings (e.g.
+   * `allowHostNetwork`), without saving anything; throws the same 422 a save would.
+   */
+  validateYaml(text: string): { valid: true; name: string; nodes: number } {
+    const def = parseWorkflowYaml(text, this.limits);
+    return { valid: true, name: def.name, nodes: def.graph.nodes.length };
+  }
+
   /** Creates a new workflow (draft version 1) from a YAML document. */
   async importYaml(text: string, actor: string): Promise<WorkflowView> {
     const def = parseWorkflowYaml(text, this.limits);

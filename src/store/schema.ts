@@ -72,6 +72,8 @@ export interface DatabaseSchema {
   dlq: DlqTable;
   artifacts: ArtifactsTable;
   platform_events: PlatformEventsTable;
+  hooks: HooksTable;
+  hook_deliveries: HookDeliveriesTable;
 }
 
 export interface ExecutionsTable {
@@ -202,4 +204,34 @@ export interface PlatformEventsTable {
   /** JSON text of the match outcome (started executions, unmatched listeners); null while pending. */
   outcome: string | null;
   processed_at: string | null;
+}
+
+export interface HooksTable {
+  id: string;
+  workflow_id: string;
+  name: string;
+  /** `generic` or `github`. */
+  kind: string;
+  /** The HMAC key (the secrets issue moves it into the encrypted store). */
+  secret: string;
+  created_by: string;
+  created_at: string;
+  deleted_at: string | null;
+}
+
+export interface HookDeliveriesTable {
+  id: string;
+  hook_id: string;
+  /** GitHub's X-GitHub-Delivery or a generic delivery's signature; unique per hook. */
+  dedupe_key: string | null;
+  received_at: string;
+  /** `accepted`, `ignored`, `duplicate`, `rejected`. */
+  outcome: string;
+  http_status: number;
+  /** GitHub's X-GitHub-Event, when the hook is a GitHub one. */
+  source_event: string | null;
+  event_type: string | null;
+  event_id: string | null;
+  /** Why (rejections, ignored events) or what it started, as text. */
+  detail: string;
 }

@@ -249,6 +249,24 @@ describe('yard CLI', () => {
     ok(await yard(['wf', 'validate', '-f', path.join(dir, 'missing.yaml')]), 4);
   });
 
+  it('validate asks the server, which refuses what its settings forbid (network: host)', async () => {
+    const hostNet = file(
+      'hostnet.yaml',
+      'name: hostnet\nruntime_config:\n  network: host\nnodes:\n  - { id: a, type: command, run: "true" }\n',
+    );
+    const refused = ok(await yard(['wf', 'validate', '-f', hostNet]), 1);
+    assert.match(refused.stderr, /runtime_config\.network: .*allowHostNetwork/);
+    assert.match(refused.stderr, /\(server http/);
+    // --local checks the file alone: it is well-formed.
+    const local = ok(await yard(['wf', 'validate', '--local', '-f', hostNet]));
+    assert.match(local.stdout, /valid \(workflow hostnet, 1 nodes\)/);
+    // Without a server the local check stands, and says the server's settings were not checked.
+    const offline = ok(
+      await yard(['wf', 'validate', '-f', hostNet], { YARD_URL: 'http://127.0.0.1:9' }),
+    );
+    assert.match(offline.stderr, /not checked against the server/);
+  });
+
   it('apply creates, updates by name (snake_case node keys) and publishes; the workflow verbs work', async () => {
     const v1 = file(
       'deploy.yaml',

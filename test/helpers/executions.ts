@@ -65,7 +65,15 @@ export interface ExecutionJson {
   workflowId: string;
   version: number;
   status: ExecutionStatus;
-  trigger: { type: string; actor?: string; subject?: string };
+  trigger: {
+    type: string;
+    actor?: string;
+    subject?: string;
+    eventType?: string;
+    eventId?: string;
+    scheduledAt?: string;
+    data?: unknown;
+  };
   createdAt: string;
   startedAt: string;
   endedAt: string;

@@ -14,7 +14,7 @@ import type { App, Services } from '../types.ts';
 
 const tags = ['versions'];
 
-/** Media types accepted as a YAML body by POST /api/v1/workflows/import. */
+/** Media types accepted as a YAML body by POST /api/v1/workflows/import and /validate. */
 export const yamlMediaTypes = [
   'application/yaml',
   'application/x-yaml',
@@ -163,6 +163,37 @@ export function versionRoutes(app: App, services: Services): void {
       }
       const created = await wf.importYaml(req.body, principalOf(req).name);
       return reply.status(201).header('location', `/api/v1/workflows/${created.id}`).send(created);
+    },
+  );
+
+  app.post(
+    '/api/v1/workflows/validate',
+    {
+      config: { permission: 'workflows.read' },
+      schema: {
+        tags,
+        summary:
+          "Check a YAML document as a save would, with this server's limits and settings; saves nothing",
+        body: {
+          content: Object.fromEntries(yamlMediaTypes.map((t) => [t, { schema: Type.String() }])),
+        },
+        response: {
+          200: Type.Object({
+            valid: Type.Literal(true),
+            name: Type.String(),
+            nodes: Type.Integer({ description: 'Nodes in the graph.' }),
+          }),
+          ...errorResponses(400, 401, 403, 413, 415, 422),
+        },
+      },
+    },
+    (req) => {
+      if (typeof req.body !== 'string') {
+        throw new AppError('ERR_UNSUPPORTED_MEDIA_TYPE', {
+          message: `Send the workflow as YAML (Content-Type: ${yamlMediaTypes[0]}).`,
+        });
+      }
+      return Promise.resolve(wf.validateYaml(req.body));
     },
   );
 }

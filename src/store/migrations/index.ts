@@ -6,6 +6,7 @@ import { migration0001 } from './0001-foundation.ts';
 import { migration0002 } from './0002-executions.ts';
 import { migration0003 } from './0003-artifacts.ts';
 import { migration0005 } from './0005-platform-events.ts';
+import { migration0006 } from './0006-hooks.ts';
 
 export interface Migration {
   id: number;
@@ -15,4 +16,10 @@ export interface Migration {
 }
 
 // 0004 is the schedules migration, landing from another branch.
-export const migrations: Migration[] = [migration0001, migration0002, migration0003, migration0005];
+export const migrations: Migration[] = [
+  migration0001,
+  migration0002,
+  migration0003,
+  migration0005,
+  migration0006,
+];
