@@ -24,6 +24,7 @@ import { RuntimeBroker, type RuntimeChoice } from './runtime/broker.ts';
 import { identityPolicy } from './runtime/identity.ts';
 import { type LocalIsolation, createLocalRuntime } from './runtime/local.ts';
 import { createDockerRuntime } from './runtime/docker.ts';
+import { Scheduler } from './triggers/scheduler.ts';
 import { Worker } from './worker/worker.ts';
 
 export interface Switchyard {
@@ -39,6 +40,8 @@ export interface Switchyard {
   streams: ExecutionStream;
   /** The open SSE streams (counts, drops). */
   sse: SseHub;
+  /** Fires schedule triggers; `tick(now)` runs one pass (tests with a fake clock). */
+  scheduler: Scheduler;
   close(): Promise<void>;
 }
 
@@ -142,6 +145,16 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       logger: opts.logger ?? false,
     });
     if (config.workerConcurrency > 0 && opts.startWorker !== false) await worker.start();
+    const scheduler = new Scheduler({
+      database,
+      clock,
+      executions,
+      intervalMs: config.schedulerIntervalMs,
+      graceMs: config.scheduleGraceMs,
+      onError: (err, context) => app.log.error({ err, ...context }, 'scheduler'),
+    });
+    // A server that claims no work fires no schedules either (tests drive `tick` themselves).
+    if (opts.startWorker !== false) scheduler.start();
     const reapEvery = opts.artifacts?.reapIntervalMs ?? 600_000;
     const stopReaper =
       reapEvery > 0
@@ -157,8 +170,10 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       artifacts,
       streams,
       sse,
+      scheduler,
       close: async () => {
-        // The worker stops claiming at once and drains while the API closes.
+        // No new fires once closing; the worker stops claiming at once and drains while the API closes.
+        await scheduler.stop();
         const drained = worker.stop();
         await app.close();
         await streams.stop();

@@ -141,6 +141,7 @@ export const TriggerInfoSchema = Type.Object({
   eventType: Type.Optional(Type.String()),
   subject: Type.Optional(Type.String()),
   actor: Type.Optional(Type.String()),
+  scheduledAt: Type.Optional(Type.String({ format: 'date-time' })),
 });
 
 export const NodeErrorSchema = Type.Object(

@@ -68,6 +68,8 @@ export interface TriggerInfo {
   eventType?: string;
   subject?: string;
   actor?: string;
+  /** Schedules: the tick's scheduled time (RFC 3339 UTC); `subject` is the schedule's id. */
+  scheduledAt?: string;
 }
 
 export interface ExecutionState {

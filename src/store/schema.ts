@@ -71,6 +71,7 @@ export interface DatabaseSchema {
   node_logs: NodeLogsTable;
   dlq: DlqTable;
   artifacts: ArtifactsTable;
+  schedules: SchedulesTable;
 }
 
 export interface ExecutionsTable {
@@ -79,7 +80,7 @@ export interface ExecutionsTable {
   version: number;
   status: string;
   trigger_type: string;
-  /** JSON: {type, eventType?, subject?, actor?}. */
+  /** JSON: {type, eventType?, subject?, actor?, scheduledAt?}. */
   trigger_info: string;
   params: string;
   /** JSON: the engine's ExecutionState. */
@@ -182,4 +183,21 @@ export interface ArtifactsTable {
   expires_at: string;
   /** Set when the reaper removed the file; the row stays so downloads answer 410. */
   deleted_at: string | null;
+}
+
+export interface SchedulesTable {
+  workflow_id: string;
+  trigger_id: string;
+  /** 0/1: a paused schedule fires nothing; resuming starts from the time of the resume. */
+  paused: number;
+  /** The last scheduled time considered (fired or dropped); null until first seen. */
+  cursor_at: string | null;
+  /** The scheduled time of the newest fire, and the execution it started. */
+  last_fired_at: string | null;
+  last_execution_id: string | null;
+  /** JSON list of scheduled times waiting for the running execution to end (buffer policies). */
+  buffered: string;
+  /** Bumped by every update; updates are compare-and-set on it. */
+  rev: number;
+  updated_at: string;
 }

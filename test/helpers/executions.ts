@@ -65,7 +65,7 @@ export interface ExecutionJson {
   workflowId: string;
   version: number;
   status: ExecutionStatus;
-  trigger: { type: string; actor?: string; subject?: string };
+  trigger: { type: string; actor?: string; subject?: string; scheduledAt?: string };
   createdAt: string;
   startedAt: string;
   endedAt: string;

@@ -5,6 +5,7 @@
 import { migration0001 } from './0001-foundation.ts';
 import { migration0002 } from './0002-executions.ts';
 import { migration0003 } from './0003-artifacts.ts';
+import { migration0004 } from './0004-schedules.ts';
 
 export interface Migration {
   id: number;
@@ -13,4 +14,4 @@ export interface Migration {
   postgres: string[];
 }
 
-export const migrations: Migration[] = [migration0001, migration0002, migration0003];
+export const migrations: Migration[] = [migration0001, migration0002, migration0003, migration0004];
