@@ -16,6 +16,7 @@ import { parseEgressAllow } from './egress/ranges.ts';
 import { ArtifactService, type ArtifactServiceOptions } from './services/artifacts.ts';
 import { systemClock, type Clock } from './services/clock.ts';
 import { ExecutionService } from './services/executions.ts';
+import { ScheduleService } from './services/schedules.ts';
 import { ExecutionStream } from './services/stream.ts';
 import { TokenService } from './services/tokens.ts';
 import { WorkflowService } from './services/workflows.ts';
@@ -137,6 +138,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         workflows,
         executions,
         artifacts,
+        schedules: new ScheduleService(database, clock),
         streams,
         ping: () => database.ping(),
       },

@@ -11,6 +11,7 @@ import { artifactRoutes } from './routes/artifacts.ts';
 import { dlqRoutes } from './routes/dlq.ts';
 import { executionRoutes } from './routes/executions.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { scheduleRoutes } from './routes/schedules.ts';
 import { streamRoutes } from './routes/streams.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { versionRoutes, yamlMediaTypes } from './routes/versions.ts';
@@ -143,6 +144,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   opsRoutes(app, opts.services, registry);
   workflowRoutes(app, opts.services);
   versionRoutes(app, opts.services);
+  scheduleRoutes(app, opts.services);
   tokenRoutes(app, opts.services);
   executionRoutes(app, opts.services);
   dlqRoutes(app, opts.services);

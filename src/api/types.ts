@@ -9,6 +9,7 @@ import type {
 } from 'fastify';
 import type { ArtifactService } from '../services/artifacts.ts';
 import type { ExecutionService } from '../services/executions.ts';
+import type { ScheduleService } from '../services/schedules.ts';
 import type { ExecutionStream } from '../services/stream.ts';
 import type { TokenService } from '../services/tokens.ts';
 import type { WorkflowService } from '../services/workflows.ts';
@@ -27,6 +28,7 @@ export interface Services {
   tokens: TokenService;
   executions: ExecutionService;
   artifacts: ArtifactService;
+  schedules: ScheduleService;
   /** Wake-ups and reads behind the event and log streams. */
   streams: ExecutionStream;
   /** Throws when the database is unreachable. */

@@ -247,6 +247,60 @@ for (const dialect of dialectNames) {
       assert.equal((await firedAt(wf.id)).length, before, 'archived workflows never fire');
     });
 
+    it('GET schedules shows next fire times; pause and resume are idempotent', async () => {
+      const B = nextBase();
+      const id = await published('api', [
+        { type: 'schedule', every: '1m' },
+        { type: 'schedule', id: 'noon', cron: '0 12 * * *', timezone: 'Europe/Berlin' },
+      ]);
+      const url = `/api/v1/workflows/${id}/schedules`;
+      await tick(B);
+      await tick(B + min);
+      let res = await h.call('GET', url);
+      assert.equal(res.statusCode, 200, res.body);
+      const [every, noon] = res.json<{ items: Record<string, unknown>[] }>().items;
+      const [first] = await fired(id);
+      assert.deepEqual(every, {
+        id: 'schedule-1',
+        every: '1m',
+        timezone: 'UTC',
+        paused: false,
+        nextFireTimes: [2, 3, 4].map((n) => iso(B + n * min)),
+        lastFiredAt: iso(B + min),
+        lastExecutionId: first!.id,
+      });
+      // 12:00 in Berlin is 11:00 UTC in winter.
+      assert.deepEqual(noon!.nextFireTimes, [
+        iso(B + 3_600_000),
+        iso(B + 3_600_000 + 86_400_000),
+        iso(B + 3_600_000 + 2 * 86_400_000),
+      ]);
+      assert.equal(noon!.lastFiredAt, null);
+
+      for (let i = 0; i < 2; i++) {
+        res = await h.call('POST', `${url}/schedule-1/pause`);
+        assert.equal(res.statusCode, 200, res.body);
+        assert.equal(res.json().paused, true);
+        assert.deepEqual(res.json().nextFireTimes, []);
+      }
+      await tick(B + 2 * min);
+      assert.equal((await firedAt(id)).length, 1, 'a paused schedule fires nothing');
+      clock.set(B + 2 * min + 30_000);
+      for (let i = 0; i < 2; i++) {
+        res = await h.call('POST', `${url}/schedule-1/resume`);
+        assert.equal(res.statusCode, 200, res.body);
+        assert.equal(res.json().paused, false);
+      }
+      await tick(B + 3 * min);
+      assert.deepEqual(await firedAt(id), [iso(B + min), iso(B + 3 * min)]);
+
+      res = await h.call('POST', `${url}/nope/pause`);
+      assert.equal(res.statusCode, 404, res.body);
+      assert.equal(res.json().code, 'ERR_SCHEDULE_NOT_FOUND');
+      res = await h.call('GET', `/api/v1/workflows/wf_missing/schedules`);
+      assert.equal(res.statusCode, 404, res.body);
+    });
+
     it('follows the time zone: a skipped local time never fires, a repeated one once', async () => {
       const schedules = [
         { id: 'two-thirty', cron: '30 2 * * *' },
