@@ -55,6 +55,10 @@ export interface Config {
   maxLogBytesPerNode: number;
   /** Interval of the `: heartbeat` comment on idle SSE streams; a client that does not read for two intervals is dropped. */
   sseHeartbeatMs: number;
+  /** How often the scheduler looks for due schedule ticks; 0 runs no scheduler loop (tests drive it). */
+  schedulerIntervalMs: number;
+  /** A schedule tick first seen later than this after it was due counts as missed (its catch-up policy decides). */
+  scheduleGraceMs: number;
   /** Default runtime: `auto` (docker when its socket answers, else local), `local` or `docker`. */
   runtime: string;
   /** Unix socket of the Docker engine for the docker runtime. */
@@ -107,6 +111,8 @@ export const defaultConfig: Config = {
   llmProviders: {},
   maxLogBytesPerNode: 1024 * 1024,
   sseHeartbeatMs: 15_000,
+  schedulerIntervalMs: 1000,
+  scheduleGraceMs: 60_000,
   runtime: 'auto',
   dockerSocket: '/var/run/docker.sock',
   localIsolation: 'auto',
@@ -223,6 +229,20 @@ const settings: Record<Key, Setting> = {
     flag: 'sse-heartbeat-ms',
     min: 10,
     max: 3_600_000,
+  },
+  schedulerIntervalMs: {
+    kind: 'int',
+    env: ['SWITCHYARD_SCHEDULER_INTERVAL_MS'],
+    flag: 'scheduler-interval-ms',
+    min: 0,
+    max: 3_600_000,
+  },
+  scheduleGraceMs: {
+    kind: 'int',
+    env: ['SWITCHYARD_SCHEDULE_GRACE_MS'],
+    flag: 'schedule-grace-ms',
+    min: 1000,
+    max: 86_400_000,
   },
   runtime: {
     kind: 'choice',

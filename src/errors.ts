@@ -40,6 +40,11 @@ export const errorCatalog = {
     retryable: false,
     message: 'No such version of this workflow.',
   },
+  ERR_SCHEDULE_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    message: 'The active version has no schedule with that id.',
+  },
   ERR_EXECUTION_NOT_FOUND: {
     status: 404,
     retryable: false,

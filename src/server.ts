@@ -18,6 +18,7 @@ import { systemClock, type Clock } from './services/clock.ts';
 import { ExecutionService } from './services/executions.ts';
 import { HookService } from './services/hooks.ts';
 import { PlatformEventService } from './services/platform-events.ts';
+import { ScheduleService } from './services/schedules.ts';
 import { ExecutionStream } from './services/stream.ts';
 import { TokenService } from './services/tokens.ts';
 import { WorkflowService } from './services/workflows.ts';
@@ -26,6 +27,7 @@ import { RuntimeBroker, type RuntimeChoice } from './runtime/broker.ts';
 import { identityPolicy } from './runtime/identity.ts';
 import { type LocalIsolation, createLocalRuntime } from './runtime/local.ts';
 import { createDockerRuntime } from './runtime/docker.ts';
+import { Scheduler } from './triggers/scheduler.ts';
 import { Worker } from './worker/worker.ts';
 
 export interface Switchyard {
@@ -43,6 +45,8 @@ export interface Switchyard {
   streams: ExecutionStream;
   /** The open SSE streams (counts, drops). */
   sse: SseHub;
+  /** Fires schedule triggers; `tick(now)` runs one pass (tests with a fake clock). */
+  scheduler: Scheduler;
   close(): Promise<void>;
 }
 
@@ -154,6 +158,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         artifacts,
         events,
         hooks: new HookService(database, clock, executions, events),
+        schedules: new ScheduleService(database, clock),
         streams,
         ping: () => database.ping(),
       },
@@ -165,6 +170,16 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     logMatchError = (err) => app.log.error({ err }, 'matching a platform event failed');
     if (config.workerConcurrency > 0 && opts.startWorker !== false) await worker.start();
     match(() => events.processPending());
+    const scheduler = new Scheduler({
+      database,
+      clock,
+      executions,
+      intervalMs: config.schedulerIntervalMs,
+      graceMs: config.scheduleGraceMs,
+      onError: (err, context) => app.log.error({ err, ...context }, 'scheduler'),
+    });
+    // A server that claims no work fires no schedules either (tests drive `tick` themselves).
+    if (opts.startWorker !== false) scheduler.start();
     const reapEvery = opts.artifacts?.reapIntervalMs ?? 600_000;
     const stopReaper =
       reapEvery > 0
@@ -181,8 +196,10 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       events,
       streams,
       sse,
+      scheduler,
       close: async () => {
-        // The worker stops claiming at once and drains while the API closes.
+        // No new fires once closing; the worker stops claiming at once and drains while the API closes.
+        await scheduler.stop();
         const drained = worker.stop();
         await app.close();
         await streams.stop();

@@ -13,6 +13,7 @@ import { eventRoutes } from './routes/events.ts';
 import { executionRoutes } from './routes/executions.ts';
 import { hookDeliveryRoute, hookRoutes } from './routes/hooks.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { scheduleRoutes } from './routes/schedules.ts';
 import { streamRoutes } from './routes/streams.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { versionRoutes, yamlMediaTypes } from './routes/versions.ts';
@@ -148,6 +149,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   opsRoutes(app, opts.services, registry);
   workflowRoutes(app, opts.services);
   versionRoutes(app, opts.services);
+  scheduleRoutes(app, opts.services);
   tokenRoutes(app, opts.services);
   executionRoutes(app, opts.services);
   dlqRoutes(app, opts.services);

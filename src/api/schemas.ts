@@ -148,6 +148,7 @@ export const TriggerInfoSchema = Type.Object({
   chainDepth: Type.Optional(
     Type.Integer({ description: 'How many execution.* events led to this run.' }),
   ),
+  scheduledAt: Type.Optional(Type.String({ format: 'date-time' })),
 });
 
 export const NodeErrorSchema = Type.Object(

@@ -11,6 +11,7 @@ import type { ArtifactService } from '../services/artifacts.ts';
 import type { ExecutionService } from '../services/executions.ts';
 import type { PlatformEventService } from '../services/platform-events.ts';
 import type { HookService } from '../services/hooks.ts';
+import type { ScheduleService } from '../services/schedules.ts';
 import type { ExecutionStream } from '../services/stream.ts';
 import type { TokenService } from '../services/tokens.ts';
 import type { WorkflowService } from '../services/workflows.ts';
@@ -32,6 +33,7 @@ export interface Services {
   /** Platform events: publish, match, list. */
   events: PlatformEventService;
   hooks: HookService;
+  schedules: ScheduleService;
   /** Wake-ups and reads behind the event and log streams. */
   streams: ExecutionStream;
   /** Throws when the database is unreachable. */

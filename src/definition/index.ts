@@ -8,6 +8,8 @@ export {
   triggerTypes,
   inputTypes,
   networkModes,
+  catchupPolicies,
+  overlapPolicies,
 } from './model.ts';
 export type {
   DefinitionLimits,
@@ -21,12 +23,16 @@ export type {
   NetworkMode,
   RetryPolicyInput,
   RuntimeConfig,
+  CatchupPolicy,
+  OverlapPolicy,
   ScheduleTrigger,
   Trigger,
   Variables,
   WebhookTrigger,
   WorkflowDefinition,
 } from './model.ts';
+export { namedSchedules, minEveryMs } from './schedules.ts';
+export type { NamedSchedule } from './schedules.ts';
 export { validateDefinitionParts, matchesInputType } from './validate.ts';
 export type { DefinitionParts, ValidatedParts } from './validate.ts';
 export { parseWorkflowYaml, workflowToYaml } from './yaml.ts';

@@ -7,6 +7,8 @@
  * - `x-format`: a check beyond JSON Schema (`duration`, `cel`, `cron`, `timezone`, ...).
  * - `x-node`: the value is a node whose schema is chosen by its `type` (`graph` or `inline`).
  * - `x-name`: what the object is, for messages ("command node", "schedule trigger").
+ * - `x-aliases`: other accepted names of declared properties (`{ maxCatchup: 'catchupLimit' }`);
+ *   the walk's copy carries the declared name.
  */
 import { Type, type Static, type TSchema } from 'typebox';
 import type { WorkflowType } from '../types.ts';
@@ -226,17 +228,37 @@ export const ManualTriggerSchema = Type.Object(
   },
   { additionalProperties: false, 'x-name': 'manual trigger' },
 );
+export const catchupPolicies = ['skip', 'latest', 'all'] as const;
+export type CatchupPolicy = (typeof catchupPolicies)[number];
+/** Temporal's overlap policies, for a tick that comes while this schedule's previous run is active. */
+export const overlapPolicies = [
+  'skip',
+  'buffer_one',
+  'buffer_all',
+  'cancel_other',
+  'allow_all',
+] as const;
+export type OverlapPolicy = (typeof overlapPolicies)[number];
+export const scheduleIdPattern = '^[a-z0-9][a-z0-9_-]*$';
+
 export const ScheduleTriggerSchema = Type.Object(
   {
     type: Type.Literal('schedule'),
-    cron: Type.String({ 'x-format': 'cron' }),
+    id: Type.Optional(Type.String({ pattern: scheduleIdPattern, maxLength: 64 })),
+    cron: Type.Optional(Type.String({ 'x-format': 'cron' })),
+    every: Type.Optional(DurationString()),
     timezone: Type.Optional(Type.String({ 'x-format': 'timezone' })),
-    catchup: Type.Optional(
-      Type.Union([Type.Literal('skip'), Type.Literal('latest'), Type.Literal('all')]),
-    ),
+    jitter: Type.Optional(DurationString()),
+    catchup: Type.Optional(Type.Union(catchupPolicies.map((p) => Type.Literal(p)))),
     catchupLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+    overlap: Type.Optional(Type.Union(overlapPolicies.map((p) => Type.Literal(p)))),
   },
-  { additionalProperties: false, 'x-name': 'schedule trigger' },
+  {
+    additionalProperties: false,
+    'x-name': 'schedule trigger',
+    // YAML's documented `max_catchup` is another name for `catchup_limit`.
+    'x-aliases': { maxCatchup: 'catchupLimit' },
+  },
 );
 export const EventTriggerSchema = Type.Object(
   {
@@ -275,10 +297,16 @@ export interface ManualTrigger {
 }
 export interface ScheduleTrigger {
   type: 'schedule';
-  cron: string;
+  /** Names the schedule for pause/resume and in idempotency keys; default `schedule-<n>`. */
+  id?: string;
+  /** Exactly one of `cron` and `every`. */
+  cron?: string;
+  every?: string;
   timezone?: string;
-  catchup?: 'skip' | 'latest' | 'all';
+  jitter?: string;
+  catchup?: CatchupPolicy;
   catchupLimit?: number;
+  overlap?: OverlapPolicy;
 }
 export interface EventTrigger {
   type: 'event';

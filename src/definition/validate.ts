@@ -29,6 +29,7 @@ import {
   type Trigger,
   type Variables,
 } from './model.ts';
+import { scheduleProblems } from './schedules.ts';
 import { ProblemList, isPlainObject, walk, type NodeKind, type Walker } from './walk.ts';
 
 export interface DefinitionParts {
@@ -432,9 +433,27 @@ function checkTriggers(
 ): void {
   let manualAt: string | undefined;
   const hooks = new Map<string, string>();
+  const scheduleIds = new Map<string, string>();
+  let schedules = 0;
   triggers.forEach((trigger, i) => {
     if (!isPlainObject(trigger)) return;
     const at = pathIndex(path, i);
+    if (trigger.type === 'schedule') {
+      // Counted even when the trigger has problems, so default ids match namedSchedules().
+      schedules++;
+      if (clean[i] !== true) return;
+      for (const p of scheduleProblems(trigger))
+        problems.add(p.field === '' ? at : pathKey(at, p.field), p.message);
+      const id = trigger.id ?? `schedule-${schedules}`;
+      const seen = scheduleIds.get(id);
+      if (seen !== undefined)
+        problems.add(
+          trigger.id === undefined ? at : pathKey(at, 'id'),
+          `duplicate schedule id ${quote(id)} (first at ${seen})${trigger.id === undefined ? '; give this schedule an id' : ''}`,
+        );
+      else scheduleIds.set(id, at);
+      return;
+    }
     if (trigger.type === 'manual') {
       if (manualAt !== undefined)
         problems.add(at, `only one manual trigger is allowed (first at ${manualAt})`);

@@ -69,6 +69,8 @@ interface PropTable {
   schemas: Map<string, Schema>;
   /** input key in snake_case -> camelCase name */
   fromSnake: Map<string, string>;
+  /** camelCase alias -> the camelCase name it stands for (`x-aliases`). */
+  aliases: Map<string, string>;
   required: string[];
 }
 
@@ -79,8 +81,20 @@ function propTable(schema: Schema): PropTable {
   if (table === undefined) {
     const properties = (schema.properties ?? {}) as Record<string, Schema>;
     const schemas = new Map(Object.entries(properties));
-    const fromSnake = new Map([...schemas.keys()].map((name) => [camelToSnake(name), name]));
-    table = { schemas, fromSnake, required: (schema.required as string[] | undefined) ?? [] };
+    const aliases = new Map(
+      Object.entries((schema['x-aliases'] ?? {}) as Record<string, string>).filter(([, to]) =>
+        schemas.has(to),
+      ),
+    );
+    const fromSnake = new Map(
+      [...schemas.keys(), ...aliases.keys()].map((name) => [camelToSnake(name), name]),
+    );
+    table = {
+      schemas,
+      fromSnake,
+      aliases,
+      required: (schema.required as string[] | undefined) ?? [],
+    };
     propTables.set(schema, table);
   }
   return table;
@@ -383,9 +397,26 @@ function walkDeclared(
   const table = propTable(s);
   const out: Record<string, unknown> = {};
   const seen = new Set<string>();
+  const given = new Map<string, string>();
   for (const key of Object.keys(value)) {
-    const name =
-      w.keys === 'camel' ? (table.schemas.has(key) ? key : undefined) : table.fromSnake.get(key);
+    const written =
+      w.keys === 'camel'
+        ? table.schemas.has(key) || table.aliases.has(key)
+          ? key
+          : undefined
+        : table.fromSnake.get(key);
+    const name = written === undefined ? undefined : (table.aliases.get(written) ?? written);
+    if (name !== undefined) {
+      const first = given.get(name);
+      if (first !== undefined) {
+        w.problems.add(
+          pathKey(path, key),
+          `gives ${quote(first)} a second time under another name`,
+        );
+        continue;
+      }
+      given.set(name, key);
+    }
     const propSchema = name === undefined ? undefined : table.schemas.get(name);
     if (name === undefined || propSchema === undefined) {
       w.problems.add(pathKey(path, key), unknownFieldMessage(key, table, w.keys, s));

@@ -74,6 +74,8 @@ export interface TriggerInfo {
   data?: Record<string, unknown>;
   /** How many `execution.*` events led to this run; its own end event is one deeper. */
   chainDepth?: number;
+  /** Schedules: the tick's scheduled time (RFC 3339 UTC); `subject` is the schedule's id. */
+  scheduledAt?: string;
 }
 
 export interface ExecutionState {

@@ -9,6 +9,7 @@ import {
   type RuntimeConfig,
   type Trigger,
   type WorkflowDefinition,
+  namedSchedules,
   parseWorkflowYaml,
   validateDefinitionParts,
   workflowToYaml,
@@ -16,6 +17,7 @@ import {
 import { AppError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { type Database, type Db, isUniqueViolation } from '../store/db.ts';
+import { restartSchedules } from '../store/schedules.ts';
 import * as versionsSql from '../store/versions.ts';
 import type { VersionRow } from '../store/versions.ts';
 import * as workflowsSql from '../store/workflows.ts';
@@ -304,6 +306,7 @@ export class WorkflowService {
       const now = isoNow(this.clock);
       if (!(await versionsSql.publishVersion(trx, id, latest.version, now))) throw conflict(id);
       if (!(await workflowsSql.setActiveVersion(trx, id, latest.version, now))) throw conflict(id);
+      await this.restartReturningSchedules(trx, wf, latest, now);
     });
     return this.get(id);
   }
@@ -311,7 +314,7 @@ export class WorkflowService {
   /** An existing published version becomes the active one (rollback or roll forward). */
   async promote(id: string, version: number): Promise<WorkflowView> {
     await this.database.transaction(async (trx) => {
-      await this.requireLive(trx, id);
+      const wf = await this.requireLive(trx, id);
       const row = await versionsSql.getVersion(trx, id, version);
       if (!row) throw versionNotFound(id, version);
       if (row.status !== 'published') {
@@ -319,10 +322,36 @@ export class WorkflowService {
           context: { workflowId: id, version, status: row.status },
         });
       }
-      if (!(await workflowsSql.setActiveVersion(trx, id, version, isoNow(this.clock))))
-        throw conflict(id);
+      const now = isoNow(this.clock);
+      if (!(await workflowsSql.setActiveVersion(trx, id, version, now))) throw conflict(id);
+      await this.restartReturningSchedules(trx, wf, row, now);
     });
     return this.get(id);
+  }
+
+  /**
+   * Schedules the new active version has and the one it replaces had not start counting now:
+   * the ticks of the time they were absent never fire. Schedules both have keep their cursor.
+   */
+  private async restartReturningSchedules(
+    trx: Db,
+    wf: WorkflowRow,
+    next: VersionRow,
+    now: string,
+  ): Promise<void> {
+    const before =
+      wf.active_version === null
+        ? undefined
+        : await versionsSql.getVersion(trx, wf.id, wf.active_version);
+    const had = new Set(
+      before === undefined
+        ? []
+        : namedSchedules(JSON.parse(before.trigger_config) as Trigger[]).map((s) => s.id),
+    );
+    const returning = namedSchedules(JSON.parse(next.trigger_config) as Trigger[])
+      .map((s) => s.id)
+      .filter((sid) => !had.has(sid));
+    await restartSchedules(trx, wf.id, returning, now);
   }
 
   /** YAML of the active version (the newest draft while nothing is published), or of `version`. */

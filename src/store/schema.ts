@@ -74,6 +74,7 @@ export interface DatabaseSchema {
   platform_events: PlatformEventsTable;
   hooks: HooksTable;
   hook_deliveries: HookDeliveriesTable;
+  schedules: SchedulesTable;
 }
 
 export interface ExecutionsTable {
@@ -82,7 +83,7 @@ export interface ExecutionsTable {
   version: number;
   status: string;
   trigger_type: string;
-  /** JSON: {type, eventType?, subject?, actor?}. */
+  /** JSON: {type, eventType?, subject?, actor?, scheduledAt?}. */
   trigger_info: string;
   params: string;
   /** JSON: the engine's ExecutionState. */
@@ -234,4 +235,21 @@ export interface HookDeliveriesTable {
   event_id: string | null;
   /** Why (rejections, ignored events) or what it started, as text. */
   detail: string;
+}
+
+export interface SchedulesTable {
+  workflow_id: string;
+  trigger_id: string;
+  /** 0/1: a paused schedule fires nothing; resuming starts from the time of the resume. */
+  paused: number;
+  /** The last scheduled time considered (fired or dropped); null until first seen. */
+  cursor_at: string | null;
+  /** The scheduled time of the newest fire, and the execution it started. */
+  last_fired_at: string | null;
+  last_execution_id: string | null;
+  /** JSON list of scheduled times waiting for the running execution to end (buffer policies). */
+  buffered: string;
+  /** Bumped by every update; updates are compare-and-set on it. */
+  rev: number;
+  updated_at: string;
 }

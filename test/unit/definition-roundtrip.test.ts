@@ -420,6 +420,8 @@ const triggers: fc.Arbitrary<Trigger[]> = fc
           timezone: fc.constantFrom('UTC', 'Europe/Berlin', 'America/New_York'),
           catchup: fc.constantFrom('skip', 'latest', 'all'),
           catchupLimit: fc.integer({ min: 1, max: 100 }),
+          jitter: fc.constantFrom('5s', '1m'),
+          overlap: fc.constantFrom('skip', 'buffer_one', 'buffer_all', 'cancel_other', 'allow_all'),
         },
         { noNullPrototype: true, requiredKeys: ['cron'] },
       ),

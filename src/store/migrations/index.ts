@@ -7,6 +7,7 @@ import { migration0002 } from './0002-executions.ts';
 import { migration0003 } from './0003-artifacts.ts';
 import { migration0005 } from './0005-platform-events.ts';
 import { migration0006 } from './0006-hooks.ts';
+import { migration0004 } from './0004-schedules.ts';
 
 export interface Migration {
   id: number;
@@ -15,11 +16,11 @@ export interface Migration {
   postgres: string[];
 }
 
-// 0004 is the schedules migration, landing from another branch.
 export const migrations: Migration[] = [
   migration0001,
   migration0002,
   migration0003,
+  migration0004,
   migration0005,
   migration0006,
 ];
