@@ -145,6 +145,17 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     worker.onLogs((id) => streams.notify(id, 'logs'));
     await streams.start();
     stopStreams = () => streams.stop();
+    let logSchedulerError = (err: unknown, context: Record<string, unknown>): void => {
+      process.stderr.write(`switchyard: scheduler: ${String(err)} ${JSON.stringify(context)}\n`);
+    };
+    const scheduler = new Scheduler({
+      database,
+      clock,
+      executions,
+      intervalMs: config.schedulerIntervalMs,
+      graceMs: config.scheduleGraceMs,
+      onError: (err, context) => logSchedulerError(err, context),
+    });
     const sse = new SseHub({ heartbeatMs: config.sseHeartbeatMs });
     const bootstrap = await tokens.bootstrap({
       adminToken: config.adminToken,
@@ -158,7 +169,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         artifacts,
         events,
         hooks: new HookService(database, clock, executions, events),
-        schedules: new ScheduleService(database, clock),
+        schedules: new ScheduleService(database, clock, scheduler),
         streams,
         ping: () => database.ping(),
       },
@@ -168,16 +179,9 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       logger: opts.logger ?? false,
     });
     logMatchError = (err) => app.log.error({ err }, 'matching a platform event failed');
+    logSchedulerError = (err, context) => app.log.error({ err, ...context }, 'scheduler');
     if (config.workerConcurrency > 0 && opts.startWorker !== false) await worker.start();
     match(() => events.processPending());
-    const scheduler = new Scheduler({
-      database,
-      clock,
-      executions,
-      intervalMs: config.schedulerIntervalMs,
-      graceMs: config.scheduleGraceMs,
-      onError: (err, context) => app.log.error({ err, ...context }, 'scheduler'),
-    });
     // A server that claims no work fires no schedules either (tests drive `tick` themselves).
     if (opts.startWorker !== false) scheduler.start();
     const reapEvery = opts.artifacts?.reapIntervalMs ?? 600_000;

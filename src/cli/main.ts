@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { registerArtifacts } from './artifacts.ts';
 import { registerDlq } from './dlq.ts';
 import { registerHooks } from './hooks.ts';
+import { registerSchedules } from './schedules.ts';
 import { CliError, ExitCode } from './exit-codes.ts';
 import { registerExecutions } from './executions.ts';
 import { registerLogin } from './login.ts';
@@ -63,6 +64,7 @@ registerDlq(program);
 registerArtifacts(program);
 registerTokens(program);
 registerHooks(program);
+registerSchedules(program);
 
 let code: number;
 try {

@@ -10,6 +10,7 @@ import type { Database } from '../store/db.ts';
 import * as schedulesSql from '../store/schedules.ts';
 import { getVersion } from '../store/versions.ts';
 import { getWorkflow } from '../store/workflows.ts';
+import type { Overlap, Scheduler } from '../triggers/scheduler.ts';
 import { nextTicks, tickSource } from '../triggers/ticks.ts';
 import { type Clock, isoNow } from './clock.ts';
 
@@ -29,11 +30,64 @@ export const ScheduleViewSchema = Type.Object({
 });
 export type ScheduleView = Static<typeof ScheduleViewSchema>;
 
+export const BackfillResultSchema = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      scheduledAt: Type.String({ format: 'date-time' }),
+      outcome: Type.Union(
+        [
+          Type.Literal('fired'),
+          Type.Literal('already_fired'),
+          Type.Literal('buffered'),
+          Type.Literal('skipped'),
+          Type.Literal('refused'),
+        ],
+        {
+          description:
+            '`fired`: a run started; `already_fired`: the tick had fired before (its run is `executionId`); `buffered`: waits for the active run to end; `skipped`: dropped by the overlap policy; `refused`: the workflow refused the run (e.g. a required input without default).',
+        },
+      ),
+      executionId: Type.Optional(Type.String()),
+    }),
+  ),
+});
+
 export class ScheduleService {
   constructor(
     private readonly database: Database,
     private readonly clock: Clock,
+    private readonly scheduler: Scheduler,
   ) {}
+
+  /** Fires every tick of a schedule in (from, to] now (see Scheduler.backfill). */
+  async backfill(
+    workflowId: string,
+    triggerId: string,
+    body: { from: string; to: string; overlap?: Overlap },
+  ): Promise<Static<typeof BackfillResultSchema>> {
+    const schedule = (await this.activeSchedules(workflowId)).find((s) => s.id === triggerId);
+    if (schedule === undefined) throw noSchedule(workflowId, triggerId);
+    const from = new Date(body.from);
+    const to = new Date(body.to);
+    if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()) || from >= to)
+      throw new AppError('ERR_BAD_REQUEST', {
+        message: 'Backfill needs `from` before `to`, both RFC 3339 times.',
+        context: { from: body.from, to: body.to },
+      });
+    if (to > this.clock.now())
+      throw new AppError('ERR_BAD_REQUEST', {
+        message:
+          'Backfill covers the past: `to` must not be after now (future ticks fire by themselves).',
+        context: { to: body.to },
+      });
+    const wf = await getWorkflow(this.database.db, workflowId);
+    const items = await this.scheduler.backfill(workflowId, wf!.active_version!, schedule, {
+      from,
+      to,
+      ...(body.overlap !== undefined && { overlap: body.overlap }),
+    });
+    return { items };
+  }
 
   /** Schedule triggers of the active version; none while nothing is published. */
   async list(workflowId: string): Promise<ScheduleView[]> {
@@ -69,12 +123,7 @@ export class ScheduleService {
   /** Idempotent. Resuming starts counting at the resume: ticks of the pause never fire. */
   async setPaused(workflowId: string, triggerId: string, paused: boolean): Promise<ScheduleView> {
     const schedules = await this.activeSchedules(workflowId);
-    if (!schedules.some((s) => s.id === triggerId)) {
-      throw new AppError('ERR_SCHEDULE_NOT_FOUND', {
-        message: `Workflow ${workflowId} has no schedule ${triggerId} in its active version.`,
-        context: { workflowId, triggerId, schedules: schedules.map((s) => s.id) },
-      });
-    }
+    if (!schedules.some((s) => s.id === triggerId)) throw noSchedule(workflowId, triggerId);
     const db = this.database.db;
     const now = isoNow(this.clock);
     // Compare-and-set against a scheduler pass that may be moving the cursor meanwhile.
@@ -111,4 +160,11 @@ export class ScheduleService {
     const v = await getVersion(db, workflowId, wf.active_version);
     return v === undefined ? [] : namedSchedules(JSON.parse(v.trigger_config) as Trigger[]);
   }
+}
+
+function noSchedule(workflowId: string, triggerId: string): AppError {
+  return new AppError('ERR_SCHEDULE_NOT_FOUND', {
+    message: `Workflow ${workflowId} has no schedule ${triggerId} in its active version.`,
+    context: { workflowId, triggerId },
+  });
 }

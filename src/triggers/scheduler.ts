@@ -6,13 +6,18 @@
  * repeated after a crash before its cursor moved, start each tick once. The cursor's
  * compare-and-set only records progress.
  */
-import { type NamedSchedule, namedSchedules, type Trigger } from '../definition/index.ts';
+import {
+  type NamedSchedule,
+  namedSchedules,
+  type ScheduleTrigger,
+  type Trigger,
+} from '../definition/index.ts';
 import { AppError } from '../errors.ts';
 import type { Clock } from '../services/clock.ts';
 import type { ExecutionService } from '../services/executions.ts';
 import type { Database } from '../store/db.ts';
 import * as schedulesSql from '../store/schedules.ts';
-import { planTicks, tickSource } from './ticks.ts';
+import { planTicks, tickSource, ticksBetween } from './ticks.ts';
 
 export interface SchedulerOptions {
   database: Database;
@@ -35,6 +40,18 @@ export function fireKeyPrefix(triggerId: string): string {
 }
 
 export const schedulerActor = 'scheduler';
+
+/** The most ticks one backfill may fire. */
+export const maxBackfillTicks = 1000;
+
+export type Overlap = NonNullable<ScheduleTrigger['overlap']>;
+
+/** What became of one tick of a backfill. */
+export interface TickResult {
+  scheduledAt: string;
+  outcome: 'fired' | 'already_fired' | 'buffered' | 'skipped' | 'refused';
+  executionId?: string;
+}
 
 export class Scheduler {
   private pass: Promise<void> = Promise.resolve();
@@ -123,31 +140,13 @@ export class Scheduler {
     const queue = [...buffered, ...plan.fire.map((t) => t.toISOString())];
     if (queue.length === 0 && plan.cursor.toISOString() === row.cursor_at) return;
 
-    const overlap = schedule.trigger.overlap ?? 'skip';
-    const prefix = fireKeyPrefix(schedule.id);
-    let active = await schedulesSql.activeScheduleRuns(db, workflowId, prefix);
-    const waiting: string[] = [];
-    let last: { at: string; id: string } | undefined;
-    for (const at of queue) {
-      const key = fireKey(schedule.id, at);
-      // Fired by an earlier pass that did not get to move the cursor, or by another server.
-      const already = active.find((r) => r.idempotency_key === key);
-      if (already !== undefined) {
-        last = { at, id: already.id };
-        continue;
-      }
-      if (active.length > 0 && overlap !== 'allow_all') {
-        if (overlap === 'buffer_all') waiting.push(at);
-        else if (overlap === 'buffer_one' && waiting.length === 0) waiting.push(at);
-        if (overlap !== 'cancel_other') continue;
-        for (const run of active) await this.cancel(workflowId, run.id, schedule.id, at);
-        active = [];
-      }
-      const started = await this.fire(workflowId, version, schedule.id, at);
-      if (started === undefined) continue;
-      last = { at, id: started };
-      if (overlap !== 'allow_all') active = [{ id: started, idempotency_key: key }];
-    }
+    const { waiting, last } = await this.fireTicks(
+      workflowId,
+      version,
+      schedule.id,
+      queue,
+      schedule.trigger.overlap ?? 'skip',
+    );
     await schedulesSql.updateScheduleCas(db, workflowId, schedule.id, row.rev, {
       cursor_at:
         plan.cursor.toISOString() > row.cursor_at ? plan.cursor.toISOString() : row.cursor_at,
@@ -157,15 +156,120 @@ export class Scheduler {
     });
   }
 
+  /**
+   * Backfill: fires every tick of the active version's schedule in (from, to] now, under
+   * `overlap` (default `allow_all`), with the ticks' own idempotency keys, so a tick that already
+   * fired (by the schedule or an earlier backfill) does not fire again. Ticks an overlap policy
+   * buffers join the schedule's waiting ticks and fire as runs end.
+   */
+  async backfill(
+    workflowId: string,
+    version: number,
+    schedule: NamedSchedule,
+    range: { from: Date; to: Date; overlap?: Overlap },
+  ): Promise<TickResult[]> {
+    const source = tickSource(schedule.trigger, `${workflowId}/${schedule.id}`);
+    const ticks = ticksBetween(source, range.from, range.to, maxBackfillTicks + 1);
+    if (ticks.length > maxBackfillTicks)
+      throw new AppError('ERR_BAD_REQUEST', {
+        message: `The range holds more than ${maxBackfillTicks} ticks of ${schedule.id}; backfill a shorter range.`,
+        context: { workflowId, triggerId: schedule.id },
+      });
+    const queue = ticks.map((t) => t.toISOString());
+    const { results, waiting } = await this.fireTicks(
+      workflowId,
+      version,
+      schedule.id,
+      queue,
+      range.overlap ?? 'allow_all',
+    );
+    if (waiting.length > 0) await this.addWaiting(workflowId, schedule.id, waiting);
+    return results;
+  }
+
+  /**
+   * Fires `queue` (scheduled times, oldest first) under `overlap` against the schedule's active
+   * runs; answers each tick's result, the ticks left waiting and the newest fire.
+   */
+  private async fireTicks(
+    workflowId: string,
+    version: number,
+    triggerId: string,
+    queue: readonly string[],
+    overlap: Overlap,
+  ): Promise<{ results: TickResult[]; waiting: string[]; last?: { at: string; id: string } }> {
+    const db = this.opts.database.db;
+    let active = await schedulesSql.activeScheduleRuns(db, workflowId, fireKeyPrefix(triggerId));
+    const results: TickResult[] = [];
+    const waiting: string[] = [];
+    let last: { at: string; id: string } | undefined;
+    for (const at of queue) {
+      const key = fireKey(triggerId, at);
+      // Fired by an earlier pass that did not get to move the cursor, or by another server.
+      const already = active.find((r) => r.idempotency_key === key);
+      if (already !== undefined) {
+        last = { at, id: already.id };
+        results.push({ scheduledAt: at, outcome: 'already_fired', executionId: already.id });
+        continue;
+      }
+      if (active.length > 0 && overlap !== 'allow_all') {
+        if (overlap === 'buffer_all' || (overlap === 'buffer_one' && waiting.length === 0)) {
+          waiting.push(at);
+          results.push({ scheduledAt: at, outcome: 'buffered' });
+        } else if (overlap !== 'cancel_other') {
+          results.push({ scheduledAt: at, outcome: 'skipped' });
+        }
+        if (overlap !== 'cancel_other') continue;
+        for (const run of active) await this.cancel(workflowId, run.id, triggerId, at);
+        active = [];
+      }
+      const started = await this.fire(workflowId, version, triggerId, at);
+      if (started === undefined) {
+        results.push({ scheduledAt: at, outcome: 'refused' });
+        continue;
+      }
+      last = { at, id: started.id };
+      results.push({
+        scheduledAt: at,
+        outcome: started.created ? 'fired' : 'already_fired',
+        executionId: started.id,
+      });
+      if (overlap !== 'allow_all') active = [{ id: started.id, idempotency_key: key }];
+    }
+    return { results, waiting, ...(last !== undefined && { last }) };
+  }
+
+  /** Adds ticks to the schedule's waiting list (compare-and-set against passes). */
+  private async addWaiting(workflowId: string, triggerId: string, ticks: string[]): Promise<void> {
+    const db = this.opts.database.db;
+    const now = this.opts.clock.now().toISOString();
+    for (;;) {
+      const row = await schedulesSql.ensureSchedule(db, {
+        workflow_id: workflowId,
+        trigger_id: triggerId,
+        paused: 0,
+        cursor_at: now,
+        last_fired_at: null,
+        last_execution_id: null,
+        buffered: '[]',
+        rev: 0,
+        updated_at: now,
+      });
+      const merged = [...new Set([...(JSON.parse(row.buffered) as string[]), ...ticks])].sort();
+      const changes = { buffered: JSON.stringify(merged), updated_at: now };
+      if (await schedulesSql.updateScheduleCas(db, workflowId, triggerId, row.rev, changes)) return;
+    }
+  }
+
   /** Starts the run of one tick; undefined when the workflow refuses it (said through onError). */
   private async fire(
     workflowId: string,
     version: number,
     triggerId: string,
     scheduledAt: string,
-  ): Promise<string | undefined> {
+  ): Promise<{ id: string; created: boolean } | undefined> {
     try {
-      const { accepted } = await this.opts.executions.run(
+      const { accepted, created } = await this.opts.executions.run(
         workflowId,
         { version },
         {
@@ -174,7 +278,7 @@ export class Scheduler {
           trigger: { type: 'schedule', scheduledAt, subject: triggerId },
         },
       );
-      return accepted.id;
+      return { id: accepted.id, created };
     } catch (err) {
       // Params the manual trigger requires without a default, or an archive racing this pass:
       // the tick is dropped rather than retried forever.

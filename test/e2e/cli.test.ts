@@ -249,6 +249,38 @@ describe('yard CLI', () => {
     ok(await yard(['wf', 'validate', '-f', path.join(dir, 'missing.yaml')]), 4);
   });
 
+  it('schedules, events and hooks: list a schedule, pause it, send an event that starts a run', async () => {
+    const wf = file(
+      'triggered.yaml',
+      [
+        'name: triggered',
+        'triggers:',
+        '  - { type: schedule, every: 1h }',
+        '  - { type: event, event: cli.ping }',
+        'nodes:',
+        '  - { id: a, type: command, run: "echo ${{ trigger.data.n }}" }',
+        '',
+      ].join('\n'),
+    );
+    ok(await yard(['wf', 'apply', '-f', wf, '--publish']));
+    const list = ok(await yard(['schedules', 'list', 'triggered']));
+    assert.match(list.stdout, /schedule-1\s+every 1h\s+UTC\s+active/);
+    const paused = ok(await yard(['schedules', 'pause', 'triggered', 'schedule-1']));
+    assert.match(paused.stdout, /schedule-1: paused/);
+    ok(await yard(['schedules', 'pause', 'triggered', 'nope']), 1);
+    const sent = ok(await yard(['events', 'send', 'cli.ping', '--data', '{"n": 42}']));
+    assert.match(sent.stdout, /type:\s+cli\.ping/);
+    assert.match(sent.stdout, /started exec_\w+ \(triggered v1\)/);
+    const evId = /id:\s+(evt_\w+)/.exec(sent.stdout)![1]!;
+    const got = ok(await yard(['events', 'get', evId]));
+    assert.match(got.stdout, /started exec_/);
+    const listed = ok(await yard(['events', 'list', '--type', 'cli.ping']));
+    assert.match(listed.stdout, new RegExp(evId));
+    const hook = ok(await yard(['hooks', 'create', 'triggered', 'build']));
+    assert.match(hook.stdout, /secret \(shown only now\): whsec_/);
+    assert.match(ok(await yard(['hooks', 'list', 'triggered'])).stdout, /build\s+generic/);
+  });
+
   it('validate asks the server, which refuses what its settings forbid (network: host)', async () => {
     const hostNet = file(
       'hostnet.yaml',

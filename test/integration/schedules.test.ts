@@ -301,6 +301,63 @@ for (const dialect of dialectNames) {
       assert.equal(res.statusCode, 404, res.body);
     });
 
+    it('backfill fires the ticks of a past range once, under its own overlap policy', async () => {
+      const B = nextBase();
+      const id = await published('backfill', [{ type: 'schedule', every: '10m' }]);
+      await tick(B); // first sight: nothing before B fires by itself
+      await tick(B + 10 * min);
+      assert.deepEqual(await firedAt(id), [iso(B + 10 * min)]);
+      const url = `/api/v1/workflows/${id}/schedules/schedule-1/backfill`;
+      // (B-30m, B+10m]: four ticks, the last of which fired already.
+      const res = await h.call('POST', url, { from: iso(B - 30 * min), to: iso(B + 10 * min) });
+      assert.equal(res.statusCode, 200, res.body);
+      const items = res.json().items as { scheduledAt: string; outcome: string }[];
+      assert.deepEqual(
+        items.map((i) => [i.scheduledAt, i.outcome]),
+        [
+          [iso(B - 20 * min), 'fired'],
+          [iso(B - 10 * min), 'fired'],
+          [iso(B), 'fired'],
+          [iso(B + 10 * min), 'already_fired'],
+        ],
+      );
+      // Again: every tick fired before, nothing starts twice.
+      const again = await h.call('POST', url, { from: iso(B - 30 * min), to: iso(B + 10 * min) });
+      assert.ok(
+        again.json().items.every((i: { outcome: string }) => i.outcome === 'already_fired'),
+      );
+      assert.equal((await fired(id)).length, 4);
+
+      // A gated workflow with overlap skip: the first tick runs, the others are dropped.
+      const gated = await published('backfill-skip', [{ type: 'schedule', every: '10m' }], gate);
+      const skip = await h.call(
+        'POST',
+        `/api/v1/workflows/${gated}/schedules/schedule-1/backfill`,
+        {
+          from: iso(B - 30 * min),
+          to: iso(B),
+          overlap: 'skip',
+        },
+      );
+      assert.deepEqual(
+        skip.json().items.map((i: { outcome: string }) => i.outcome),
+        ['fired', 'skipped', 'skipped'],
+      );
+      const bad = await h.call('POST', url, { from: iso(B + 10 * min), to: iso(B) });
+      assert.equal(bad.statusCode, 400);
+      const future = await h.call('POST', url, { from: iso(B), to: iso(B + 86_400_000) });
+      assert.equal(future.statusCode, 400);
+      const unknown = await h.call('POST', `/api/v1/workflows/${id}/schedules/nope/backfill`, {
+        from: iso(B - min),
+        to: iso(B),
+      });
+      assert.equal(unknown.statusCode, 404);
+      for (const e of await fired(gated)) {
+        const res2 = await h.call('POST', `/api/v1/workflows/${gated}/executions/${e.id}/cancel`);
+        assert.ok([200, 202].includes(res2.statusCode), res2.body);
+      }
+    });
+
     it('follows the time zone: a skipped local time never fires, a repeated one once', async () => {
       const schedules = [
         { id: 'two-thirty', cron: '30 2 * * *' },

@@ -1,6 +1,6 @@
 /** Schedules of a workflow (docs/triggers.md): list with next fire times, pause, resume. */
 import { Type } from 'typebox';
-import { ScheduleViewSchema } from '../../services/schedules.ts';
+import { BackfillResultSchema, ScheduleViewSchema } from '../../services/schedules.ts';
 import { WorkflowIdParams, errorResponses } from '../schemas.ts';
 import type { App, Services } from '../types.ts';
 
@@ -47,4 +47,40 @@ export function scheduleRoutes(app: App, services: Services): void {
         services.schedules.setPaused(req.params.id, req.params.triggerId, action === 'pause'),
     );
   }
+
+  app.post(
+    '/api/v1/workflows/:id/schedules/:triggerId/backfill',
+    {
+      config: { permission: 'workflows.edit' },
+      schema: {
+        tags,
+        summary:
+          'Fire every tick of a schedule in (from, to] now, under its own overlap policy (default allow_all); ticks that fired before do not fire again',
+        params: ScheduleParams,
+        body: Type.Object(
+          {
+            from: Type.String({ format: 'date-time' }),
+            to: Type.String({ format: 'date-time' }),
+            overlap: Type.Optional(
+              Type.Union([
+                Type.Literal('skip'),
+                Type.Literal('buffer_one'),
+                Type.Literal('buffer_all'),
+                Type.Literal('cancel_other'),
+                Type.Literal('allow_all'),
+              ]),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: BackfillResultSchema, ...errorResponses(400, 401, 403, 404, 415) },
+      },
+    },
+    async (req) =>
+      services.schedules.backfill(req.params.id, req.params.triggerId, {
+        from: req.body.from,
+        to: req.body.to,
+        ...(req.body.overlap !== undefined && { overlap: req.body.overlap }),
+      }),
+  );
 }
