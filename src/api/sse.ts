@@ -1,7 +1,7 @@
 /**
  * The one Server-Sent Events writer (CONVENTIONS 8). It writes `id:`/`event:`/`data:` frames and
  * `: heartbeat` comments, keeps each client's unsent bytes bounded, drops a client that stops
- * reading (with a final `event: error` saying why) and frees everything when a client goes away.
+ * reading (with a final `event: dropped` saying why) and frees everything when a client goes away.
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
@@ -152,12 +152,15 @@ export class SseWriter {
     this.res.end();
   }
 
-  /** Ends the stream early with `event: error` and the reason; a stalled socket is destroyed. */
+  /**
+   * Ends the stream early with `event: dropped` and the reason (never `error`, which EventSource
+   * clients also get for their own connection errors); a stalled socket is destroyed.
+   */
   drop(reason: DropReason, message = dropMessages[reason]): void {
     if (this.done) return;
     const unsent = this.res.writableLength;
     this.write(
-      `: dropped: ${message}\nevent: error\ndata: ${JSON.stringify({ reason, message })}\n\n`,
+      `: dropped: ${message}\nevent: dropped\ndata: ${JSON.stringify({ reason, message })}\n\n`,
     );
     this.finish(reason, unsent);
     this.res.end();

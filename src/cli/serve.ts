@@ -21,7 +21,24 @@ export async function serve(argv: string[]): Promise<void> {
   const storage = config.databaseUrl
     ? `PostgreSQL ${redactUrl(config.databaseUrl)}`
     : `SQLite ${config.dataDir}/switchyard.db`;
-  const address = await yard.app.listen({ port: config.port, host: config.host });
+  let address: string;
+  try {
+    address = await yard.app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') throw err;
+    const why =
+      code === 'EADDRINUSE'
+        ? `port ${config.port} is in use on ${config.host}`
+        : code === 'EACCES'
+          ? `port ${config.port} needs privileges this user lacks`
+          : `${config.host} is not an address of this machine`;
+    process.stderr.write(
+      `switchyard: cannot listen: ${why}; choose another with --port / SWITCHYARD_PORT (or --host / SWITCHYARD_HOST)\n`,
+    );
+    await yard.close().catch(() => undefined);
+    process.exit(2);
+  }
   const lines = [`Switchyard listening on ${address} (${storage})`];
   if (yard.bootstrap.secret) {
     lines.push(

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from '../helpers/suite.ts';
@@ -72,5 +73,27 @@ for (const dialect of dialectNames) {
 describe('server process: bad configuration', () => {
   it('refuses a bad port with a clear message', async () => {
     await assert.rejects(startServer(['--port', 'eighty']), /port must be an integer/);
+  });
+
+  it('says a port in use is in use, without a stack trace, and exits 2', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'switchyard-e2e-port-'));
+    try {
+      await assert.rejects(
+        startServer(['--port', String(port), '--data-dir', dataDir]),
+        (err: Error) => {
+          assert.match(err.message, /server exited with 2/);
+          assert.match(err.message, new RegExp(`port ${port} is in use on 127\\.0\\.0\\.1`));
+          assert.match(err.message, /choose another with --port/);
+          assert.doesNotMatch(err.message, /\n\s+at /, 'no stack trace');
+          return true;
+        },
+      );
+    } finally {
+      taken.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -66,10 +66,10 @@ export function follow(url: string, token: string, lastEventId?: string): Follow
       for (const w of waiters.filter((w) => events.length >= w.n)) w.resolve();
     });
   }
-  es.addEventListener('error', (e) => {
-    // A server-sent `event: error` (dropped) has data; a connection error just reconnects.
-    const data = (e as unknown as { data?: string }).data;
-    if (data) endReject(new Error(`stream dropped: ${data}`));
+  // The server's own `event: dropped` (slow client, deleted execution, shutdown) ends the stream;
+  // EventSource's `error` is only its connection failing, after which it reconnects.
+  es.addEventListener('dropped', (e: MessageEvent) => {
+    endReject(new Error(`stream dropped: ${e.data as string}`));
   });
   return {
     events,

@@ -233,7 +233,7 @@ for (const dialect of dialectNames) {
       await closed;
       const text = Buffer.concat(chunks).toString();
       assert.match(text, /^HTTP\/1\.1 200/);
-      assert.match(text, /event: error\ndata: \{"reason":"slow_client"/);
+      assert.match(text, /event: dropped\ndata: \{"reason":"slow_client"/);
       assert.doesNotMatch(text, /event: end/);
     });
 
