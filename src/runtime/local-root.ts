@@ -73,8 +73,27 @@ export async function bwrapRootArgs(opts: {
     args.push('--ro-bind', await outboundResolvConf(opts.etcDir), '/etc/resolv.conf');
   }
   args.push('--dev', '/dev', '--proc', '/proc', '--perms', '1777', '--tmpfs', '/tmp');
-  for (const p of opts.readOnlyPaths) args.push('--ro-bind-try', p, p);
+  for (const p of opts.readOnlyPaths) args.push(...traversableParents(p), '--ro-bind-try', p, p);
   return args;
+}
+
+/** Top-level directories the minimal root has already (with their own modes). */
+const rootTops = new Set(['usr', 'etc', 'dev', 'proc', 'tmp', 'workspace', ...programEntries]);
+
+/**
+ * `--dir` with mode 0755 for each parent of `p` that the minimal root lacks: bubblewrap would
+ * otherwise create them with the server's umask (0700 under root), and the sandbox user could not
+ * reach the bound path.
+ */
+function traversableParents(p: string): string[] {
+  const parts = path.resolve(p).split('/').filter(Boolean).slice(0, -1);
+  if (parts.length === 0 || rootTops.has(parts[0]!)) return [];
+  return parts.flatMap((_, i) => [
+    '--perms',
+    '0755',
+    '--dir',
+    `/${parts.slice(0, i + 1).join('/')}`,
+  ]);
 }
 
 /**

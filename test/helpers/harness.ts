@@ -14,7 +14,8 @@ export interface Harness {
   dataDir: string;
   /** Sends a request with the admin token unless `token` is given (null sends none). */
   call(
-    method: InjectOptions['method'],
+    /** An HTTP method (tests pass them from tables, as plain strings). */
+    method: string,
     url: string,
     body?: unknown,
     opts?: { token?: string | null; headers?: Record<string, string> },
@@ -73,7 +74,7 @@ export async function startHarness(
       const headers: Record<string, string> = { ...o.headers };
       const token = o.token === undefined ? adminToken : o.token;
       if (token !== null) headers.authorization = `Bearer ${token}`;
-      const req: InjectOptions = { method, url, headers };
+      const req: InjectOptions = { method: method as InjectOptions['method'], url, headers };
       if (body !== undefined) {
         if (typeof body === 'string' || Buffer.isBuffer(body)) req.payload = body;
         else req.payload = body as InjectOptions['payload'];

@@ -114,7 +114,7 @@ describe('command executor', () => {
     }
   });
 
-  it('fails a non-zero exit with the code and the last stderr line', async () => {
+  it('fails a non-zero exit with the code and the last stderr line (no fatal:/error: line)', async () => {
     const { result } = await runNode(
       command(
         'echo "partial=yes" >> "$SWITCHYARD_OUTPUT"\necho first >&2\necho "boom: disk full" >&2\nexit 3',
@@ -126,6 +126,26 @@ describe('command executor', () => {
     assert.equal(error.retryable, true);
     assert.match(error.message, /code 3: boom: disk full/);
     assert.deepEqual(result.outputs, { partial: 'yes', exitCode: 3 });
+  });
+
+  it('quotes the first fatal:/error: line of stderr rather than the last', async () => {
+    const { result } = await runNode(
+      command(
+        [
+          'echo "Cloning into \'src\'..." >&2',
+          'echo "fatal: repository \'/srv/repos/app\' does not exist" >&2',
+          "echo 'Please make sure you have the correct access rights' >&2",
+          "echo 'and the repository exists.' >&2",
+          'exit 128',
+        ].join('\n'),
+      ),
+    );
+    const error = failed(result);
+    assert.equal(error.exitCode, 128);
+    assert.equal(
+      error.message,
+      "exited with code 128: fatal: repository '/srv/repos/app' does not exist",
+    );
   });
 
   it('stops at the first failing command (sh -e) and honours `shell`', async () => {

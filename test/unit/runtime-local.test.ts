@@ -381,6 +381,37 @@ describe('local runtime: bubblewrap', { skip: needs({ bwrap: true }) }, () => {
     }
   });
 
+  it('makes the parents of a read-only path traversable, so the sandbox user reaches it', async () => {
+    // /var is not in the minimal root: bubblewrap creates /var and /var/tmp for the mount.
+    const extra = mkdtempSync('/var/tmp/sy-ro-parents-');
+    try {
+      writeFileSync(path.join(extra, 'tool.txt'), 'deep tool');
+      chmodSync(extra, 0o755);
+      const runtime = createLocalRuntime({
+        dataDir: scratch,
+        isolation: 'bwrap',
+        cgroups: 'off',
+        readOnlyPaths: [extra],
+      });
+      const sandbox = await runtime.create(spec(scratch, 'exec_ro_parents'));
+      try {
+        const { stdout } = await sh(
+          sandbox,
+          `id -u; stat -c %a /var /var/tmp; cat ${extra}/tool.txt`,
+        );
+        const [uid, varMode, tmpMode, tool] = stdout.trim().split('\n');
+        if (process.getuid?.() === 0) assert.notEqual(uid, '0', 'runs as the sandbox user');
+        assert.equal(varMode, '755');
+        assert.equal(tmpMode, '755');
+        assert.equal(tool, 'deep tool');
+      } finally {
+        await sandbox.destroy();
+      }
+    } finally {
+      rmSync(extra, { recursive: true, force: true });
+    }
+  });
+
   it('on cancel kills grandchildren inside the pid namespace (SIGKILL for those ignoring SIGTERM)', async () => {
     const { marker, run, count } = markedSleep();
     const fixture = await createExecFixture(

@@ -181,9 +181,13 @@ type ProcessEnd =
       signal: NodeJS.Signals | null;
       /** Set when Switchyard stopped the process. */
       stopped?: 'timeout' | 'cancelled';
+      /** The most telling stderr line (the first `fatal:`/`error:` one, else the last). */
       lastStderr?: string;
       oomKilled: boolean;
     };
+
+/** A line that says what failed: `fatal: …`, `error: …`, `Error: …`, `npm ERR! …`, `E: …` (apt). */
+const tellingLine = /^\s*(?:fatal|error|e)(?:\[[\w-]+\])?:\s|^\s*npm err!\s/i;
 
 async function runProcess(
   ctx: ExecContext,
@@ -209,10 +213,17 @@ async function runProcess(
     finished(proc.stderr).catch(() => {}),
   ]);
 
+  // The error message quotes the most telling stderr line: the first `fatal:`/`error:` one (git,
+  // compilers, package managers say what went wrong there), else the last.
   let lastStderr: string | undefined;
+  let tellingStderr: string | undefined;
   const out = new LineSplitter((line) => ctx.log('stdout', line));
   const err = new LineSplitter((line) => {
-    if (line.trim() !== '') lastStderr = line.length > 500 ? `${line.slice(0, 500)}…` : line;
+    if (line.trim() !== '') {
+      const shown = line.length > 500 ? `${line.slice(0, 500)}…` : line;
+      lastStderr = shown;
+      if (tellingStderr === undefined && tellingLine.test(line)) tellingStderr = shown;
+    }
     ctx.log('stderr', line);
   });
   proc.stdout.on('data', (chunk: Buffer) => out.push(chunk));
@@ -263,7 +274,7 @@ async function runProcess(
   }
   out.end();
   err.end();
-  return { kind: 'exited', ...exit, stopped, lastStderr, oomKilled };
+  return { kind: 'exited', ...exit, stopped, lastStderr: tellingStderr ?? lastStderr, oomKilled };
 }
 
 async function readOutputs(
