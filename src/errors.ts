@@ -105,6 +105,11 @@ export const errorCatalog = {
     retryable: false,
     message: 'The DLQ entry is not in a state that allows this.',
   },
+  ERR_CONCURRENCY_SKIPPED: {
+    status: 409,
+    retryable: true,
+    message: "The workflow's concurrency group is full and its policy is skip: no run was started.",
+  },
   ERR_CONFLICT: {
     status: 409,
     retryable: true,

@@ -2,6 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import { type TSchema, Type } from 'typebox';
 import {
+  ConcurrencySchema,
   GraphSchema,
   RuntimeConfigSchema,
   TriggerConfigSchema,
@@ -73,6 +74,7 @@ export const WorkflowSchema = Type.Object({
   variables: VariablesSchema,
   runtimeConfig: RuntimeConfigSchema,
   triggerConfig: TriggerConfigSchema,
+  concurrency: Type.Optional(ConcurrencySchema),
   createdBy: Type.String(),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
@@ -95,6 +97,7 @@ export const VersionSchema = Type.Object({
   graph: GraphSchema,
   variables: VariablesSchema,
   triggerConfig: TriggerConfigSchema,
+  concurrency: Type.Optional(ConcurrencySchema),
 });
 
 export const VersionSummarySchema = Type.Object({ ...versionMeta, nodeCount: Type.Integer() });
@@ -217,6 +220,15 @@ const executionSummaryFields = {
   ),
   cost: CostSchema,
   parentExecutionId: Nullable(Type.String()),
+  statusReason: Type.Optional(
+    Type.String({
+      description:
+        'Why the execution is where it is; while it waits in its concurrency group: `concurrency: waiting for group <key> (<n> running)`.',
+    }),
+  ),
+  concurrencyGroup: Type.Optional(
+    Type.String({ description: 'The concurrency group key rendered when the run was created.' }),
+  ),
 };
 
 export const ExecutionSummarySchema = Type.Object(executionSummaryFields);

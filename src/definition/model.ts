@@ -324,6 +324,46 @@ export type Trigger = ManualTrigger | ScheduleTrigger | EventTrigger | WebhookTr
 export const triggerTypes = ['manual', 'schedule', 'event', 'webhook'] as const;
 
 // ---------------------------------------------------------------------------------------------
+// Concurrency (DESIGN §7): GitHub Actions' `concurrency` with `cancel-in-progress`
+
+/**
+ * What a new run does when its group already has `max` active runs: wait its turn (`queue`),
+ * not start at all (`skip`), or cancel the running ones and start (`cancel_running`).
+ */
+export const concurrencyPolicies = ['queue', 'skip', 'cancel_running'] as const;
+export type ConcurrencyPolicy = (typeof concurrencyPolicies)[number];
+
+export const ConcurrencyPreciseSchema = Type.Object(
+  {
+    /** A `${{ }}` template over `params`, `trigger` and `vars`; the key is global (any workflow). */
+    group: Type.String({ minLength: 1, maxLength: 200 }),
+    max: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    policy: Type.Optional(Type.Union(concurrencyPolicies.map((p) => Type.Literal(p)))),
+  },
+  { additionalProperties: false, 'x-name': 'concurrency' },
+);
+
+export interface Concurrency {
+  group: string;
+  /** Active runs the group may hold at once; default 1. */
+  max?: number;
+  /** Default `queue`. */
+  policy?: ConcurrencyPolicy;
+}
+
+/** Loose OpenAPI shape; the precise check happens in validateDefinitionParts. */
+export const ConcurrencySchema = Type.Object(
+  {
+    group: Type.String({
+      description: 'Group key template, e.g. `deploy-${{ params.env }}`; shared across workflows.',
+    }),
+    max: Type.Optional(Type.Integer({ description: 'Active runs allowed at once (default 1).' })),
+    policy: Type.Optional(Type.String({ description: 'queue (default), skip or cancel_running.' })),
+  },
+  { additionalProperties: true },
+);
+
+// ---------------------------------------------------------------------------------------------
 // The whole definition
 
 export interface WorkflowDefinition {
@@ -334,6 +374,8 @@ export interface WorkflowDefinition {
   runtimeConfig: RuntimeConfig;
   triggerConfig: Trigger[];
   graph: Graph;
+  /** Absent when the workflow sets none. */
+  concurrency?: Concurrency;
 }
 
 export interface DefinitionLimits {

@@ -11,13 +11,16 @@ import type { NodeCheckContext, NodeTypeSpec } from '../nodes/node-type.ts';
 import { parseDuration } from './duration.ts';
 import { findCycles, normalizeGraph } from './graph.ts';
 import { inStyle, pathIndex, pathKey, quote, type KeyStyle } from './keys.ts';
+import { concurrencyGroupProblems } from './concurrency.ts';
 import {
+  ConcurrencyPreciseSchema,
   GraphInputSchema,
   RuntimeConfigPreciseSchema,
   TriggerListPreciseSchema,
   TriggerPreciseSchema,
   VariablesPreciseSchema,
   nodeIdPattern,
+  type Concurrency,
   type DefinitionLimits,
   type Graph,
   type GraphEdge,
@@ -37,6 +40,8 @@ export interface DefinitionParts {
   variables?: unknown;
   runtimeConfig?: unknown;
   triggerConfig?: unknown;
+  /** Absent: the part is not given (a PATCH leaves it as it is); null: no concurrency. */
+  concurrency?: unknown;
 }
 
 export interface ValidatedParts {
@@ -44,6 +49,8 @@ export interface ValidatedParts {
   variables?: Variables;
   runtimeConfig?: RuntimeConfig;
   triggerConfig?: Trigger[];
+  /** Null when the input cleared it. */
+  concurrency?: Concurrency | null;
 }
 
 /** Where each part sits in the input, by key style. */
@@ -53,12 +60,14 @@ const partPaths = {
     variables: 'variables',
     runtimeConfig: 'runtimeConfig',
     triggerConfig: 'triggerConfig',
+    concurrency: 'concurrency',
   },
   snake: {
     graph: '',
     variables: 'variables',
     runtimeConfig: 'runtime_config',
     triggerConfig: 'triggers',
+    concurrency: 'concurrency',
   },
 } as const;
 
@@ -162,6 +171,15 @@ export function checkParts(
       checkTriggers(triggers, clean, paths.triggerConfig, problems);
       result.triggerConfig = triggers;
     }
+  }
+  if (parts.concurrency === null) result.concurrency = null;
+  else if (parts.concurrency !== undefined) {
+    const c = walk(ConcurrencyPreciseSchema, parts.concurrency, paths.concurrency, w, 1);
+    if (isPlainObject(c) && typeof c.group === 'string') {
+      for (const message of concurrencyGroupProblems(c.group))
+        problems.add(pathKey(paths.concurrency, 'group'), message);
+    }
+    result.concurrency = c as Concurrency;
   }
   return result;
 }

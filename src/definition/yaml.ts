@@ -18,6 +18,7 @@ import { nodeTypes } from '../nodes/registry.ts';
 import { normalizeGraph } from './graph.ts';
 import { camelToSnake, pathIndex, pathKey, quote } from './keys.ts';
 import {
+  ConcurrencyPreciseSchema,
   RetryPolicySchema,
   RuntimeConfigPreciseSchema,
   TriggerListPreciseSchema,
@@ -36,6 +37,7 @@ const topLevelKeys = [
   'variables',
   'runtime_config',
   'triggers',
+  'concurrency',
   'fail_fast',
   'timeout',
   'retry',
@@ -104,6 +106,7 @@ export function parseWorkflowYaml(text: string, limits: DefinitionLimits): Workf
       variables: given('variables') ?? {},
       runtimeConfig: given('runtime_config') ?? {},
       triggerConfig: given('triggers') ?? [],
+      ...(given('concurrency') !== undefined && { concurrency: given('concurrency') }),
     },
     limits,
     'snake',
@@ -118,6 +121,7 @@ export function parseWorkflowYaml(text: string, limits: DefinitionLimits): Workf
     runtimeConfig: parts.runtimeConfig!,
     triggerConfig: parts.triggerConfig!,
     graph: parts.graph!,
+    ...(parts.concurrency && { concurrency: parts.concurrency }),
   };
 }
 
@@ -252,6 +256,8 @@ export function workflowToYaml(def: WorkflowDefinition): string {
   }
   if (def.triggerConfig.length > 0)
     doc.triggers = walk(TriggerListPreciseSchema, def.triggerConfig, 'triggers', w, 1);
+  if (def.concurrency)
+    doc.concurrency = walk(ConcurrencyPreciseSchema, def.concurrency, 'concurrency', w, 1);
   if (graph.failFast !== undefined) doc[camelToSnake('failFast')] = graph.failFast;
   if (graph.timeout !== undefined) doc.timeout = graph.timeout;
   if (graph.retry !== undefined) doc.retry = walk(RetryPolicySchema, graph.retry, 'retry', w, 1);

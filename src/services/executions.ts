@@ -3,7 +3,13 @@
  * resume, follow-up), the DLQ and usage. Wrong-state requests answer 409 with the current
  * status; an execution that is not under the workflow in the path is 404.
  */
-import { type ManualTrigger, type Trigger, matchesInputType } from '../definition/index.ts';
+import {
+  type Concurrency,
+  type ManualTrigger,
+  type Trigger,
+  matchesInputType,
+} from '../definition/index.ts';
+import { render } from '../engine/expressions.ts';
 import {
   type ExecutionStatus,
   type NodeStatus,
@@ -25,19 +31,20 @@ import type { NodeError } from '../nodes/executor.ts';
 import { AppError, type ErrorDetail } from '../errors.ts';
 import type { Database } from '../store/db.ts';
 import { isUniqueViolation } from '../store/db.ts';
+import { activeInGroup } from '../store/concurrency.ts';
 import * as dlqSql from '../store/dlq.ts';
 import type { DlqRow } from '../store/dlq.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as nodeRunsSql from '../store/node-runs.ts';
-import { getVersion } from '../store/versions.ts';
+import { type VersionRow, getVersion } from '../store/versions.ts';
 import { getWorkflow } from '../store/workflows.ts';
 import type { WorkflowType } from '../types.ts';
-import type { Worker } from '../worker/worker.ts';
+import type { NewExecution, Worker } from '../worker/worker.ts';
 import type { ArtifactService } from './artifacts.ts';
 import { type Clock, isoNow } from './clock.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
-import { effectiveRuntimeConfig } from './workflows.ts';
+import { concurrencyOf, effectiveRuntimeConfig } from './workflows.ts';
 
 export interface NodeView {
   nodeId: string;
@@ -69,6 +76,10 @@ export interface ExecutionSummary {
   error: ExecutionError | null;
   cost: Cost;
   parentExecutionId: string | null;
+  /** Why it is where it is: set while it waits in its concurrency group. */
+  statusReason?: string;
+  /** The concurrency group key it counts against. */
+  concurrencyGroup?: string;
 }
 
 export interface ExecutionView extends ExecutionSummary {
@@ -152,6 +163,10 @@ export class ExecutionService {
       });
     const params = checkParams(JSON.parse(v.trigger_config) as Trigger[], body.params ?? {});
     const type = wf.type as WorkflowType;
+    const trigger = opts.trigger ?? { type: 'manual', actor: opts.actor };
+    const concurrency = groupOf(v, params, trigger);
+    if (concurrency?.policy === 'cancel_running')
+      await this.cancelGroup(concurrency.key, opts.actor, workflowId);
     try {
       const row = await this.worker.createExecution({
         workflowId,
@@ -162,8 +177,9 @@ export class ExecutionService {
           unknown
         >,
         params,
-        trigger: opts.trigger ?? { type: 'manual', actor: opts.actor },
+        trigger,
         createdBy: opts.actor,
+        ...(concurrency && { concurrency }),
         ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }),
       });
       return { accepted: accepted(row), created: true };
@@ -173,6 +189,23 @@ export class ExecutionService {
         if (prior) return { accepted: accepted(prior), created: false };
       }
       throw err;
+    }
+  }
+
+  /** `cancel_running`: the group's active runs are cancelled the way `POST …/cancel` does it. */
+  private async cancelGroup(key: string, actor: string, workflowId: string): Promise<void> {
+    for (const run of await activeInGroup(this.database.db, key)) {
+      try {
+        await this.cancel(
+          run.workflow_id,
+          run.id,
+          actor,
+          `concurrency: a new run of ${workflowId} in group ${key} replaces it (cancel_running)`,
+        );
+      } catch (err) {
+        // It ended meanwhile: nothing left to cancel.
+        if (!(err instanceof AppError && err.code === 'ERR_EXECUTION_STATE')) throw err;
+      }
     }
   }
 
@@ -569,7 +602,36 @@ function summary(row: ExecutionRow): ExecutionSummary {
     error: row.error ? (JSON.parse(row.error) as ExecutionError) : null,
     cost: s.cost,
     parentExecutionId: row.parent_execution_id,
+    ...(row.concurrency_queued === 1 &&
+      row.status === 'pending' &&
+      row.status_reason !== null && { statusReason: row.status_reason }),
+    ...(row.concurrency_group !== null && { concurrencyGroup: row.concurrency_group }),
   };
+}
+
+/**
+ * The version's concurrency block with its group rendered for this run (DESIGN §7): the
+ * template sees the run's `params`, `trigger` and the version's `vars`.
+ */
+function groupOf(
+  v: VersionRow,
+  params: Record<string, unknown>,
+  trigger: TriggerInfo,
+): NewExecution['concurrency'] {
+  const c: Concurrency | undefined = concurrencyOf(v).concurrency;
+  if (!c) return undefined;
+  let key: unknown;
+  try {
+    key = render(c.group, { params, trigger, vars: JSON.parse(v.variables) as unknown });
+  } catch (err) {
+    throw new AppError('ERR_PARAMS_INVALID', {
+      message: `The concurrency group ${c.group} cannot be rendered for this run: ${(err as Error).message}`,
+      details: [{ path: 'concurrency.group', message: (err as Error).message }],
+      cause: err,
+    });
+  }
+  const text = typeof key === 'string' ? key : JSON.stringify(key);
+  return { key: text, max: c.max ?? 1, policy: c.policy ?? 'queue' };
 }
 
 function dlqView(r: DlqRow): DlqView {

@@ -211,15 +211,23 @@ export class HookService {
       return none(
         `version ${wf.active_version} has no trigger {type: webhook, name: ${hook.name}}`,
       );
-    const { accepted } = await this.executions.run(
-      wf.id,
-      { version: wf.active_version },
-      {
-        actor: `hook:${hook.name}`,
-        idempotencyKey: `${eventId}:${wf.id}`,
-        trigger: { type: 'webhook', eventType, eventId, actor: `hook:${hook.name}`, data },
-      },
-    );
+    let accepted;
+    try {
+      ({ accepted } = await this.executions.run(
+        wf.id,
+        { version: wf.active_version },
+        {
+          actor: `hook:${hook.name}`,
+          idempotencyKey: `${eventId}:${wf.id}`,
+          trigger: { type: 'webhook', eventType, eventId, actor: `hook:${hook.name}`, data },
+        },
+      ));
+    } catch (err) {
+      // A full concurrency group with policy skip is this delivery's outcome, not a failure.
+      if (err instanceof AppError && err.code === 'ERR_CONCURRENCY_SKIPPED')
+        return none(err.message);
+      throw err;
+    }
     return {
       executionId: accepted.id,
       outcome: { executions: [{ ...named, executionId: accepted.id }], unmatched: [] },

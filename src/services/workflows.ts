@@ -4,6 +4,7 @@
  * Versions are appended, never rewritten; appends are compare-and-set on `latest_version`.
  */
 import {
+  type Concurrency,
   type DefinitionLimits,
   type Graph,
   type RuntimeConfig,
@@ -48,6 +49,8 @@ export interface WorkflowView {
   variables: Variables;
   runtimeConfig: RuntimeConfig;
   triggerConfig: Trigger[];
+  /** The shown version's concurrency block; absent when it sets none. */
+  concurrency?: Concurrency;
   createdBy: string;
   createdAt: string;
   updatedAt: string;
@@ -61,6 +64,7 @@ export interface VersionView {
   graph: Graph;
   variables: Variables;
   triggerConfig: Trigger[];
+  concurrency?: Concurrency;
   source: VersionSource;
   restoredFrom: number | null;
   createdBy: string;
@@ -68,7 +72,10 @@ export interface VersionView {
   publishedAt: string | null;
 }
 
-export type VersionSummary = Omit<VersionView, 'graph' | 'variables' | 'triggerConfig'> & {
+export type VersionSummary = Omit<
+  VersionView,
+  'graph' | 'variables' | 'triggerConfig' | 'concurrency'
+> & {
   nodeCount: number;
 };
 
@@ -80,6 +87,7 @@ export interface CreateInput {
   variables?: unknown;
   runtimeConfig?: unknown;
   triggerConfig?: unknown;
+  concurrency?: unknown;
 }
 
 export interface PatchInput {
@@ -89,6 +97,8 @@ export interface PatchInput {
   graph?: unknown;
   variables?: unknown;
   triggerConfig?: unknown;
+  /** null removes the block. */
+  concurrency?: unknown;
 }
 
 export interface ListQuery {
@@ -146,6 +156,7 @@ export class WorkflowService {
         variables: input.variables ?? {},
         runtimeConfig: input.runtimeConfig ?? {},
         triggerConfig: input.triggerConfig ?? [],
+        ...(input.concurrency !== undefined && { concurrency: input.concurrency }),
       },
       this.limits,
     );
@@ -171,6 +182,7 @@ export class WorkflowService {
       graph: JSON.stringify(parts.graph ?? emptyGraph()),
       variables: JSON.stringify(parts.variables ?? {}),
       trigger_config: JSON.stringify(parts.triggerConfig ?? []),
+      concurrency: concurrencyColumn(parts.concurrency),
       source,
       restored_from: null,
       created_by: actor,
@@ -196,6 +208,7 @@ export class WorkflowService {
         ...(input.variables !== undefined && { variables: input.variables }),
         ...(input.runtimeConfig !== undefined && { runtimeConfig: input.runtimeConfig }),
         ...(input.triggerConfig !== undefined && { triggerConfig: input.triggerConfig }),
+        ...(input.concurrency !== undefined && { concurrency: input.concurrency }),
       },
       this.limits,
     );
@@ -224,11 +237,16 @@ export class WorkflowService {
             parts.triggerConfig !== undefined
               ? JSON.stringify(parts.triggerConfig)
               : latest.trigger_config,
+          concurrency:
+            parts.concurrency !== undefined
+              ? concurrencyColumn(parts.concurrency)
+              : latest.concurrency,
         };
         const changed =
           next.graph !== latest.graph ||
           next.variables !== latest.variables ||
-          next.trigger_config !== latest.trigger_config;
+          next.trigger_config !== latest.trigger_config ||
+          next.concurrency !== latest.concurrency;
         return changed ? { ...next, source: 'patch', restored_from: null } : undefined;
       },
       actor,
@@ -252,7 +270,13 @@ export class WorkflowService {
     const rows = await versionsSql.listVersions(this.database.db, id);
     return {
       items: rows.map((r) => {
-        const { graph, variables: _v, triggerConfig: _t, ...rest } = versionView(r, wf);
+        const {
+          graph,
+          variables: _v,
+          triggerConfig: _t,
+          concurrency: _c,
+          ...rest
+        } = versionView(r, wf);
         return { ...rest, nodeCount: graph.nodes.length };
       }),
     };
@@ -276,6 +300,7 @@ export class WorkflowService {
           graph: old.graph,
           variables: old.variables,
           trigger_config: old.trigger_config,
+          concurrency: old.concurrency,
           source: 'restore',
           restored_from: version,
         };
@@ -371,6 +396,7 @@ export class WorkflowService {
       runtimeConfig: JSON.parse(wf.runtime_config) as RuntimeConfig,
       triggerConfig: JSON.parse(row.trigger_config) as Trigger[],
       graph: JSON.parse(row.graph) as Graph,
+      ...concurrencyOf(row),
     };
     return { yaml: workflowToYaml(def), version: v, name: wf.name };
   }
@@ -396,6 +422,7 @@ export class WorkflowService {
         variables: def.variables,
         runtimeConfig: def.runtimeConfig,
         triggerConfig: def.triggerConfig,
+        ...(def.concurrency && { concurrency: def.concurrency }),
       },
       actor,
       'import',
@@ -414,7 +441,10 @@ export class WorkflowService {
       wf: WorkflowRow,
       latest: VersionRow,
     ) => Promise<
-      | Pick<VersionRow, 'graph' | 'variables' | 'trigger_config' | 'source' | 'restored_from'>
+      | Pick<
+          VersionRow,
+          'graph' | 'variables' | 'trigger_config' | 'concurrency' | 'source' | 'restored_from'
+        >
       | undefined
     >,
     actor: string,
@@ -491,6 +521,7 @@ export class WorkflowService {
       variables: v ? (JSON.parse(v.variables) as Variables) : {},
       runtimeConfig: effectiveRuntimeConfig(type, JSON.parse(row.runtime_config) as RuntimeConfig),
       triggerConfig: v ? (JSON.parse(v.trigger_config) as Trigger[]) : [],
+      ...(v && concurrencyOf(v)),
       createdBy: row.created_by,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
@@ -512,12 +543,27 @@ function versionView(row: VersionRow, wf: WorkflowRow): VersionView {
     graph: JSON.parse(row.graph) as Graph,
     variables: JSON.parse(row.variables) as Variables,
     triggerConfig: JSON.parse(row.trigger_config) as Trigger[],
+    ...concurrencyOf(row),
     source: row.source as VersionSource,
     restoredFrom: row.restored_from,
     createdBy: row.created_by,
     createdAt: row.created_at,
     publishedAt: row.published_at,
   };
+}
+
+/** The stored form of a validated `concurrency` part (null: none). */
+function concurrencyColumn(c: Concurrency | null | undefined): string | null {
+  return c ? JSON.stringify(c) : null;
+}
+
+/** `{concurrency}` when the version sets one, else nothing (the read shape omits the key). */
+export function concurrencyOf(row: Pick<VersionRow, 'concurrency'>): {
+  concurrency?: Concurrency;
+} {
+  return row.concurrency === null
+    ? {}
+    : { concurrency: JSON.parse(row.concurrency) as Concurrency };
 }
 
 function versionNotFound(id: string, version: number): AppError {

@@ -26,6 +26,8 @@ export interface WorkflowVersionsTable {
   graph: string;
   variables: string;
   trigger_config: string;
+  /** JSON of the `concurrency` block (camelCase), or null when the version sets none. */
+  concurrency: string | null;
   /** How the version came to be: create, patch, restore, import. */
   source: string;
   restored_from: number | null;
@@ -103,6 +105,14 @@ export interface ExecutionsTable {
   started_at: string | null;
   ended_at: string | null;
   updated_at: string;
+  /** The rendered concurrency group key this execution counts against (null: none). */
+  concurrency_group: string | null;
+  /** The `max` of the execution's version: it starts only while fewer of its group are active. */
+  concurrency_max: number | null;
+  /** 1 while the execution waits for a slot in its group (pending, no start task yet). */
+  concurrency_queued: number;
+  /** Why the execution is where it is (e.g. waiting for its concurrency group), or null. */
+  status_reason: string | null;
 }
 
 export interface TasksTable {

@@ -280,6 +280,8 @@ export class Scheduler {
       );
       return { id: accepted.id, created };
     } catch (err) {
+      // The workflow's concurrency group is full and its policy is skip: the tick does not fire.
+      if (err instanceof AppError && err.code === 'ERR_CONCURRENCY_SKIPPED') return undefined;
       // Params the manual trigger requires without a default, or an archive racing this pass:
       // the tick is dropped rather than retried forever.
       if (err instanceof AppError && err.status < 500) {

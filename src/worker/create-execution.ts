@@ -1,12 +1,17 @@
 /**
  * New executions: the execution row, its first event and its start task, for an API request
  * (`createExecution`) or a `workflow` node starting its child (`startChild`, inside the
- * parent's decision).
+ * parent's decision). An execution in a concurrency group is decided here, in its creating
+ * transaction under the group's lock: it starts, waits in the group's queue (no start task
+ * until a slot frees, see concurrency.ts), or is refused (`skip`).
  */
 import { initialNodes } from '../engine/draft.ts';
 import type { Command, ExecutionState, TriggerInfo } from '../engine/types.ts';
 import { zeroCost } from '../engine/cost.ts';
+import type { ConcurrencyPolicy } from '../definition/index.ts';
+import { AppError } from '../errors.ts';
 import { newId } from '../ids.ts';
+import * as concurrencySql from '../store/concurrency.ts';
 import type { Db } from '../store/db.ts';
 import * as eventsSql from '../store/events.ts';
 import * as executionsSql from '../store/executions.ts';
@@ -28,6 +33,8 @@ export interface NewExecution {
   idempotencyKey?: string;
   parent?: { executionId: string; nodeId: string };
   id?: string;
+  /** The version's concurrency block with its group key rendered for this run. */
+  concurrency?: { key: string; max: number; policy: ConcurrencyPolicy };
 }
 
 /**
@@ -41,12 +48,17 @@ export async function createExecution(
 ): Promise<ExecutionRow> {
   const lease = ctx.room() > 0;
   const { row, task } = await ctx.db.transaction(async (trx) => {
-    const r = await insertExecution(ctx, trx, spec, lease);
+    const queued = spec.concurrency ? await admit(ctx, trx, spec.concurrency) : undefined;
+    const r = await insertExecution(ctx, trx, spec, lease && queued === undefined, queued);
+    // Queued behind others while a slot is free (a version with a larger max, or a start that
+    // did not happen): the queue moves now, oldest first.
+    if (queued !== undefined) await promoteGroup(ctx, trx, spec.concurrency!.key);
     return {
-      row: r,
-      task: lease
-        ? await tasksSql.getTask(trx, tasksSql.taskId(r.id, 'start', null, 0))
-        : undefined,
+      row: (await executionsSql.getExecution(trx, r.id)) ?? r,
+      task:
+        lease && queued === undefined
+          ? await tasksSql.getTask(trx, tasksSql.taskId(r.id, 'start', null, 0))
+          : undefined,
     };
   });
   if (task) ctx.runClaimed(task);
@@ -54,12 +66,62 @@ export async function createExecution(
   return row;
 }
 
-/** Inserts a pending execution and its start task inside `trx` (leased to this worker with `lease`). */
+/**
+ * Decides, under the group's lock, whether a new execution of the group starts (undefined) or
+ * waits in its queue (the reason it waits); throws ERR_CONCURRENCY_SKIPPED for `skip` on a full
+ * group. `cancel_running` starts at once: the service cancelled the group's runs before.
+ */
+async function admit(
+  ctx: WorkerContext,
+  trx: Db,
+  c: NonNullable<NewExecution['concurrency']>,
+): Promise<string | undefined> {
+  await concurrencySql.lockGroup(trx, ctx.db.dialect, c.key);
+  if (c.policy === 'cancel_running') return undefined;
+  const active = await concurrencySql.countActive(trx, c.key);
+  const waiting = c.policy === 'queue' && (await concurrencySql.headOfQueue(trx, c.key));
+  if (active < c.max && !waiting) return undefined;
+  if (c.policy === 'skip') {
+    throw new AppError('ERR_CONCURRENCY_SKIPPED', {
+      message: `Concurrency group ${c.key} is full (${active} running, max ${c.max}); policy skip starts no run.`,
+      context: { group: c.key, running: active, max: c.max },
+    });
+  }
+  return `concurrency: waiting for group ${c.key} (${active} running)`;
+}
+
+/**
+ * Starts the group's oldest queued executions while the group has room (each under its own
+ * version's max). Runs inside the transaction that freed a slot or queued a run, so the
+ * hand-over commits with it: a crash loses no queued run, and the compare-and-set on the queued
+ * flag (under the group's lock) means no two servers start the same one.
+ */
+export async function promoteGroup(ctx: WorkerContext, trx: Db, key: string): Promise<number> {
+  await concurrencySql.lockGroup(trx, ctx.db.dialect, key);
+  const nowIso = ctx.clock.now().toISOString();
+  let started = 0;
+  for (;;) {
+    const head = await concurrencySql.headOfQueue(trx, key);
+    if (!head) break;
+    if ((await concurrencySql.countActive(trx, key)) >= (head.concurrency_max ?? 1)) break;
+    if (!(await concurrencySql.dequeue(trx, head.id, nowIso))) break;
+    await tasksSql.upsertTasks(trx, [taskRow(head.id, 'start', null, 0, nowIso, nowIso)]);
+    started++;
+  }
+  if (started > 0) await ctx.db.announceWork(trx);
+  return started;
+}
+
+/**
+ * Inserts a pending execution and its start task inside `trx` (leased to this worker with
+ * `lease`); with `queued` (the reason), it waits in its concurrency group without a start task.
+ */
 export async function insertExecution(
   ctx: WorkerContext,
   trx: Db,
   spec: NewExecution,
   lease = false,
+  queued?: string,
 ): Promise<ExecutionRow> {
   const now = ctx.clock.now();
   const nowIso = now.toISOString();
@@ -114,6 +176,10 @@ export async function insertExecution(
     started_at: null,
     ended_at: null,
     updated_at: nowIso,
+    concurrency_group: spec.concurrency?.key ?? null,
+    concurrency_max: spec.concurrency?.max ?? null,
+    concurrency_queued: queued === undefined ? 0 : 1,
+    status_reason: queued ?? null,
   };
   await executionsSql.insertExecution(trx, row);
   await eventsSql.insertEvents(trx, [
@@ -127,6 +193,7 @@ export async function insertExecution(
     },
   ]);
   await ctx.db.announceEvents(trx, id);
+  if (queued !== undefined) return row;
   const start = taskRow(id, 'start', null, 0, nowIso, nowIso);
   if (lease) {
     start.lease_owner = ctx.workerId;

@@ -23,7 +23,7 @@ import * as logsSql from '../store/logs.ts';
 import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
-import { startChild } from './create-execution.ts';
+import { promoteGroup, startChild } from './create-execution.ts';
 import { decisionRows, taskRow } from './decision-rows.ts';
 import { recordEndEvent } from './end-event.ts';
 import { finishEnvironment } from './environment.ts';
@@ -49,6 +49,8 @@ export async function dispatch(
       const out = await ctx.db.transaction((trx) => decideIn(ctx, trx, executionId, event, task));
       if (!out) return undefined;
       afterCommit(ctx, executionId, out.snapshot, out.commands, out.direct);
+      // A queued execution of its concurrency group got its start task.
+      if (out.promoted) ctx.wake();
       if (out.endEventId !== undefined) ctx.executionEnded(out.endEventId);
       return out.snapshot;
     } catch (err) {
@@ -65,7 +67,14 @@ async function decideIn(
   event: EngineEvent,
   task?: TaskRow,
 ): Promise<
-  { snapshot: Snapshot; commands: Command[]; direct: TaskRow[]; endEventId?: string } | undefined
+  | {
+      snapshot: Snapshot;
+      commands: Command[];
+      direct: TaskRow[];
+      endEventId?: string;
+      promoted: boolean;
+    }
+  | undefined
 > {
   const row = await executionsSql.getExecutionForDecision(trx, ctx.db.dialect, executionId);
   if (!row) {
@@ -147,7 +156,21 @@ async function decideIn(
 
   await persist(ctx, trx, row, snapshot, next, commands, enqueued, nowIso);
   const endEventId = await recordEndEvent(trx, snapshot.execution, next.execution, now);
-  return { snapshot: next, commands, direct, ...(endEventId !== undefined && { endEventId }) };
+  // A started run of a concurrency group that ends frees its slot: the group's queue moves in
+  // this same transaction, so the end and the hand-over commit (or are lost) together.
+  const promoted =
+    row.concurrency_group !== null &&
+    row.concurrency_queued === 0 &&
+    !isTerminalExecution(snapshot.execution.status) &&
+    isTerminalExecution(next.execution.status) &&
+    (await promoteGroup(ctx, trx, row.concurrency_group)) > 0;
+  return {
+    snapshot: next,
+    commands,
+    direct,
+    ...(endEventId !== undefined && { endEventId }),
+    promoted,
+  };
 }
 
 async function persist(

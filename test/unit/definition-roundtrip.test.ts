@@ -252,6 +252,7 @@ const definition = fc
           { noNullPrototype: true, requiredKeys: [] },
         ),
         triggerConfig: triggers,
+        concurrency: fc.option(concurrency, { nil: undefined }),
       }),
     });
   })
@@ -364,7 +365,8 @@ const definition = fc
       edges: [...plain, ...conditional],
       ...g.graphExtra,
     });
-    return { ...g.meta, graph };
+    const { concurrency: c, ...meta } = g.meta;
+    return { ...meta, graph, ...(c && { concurrency: c }) };
   });
 
 const input = fc.record(
@@ -454,6 +456,23 @@ const triggers: fc.Arbitrary<Trigger[]> = fc
     ...hooks.map((name) => ({ type: 'webhook' as const, name })),
   ]);
 
+// The group is text with templates over the roots a new run has; max and policy optional.
+const concurrency = fc.record(
+  {
+    group: fc.oneof(
+      nonEmptyText.filter((t) => t.length <= 200),
+      fc.constantFrom(
+        'deploy-${{ params.env }}',
+        '${{ trigger.data.branch }}',
+        'g-${{ vars.ENV }}',
+      ),
+    ),
+    max: fc.integer({ min: 1, max: 1000 }),
+    policy: fc.constantFrom('queue' as const, 'skip' as const, 'cancel_running' as const),
+  },
+  { noNullPrototype: true, requiredKeys: ['group'] },
+);
+
 describe('definition round trip', () => {
   it('parseWorkflowYaml(workflowToYaml(def)) equals def for generated canonical definitions', () => {
     fc.assert(
@@ -465,6 +484,7 @@ describe('definition round trip', () => {
             variables: def.variables,
             runtimeConfig: def.runtimeConfig,
             triggerConfig: def.triggerConfig,
+            ...(def.concurrency && { concurrency: def.concurrency }),
           },
           limits,
         );
@@ -473,6 +493,7 @@ describe('definition round trip', () => {
           variables: def.variables,
           runtimeConfig: def.runtimeConfig,
           triggerConfig: def.triggerConfig,
+          ...(def.concurrency && { concurrency: def.concurrency }),
         });
         // ...and survives export then import.
         const yaml = workflowToYaml(def);

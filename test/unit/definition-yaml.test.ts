@@ -25,6 +25,44 @@ function appError(fn: () => unknown): AppError {
 }
 
 describe('parseWorkflowYaml', () => {
+  it('reads a top-level concurrency block and refuses bad ones with their paths', () => {
+    const doc = (block: string) =>
+      `name: deploy\nconcurrency:\n${block}nodes:\n  - { id: a, type: noop }\n`;
+    const def = parseWorkflowYaml(
+      doc('  group: deploy-${{ params.env }}\n  max: 2\n  policy: cancel_running\n'),
+      limits,
+    );
+    assert.deepEqual(def.concurrency, {
+      group: 'deploy-${{ params.env }}',
+      max: 2,
+      policy: 'cancel_running',
+    });
+    assert.match(workflowToYaml(def), /concurrency:\n {2}group: deploy-\$\{\{ params.env \}\}/);
+    assert.equal('concurrency' in parseWorkflowYaml(doc(''), limits), false);
+
+    const err = appError(() =>
+      parseWorkflowYaml(
+        doc('  group: x-${{ nodes.a.outputs.b }}-${{ params. }}\n  max: 0\n  when: now\n'),
+        limits,
+      ),
+    );
+    assert.deepEqual(err.details.map((d) => d.path).sort(), [
+      'concurrency.group',
+      'concurrency.group',
+      'concurrency.max',
+      'concurrency.when',
+    ]);
+    const group = err.details.filter((d) => d.path === 'concurrency.group').map((d) => d.message);
+    assert.ok(
+      group.some((m) => /reads 'nodes'/.test(m)),
+      group.join('; '),
+    );
+    assert.ok(
+      group.some((m) => /invalid CEL/.test(m)),
+      group.join('; '),
+    );
+  });
+
   it('parses the DESIGN §3 example into the camelCase definition', () => {
     const def = parseWorkflowYaml(fixture('deploy-staging'), limits);
     assert.deepEqual(def, {

@@ -28,6 +28,11 @@ const CreateBody = Type.Object(
     ),
     runtimeConfig: Type.Optional(Type.Unknown({ description: 'Runtime config (camelCase).' })),
     triggerConfig: Type.Optional(Type.Unknown({ description: 'List of triggers.' })),
+    concurrency: Type.Optional(
+      Type.Unknown({
+        description: 'Concurrency group {group, max?, policy?}; see docs/triggers.md.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -40,6 +45,11 @@ const PatchBody = Type.Object(
     graph: Type.Optional(Type.Unknown()),
     variables: Type.Optional(Type.Unknown()),
     triggerConfig: Type.Optional(Type.Unknown()),
+    concurrency: Type.Optional(
+      Type.Unknown({
+        description: 'Concurrency group {group, max?, policy?}, or null to remove it.',
+      }),
+    ),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -114,7 +124,7 @@ export function workflowRoutes(app: App, services: Services): void {
       schema: {
         tags,
         summary:
-          'Update name, description, runtimeConfig; graph, variables or triggerConfig append a draft version',
+          'Update name, description, runtimeConfig; graph, variables, triggerConfig or concurrency append a draft version',
         params: WorkflowIdParams,
         body: PatchBody,
         response: {

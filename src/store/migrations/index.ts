@@ -8,6 +8,7 @@ import { migration0003 } from './0003-artifacts.ts';
 import { migration0005 } from './0005-platform-events.ts';
 import { migration0006 } from './0006-hooks.ts';
 import { migration0004 } from './0004-schedules.ts';
+import { migration0008 } from './0008-concurrency.ts';
 
 export interface Migration {
   id: number;
@@ -23,4 +24,5 @@ export const migrations: Migration[] = [
   migration0004,
   migration0005,
   migration0006,
+  migration0008,
 ];
