@@ -12,6 +12,7 @@ import { registerLogin } from './login.ts';
 import { registerLogs } from './logs.ts';
 import { registerRun } from './run.ts';
 import { registerTokens } from './tokens.ts';
+import { registerTriggers } from './triggers.ts';
 import { registerWait } from './wait.ts';
 import { registerWorkflows } from './workflows.ts';
 
@@ -63,6 +64,7 @@ registerDlq(program);
 registerArtifacts(program);
 registerTokens(program);
 registerHooks(program);
+registerTriggers(program);
 
 let code: number;
 try {

@@ -36,6 +36,8 @@ export interface StartedRun {
   workflowId: string;
   workflowName: string;
   version: number;
+  /** The trigger rule that started it; absent when the workflow's own event trigger did. */
+  ruleId?: string;
 }
 
 export interface UnmatchedListener {
@@ -43,6 +45,8 @@ export interface UnmatchedListener {
   workflowName: string;
   version: number;
   reason: string;
+  /** The trigger rule that did not start it; absent for the workflow's own event trigger. */
+  ruleId?: string;
 }
 
 export interface Outcome {
@@ -68,8 +72,15 @@ export interface PlatformEventView {
 
 export type ProcessedListener = (event: PlatformEventView) => void;
 
+/**
+ * More matching for each event `process` matches (trigger rules): its runs and non-matches join
+ * the event's outcome. It must be safe to repeat for one event, as `process` is.
+ */
+export type EventMatcher = (event: PlatformEvent) => Promise<Outcome>;
+
 export class PlatformEventService {
   private readonly listeners = new Set<ProcessedListener>();
+  private readonly matchers: EventMatcher[] = [];
 
   constructor(
     private readonly database: Database,
@@ -81,6 +92,11 @@ export class PlatformEventService {
   onProcessed(listener: ProcessedListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Adds matching that runs on every event after the workflows' own event triggers. */
+  addMatcher(matcher: EventMatcher): void {
+    this.matchers.push(matcher);
   }
 
   /** `POST /api/v1/events`: reserved types need tokens.admin (hooks publish them internally). */
@@ -191,6 +207,11 @@ export class PlatformEventService {
         if (!(err instanceof AppError) || err.status >= 500) throw err;
         outcome.unmatched.push({ ...named, reason: `matched but could not start: ${err.message}` });
       }
+    }
+    for (const matcher of this.matchers) {
+      const more = await matcher(event);
+      outcome.executions.push(...more.executions);
+      outcome.unmatched.push(...more.unmatched);
     }
     await eventsSql.recordOutcome(db, id, JSON.stringify(outcome), this.clock.now().toISOString());
     const done = view(await this.load(id));
