@@ -69,6 +69,7 @@ export const errorCatalog = {
     retryable: false,
     message: 'The workflow already has a hook of that name.',
   },
+  ERR_RULE_NOT_FOUND: { status: 404, retryable: false, message: 'No such trigger rule.' },
   ERR_ARTIFACT_NOT_FOUND: {
     status: 404,
     retryable: false,
@@ -129,6 +130,11 @@ export const errorCatalog = {
     status: 422,
     retryable: false,
     message: 'The workflow definition is invalid.',
+  },
+  ERR_RULE_INVALID: {
+    status: 422,
+    retryable: false,
+    message: 'The trigger rule is invalid.',
   },
   ERR_BODY_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large.' },
   ERR_URI_TOO_LONG: {

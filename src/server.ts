@@ -21,12 +21,14 @@ import { PlatformEventService } from './services/platform-events.ts';
 import { ScheduleService } from './services/schedules.ts';
 import { ExecutionStream } from './services/stream.ts';
 import { TokenService } from './services/tokens.ts';
+import { TriggerRuleService } from './services/trigger-rules.ts';
 import { WorkflowService } from './services/workflows.ts';
 import { type Database, openDatabase } from './store/db.ts';
 import { RuntimeBroker, type RuntimeChoice } from './runtime/broker.ts';
 import { identityPolicy } from './runtime/identity.ts';
 import { type LocalIsolation, createLocalRuntime } from './runtime/local.ts';
 import { createDockerRuntime } from './runtime/docker.ts';
+import { RuleRunner } from './triggers/rules.ts';
 import { Scheduler } from './triggers/scheduler.ts';
 import { Worker } from './worker/worker.ts';
 
@@ -47,6 +49,8 @@ export interface Switchyard {
   sse: SseHub;
   /** Fires schedule triggers; `tick(now)` runs one pass (tests with a fake clock). */
   scheduler: Scheduler;
+  /** Fires trigger rules; `tick(now)` sends the webhook deliveries due (tests with a fake clock). */
+  rules: RuleRunner;
   close(): Promise<void>;
 }
 
@@ -63,6 +67,9 @@ export interface ComposeOptions {
   /** Artifact caps (defaults: 100 MiB per file, 1 GiB per execution) and reaper period (10 min; 0: none). */
   artifacts?: Omit<ArtifactServiceOptions, 'dataDir'> & { reapIntervalMs?: number };
 }
+
+/** How often due webhook deliveries of trigger rules are looked for. */
+const ruleDeliveryIntervalMs = 1000;
 
 export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyard> {
   const { config } = opts;
@@ -127,6 +134,19 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     const worker = new Worker({ database, clock, config, artifacts, broker, egress });
     const executions = new ExecutionService(database, worker, clock, artifacts);
     const events = new PlatformEventService(database, executions, clock);
+    let logRuleError = (err: unknown, context: Record<string, unknown>): void => {
+      process.stderr.write(`switchyard: ${String(context.what)} failed: ${String(err)}\n`);
+    };
+    // Outbound deliveries are calls made for a workflow: the egress policy applies to them.
+    const rules = new RuleRunner({
+      database,
+      clock,
+      executions,
+      egress: egress.workflow,
+      intervalMs: ruleDeliveryIntervalMs,
+      onError: (err, context) => logRuleError(err, context),
+    });
+    events.addMatcher((event) => rules.fire(event));
     // Matching an ended execution's event runs after its decision committed; close() waits for
     // what is under way, and an event left pending by a stop is matched at the next start.
     const matching = new Set<Promise<unknown>>();
@@ -156,6 +176,8 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       graceMs: config.scheduleGraceMs,
       onError: (err, context) => logSchedulerError(err, context),
     });
+    const hooks = new HookService(database, clock, executions, events);
+    events.setHookStarter((event) => hooks.startOwn(event));
     const sse = new SseHub({ heartbeatMs: config.sseHeartbeatMs });
     const bootstrap = await tokens.bootstrap({
       adminToken: config.adminToken,
@@ -168,8 +190,9 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         executions,
         artifacts,
         events,
-        hooks: new HookService(database, clock, executions, events),
+        hooks,
         schedules: new ScheduleService(database, clock, scheduler),
+        rules: new TriggerRuleService(database, clock),
         streams,
         ping: () => database.ping(),
       },
@@ -180,10 +203,14 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     });
     logMatchError = (err) => app.log.error({ err }, 'matching a platform event failed');
     logSchedulerError = (err, context) => app.log.error({ err, ...context }, 'scheduler');
+    logRuleError = (err, context) => app.log.error({ err, ...context }, 'trigger rules');
     if (config.workerConcurrency > 0 && opts.startWorker !== false) await worker.start();
     match(() => events.processPending());
     // A server that claims no work fires no schedules either (tests drive `tick` themselves).
-    if (opts.startWorker !== false) scheduler.start();
+    if (opts.startWorker !== false) {
+      scheduler.start();
+      rules.start();
+    }
     const reapEvery = opts.artifacts?.reapIntervalMs ?? 600_000;
     const stopReaper =
       reapEvery > 0
@@ -201,6 +228,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       streams,
       sse,
       scheduler,
+      rules,
       close: async () => {
         // No new fires once closing; the worker stops claiming at once and drains while the API closes.
         await scheduler.stop();
@@ -211,6 +239,8 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         await drained;
         // Ends drained above may still be starting their listeners' runs.
         while (matching.size > 0) await Promise.allSettled([...matching]);
+        // After matching: a match may have just scheduled a delivery and started a pass.
+        await rules.stop();
         await egress.close();
         await broker.close();
         await database.close();

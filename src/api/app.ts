@@ -16,6 +16,7 @@ import { opsRoutes } from './routes/ops.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 import { streamRoutes } from './routes/streams.ts';
 import { tokenRoutes } from './routes/tokens.ts';
+import { triggerRuleRoutes } from './routes/trigger-rules.ts';
 import { versionRoutes, yamlMediaTypes } from './routes/versions.ts';
 import { workflowRoutes } from './routes/workflows.ts';
 import type { App, Services } from './types.ts';
@@ -156,6 +157,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   eventRoutes(app, opts.services);
   artifactRoutes(app, opts.services);
   hookRoutes(app, opts.services);
+  triggerRuleRoutes(app, opts.services);
   await hookDeliveryRoute(app, opts.services, opts.hookBodyLimitBytes ?? 25 * 1024 * 1024);
   streamRoutes(app, opts.services, sse);
   // Open streams would keep the server from closing; their clients reconnect elsewhere.

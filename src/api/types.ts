@@ -14,6 +14,7 @@ import type { HookService } from '../services/hooks.ts';
 import type { ScheduleService } from '../services/schedules.ts';
 import type { ExecutionStream } from '../services/stream.ts';
 import type { TokenService } from '../services/tokens.ts';
+import type { TriggerRuleService } from '../services/trigger-rules.ts';
 import type { WorkflowService } from '../services/workflows.ts';
 
 export type App = FastifyInstance<
@@ -34,6 +35,8 @@ export interface Services {
   events: PlatformEventService;
   hooks: HookService;
   schedules: ScheduleService;
+  /** Trigger rules (`/api/v1/triggers`) and their deliveries. */
+  rules: TriggerRuleService;
   /** Wake-ups and reads behind the event and log streams. */
   streams: ExecutionStream;
   /** Throws when the database is unreachable. */

@@ -13,6 +13,7 @@ import { registerLogin } from './login.ts';
 import { registerLogs } from './logs.ts';
 import { registerRun } from './run.ts';
 import { registerTokens } from './tokens.ts';
+import { registerTriggers } from './triggers.ts';
 import { registerWait } from './wait.ts';
 import { registerWorkflows } from './workflows.ts';
 
@@ -65,6 +66,7 @@ registerArtifacts(program);
 registerTokens(program);
 registerHooks(program);
 registerSchedules(program);
+registerTriggers(program);
 
 let code: number;
 try {

@@ -27,6 +27,7 @@ import { mapGithubDelivery, githubPayload } from '../triggers/github.ts';
 import { verifyGeneric, verifyGithub } from '../triggers/signature.ts';
 import { type Clock, isoNow } from './clock.ts';
 import type { ExecutionService } from './executions.ts';
+import type { PlatformEvent } from '../triggers/event-match.ts';
 import type { Outcome, PlatformEventService } from './platform-events.ts';
 import { decodeCursor, toPage, type Page } from './pagination.ts';
 
@@ -158,22 +159,25 @@ export class HookService {
     if (!(await hooksSql.insertDelivery(this.database.db, row)))
       return this.reject(hook, 'this signature was seen before', null, 'ERR_HOOK_REPLAY');
     const type = `webhook.${hook.name}`;
-    const data = bodyData(delivery);
-    const event = await this.events.record({
+    // Published (and crash-safe: a pending event is processed at the next start); `process`
+    // starts the hook's own workflow through `startOwn`, and trigger rules see it too.
+    const event = await this.events.publish({
       type,
-      data,
+      data: bodyData(delivery),
       source: `hook:${hook.id}`,
       actor: `hook:${hook.name}`,
     });
-    const started = await this.startOwnWorkflow(hook, type, event.id, data);
-    await this.events.setOutcome(event.id, started.outcome);
-    const detail = started.executionId
-      ? `started ${started.executionId}`
-      : (started.reason ?? 'started nothing');
+    const own = event.executions.filter(
+      (e) => e.workflowId === hook.workflow_id && e.ruleId === undefined,
+    );
+    const reason = event.unmatched.find((u) => u.workflowId === hook.workflow_id)?.reason;
     await hooksSql.updateDelivery(this.database.db, row.id, {
       event_type: type,
       event_id: event.id,
-      detail,
+      detail:
+        own.length > 0
+          ? `started ${own.map((e) => e.executionId).join(', ')}`
+          : (reason ?? 'started nothing'),
     });
     return {
       status: 202,
@@ -181,10 +185,18 @@ export class HookService {
         deliveryId: row.id,
         eventId: event.id,
         eventType: type,
-        executionIds: started.executionId ? [started.executionId] : [],
-        ...(started.reason !== undefined && { detail: started.reason }),
+        executionIds: event.executions.map((e) => e.executionId),
+        ...(own.length === 0 && reason !== undefined && { detail: reason }),
       },
     };
+  }
+
+  /** The start of a `webhook.<name>` event: its hook's own workflow (PlatformEventService). */
+  async startOwn(event: PlatformEvent): Promise<Outcome> {
+    const hookId = event.source.startsWith('hook:') ? event.source.slice(5) : '';
+    const hook = await hooksSql.getHook(this.database.db, hookId);
+    if (!hook) return { executions: [], unmatched: [] };
+    return (await this.startOwnWorkflow(hook, event.type, event.id, event.data)).outcome;
   }
 
   /** Starts the hook's own workflow when its active published version has the webhook trigger. */

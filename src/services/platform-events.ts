@@ -36,6 +36,8 @@ export interface StartedRun {
   workflowId: string;
   workflowName: string;
   version: number;
+  /** The trigger rule that started it; absent when the workflow's own event trigger did. */
+  ruleId?: string;
 }
 
 export interface UnmatchedListener {
@@ -43,6 +45,8 @@ export interface UnmatchedListener {
   workflowName: string;
   version: number;
   reason: string;
+  /** The trigger rule that did not start it; absent for the workflow's own event trigger. */
+  ruleId?: string;
 }
 
 export interface Outcome {
@@ -68,8 +72,16 @@ export interface PlatformEventView {
 
 export type ProcessedListener = (event: PlatformEventView) => void;
 
+/**
+ * More matching for each event `process` matches (trigger rules): its runs and non-matches join
+ * the event's outcome. It must be safe to repeat for one event, as `process` is.
+ */
+export type EventMatcher = (event: PlatformEvent) => Promise<Outcome>;
+
 export class PlatformEventService {
   private readonly listeners = new Set<ProcessedListener>();
+  private readonly matchers: EventMatcher[] = [];
+  private hookStarter: EventMatcher | undefined;
 
   constructor(
     private readonly database: Database,
@@ -81,6 +93,19 @@ export class PlatformEventService {
   onProcessed(listener: ProcessedListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Adds matching that runs on every event after the workflows' own event triggers. */
+  /**
+   * How `webhook.<name>` events start their runs: a generic hook's event fires only its own
+   * workflow's `{type: webhook, name}` trigger (CLARIFICATIONS), never `event` triggers.
+   */
+  setHookStarter(starter: EventMatcher): void {
+    this.hookStarter = starter;
+  }
+
+  addMatcher(matcher: EventMatcher): void {
+    this.matchers.push(matcher);
   }
 
   /** `POST /api/v1/events`: reserved types need tokens.admin (hooks publish them internally). */
@@ -117,34 +142,6 @@ export class PlatformEventService {
   }
 
   /**
-   * Records an event that fires no `event` trigger: its source starts what it starts itself (a
-   * generic hook starts its own workflow) and reports that with `setOutcome`.
-   */
-  async record(input: PublishInput): Promise<PlatformEventView> {
-    const now = this.clock.now();
-    const id = newId('evt', now.getTime());
-    await eventsSql.insertPlatformEvent(this.database.db, {
-      id,
-      type: input.type,
-      subject: input.subject ?? null,
-      data: JSON.stringify(input.data ?? {}),
-      source: input.source,
-      actor: input.actor,
-      created_at: now.toISOString(),
-      chain_depth: input.chainDepth ?? 0,
-      // Processed from the start, so no sweep ever matches it against event triggers.
-      outcome: JSON.stringify({ executions: [], unmatched: [] } satisfies Outcome),
-      processed_at: now.toISOString(),
-    });
-    return view(await this.load(id));
-  }
-
-  /** The outcome of an event recorded with `record`. */
-  async setOutcome(id: string, outcome: Outcome): Promise<void> {
-    await eventsSql.replaceOutcome(this.database.db, id, JSON.stringify(outcome));
-  }
-
-  /**
    * Matches a recorded event and starts its runs; safe to call again (after a crash, or from
    * two servers): each run's idempotency key is the event and workflow, so none starts twice.
    */
@@ -154,7 +151,13 @@ export class PlatformEventService {
     if (row.processed_at !== null) return view(row);
     const event = toEvent(row);
     const outcome: Outcome = { executions: [], unmatched: [] };
-    for (const l of await eventsSql.listEventListeners(db)) {
+    const fromHook = event.type.startsWith('webhook.');
+    if (fromHook && this.hookStarter !== undefined) {
+      const own = await this.hookStarter(event);
+      outcome.executions.push(...own.executions);
+      outcome.unmatched.push(...own.unmatched);
+    }
+    for (const l of fromHook ? [] : await eventsSql.listEventListeners(db)) {
       const listener = {
         workflowId: l.workflow_id,
         workflowName: l.workflow_name,
@@ -191,6 +194,11 @@ export class PlatformEventService {
         if (!(err instanceof AppError) || err.status >= 500) throw err;
         outcome.unmatched.push({ ...named, reason: `matched but could not start: ${err.message}` });
       }
+    }
+    for (const matcher of this.matchers) {
+      const more = await matcher(event);
+      outcome.executions.push(...more.executions);
+      outcome.unmatched.push(...more.unmatched);
     }
     await eventsSql.recordOutcome(db, id, JSON.stringify(outcome), this.clock.now().toISOString());
     const done = view(await this.load(id));

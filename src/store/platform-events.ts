@@ -45,11 +45,6 @@ export async function recordOutcome(
   return res.numUpdatedRows === 1n;
 }
 
-/** Replaces the outcome of an event whose source started its runs itself (a generic hook). */
-export async function replaceOutcome(db: Db, id: string, outcome: string): Promise<void> {
-  await db.updateTable('platform_events').set({ outcome }).where('id', '=', id).execute();
-}
-
 /** Events whose matching never finished (the server stopped in between), oldest first. */
 export async function listPendingPlatformEvents(
   db: Db,

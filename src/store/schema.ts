@@ -77,6 +77,8 @@ export interface DatabaseSchema {
   hooks: HooksTable;
   hook_deliveries: HookDeliveriesTable;
   schedules: SchedulesTable;
+  trigger_rules: TriggerRulesTable;
+  rule_deliveries: RuleDeliveriesTable;
 }
 
 export interface ExecutionsTable {
@@ -262,4 +264,41 @@ export interface SchedulesTable {
   /** Bumped by every update; updates are compare-and-set on it. */
   rev: number;
   updated_at: string;
+}
+
+export interface TriggerRulesTable {
+  id: string;
+  name: string;
+  /** 0/1: a disabled rule matches nothing and sends none of its waiting deliveries. */
+  enabled: number;
+  /** A glob over the event type (`pr.*`). */
+  event_glob: string;
+  /** CEL over `event`; null: every event of the type. */
+  condition: string | null;
+  /** JSON text of the action: `{type: run, workflowId, params?}` or `{type: webhook, url}`. */
+  action: string;
+  /** The HMAC key of webhook deliveries; null for run rules. */
+  secret: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+}
+
+export interface RuleDeliveriesTable {
+  id: string;
+  rule_id: string;
+  event_id: string;
+  /** 1-based; (rule, event, attempt) is unique. */
+  attempt: number;
+  /** `scheduled`, `sending`, `delivered`, `retried` (a later attempt follows) or `failed`. */
+  state: string;
+  /** Where this attempt goes (the rule's URL when it was scheduled). */
+  url: string;
+  http_status: number | null;
+  error: string | null;
+  /** When a `scheduled` attempt is due, or when a `sending` one's claim lapses; else null. */
+  next_attempt_at: string | null;
+  created_at: string;
+  finished_at: string | null;
 }

@@ -117,7 +117,7 @@ export function triggerMismatch(
 }
 
 /** `event` in an `if`: the event as `GET /api/v1/events/{id}` shows it. */
-function eventContext(event: PlatformEvent): Record<string, unknown> {
+export function eventContext(event: PlatformEvent): Record<string, unknown> {
   return {
     id: event.id,
     type: event.type,

@@ -112,6 +112,36 @@ for (const dialect of dialectNames) {
       assert.equal(again.json().code, 'ERR_HOOK_REPLAY');
     });
 
+    it('a generic delivery fires no event trigger, but trigger rules see it', async () => {
+      const wf = await publishedWorkflow(
+        `hooks-own-${dialect}`,
+        [{ type: 'webhook', name: 'ping' }],
+        'true',
+      );
+      const listener = await publishedWorkflow(
+        `hooks-listener-${dialect}`,
+        [{ type: 'event', event: 'webhook.*' }],
+        'true',
+      );
+      const ruled = await publishedWorkflow(`hooks-ruled-${dialect}`, [], 'true');
+      const rule = await h.call('POST', '/api/v1/triggers', {
+        name: `on-ping-${dialect}`,
+        event: 'webhook.ping',
+        action: { type: 'run', workflowId: ruled.id },
+      });
+      assert.equal(rule.statusCode, 201, rule.body);
+      const hook = await createHook(wf.id, 'ping');
+      const body = '{}';
+      const res = await deliver(hook.url, body, signGeneric(hook.secret, body, Date.now() / 1000));
+      assert.equal(res.statusCode, 202, res.body);
+      assert.equal(res.json().executionIds.length, 2, 'its own workflow and the rule’s');
+      assert.equal((await listExecutions(h, `workflowId=${wf.id}`)).length, 1);
+      assert.equal((await listExecutions(h, `workflowId=${ruled.id}`)).length, 1);
+      assert.deepEqual(await listExecutions(h, `workflowId=${listener.id}`), []);
+      const del = await h.call('DELETE', `/api/v1/triggers/${rule.json().id}`);
+      assert.equal(del.statusCode, 204);
+    });
+
     it('refuses unsigned, wrongly signed and stale deliveries with 401 and starts nothing', async () => {
       const wf = await publishedWorkflow(
         `hooks-refused-${dialect}`,

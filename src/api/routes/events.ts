@@ -18,6 +18,7 @@ const StartedRunSchema = Type.Object({
   workflowId: Type.String(),
   workflowName: Type.String(),
   version: Type.Integer(),
+  ruleId: Type.Optional(Type.String({ description: 'The trigger rule that started it.' })),
 });
 
 const UnmatchedSchema = Type.Object({
@@ -25,6 +26,7 @@ const UnmatchedSchema = Type.Object({
   workflowName: Type.String(),
   version: Type.Integer(),
   reason: Type.String({ description: 'Why this listening workflow did not start.' }),
+  ruleId: Type.Optional(Type.String({ description: 'The trigger rule that did not start it.' })),
 });
 
 export const PlatformEventSchema = Type.Object({

@@ -5,9 +5,10 @@
 import { migration0001 } from './0001-foundation.ts';
 import { migration0002 } from './0002-executions.ts';
 import { migration0003 } from './0003-artifacts.ts';
+import { migration0004 } from './0004-schedules.ts';
 import { migration0005 } from './0005-platform-events.ts';
 import { migration0006 } from './0006-hooks.ts';
-import { migration0004 } from './0004-schedules.ts';
+import { migration0007 } from './0007-trigger-rules.ts';
 import { migration0008 } from './0008-concurrency.ts';
 
 export interface Migration {
@@ -24,5 +25,6 @@ export const migrations: Migration[] = [
   migration0004,
   migration0005,
   migration0006,
+  migration0007,
   migration0008,
 ];
