@@ -28,6 +28,7 @@ import {
   retryDelayMs,
   ruleParams,
 } from './rule-model.ts';
+import { PassLoop } from './pass-loop.ts';
 import { signGeneric } from './signature.ts';
 
 export interface RuleRunnerOptions {
@@ -49,28 +50,22 @@ const claimLeaseMs = 60_000;
 const maxRetryAfterMs = 3_600_000;
 
 export class RuleRunner {
-  private pass: Promise<void> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  private readonly loop: PassLoop;
 
-  constructor(private readonly opts: RuleRunnerOptions) {}
-
-  start(): void {
-    if (this.opts.intervalMs <= 0) return;
-    const loop = (): void => {
-      this.timer = setTimeout(() => {
-        void this.tick().finally(() => {
-          if (!this.stopped) loop();
-        });
-      }, this.opts.intervalMs);
-    };
-    loop();
+  constructor(private readonly opts: RuleRunnerOptions) {
+    this.loop = new PassLoop(opts.intervalMs, opts.clock, (now) =>
+      this.sendDue(now).catch((err: unknown) =>
+        this.opts.onError(err, { what: 'rule deliveries' }),
+      ),
+    );
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.pass;
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Matches one event against the enabled rules; safe to repeat for the same event. */
@@ -91,18 +86,13 @@ export class RuleRunner {
       else outcome.unmatched.push(result);
     }
     // Sent right away rather than at the next pass; a pass that finds it claimed skips it.
-    if (scheduled && !this.stopped) void this.tick();
+    if (scheduled && !this.loop.stopped) void this.tick();
     return outcome;
   }
 
   /** One delivery pass at `now`: sends every due attempt; passes never overlap in one process. */
-  tick(now: Date = this.opts.clock.now()): Promise<void> {
-    this.pass = this.pass.then(() =>
-      this.sendDue(now).catch((err: unknown) =>
-        this.opts.onError(err, { what: 'rule deliveries' }),
-      ),
-    );
-    return this.pass;
+  tick(now?: Date): Promise<void> {
+    return this.loop.tick(now);
   }
 
   private async startRun(

@@ -17,6 +17,7 @@ import type { Clock } from '../services/clock.ts';
 import type { ExecutionService } from '../services/executions.ts';
 import type { Database } from '../store/db.ts';
 import * as schedulesSql from '../store/schedules.ts';
+import { PassLoop } from './pass-loop.ts';
 import { planTicks, tickSource, ticksBetween } from './ticks.ts';
 
 export interface SchedulerOptions {
@@ -54,34 +55,23 @@ export interface TickResult {
 }
 
 export class Scheduler {
-  private pass: Promise<void> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  private readonly loop: PassLoop;
 
-  constructor(private readonly opts: SchedulerOptions) {}
-
-  start(): void {
-    if (this.opts.intervalMs <= 0) return;
-    const loop = (): void => {
-      this.timer = setTimeout(() => {
-        void this.tick().finally(() => {
-          if (!this.stopped) loop();
-        });
-      }, this.opts.intervalMs);
-    };
-    loop();
+  constructor(private readonly opts: SchedulerOptions) {
+    this.loop = new PassLoop(opts.intervalMs, opts.clock, (now) => this.runPass(now));
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.pass;
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One pass at `now` (the clock's time by default); passes never overlap in one process. */
-  tick(now: Date = this.opts.clock.now()): Promise<void> {
-    this.pass = this.pass.then(() => this.runPass(now));
-    return this.pass;
+  tick(now?: Date): Promise<void> {
+    return this.loop.tick(now);
   }
 
   private async runPass(now: Date): Promise<void> {
