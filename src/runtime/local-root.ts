@@ -65,6 +65,7 @@ export async function bwrapRootArgs(opts: {
   }
   args.push('--dir', '/etc');
   for (const name of etcEntries) args.push('--ro-bind-try', `/etc/${name}`, `/etc/${name}`);
+  args.push('--ro-bind', await sandboxGitConfig(opts.etcDir), '/etc/gitconfig');
   if (opts.network === 'host') {
     // resolv.conf often links into /run, which the sandbox must not see: bind a copy.
     const copy = await copyResolvConf(opts.etcDir);
@@ -116,6 +117,19 @@ export function bwrapWorkspaceArgs(opts: {
   if (opts.inside !== sandboxWorkspace) args.push('--dir', opts.inside);
   args.push('--bind', opts.hostWorkspace, opts.inside, '--remount-ro', '/', '--chdir', opts.cwd);
   return args;
+}
+
+/**
+ * The sandbox's system git config. Each execution runs as a uid of its own, so git calls a
+ * repository bound read-only from the host (sandboxReadOnlyPaths) "dubious" and refuses it; inside
+ * the sandbox every directory is the execution's own or read-only, so trusting them all is safe.
+ * (safe.directory counts only in system or global config, not in `-c` or the environment.)
+ */
+async function sandboxGitConfig(etcDir: string): Promise<string> {
+  await mkdir(etcDir, { recursive: true, mode: 0o755 });
+  const file = path.join(etcDir, 'gitconfig');
+  await writeFile(file, '[safe]\n\tdirectory = *\n', { mode: 0o644 });
+  return file;
 }
 
 /** resolv.conf of `outbound` sandboxes: the one DNS address pasta forwards to the host's resolver. */
