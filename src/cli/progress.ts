@@ -2,6 +2,8 @@
  * The live view while waiting or following: on a terminal, one line per node with a status
  * symbol, redrawn in place (ANSI) as events arrive, log lines scrolling above it; elsewhere, one
  * plain line per event. It writes to stderr so stdout keeps only results (and `--json`).
+ * When a node waits for a person, the view prints the prompt's message and the exact `yard`
+ * command that answers it, so whoever watches the run can act without reading the docs.
  */
 import type { NodeView } from './refs.ts';
 
@@ -35,6 +37,9 @@ const colors: Record<string, string> = {
   skipped: '\x1b[2m',
 };
 
+/** Node statuses after which a replayed prompt is already answered. */
+const finished = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
+
 interface NodeLine {
   status: string;
   attempt: number;
@@ -46,16 +51,27 @@ export class Progress {
   readonly #tty: boolean;
   readonly #enabled: boolean;
   readonly #nodes = new Map<string, NodeLine>();
-  #execStatus = 'pending';
+  readonly #workflowId: string | undefined;
+  /** The nodes as the detail showed them before the stream (which replays from the start). */
+  readonly #seeded = new Map<string, { status: string; attempt: number }>();
+  /** `nodeId/attempt` (or `turn N` for a chat) of each prompt already printed. */
+  readonly #prompted = new Set<string>();
+  #execStatus: string | undefined;
   #drawn = 0;
 
   constructor(
     readonly executionId: string,
-    opts: { enabled: boolean; out?: NodeJS.WriteStream },
+    opts: { enabled: boolean; out?: NodeJS.WriteStream; workflowId?: string },
   ) {
     this.#out = opts.out ?? process.stderr;
     this.#tty = this.#out.isTTY === true && process.env.TERM !== 'dumb';
     this.#enabled = opts.enabled;
+    this.#workflowId = opts.workflowId;
+  }
+
+  /** The execution's latest status seen (detail or stream); undefined before `seed`. */
+  get status(): string | undefined {
+    return this.#execStatus;
   }
 
   /** Seeds the view from the execution detail. */
@@ -63,9 +79,17 @@ export class Progress {
     this.#execStatus = status;
     for (const n of nodes) {
       this.#nodes.set(n.nodeId, { status: n.status, attempt: n.attempt, note: '' });
+      this.#seeded.set(n.nodeId, { status: n.status, attempt: n.attempt });
     }
     if (this.#tty) this.#redraw();
     else this.#line(`${this.executionId} ${status}`);
+    // A prompt raised before we looked: the stream replays its event too, but the polling
+    // fallback does not, so it is shown from the detail (and not twice).
+    for (const n of nodes) {
+      if (n.status !== 'waiting' || n.waitingFor === undefined) continue;
+      if (n.waitingFor.kind !== 'approval' && n.waitingFor.kind !== 'input') continue;
+      this.#prompt(n.waitingFor.kind, n.nodeId, n.waitingFor.message, `${n.nodeId}/${n.attempt}`);
+    }
   }
 
   /** One stream event. */
@@ -93,6 +117,52 @@ export class Progress {
       if (type === 'artifact.created' && typeof data.path === 'string') parts.push(data.path);
       this.#line(parts.join(' '));
     }
+    if (type === 'approval.requested' || type === 'input.requested') this.#requested(type, data);
+  }
+
+  #requested(type: 'approval.requested' | 'input.requested', data: StreamEventData): void {
+    const message = typeof data.message === 'string' ? data.message : null;
+    const nodeId = data.nodeId;
+    if (nodeId === undefined) {
+      // A chat execution waits for its next message (DESIGN: chat turns).
+      const turn = typeof data.turn === 'number' ? data.turn : undefined;
+      this.#prompt('chat', undefined, message, `turn ${turn ?? '?'}`);
+      return;
+    }
+    const attempt = this.#nodes.get(nodeId)?.attempt ?? 0;
+    const before = this.#seeded.get(nodeId);
+    // The stream replays history: a prompt the detail already showed answered is not news.
+    if (before !== undefined && finished.has(before.status) && attempt <= before.attempt) return;
+    const kind = type === 'approval.requested' ? 'approval' : 'input';
+    this.#prompt(kind, nodeId, message, `${nodeId}/${attempt}`);
+  }
+
+  /** Prints what a waiting node asks and the command that answers it, once per request. */
+  #prompt(
+    kind: 'approval' | 'input' | 'chat',
+    nodeId: string | undefined,
+    message: string | null,
+    key: string,
+  ): void {
+    if (this.#prompted.has(key)) return;
+    this.#prompted.add(key);
+    const exec = `yard ex ${kind === 'approval' ? 'resume' : 'followup'} ${this.executionId}${
+      this.#workflowId === undefined ? '' : ` -w ${this.#workflowId}`
+    }`;
+    const lines =
+      kind === 'approval'
+        ? [
+            `approval requested by node ${nodeId}${message === null ? '' : `: ${message}`}`,
+            `  approve: ${exec} --node ${nodeId} --approve`,
+            `  reject:  ${exec} --node ${nodeId} --reject`,
+          ]
+        : [
+            kind === 'input'
+              ? `input requested by node ${nodeId}${message === null ? '' : `: ${message}`}`
+              : `the chat waits for the next message${message === null ? '' : `: ${message}`}`,
+            `  answer: ${exec} -m 'your answer'`,
+          ];
+    this.log(lines.join('\n'));
   }
 
   /** A line of text (a log line) above the live view. */
@@ -124,7 +194,8 @@ export class Progress {
     if (!this.#enabled) return;
     this.#clear();
     const width = Math.max(4, ...[...this.#nodes.keys()].map((k) => k.length));
-    const lines = [`${this.executionId}  ${paint(this.#execStatus, this.#execStatus)}`];
+    const status = this.#execStatus ?? 'pending';
+    const lines = [`${this.executionId}  ${paint(status, status)}`];
     for (const [id, n] of this.#nodes) {
       const symbol = symbols[n.status] ?? '?';
       const attempt = n.attempt > 1 ? ` (attempt ${n.attempt})` : '';

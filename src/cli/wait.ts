@@ -45,7 +45,7 @@ export async function waitForExecution(
           timedOut = true;
           controller.abort(new Error('timeout'));
         }, opts.timeoutMs);
-  const progress = new Progress(ref.id, { enabled: opts.progress });
+  const progress = new Progress(ref.id, { enabled: opts.progress, workflowId: ref.workflowId });
   const logsDone = new AbortController();
   let logTask: Promise<void> | undefined;
   let last: Execution | undefined;
@@ -81,7 +81,13 @@ export async function waitForExecution(
   } catch (err) {
     if (timedOut) {
       progress.done();
-      const status = last === undefined ? '' : ` (last status: ${last.status})`;
+      // The detail read at the start is stale by now (a run that began `running` may be
+      // `waiting` for an approval): ask again, briefly, and else say what the stream showed.
+      const now = await client
+        .request<Execution>('GET', executionPath(ref), { signal: AbortSignal.timeout(2000) })
+        .then((e) => e.status)
+        .catch(() => progress.status);
+      const status = now === undefined ? '' : ` (last status: ${now})`;
       throw new CliError(
         `timed out after ${formatDuration(opts.timeoutMs)} waiting for ${ref.id}${status}`,
         ExitCode.timeout,

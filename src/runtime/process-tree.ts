@@ -35,7 +35,13 @@ interface ProcStat {
   state: string;
   ppid: number;
   pgrp: number;
+  /** The kernel's `PF_*` flags of the (main) thread. */
+  flags: number;
+  threads: number;
 }
+
+/** `PF_EXITING`: the thread is in `exit()`; it runs no more user code. */
+const pfExiting = 0x4;
 
 function procStat(pid: number): ProcStat | undefined {
   let text: string;
@@ -48,11 +54,25 @@ function procStat(pid: number): ProcStat | undefined {
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   const state = fields[0];
   if (state === undefined) return undefined;
-  return { state, ppid: Number(fields[1]), pgrp: Number(fields[2]) };
+  return {
+    state,
+    ppid: Number(fields[1]),
+    pgrp: Number(fields[2]),
+    flags: Number(fields[6]),
+    threads: Number(fields[17]),
+  };
 }
 
-function isDead(state: string): boolean {
-  return state === 'Z' || state === 'X' || state === 'x';
+/**
+ * A zombie is over; so is a single-threaded process already in `exit()`. The latter matters under
+ * bubblewrap: when the command ends, the pid namespace's init (the inner bwrap) exits and stays
+ * listed, running kernel code only, while the kernel tears the namespace down, and it must not
+ * pass for a process the command left running. (A leader in `exit()` with other threads left
+ * still runs their code, so it counts.)
+ */
+function isDead(stat: ProcStat): boolean {
+  if (stat.state === 'Z' || stat.state === 'X' || stat.state === 'x') return true;
+  return (stat.flags & pfExiting) !== 0 && stat.threads <= 1;
 }
 
 function livePids(): Map<number, ProcStat> {
@@ -60,12 +80,12 @@ function livePids(): Map<number, ProcStat> {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const stat = procStat(Number(entry));
-    if (stat !== undefined && !isDead(stat.state)) out.set(Number(entry), stat);
+    if (stat !== undefined && !isDead(stat)) out.set(Number(entry), stat);
   }
   return out;
 }
 
-/** True while process `pid` exists and is not a zombie. */
+/** True while process `pid` exists and is neither a zombie nor exiting (see `isDead`). */
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -74,7 +94,7 @@ export function isProcessAlive(pid: number): boolean {
   }
   if (!procAvailable) return true;
   const stat = procStat(pid);
-  return stat !== undefined && !isDead(stat.state);
+  return stat !== undefined && !isDead(stat);
 }
 
 /**

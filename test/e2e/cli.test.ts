@@ -421,6 +421,73 @@ describe('yard CLI', () => {
     ok(await yard(['ex', 'cancel', id]), 1);
   });
 
+  it('run --wait --timeout reports the status at the timeout, not at the start', async () => {
+    ok(
+      await yard([
+        'wf',
+        'apply',
+        '-f',
+        file(
+          'held.yaml',
+          wfYaml(
+            'held',
+            '  - { id: prep, type: command, run: "sleep 0.2" }\n  - { id: hold, type: approval, message: "hold the line?", needs: [prep] }\n',
+          ),
+        ),
+      ]),
+    );
+    // The CLI reads the detail while `prep` runs (`running`); the run is `waiting` on the
+    // approval well before 2s pass, and the message must say so.
+    const r = ok(await yard(['run', 'held', '--wait', '--timeout', '2s']), 3);
+    assert.match(r.stderr, /execution\.status waiting/);
+    assert.match(r.stderr, /timed out after 2\.0s waiting for exec_\w+ \(last status: waiting\)/);
+    ok(await yard(['ex', 'cancel', execId(r.stderr)]));
+  });
+
+  it('run --follow prints what a waiting node asks and the command that answers it', async (t) => {
+    const probe = await yardJson(['run', 'ok']);
+    await http().waitFor(probe.workflowId, probe.id, ['succeeded']);
+    const skip = needsRoute(
+      await routeServed(`/api/v1/workflows/${probe.workflowId}/executions/${probe.id}/stream`),
+      'stream',
+    );
+    if (skip) return t.skip(skip);
+    ok(
+      await yard([
+        'wf',
+        'apply',
+        '-f',
+        file(
+          'asks.yaml',
+          wfYaml(
+            'asks',
+            '  - { id: gate, type: approval, message: "deploy to prod?" }\n  - { id: tag, type: input, message: "which tag?", needs: [gate] }\n',
+          ),
+        ),
+      ]),
+    );
+    const child = spawnYard(['run', 'asks', '--follow']);
+    const done = collect(child);
+    const approval = await outputMatch(
+      child,
+      /approval requested by node gate: deploy to prod\?\n {2}approve: yard (ex resume .+ --approve)\n {2}reject: {2}yard ex resume .+ --reject\n/,
+    );
+    // The printed command is run as printed: it must be one that works.
+    assert.match(approval[1]!, /^ex resume exec_\w+ -w wf_\w+ --node gate --approve$/);
+    // Listen before approving: the input prompt follows the approval at once.
+    const asked = outputMatch(
+      child,
+      /input requested by node tag: which tag\?\n {2}answer: yard (ex followup exec_\w+ -w wf_\w+) -m 'your answer'\n/,
+    );
+    assert.match(ok(await yard(approval[1]!.split(' '))).stdout, /approved exec_\w+/);
+    const input = await asked;
+    ok(await yard([...input[1]!.split(' '), '-m', 'v1.2.3']));
+    const r = ok(await done);
+    assert.match(r.stdout, /execution exec_\w+ succeeded/);
+    // Each prompt once, though the stream and the detail both know of it.
+    assert.equal(r.stderr.match(/approval requested by node gate/g)?.length, 1);
+  });
+
   it('executions: list, get, retry, resume (approval), followup (input), delete', async () => {
     const marker = path.join(dir, 'flaky-marker');
     ok(

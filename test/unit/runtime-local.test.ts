@@ -443,6 +443,76 @@ describe('local runtime: bubblewrap', { skip: needs({ bwrap: true }) }, () => {
   });
 });
 
+describe('local runtime: what a command leaves running', () => {
+  const modes = [
+    { isolation: 'none', cgroups: 'off', skip: false },
+    { isolation: 'plain', cgroups: 'off', skip: false },
+    { isolation: 'plain', cgroups: 'auto', skip: needs({ cgroups: ['pids'] }) },
+    { isolation: 'bwrap', cgroups: 'off', skip: needs({ bwrap: true }) },
+    { isolation: 'bwrap', cgroups: 'auto', skip: needs({ bwrap: true, cgroups: ['pids'] }) },
+  ] as const;
+  const stoppingLine = /stopping background processes left running by the command/;
+
+  for (const mode of modes) {
+    const name = `${mode.isolation}${mode.cgroups === 'auto' ? '+cgroups' : ''}`;
+
+    it(
+      `${name}: a command that started nothing in the background logs no stopping line`,
+      {
+        skip: mode.skip,
+        // Still racy here: the namespace's init can be alive, not yet exiting, for a moment
+        // after the outer bwrap reported the exit (see the report of this change).
+        ...(mode.isolation === 'bwrap' && mode.cgroups === 'auto' && { todo: 'init race' }),
+      },
+      async () => {
+        // The false report came from a race (the namespace's init still exiting as the check
+        // ran, about one run in two under bwrap with cgroups): several runs make it show.
+        for (let i = 0; i < 6; i++) {
+          const fixture = await createExecFixture(command('sleep 0.2; echo d'), {
+            isolation: mode.isolation,
+            cgroups: mode.cgroups,
+          });
+          try {
+            succeeded(await fixture.run());
+            assert.deepEqual(fixture.text('stdout'), ['d']);
+            assert.doesNotMatch(fixture.text('system').join('\n'), stoppingLine, `run ${i + 1}`);
+          } finally {
+            await fixture.dispose();
+          }
+        }
+      },
+    );
+
+    it(
+      `${name}: a background sleep left running is logged and stopped`,
+      {
+        skip: mode.skip,
+      },
+      async () => {
+        const { marker, run } = markedSleep();
+        const fixture = await createExecFixture(command(`${run} >/dev/null 2>&1 &\necho d`), {
+          isolation: mode.isolation,
+          cgroups: mode.cgroups,
+          killGraceMs: 200,
+        });
+        try {
+          succeeded(await fixture.run());
+          // In a pid namespace (bwrap, or plain as root) the kernel kills what is left when the
+          // namespace's init exits with the command, so the runtime may find nothing to stop;
+          // without one, the process group outlives the command and only the runtime stops it.
+          if (!/^bwrap|namespaces/.test(fixture.sandbox.isolation)) {
+            assert.match(fixture.text('system').join('\n'), stoppingLine);
+          }
+          // SIGKILLed processes may take a moment to leave /proc; the sleep itself would run 1000s.
+          await until(() => hostPidsWith(marker).length === 0, 'the background sleep to be gone');
+        } finally {
+          await fixture.dispose();
+        }
+      },
+    );
+  }
+});
+
 describe('local runtime: cgroups', { skip: needs({ cgroups: ['memory', 'cpu', 'pids'] }) }, () => {
   it('reports a memory hog under memory: 64Mi as ERR_NODE_OOM and removes the cgroups', async () => {
     const fixture = await createExecFixture(command('head -c 200m /dev/zero | tail'), {
