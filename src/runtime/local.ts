@@ -57,6 +57,7 @@ import {
 import {
   type ProcessTree,
   groupTree,
+  isPidNamespaceInit,
   isProcessAlive,
   processAndDescendants,
   signalProcess,
@@ -628,7 +629,10 @@ async function createSandbox(
  */
 function treeFor(pid: number, leaf: CgroupLeaf | undefined, bwrap: boolean): ProcessTree {
   if (leaf === undefined && !bwrap) return groupTree(pid);
-  const members = () => (leaf === undefined ? processAndDescendants(pid) : leaf.members());
+  // Under bwrap the pid namespace's init outlives the command only while the kernel tears the
+  // namespace down (and kills the rest with it): it is not a process the command left running.
+  const all = () => (leaf === undefined ? processAndDescendants(pid) : leaf.members());
+  const members = () => (bwrap ? all().filter((p) => !isPidNamespaceInit(p)) : all());
   return {
     isAlive: () => members().length > 0,
     signal(signal) {

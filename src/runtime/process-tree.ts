@@ -85,6 +85,22 @@ function livePids(): Map<number, ProcStat> {
   return out;
 }
 
+/**
+ * Whether `pid` is the init (pid 1) of a pid namespace below ours, per the `NSpid` line of its
+ * status. Such an init (bubblewrap's inner process) lives exactly as long as the command it runs
+ * and takes the whole namespace down when it exits, so it is never something left running.
+ */
+export function isPidNamespaceInit(pid: number): boolean {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return false;
+  }
+  const ns = /^NSpid:\s*(.*)$/m.exec(text)?.[1]?.trim().split(/\s+/);
+  return ns !== undefined && ns.length > 1 && ns[ns.length - 1] === '1';
+}
+
 /** True while process `pid` exists and is neither a zombie nor exiting (see `isDead`). */
 export function isProcessAlive(pid: number): boolean {
   try {

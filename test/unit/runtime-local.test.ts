@@ -460,9 +460,6 @@ describe('local runtime: what a command leaves running', () => {
       `${name}: a command that started nothing in the background logs no stopping line`,
       {
         skip: mode.skip,
-        // Still racy here: the namespace's init can be alive, not yet exiting, for a moment
-        // after the outer bwrap reported the exit (see the report of this change).
-        ...(mode.isolation === 'bwrap' && mode.cgroups === 'auto' && { todo: 'init race' }),
       },
       async () => {
         // The false report came from a race (the namespace's init still exiting as the check
