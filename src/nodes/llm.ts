@@ -46,7 +46,7 @@ function providerProblems(node: GraphNode, ctx: NodeCheckContext): ErrorDetail[]
   if (configured.includes(provider)) return [];
   const known =
     configured.length === 0
-      ? 'none are configured (llmProviders, SWITCHYARD_LLM_PROVIDERS)'
+      ? 'none are configured; set llmProviders or SWITCHYARD_LLM_PROVIDERS'
       : `configured: ${configured.join(', ')}`;
   return [
     {
