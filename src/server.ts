@@ -97,6 +97,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       maxYamlDepth: config.maxYamlDepth,
       maxYamlAliases: config.maxYamlAliases,
       allowHostNetwork: config.allowHostNetwork,
+      llmProviders: Object.keys(config.llmProviders),
     };
     const tokens = new TokenService(database, clock);
     const workflows = new WorkflowService(database, clock, limits);

@@ -134,3 +134,11 @@ export function templateErrors(text: string): string[] {
   if (scan.error !== undefined) errors.push(scan.error);
   return errors;
 }
+
+/** The CEL sources of the `${{ }}` spans of a text that parse (the others are problems already). */
+export function templateExpressions(text: string): string[] {
+  if (!text.includes('${{')) return [];
+  return findExpressionSpans(text)
+    .spans.map((span) => span.expr)
+    .filter((expr) => celError(expr) === undefined);
+}

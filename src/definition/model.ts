@@ -390,6 +390,11 @@ export interface DefinitionLimits {
    * is saved. Undefined (a check without a server, like `yard workflows validate`) does not judge.
    */
   allowHostNetwork?: boolean;
+  /**
+   * Names of the server's configured LLM providers (`llmProviders`): an `llm` node naming another
+   * is refused when a workflow is saved. Undefined (no server) does not judge.
+   */
+  llmProviders?: readonly string[];
 }
 
 export const defaultDefinitionLimits: DefinitionLimits = {

@@ -12,6 +12,8 @@ import { parseDuration } from './duration.ts';
 import { findCycles, normalizeGraph } from './graph.ts';
 import { inStyle, pathIndex, pathKey, quote, type KeyStyle } from './keys.ts';
 import { concurrencyGroupProblems } from './concurrency.ts';
+import { conditionSource } from './expressions.ts';
+import { ReferenceChecker, definedAtHints, expressionUses } from './references.ts';
 import {
   ConcurrencyPreciseSchema,
   GraphInputSchema,
@@ -193,11 +195,17 @@ interface NodeRecord {
   node: GraphNode | undefined;
   /** True when the node passed its schema. */
   clean: boolean;
+  /** The node that runs this one inline (parallel, map, loop); undefined at the top level. */
+  parent: NodeRecord | undefined;
+  /** Expressions that parse in this node's own fields (not in its inline nodes'). */
+  expressions: { expr: string; path: string }[];
 }
 
 class GraphChecker {
   readonly walker: Walker;
   private readonly records: NodeRecord[] = [];
+  /** The nodes being walked, innermost last: an expression belongs to the last. */
+  private readonly open: NodeRecord[] = [];
   private count = 0;
 
   constructor(
@@ -212,6 +220,8 @@ class GraphChecker {
       maxDepth: limits.maxYamlDepth,
       templates: true,
       node: (value, path, kind, depth) => this.node(value, path, kind, depth),
+      // Outside a node (edges, triggers, variables) nothing is kept: edges are read in graph().
+      expression: (expr, path) => this.open.at(-1)?.expressions.push({ expr, path }),
     };
   }
 
@@ -230,6 +240,8 @@ class GraphChecker {
       spec: undefined,
       node: undefined,
       clean: false,
+      parent: this.open.at(-1),
+      expressions: [],
     };
     this.records.push(record);
     const type = value.type;
@@ -249,7 +261,9 @@ class GraphChecker {
       return value;
     }
     const before = this.problems.total;
+    this.open.push(record);
     const node = walk(spec.schema, value, path, this.walker, depth) as GraphNode;
+    this.open.pop();
     if (kind === 'inline' && value.needs !== undefined) {
       this.problems.add(
         pathKey(path, 'needs'),
@@ -360,6 +374,8 @@ class GraphChecker {
       );
     }
 
+    this.checkReferences(valid, edges, edgesPath, topIds);
+
     // Per-type rules, on nodes that passed their schema.
     const none = new Set<string>();
     for (const record of this.records) {
@@ -379,6 +395,7 @@ class GraphChecker {
         nodeIds: topIds,
         successors: record.kind === 'graph' ? new Set(successors.get(node.id) ?? []) : none,
         inline: record.kind === 'inline',
+        server: { llmProviders: this.limits.llmProviders },
       };
       for (const problem of record.spec.check(node, ctx))
         problems.add(problem.path, problem.message);
@@ -394,6 +411,45 @@ class GraphChecker {
       ...(input as unknown as Graph),
       edges: (input.edges as GraphEdge[] | undefined) ?? [],
     });
+  }
+
+  /** Names and `nodes.<id>` references of every expression, against the graph (references.ts). */
+  private checkReferences(
+    edges: readonly GraphEdge[],
+    rawEdges: readonly unknown[],
+    edgesPath: string,
+    topIds: ReadonlySet<string>,
+  ): void {
+    const predecessors = new Map<string, string[]>();
+    for (const edge of edges) {
+      const list = predecessors.get(edge.to);
+      if (list === undefined) predecessors.set(edge.to, [edge.from]);
+      else list.push(edge.from);
+    }
+    const inlineIds = new Set<string>();
+    for (const r of this.records)
+      if (r.kind === 'inline' && r.id !== undefined) inlineIds.add(r.id);
+    const whens: { from: string; expr: string; path: string }[] = [];
+    rawEdges.forEach((edge, k) => {
+      if (!isPlainObject(edge) || typeof edge.when !== 'string' || typeof edge.from !== 'string')
+        return;
+      if (!topIds.has(edge.from)) return;
+      const source = conditionSource(edge.when);
+      if ('expr' in source)
+        whens.push({
+          from: edge.from,
+          expr: source.expr,
+          path: pathKey(pathIndex(edgesPath, k), 'when'),
+        });
+    });
+    const checker = new ReferenceChecker({
+      topIds,
+      inlineIds,
+      predecessors,
+      definedAt: definedAtHints(this.style),
+    });
+    for (const use of expressionUses(this.records, whens))
+      for (const message of checker.problems(use)) this.problems.add(use.path, message);
   }
 }
 

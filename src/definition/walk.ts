@@ -15,7 +15,13 @@ import { Cron } from 'croner';
 import type { ErrorDetail } from '../errors.ts';
 import { durationHint, isDuration } from './duration.ts';
 import { QuantityError, parseCpu, parseMemory } from './quantity.ts';
-import { conditionError, templateErrors } from './expressions.ts';
+import {
+  celError,
+  conditionError,
+  conditionSource,
+  templateErrors,
+  templateExpressions,
+} from './expressions.ts';
 import {
   camelToSnake,
   inStyle,
@@ -60,6 +66,8 @@ export interface Walker {
   templates: boolean;
   /** Called for values whose schema carries `x-node`: picks the node type's schema. */
   node(value: Record<string, unknown>, path: string, kind: NodeKind, depth: number): unknown;
+  /** Told each expression that parses (a `${{ }}` span or a condition), for the name checks. */
+  expression?(expr: string, path: string): void;
 }
 
 type Schema = TSchema & Record<string, unknown>;
@@ -212,6 +220,11 @@ export function walk(
     const checked = checkFormat(format, result);
     if ('error' in checked) w.problems.add(path, checked.error);
     else result = checked.value;
+    if ((format === 'cel' || format === 'timestamp-or-cel') && w.expression !== undefined) {
+      // A timestamp literal does not parse as CEL, so only expressions reach the hook.
+      const source = conditionSource(result as string);
+      if ('expr' in source && celError(source.expr) === undefined) w.expression(source.expr, path);
+    }
   }
   return result;
 }
@@ -288,11 +301,17 @@ function walkUnion(
   }
   if (rest.length === 0) return walk(first, value, path, w, depth);
   // Several variants take this kind of value: the first that fits wins; report the first's problems.
+  // Expressions are held back too, so only the winning variant's are told (once each).
   let firstTry: ProblemList | undefined;
   for (const variant of candidates) {
     const scratch = new ProblemList();
-    const result = walk(variant, value, path, { ...w, problems: scratch }, depth);
-    if (scratch.total === 0) return result;
+    const held: [string, string][] = [];
+    const expression = w.expression && ((expr: string, at: string) => held.push([expr, at]));
+    const result = walk(variant, value, path, { ...w, problems: scratch, expression }, depth);
+    if (scratch.total === 0) {
+      for (const [expr, at] of held) w.expression?.(expr, at);
+      return result;
+    }
     firstTry ??= scratch;
   }
   for (const item of firstTry?.items ?? []) w.problems.add(item.path, item.message);
@@ -317,9 +336,7 @@ function walkString(s: Schema, value: unknown, path: string, w: Walker): unknown
     w.problems.add(path, `${quote(value)} must match ${s.pattern}`);
   }
   const format = s['x-format'] as Format | undefined;
-  if (w.templates && format !== 'cel' && format !== 'timestamp-or-cel') {
-    for (const message of templateErrors(value)) w.problems.add(path, message);
-  }
+  if (w.templates && format !== 'cel' && format !== 'timestamp-or-cel') templates(value, path, w);
   return value;
 }
 
@@ -454,15 +471,21 @@ function unknownFieldMessage(key: string, table: PropTable, style: KeyStyle, s: 
   return `unknown field ${quote(key)}${what} (allowed: ${allowed})`;
 }
 
+/** Checks the `${{ }}` spans of a text and hands those that parse to `w.expression`. */
+function templates(text: string, path: string, w: Walker): void {
+  for (const message of templateErrors(text)) w.problems.add(path, message);
+  if (w.expression !== undefined)
+    for (const expr of templateExpressions(text)) w.expression(expr, path);
+}
+
 /** Checks the `${{ }}` spans of every string inside free-form content. */
 function scanTemplates(value: unknown, path: string, w: Walker, depth: number): void {
   if (depth > w.maxDepth) {
     w.problems.add(path, `nested deeper than ${w.maxDepth} levels`);
     return;
   }
-  if (typeof value === 'string') {
-    for (const message of templateErrors(value)) w.problems.add(path, message);
-  } else if (Array.isArray(value)) {
+  if (typeof value === 'string') templates(value, path, w);
+  else if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++)
       scanTemplates(value[i], pathIndex(path, i), w, depth + 1);
   } else if (isPlainObject(value)) {

@@ -15,4 +15,9 @@ export const loopNode: NodeTypeSpec = {
   description:
     'Runs its node template repeatedly until `until` holds or `max_iterations` is reached.',
   lateFields: ['until', 'node'],
+  // executors/loop.ts: each run gets iteration and the previous outputs; `until` the run's outputs.
+  expressionNames: {
+    inline: ['iteration', 'previous'],
+    fields: { until: ['iteration', 'outputs'] },
+  },
 };

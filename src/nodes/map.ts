@@ -14,4 +14,6 @@ export const mapNode: NodeTypeSpec = {
   schema: MapNodeSchema,
   description: 'Runs its node template once per item of a list; outputs are the list of results.',
   lateFields: ['items', 'node'],
+  // executors/map.ts: `items` is evaluated with the execution's names; each run gets item, index.
+  expressionNames: { inline: ['item', 'index'], fields: { items: [] } },
 };

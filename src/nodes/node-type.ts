@@ -25,6 +25,14 @@ export interface NodeCheckContext {
   successors: ReadonlySet<string>;
   /** True for a node nested inside another (parallel branch, map or loop template). */
   inline: boolean;
+  /** The server's settings a node may depend on; undefined ones are not judged (no server). */
+  server: ServerSettings;
+}
+
+/** Server-side settings a definition is checked against when it is saved (DefinitionLimits). */
+export interface ServerSettings {
+  /** Names of the configured LLM providers (`llmProviders`); undefined: not known here. */
+  llmProviders?: readonly string[] | undefined;
 }
 
 export interface NodeTypeSpec {
@@ -53,6 +61,16 @@ export interface NodeTypeSpec {
    * alone); `if` is always decided before the node starts.
    */
   lateFields?: readonly string[];
+  /**
+   * Names an expression sees besides the execution's (`params`, `vars`, `nodes`, ...), as the
+   * executor passes them: `inline` to the nodes it runs inline (template, branches), and per late
+   * field to that field alone (a late field is evaluated with the execution's names only, plus
+   * these). Save-time checks refuse any other name.
+   */
+  expressionNames?: {
+    inline?: readonly string[];
+    fields?: Readonly<Record<string, readonly string[]>>;
+  };
   /** The successor a rejection runs instead of failing the execution (approval `on_reject`). */
   rejectRoute?(node: GraphNode): string | undefined;
 }

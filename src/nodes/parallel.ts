@@ -14,4 +14,6 @@ export const parallelNode: NodeTypeSpec = {
   description:
     'Runs its inline branches concurrently (at most `concurrency` at once); succeeds when all do.',
   lateFields: ['branches'],
+  // executors/parallel.ts: each branch runs with its own id as `branch`.
+  expressionNames: { inline: ['branch'] },
 };

@@ -37,6 +37,53 @@ for (const dialect of dialectNames) {
       await h?.close();
     });
 
+    it('refuses a typo of a node id in an expression with its path (issue 21)', async () => {
+      const graph = {
+        nodes: [
+          { id: 'build', type: 'command', run: 'make' },
+          {
+            id: 'ship',
+            type: 'command',
+            run: 'echo ${{ nodes.bild.outputs.x }}',
+            needs: ['build'],
+          },
+        ],
+      };
+      const res = await h.call('POST', '/api/v1/workflows', { name: 'typo', graph });
+      assert.equal(res.statusCode, 422, res.body);
+      assert.equal(res.json().code, 'ERR_WORKFLOW_INVALID');
+      assert.deepEqual(res.json().details, [
+        {
+          path: 'graph.nodes[1].run',
+          message: "in 'nodes.bild.outputs.x': unknown node 'bild' (top-level nodes: build, ship)",
+        },
+      ]);
+    });
+
+    it('refuses an llm node whose provider this server does not configure', async () => {
+      const graph = {
+        nodes: [{ id: 'ask', type: 'llm', provider: 'openai', model: 'm', prompt: 'hi' }],
+      };
+      const res = await h.call('POST', '/api/v1/workflows', { name: 'ask', graph });
+      assert.equal(res.statusCode, 422, res.body);
+      assert.deepEqual(res.json().details, [
+        {
+          path: 'graph.nodes[0].provider',
+          message:
+            "unknown LLM provider 'openai' on this server (none are configured; set llmProviders or SWITCHYARD_LLM_PROVIDERS)",
+        },
+      ]);
+      const yaml =
+        'name: ask\nnodes:\n  - { id: ask, type: llm, provider: openai, model: m, prompt: hi }\n';
+      for (const url of ['/api/v1/workflows/validate', '/api/v1/workflows/import']) {
+        const r = await h.call('POST', url, yaml, {
+          headers: { 'content-type': 'application/yaml' },
+        });
+        assert.equal(r.statusCode, 422, `${url}: ${r.body}`);
+        assert.equal(r.json().details[0].path, 'nodes[0].provider');
+      }
+    });
+
     it('creates a workflow as version 1 draft in the seed read shape', async () => {
       const res = await h.call('POST', '/api/v1/workflows', createBody);
       assert.equal(res.statusCode, 201, res.body);
@@ -388,3 +435,41 @@ for (const dialect of dialectNames) {
     });
   });
 }
+
+describe('llm providers are checked against the server config (sqlite)', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness('sqlite', {
+      config: { llmProviders: { local: { kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1' } } },
+    });
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  it('accepts a configured provider and names it when another is refused', async () => {
+    const node = (provider: string) => ({
+      id: 'ask',
+      type: 'llm',
+      provider,
+      model: 'm',
+      prompt: 'hi',
+    });
+    const ok = await h.call('POST', '/api/v1/workflows', {
+      name: 'ask-local',
+      graph: { nodes: [node('local')] },
+    });
+    assert.equal(ok.statusCode, 201, ok.body);
+    const id = ok.json().id as string;
+    const bad = await h.call('PATCH', `/api/v1/workflows/${id}`, {
+      graph: { nodes: [node('lcoal')] },
+    });
+    assert.equal(bad.statusCode, 422, bad.body);
+    assert.deepEqual(bad.json().details, [
+      {
+        path: 'graph.nodes[0].provider',
+        message: "unknown LLM provider 'lcoal' on this server (configured: local)",
+      },
+    ]);
+  });
+});

@@ -128,7 +128,13 @@ describe('node types', () => {
       'condition targets are direct successors',
       [
         { id: 'c', type: 'condition', expression: 'x >', then: ['a'] },
-        { id: 'd', type: 'condition', expression: 'x > 1', then: ['a'], else: ['b', 'ghost'] },
+        {
+          id: 'd',
+          type: 'condition',
+          expression: 'params.x > 1',
+          then: ['a'],
+          else: ['b', 'ghost'],
+        },
         { ...noop('a'), needs: ['d'] },
         noop('b'),
       ],

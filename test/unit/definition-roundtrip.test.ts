@@ -59,7 +59,7 @@ const cel = fc.constantFrom(
   'true',
   'params.go == true',
   '${{ !params.dry_run }}',
-  "nodes.a.status == 'failed'",
+  "execution.id != ''",
   'size(vars.list) > 2',
 );
 const duration = fc.constantFrom('500ms', '2s', '15m', '1h30m', '1d', '0s', '1d2h3m4s5ms');
@@ -353,7 +353,7 @@ const definition = fc
             id,
             type: 'loop',
             node: inline(),
-            until: 'nodes.x.outputs.done',
+            until: 'outputs.done',
             maxIterations: 5,
           };
         default:

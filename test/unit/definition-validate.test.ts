@@ -143,7 +143,12 @@ describe('validateDefinitionParts', () => {
     const details = problems({
       graph: {
         nodes: [
-          { id: 'a', type: 'command', run: 'echo ${{ params. }} ${{ ok }}', if: '${{ a && }}' },
+          {
+            id: 'a',
+            type: 'command',
+            run: 'echo ${{ params. }} ${{ params.ok }}',
+            if: '${{ a && }}',
+          },
           {
             id: 'b',
             type: 'http',
@@ -385,7 +390,8 @@ describe('validateDefinitionParts', () => {
       const nodes: GraphNode[] = Array.from({ length: 1000 }, (_, i) => ({
         id: `step_${i}`,
         type: 'command',
-        run: `echo \${{ nodes.step_${Math.max(0, i - 1)}.outputs.x }}`,
+        // Each step reads the one before it (upstream through needs); the first reads params.
+        run: i > 0 ? `echo \${{ nodes.step_${i - 1}.outputs.x }}` : 'echo ${{ params.x }}',
         ...(i > 0 ? { needs: [`step_${i - 1}`] } : {}),
         if: 'params.go == true',
         env: { N: String(i) },

@@ -1,0 +1,295 @@
+/**
+ * Save-time checks of what expressions name (issue 21): roots and `nodes.<id>` references,
+ * each problem at the path of the field holding the expression.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from '../helpers/suite.ts';
+import { AppError } from '../../src/errors.ts';
+import {
+  defaultDefinitionLimits,
+  parseWorkflowYaml,
+  validateDefinitionParts,
+} from '../../src/definition/index.ts';
+import { expressionNames } from '../../src/definition/references.ts';
+
+type Problem = { path: string; message: string };
+
+/** The problems of a graph (JSON parts), or [] when it is valid. */
+function problems(nodes: unknown[], edges: unknown[] = [], limits = defaultDefinitionLimits) {
+  try {
+    validateDefinitionParts({ graph: { nodes, edges } }, limits);
+    return [];
+  } catch (err) {
+    assert.ok(err instanceof AppError && err.code === 'ERR_WORKFLOW_INVALID', String(err));
+    return err.details as Problem[];
+  }
+}
+
+const cmd = (id: string, run: string, needs?: string[]) => ({
+  id,
+  type: 'command',
+  run,
+  ...(needs && { needs }),
+});
+
+describe('expression names from the CEL AST', () => {
+  const cases: [string, string[], string[]][] = [
+    ['nodes.build.outputs.version', ['nodes'], ['build']],
+    ["nodes['build'].status == 'succeeded'", ['nodes'], ['build']],
+    ['nodes[params.which].status', ['nodes', 'params'], []],
+    ['params.list.map(i, i + vars.N)', ['params', 'vars'], []],
+    ['params.list.exists(x, x == item)', ['params', 'item'], []],
+    ['cel.bind(v, nodes.a.outputs, v.x + w)', ['nodes', 'w'], ['a']],
+    ["'nodes.ghost and secrets.X' + string(1) + type(1) == string", [], []],
+    [
+      'has(nodes.a.outputs.x) ? secrets.X : {"k": [trigger.data]}',
+      ['nodes', 'secrets', 'trigger'],
+      ['a'],
+    ],
+  ];
+  for (const [expr, roots, nodes] of cases) {
+    it(expr, () => {
+      const names = expressionNames(expr);
+      assert.deepEqual([...names!.roots].sort(), roots.sort());
+      assert.deepEqual([...names!.nodes].sort(), nodes.sort());
+    });
+  }
+});
+
+describe('save-time reference checks', () => {
+  const build = cmd('build', 'make');
+  const cases: [string, unknown[], unknown[], Problem[]][] = [
+    [
+      'a typo of an upstream node',
+      [build, cmd('test', 'echo ${{ nodes.bild.outputs.version }}', ['build'])],
+      [],
+      [
+        {
+          path: 'graph.nodes[1].run',
+          message:
+            "in 'nodes.bild.outputs.version': unknown node 'bild' (top-level nodes: build, test)",
+        },
+      ],
+    ],
+    [
+      'a downstream node',
+      [cmd('build', 'echo ${{ nodes.test.outputs.x }}'), cmd('test', 'true', ['build'])],
+      [],
+      [
+        {
+          path: 'graph.nodes[0].run',
+          message:
+            "in 'nodes.test.outputs.x': node 'test' is not upstream of 'build': no needs or edge path leads from it to 'build', so it has not run when 'build' does",
+        },
+      ],
+    ],
+    [
+      'the node itself',
+      [{ ...build, if: "nodes.build.status == 'failed'" }],
+      [],
+      [
+        {
+          path: 'graph.nodes[0].if',
+          message:
+            "in 'nodes.build.status == 'failed'': node 'build' reads its own outputs: a node sees only the nodes upstream of it",
+        },
+      ],
+    ],
+    [
+      'an unknown root (secrets are not there yet)',
+      [cmd('deploy', 'echo ${{ secrets.TOKEN }}')],
+      [],
+      [
+        {
+          path: 'graph.nodes[0].run',
+          message:
+            "in 'secrets.TOKEN': unknown name 'secrets'; expressions here see params, vars, nodes, execution, trigger",
+        },
+      ],
+    ],
+    [
+      'item outside a map template',
+      [cmd('a', 'echo ${{ item }}')],
+      [],
+      [
+        {
+          path: 'graph.nodes[0].run',
+          message:
+            "in 'item': unknown name 'item'; expressions here see params, vars, nodes, execution, trigger; 'item' is defined only in the nodes a map node runs from its node",
+        },
+      ],
+    ],
+    [
+      'an edge when reading a node that is not its source or upstream',
+      [build, cmd('lint', 'true'), cmd('ship', 'true')],
+      [{ from: 'build', to: 'ship', when: "nodes.lint.status == 'succeeded'" }],
+      [
+        {
+          path: 'graph.edges[0].when',
+          message:
+            "in 'nodes.lint.status == 'succeeded'': node 'lint' is neither the edge's source 'build' nor upstream of it, so it has not run when the edge is decided",
+        },
+      ],
+    ],
+    [
+      'an inline node read by id',
+      [
+        {
+          id: 'each',
+          type: 'map',
+          items: 'params.list',
+          node: cmd('one', 'echo ${{ item }}'),
+        },
+        cmd('after', 'echo ${{ nodes.one.outputs }}', ['each']),
+      ],
+      [],
+      [
+        {
+          path: 'graph.nodes[1].run',
+          message:
+            "in 'nodes.one.outputs': node 'one' is an inline node: expressions see top-level nodes only",
+        },
+      ],
+    ],
+    [
+      "a map's items do not see item; its template does not see the map's downstream",
+      [
+        build,
+        {
+          id: 'each',
+          type: 'map',
+          needs: ['build'],
+          items: 'item',
+          node: cmd('one', 'echo ${{ nodes.after.status }}'),
+        },
+        cmd('after', 'true', ['each']),
+      ],
+      [],
+      [
+        {
+          path: 'graph.nodes[1].items',
+          message:
+            "in 'item': unknown name 'item'; expressions here see params, vars, nodes, execution, trigger; 'item' is defined only in the nodes a map node runs from its node",
+        },
+        {
+          path: 'graph.nodes[1].node.run',
+          message:
+            "in 'nodes.after.status': node 'after' is not upstream of 'each': no needs or edge path leads from it to 'each', so it has not run when 'each' does",
+        },
+      ],
+    ],
+    [
+      'good references: upstream through needs and edges, templates, macros, loop and parallel names',
+      [
+        build,
+        cmd('test', 'echo ${{ nodes.build.outputs.v }} ${{ vars.ENV }} ${{ execution.id }}', [
+          'build',
+        ]),
+        {
+          id: 'each',
+          type: 'map',
+          needs: ['test'],
+          items: 'nodes.build.outputs.list.filter(x, x != "")',
+          node: cmd('one', 'echo ${{ item }} ${{ index }} ${{ nodes.build.outputs.v }}'),
+        },
+        {
+          id: 'again',
+          type: 'loop',
+          needs: ['each'],
+          until: 'outputs.done || iteration > 3',
+          maxIterations: 5,
+          node: cmd('step', 'echo ${{ iteration }} ${{ previous }} ${{ nodes.each.outputs }}'),
+        },
+        {
+          id: 'fan',
+          type: 'parallel',
+          branches: [cmd('left', 'echo ${{ branch }} ${{ nodes.build.status }}')],
+        },
+        cmd('ship', "echo ${{ nodes['again'].outputs.iterations }} ${{ trigger.data }}"),
+      ],
+      [
+        { from: 'again', to: 'ship' },
+        { from: 'build', to: 'fan', when: "nodes.build.status == 'succeeded'" },
+      ],
+      [],
+    ],
+  ];
+  for (const [what, nodes, edges, expected] of cases) {
+    it(what, () => assert.deepEqual(problems(nodes, edges), expected));
+  }
+
+  it('reports every problem of a YAML document at its snake_case path', () => {
+    const yaml = [
+      'name: refs',
+      'nodes:',
+      '  - id: build',
+      '    type: command',
+      '    run: echo ${{ nodes.bild.outputs.version }}',
+      '  - id: poll',
+      '    type: loop',
+      '    max_iterations: 3',
+      '    until: previous.done',
+      '    node: { id: once, type: command, run: "echo ${{ variables.A }}" }',
+    ].join('\n');
+    try {
+      parseWorkflowYaml(yaml, defaultDefinitionLimits);
+      assert.fail('expected ERR_WORKFLOW_INVALID');
+    } catch (err) {
+      assert.ok(err instanceof AppError, String(err));
+      const details = err.details as Problem[];
+      assert.deepEqual(
+        details.map((d) => d.path),
+        ['nodes[0].run', 'nodes[1].until', 'nodes[1].node.run'],
+      );
+      assert.match(
+        details[1]!.message,
+        /'previous' is defined only in the nodes a loop node runs from its node/,
+      );
+      assert.match(details[2]!.message, /the workflow variables are vars\.NAME/);
+    }
+  });
+});
+
+describe('llm providers at save time', () => {
+  const llm = (provider: string) => ({
+    id: 'ask',
+    type: 'llm',
+    provider,
+    model: 'm',
+    prompt: 'hi',
+  });
+  const cases: [string, readonly string[] | undefined, string, Problem[]][] = [
+    ['configured', ['openai'], 'openai', []],
+    ['not judged without a server', undefined, 'anything', []],
+    ['templated: known only at run time', [], '${{ params.provider }}', []],
+    [
+      'not configured',
+      ['openai', 'claude'],
+      'opnai',
+      [
+        {
+          path: 'graph.nodes[0].provider',
+          message: "unknown LLM provider 'opnai' on this server (configured: openai, claude)",
+        },
+      ],
+    ],
+    [
+      'none configured',
+      [],
+      'openai',
+      [
+        {
+          path: 'graph.nodes[0].provider',
+          message:
+            "unknown LLM provider 'openai' on this server (none are configured; set llmProviders or SWITCHYARD_LLM_PROVIDERS)",
+        },
+      ],
+    ],
+  ];
+  for (const [what, llmProviders, provider, expected] of cases) {
+    it(what, () => {
+      const limits = { ...defaultDefinitionLimits, ...(llmProviders && { llmProviders }) };
+      assert.deepEqual(problems([llm(provider)], [], limits), expected);
+    });
+  }
+});
