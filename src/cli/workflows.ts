@@ -66,7 +66,9 @@ export async function checkYaml(
     return { ok: true, def: parseWorkflowYaml(text, defaultDefinitionLimits) };
   } catch (err) {
     if (err instanceof AppError) {
-      return { ok: false, message: `${err.message} (${err.code})`, problems: err.details };
+      // The server's words are about a request body; here the user gave a file.
+      const message = err.message.replace(/^The body /, 'The file ');
+      return { ok: false, message: `${message} (${err.code})`, problems: err.details };
     }
     throw err;
   }

@@ -145,15 +145,13 @@ function loadYaml(text: string, limits: DefinitionLimits): Record<string, unknow
   if (docs.length === 0) throw malformed('The YAML document is empty.', []);
   const errors = docs.flatMap((doc) => doc.errors);
   if (errors.length > 0) {
+    const details = errors.slice(0, 20).map((e) => yamlErrorDetail(text, lineCounter, e));
+    const seen = new Set<string>();
     throw malformed(
       'The body is not a valid YAML document.',
-      errors.slice(0, 20).map((e) => {
-        const at = lineCounter.linePos(e.pos[0]);
-        return {
-          path: `line ${at.line}, column ${at.col}`,
-          message: e.message.split('\n', 1)[0] ?? e.message,
-        };
-      }),
+      details.filter(
+        (d) => !seen.has(`${d.path}\0${d.message}`) && seen.add(`${d.path}\0${d.message}`),
+      ),
     );
   }
   if (docs.length > 1) {
@@ -280,4 +278,34 @@ function withNeeds(node: GraphNode, needs: string[] | undefined): GraphNode {
   if (needs === undefined) return node;
   const { id, type, name, ...rest } = node;
   return name === undefined ? { id, type, needs, ...rest } : { id, type, name, needs, ...rest };
+}
+
+/**
+ * Where a YAML error is, as a person would point at it. A line indented one step too far makes
+ * the parser complain about the line above (its value turns into a multi-line key); the line
+ * to fix is the deeper one below, so it is named instead.
+ */
+function yamlErrorDetail(
+  text: string,
+  lines: LineCounter,
+  e: { code: string; pos: [number, number]; message: string },
+): { path: string; message: string } {
+  const at = lines.linePos(e.pos[0]);
+  const first = e.message.split('\n', 1)[0] ?? e.message;
+  if (e.code === 'BLOCK_AS_IMPLICIT_KEY' || e.code === 'MULTILINE_IMPLICIT_KEY') {
+    const all = text.split('\n');
+    const indent = (line: string) => line.length - line.trimStart().length;
+    const above = all[at.line - 1] ?? '';
+    const next = all.findIndex(
+      (l, i) => i >= at.line && l.trim() !== '' && !l.trimStart().startsWith('#'),
+    );
+    const below = next === -1 ? undefined : all[next];
+    if (below !== undefined && indent(below) > indent(above)) {
+      return {
+        path: `line ${next + 1}, column ${indent(below) + 1}`,
+        message: `indented deeper than line ${at.line} above it, so YAML reads it as part of that line's value; align it with the keys it belongs with`,
+      };
+    }
+  }
+  return { path: `line ${at.line}, column ${at.col}`, message: first };
 }

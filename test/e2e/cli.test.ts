@@ -247,6 +247,13 @@ describe('yard CLI', () => {
     ok(json, 1);
     assert.equal(JSON.parse(json.stdout).valid, false);
     ok(await yard(['wf', 'validate', '-f', path.join(dir, 'missing.yaml')]), 4);
+    const indented = file(
+      'indented.yaml',
+      'name: x\nnodes:\n  - id: a\n    type: command\n     run: echo hi\n',
+    );
+    const yamlBad = ok(await yard(['wf', 'validate', '-f', indented]), 1);
+    assert.match(yamlBad.stderr, /indented\.yaml: The file is not a valid YAML document/);
+    assert.match(yamlBad.stderr, /line 5, column 6: indented deeper than line 4/);
   });
 
   it('schedules, events and hooks: list a schedule, pause it, send an event that starts a run', async () => {

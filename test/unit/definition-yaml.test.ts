@@ -289,6 +289,18 @@ describe('parseWorkflowYaml', () => {
       assert.match(err.details[0]!.path, /^line 4, column \d+$/);
     });
 
+    it('points at the line indented one space too far, not at the line above it', () => {
+      const text = 'name: x\nnodes:\n  - id: a\n    type: command\n     run: echo hi\n';
+      const err = appError(() => parseWorkflowYaml(text, limits));
+      assert.deepEqual(err.details, [
+        {
+          path: 'line 5, column 6',
+          message:
+            "indented deeper than line 4 above it, so YAML reads it as part of that line's value; align it with the keys it belongs with",
+        },
+      ]);
+    });
+
     it('an alias bomb', () => {
       const bomb = [
         'a: &a [x, x, x, x, x, x, x, x, x]',
