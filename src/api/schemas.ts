@@ -185,9 +185,29 @@ export const NodeViewSchema = Type.Object({
     }),
   ),
   attempt: Type.Integer(),
-  startedAt: Nullable(Type.String({ format: 'date-time' })),
+  startedAt: Nullable(
+    Type.String({ format: 'date-time', description: 'When the first attempt started.' }),
+  ),
   endedAt: Nullable(Type.String({ format: 'date-time' })),
-  durationMs: Nullable(Type.Integer()),
+  durationMs: Nullable(Type.Integer({ description: 'From the first start to the end.' })),
+  attempts: Type.Array(
+    Type.Object({
+      attempt: Type.Integer(),
+      status: Type.String({
+        description:
+          'How it ended (`succeeded`, `failed`, `cancelled`), or the node status while it runs.',
+      }),
+      startedAt: Nullable(Type.String({ format: 'date-time' })),
+      endedAt: Nullable(Type.String({ format: 'date-time' })),
+      durationMs: Nullable(Type.Integer()),
+      exitCode: Type.Optional(Type.Integer()),
+      error: Nullable(NodeErrorSchema),
+    }),
+    {
+      description:
+        'Each attempt that ran, oldest first, with its own times (a re-run after a takeover has none of its own).',
+    },
+  ),
   error: Nullable(NodeErrorSchema),
   outputs: Nullable(AnyObject),
   cost: CostSchema,

@@ -113,7 +113,8 @@ export function failNode(
     d.commands.push({
       type: 'dlq',
       nodeId: id,
-      attempts: attempt - st.budgetFrom + 1,
+      // The node's attempts, a retry's included (CLARIFICATIONS): what the node went through.
+      attempts: attempt,
       error,
       inputs: nodeInputs(d, def),
     });

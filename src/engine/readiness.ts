@@ -19,7 +19,11 @@ export function onNodeStarted(d: Draft, id: string, attempt: number): void {
   const st = d.nodes[id];
   if (!st || st.attempt !== attempt) return;
   if (st.status === 'queued')
-    d.setNode(id, { status: 'running', startedAt: st.startedAt ?? d.nowIso });
+    d.setNode(id, {
+      status: 'running',
+      startedAt: st.startedAt ?? d.nowIso,
+      attemptStartedAt: d.nowIso,
+    });
 }
 
 /**

@@ -32,6 +32,8 @@ export interface NodeState {
   outputs: Record<string, unknown> | null;
   error: NodeError | null;
   startedAt: string | null;
+  /** When the current (or last) attempt started; `startedAt` is the node's first start. */
+  attemptStartedAt?: string | null;
   endedAt: string | null;
   cost: Cost;
   /** For condition/switch: the successors it chose; edges to its other listed targets are not taken. */

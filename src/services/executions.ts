@@ -56,11 +56,23 @@ export interface NodeView {
   startedAt: string | null;
   endedAt: string | null;
   durationMs: number | null;
+  /** Each attempt that ran, oldest first (from `node_runs`, plus the one running now). */
+  attempts: AttemptView[];
   error: NodeError | null;
   outputs: Record<string, unknown> | null;
   cost: Cost;
   waitingFor?: { kind: string; message: string | null; requestedAt: string };
   childExecutionId?: string;
+}
+
+export interface AttemptView {
+  attempt: number;
+  status: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  exitCode?: number;
+  error: NodeError | null;
 }
 
 export interface ExecutionSummary {
@@ -538,6 +550,7 @@ export class ExecutionService {
     const s = snap(row);
     const graph = await this.worker.graphOf(row.workflow_id, row.version, s.execution.workflowType);
     const types = new Map(graph.nodes.map((n) => [n.id, n.type]));
+    const runs = await nodeRunsSql.listNodeRuns(this.database.db, row.id);
     const nodes: NodeView[] = Object.entries(s.nodes).map(([nodeId, st]) => ({
       nodeId,
       type: types.get(nodeId) ?? 'unknown',
@@ -549,6 +562,7 @@ export class ExecutionService {
       endedAt: st.endedAt,
       durationMs:
         st.startedAt && st.endedAt ? Date.parse(st.endedAt) - Date.parse(st.startedAt) : null,
+      attempts: attemptsOf(nodeId, st, runs),
       error: st.error,
       outputs: st.outputs,
       cost: st.cost,
@@ -730,5 +744,44 @@ export function checkParams(
       problems.push({ path: `params.${name}`, message: 'is not an input of this workflow' });
   }
   if (problems.length > 0) throw new AppError('ERR_PARAMS_INVALID', { details: problems });
+  return out;
+}
+
+/** A node's attempts: those that ended (their `node_runs` rows), then the one under way. */
+function attemptsOf(
+  nodeId: string,
+  st: NodeState,
+  runs: readonly nodeRunsSql.NodeRunRow[],
+): AttemptView[] {
+  const span = (a: string | null, b: string | null) =>
+    a !== null && b !== null ? Date.parse(b) - Date.parse(a) : null;
+  const out: AttemptView[] = runs
+    .filter((r) => r.node_id === nodeId)
+    .sort((a, b) => a.attempt - b.attempt)
+    .map((r) => {
+      const error = r.error === null ? null : (JSON.parse(r.error) as NodeError);
+      return {
+        attempt: r.attempt,
+        status: r.status,
+        startedAt: r.started_at,
+        endedAt: r.ended_at,
+        durationMs: span(r.started_at, r.ended_at),
+        ...(typeof error?.exitCode === 'number' && { exitCode: error.exitCode }),
+        error,
+      };
+    });
+  const current = st.attemptStartedAt ?? null;
+  if (
+    (st.status === 'running' || st.status === 'waiting') &&
+    !out.some((a) => a.attempt === st.attempt)
+  )
+    out.push({
+      attempt: st.attempt,
+      status: st.status,
+      startedAt: current ?? st.startedAt,
+      endedAt: null,
+      durationMs: null,
+      error: null,
+    });
   return out;
 }

@@ -180,7 +180,7 @@ export function finishedRuns(
       workflow_id: row.workflow_id,
       version: row.version,
       status: st.status === 'queued' ? 'failed' : st.status,
-      started_at: st.startedAt,
+      started_at: st.attemptStartedAt ?? st.startedAt,
       ended_at: st.endedAt ?? nowIso,
       error: st.error ? JSON.stringify(st.error) : null,
       compute_seconds: delta.computeSeconds,

@@ -499,9 +499,10 @@ describe('engine reducer: takeovers', () => {
       .result();
     assert.equal(once.snapshot.execution.status, 'failed');
     assert.equal(once.snapshot.nodes.build!.attempt, 2);
+    // The DLQ entry counts the node's attempts, the re-run included (CLARIFICATIONS).
     assert.deepEqual(
       once.dlq.map((e) => [e.nodeId, e.attempts]),
-      [['build', 1]],
+      [['build', 2]],
     );
     // Two attempts allowed: after the takeover, one failure still leaves a retry.
     const twice = new Driver('retry-exhausted', { script: { fetch: ['hang', 'fail', 'succeed'] } })
@@ -1153,7 +1154,7 @@ describe('engine reducer: execution retry', () => {
     assert.deepEqual(attempts(r), { setup: 1, unit: 2, e2e: 1, after_unit: 1, after_e2e: 1 });
   });
 
-  it('a retry that fails again writes a DLQ entry counting only the new budget', () => {
+  it("a retry that fails again writes a DLQ entry counting the node's attempts so far", () => {
     const r = drive('execution-retry', {
       script: { transform: 'fail' },
       inject: [inject('retry', executionIs('failed'), { type: 'retry', actor: 'ops' })],
@@ -1164,7 +1165,7 @@ describe('engine reducer: execution retry', () => {
       r.dlq.map((e) => [e.nodeId, e.attempts]),
       [
         ['transform', 2],
-        ['transform', 2],
+        ['transform', 4],
       ],
     );
   });
