@@ -158,7 +158,8 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): LocalRuntime {
   const isolation = opts.isolation ?? 'auto';
   const cgroupMode = opts.cgroups ?? 'auto';
   let probed: Promise<LocalCapabilities> | undefined;
-  const capabilities = () => (probed ??= probe(isolation, cgroupMode));
+  const etcDir = path.join(path.resolve(opts.dataDir), 'sandbox-etc');
+  const capabilities = () => (probed ??= probe(isolation, cgroupMode, etcDir));
   const identities = new IdentityAllocator(
     isolation === 'none' || process.getuid?.() !== 0
       ? { kind: 'server' }
@@ -190,6 +191,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): LocalRuntime {
 async function probe(
   isolation: LocalIsolation,
   cgroupMode: 'auto' | 'off',
+  etcDir: string,
 ): Promise<LocalCapabilities> {
   const caps: LocalCapabilities = {};
   const prlimit = await findExecutable('prlimit', process.env.PATH);
@@ -204,20 +206,14 @@ async function probe(
     if (bwrap === undefined) {
       caps.bwrapProblem = 'bwrap is not installed';
     } else {
+      // The sandboxes' own minimal root, not `--ro-bind / /`: binding every host mount
+      // recursively fails while dockerd is setting up a container's overlay.
+      const rootArgs = await bwrapRootArgs({ network: 'none', readOnlyPaths: [], etcDir });
       // User namespaces may be disabled (sysctl, seccomp in a container): try once.
       const problem = await new Promise<string | undefined>((resolve) => {
         execFile(
           bwrap,
-          [
-            ...namespaceArgs('none', asRoot),
-            '--ro-bind',
-            '/',
-            '/',
-            '--proc',
-            '/proc',
-            '--',
-            'true',
-          ],
+          [...namespaceArgs('none', asRoot), ...rootArgs, '--', 'true'],
           { timeout: 10_000 },
           (error, _stdout, stderr) =>
             resolve(
