@@ -1,7 +1,7 @@
 /** Platform events (DESIGN §7): post one, list them, read one with what it started and why not. */
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
-import { errorResponses, pageOf } from '../schemas.ts';
+import { errorResponses, pageOf, pageQueryFields } from '../schemas.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['events'];
@@ -93,8 +93,7 @@ export function eventRoutes(app: App, services: Services): void {
         querystring: Type.Object(
           {
             type: Type.Optional(EventTypeSchema),
-            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
-            cursor: Type.Optional(Type.String({ maxLength: 512 })),
+            ...pageQueryFields,
           },
           { additionalProperties: false },
         ),

@@ -6,7 +6,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
-import { WorkflowIdParams, errorResponses } from '../schemas.ts';
+import { WorkflowIdParams, errorResponses, pageOf, pageQueryFields } from '../schemas.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['hooks'];
@@ -125,27 +125,11 @@ export function hookRoutes(app: App, services: Services): void {
         tags,
         summary: "A hook's deliveries, newest first: accepted, ignored, duplicate or rejected",
         params: HookParams,
-        querystring: Type.Object(
-          {
-            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
-            cursor: Type.Optional(Type.String({ maxLength: 256 })),
-          },
-          { additionalProperties: false },
-        ),
-        response: {
-          200: Type.Object({
-            items: Type.Array(DeliverySchema),
-            nextCursor: Type.Union([Type.String(), Type.Null()]),
-          }),
-          ...errorResponses(400, 401, 403, 404),
-        },
+        querystring: Type.Object(pageQueryFields, { additionalProperties: false }),
+        response: { 200: pageOf(DeliverySchema), ...errorResponses(400, 401, 403, 404) },
       },
     },
-    async (req) =>
-      services.hooks.deliveries(req.params.id, req.params.hookId, {
-        ...(req.query.limit !== undefined && { limit: req.query.limit }),
-        ...(req.query.cursor !== undefined && { cursor: req.query.cursor }),
-      }),
+    async (req) => services.hooks.deliveries(req.params.id, req.params.hookId, req.query),
   );
 }
 

@@ -4,7 +4,7 @@
  */
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
-import { errorResponses } from '../schemas.ts';
+import { errorResponses, pageOf, pageQueryFields } from '../schemas.ts';
 import type { App, Services } from '../types.ts';
 import {
   RuleDeliverySchema,
@@ -117,26 +117,10 @@ export function triggerRuleRoutes(app: App, services: Services): void {
         summary:
           "A webhook rule's delivery attempts, newest first: status code or error, next attempt time, state",
         params: RuleParams,
-        querystring: Type.Object(
-          {
-            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
-            cursor: Type.Optional(Type.String({ maxLength: 256 })),
-          },
-          { additionalProperties: false },
-        ),
-        response: {
-          200: Type.Object({
-            items: Type.Array(RuleDeliverySchema),
-            nextCursor: Type.Union([Type.String(), Type.Null()]),
-          }),
-          ...errorResponses(400, 401, 403, 404),
-        },
+        querystring: Type.Object(pageQueryFields, { additionalProperties: false }),
+        response: { 200: pageOf(RuleDeliverySchema), ...errorResponses(400, 401, 403, 404) },
       },
     },
-    async (req) =>
-      rules.deliveries(req.params.id, {
-        ...(req.query.limit !== undefined && { limit: req.query.limit }),
-        ...(req.query.cursor !== undefined && { cursor: req.query.cursor }),
-      }),
+    async (req) => rules.deliveries(req.params.id, req.query),
   );
 }
