@@ -1,32 +1,13 @@
 /** `yard hooks create|list|delete|deliveries`: a workflow's webhooks (docs/triggers.md). */
 import type { Command } from 'commander';
+// The wire types are the service's (type-only: nothing of the server loads here).
+import type { HookDeliveryView as Delivery, HookView } from '../services/hooks.ts';
 import { clientFor, type GlobalOptions } from './context.ts';
 import { usageError } from './exit-codes.ts';
 import { formatTime, printJson, printTable, say } from './output.ts';
 import { resolveWorkflowId, workflowPath } from './refs.ts';
 
-interface Hook {
-  id: string;
-  workflowId: string;
-  name: string;
-  kind: 'generic' | 'github';
-  url: string;
-  createdBy: string;
-  createdAt: string;
-  secret?: string;
-}
-
-interface Delivery {
-  id: string;
-  receivedAt: string;
-  outcome: string;
-  httpStatus: number;
-  deliveryId: string | null;
-  sourceEvent: string | null;
-  eventType: string | null;
-  eventId: string | null;
-  detail: string;
-}
+type Hook = HookView & { secret?: string };
 
 export function registerHooks(program: Command): void {
   const hooks = program

@@ -1,33 +1,12 @@
 /** `yard schedules list|pause|resume|backfill` and `yard events send|list|get` (docs/triggers.md). */
 import type { Command } from 'commander';
+// The wire types are the services' (type-only imports: nothing of the server loads here).
+import type { PlatformEventView as PlatformEvent } from '../services/platform-events.ts';
+import type { ScheduleView as Schedule } from '../services/schedules.ts';
 import { clientFor, jsonOption, type GlobalOptions } from './context.ts';
 import { usageError } from './exit-codes.ts';
 import { formatTime, printFields, printJson, printTable, say } from './output.ts';
 import { resolveWorkflowId, workflowPath } from './refs.ts';
-
-interface Schedule {
-  id: string;
-  cron?: string;
-  every?: string;
-  timezone: string;
-  paused: boolean;
-  nextFireTimes: string[];
-  lastFiredAt: string | null;
-  lastExecutionId?: string;
-}
-
-interface PlatformEvent {
-  id: string;
-  type: string;
-  subject: string | null;
-  data: Record<string, unknown>;
-  source: string;
-  actor: string;
-  timestamp: string;
-  status: string;
-  executions: { executionId: string; workflowName: string; version: number }[];
-  unmatched: { workflowName: string; version: number; reason: string }[];
-}
 
 const overlaps = ['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'allow_all'];
 

@@ -54,20 +54,11 @@ export interface Outcome {
   unmatched: UnmatchedListener[];
 }
 
-export interface PlatformEventView {
-  id: string;
-  type: string;
-  subject: string | null;
-  data: Record<string, unknown>;
-  source: string;
-  actor: string;
-  timestamp: string;
-  chainDepth: number;
+/** The event as the API shows it: the event itself and what its processing started. */
+export interface PlatformEventView extends PlatformEvent, Outcome {
   /** `pending` until the event was matched against the listening workflows. */
   status: 'pending' | 'processed';
   processedAt: string | null;
-  executions: StartedRun[];
-  unmatched: UnmatchedListener[];
 }
 
 export type ProcessedListener = (event: PlatformEventView) => void;
