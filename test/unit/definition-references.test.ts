@@ -5,25 +5,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/suite.ts';
 import { AppError } from '../../src/errors.ts';
-import {
-  defaultDefinitionLimits,
-  parseWorkflowYaml,
-  validateDefinitionParts,
-} from '../../src/definition/index.ts';
+import { defaultDefinitionLimits, parseWorkflowYaml } from '../../src/definition/index.ts';
+import { type Problem, definitionProblems } from '../helpers/definition.ts';
 import { expressionNames } from '../../src/definition/references.ts';
 
-type Problem = { path: string; message: string };
-
 /** The problems of a graph (JSON parts), or [] when it is valid. */
-function problems(nodes: unknown[], edges: unknown[] = [], limits = defaultDefinitionLimits) {
-  try {
-    validateDefinitionParts({ graph: { nodes, edges } }, limits);
-    return [];
-  } catch (err) {
-    assert.ok(err instanceof AppError && err.code === 'ERR_WORKFLOW_INVALID', String(err));
-    return err.details as Problem[];
-  }
-}
+const problems = (nodes: unknown[], edges: unknown[] = [], limits = defaultDefinitionLimits) =>
+  definitionProblems({ graph: { nodes, edges } }, limits);
 
 const cmd = (id: string, run: string, needs?: string[]) => ({
   id,

@@ -1,6 +1,7 @@
 /** Schedule triggers in definitions: cron or every, ids, policies, the max_catchup alias. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { definitionProblems } from '../helpers/definition.ts';
 import { AppError } from '../../src/errors.ts';
 import {
   defaultDefinitionLimits,
@@ -12,15 +13,7 @@ import {
 
 const limits = defaultDefinitionLimits;
 
-function problems(parts: DefinitionParts): { path: string; message: string }[] {
-  try {
-    validateDefinitionParts(parts, limits);
-  } catch (err) {
-    assert.ok(err instanceof AppError, `expected an AppError, got ${String(err)}`);
-    return err.details;
-  }
-  return [];
-}
+const problems = (parts: DefinitionParts) => definitionProblems(parts, limits);
 
 function yamlProblems(text: string): { path: string; message: string }[] {
   try {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { definitionProblems } from '../helpers/definition.ts';
 import fc from 'fast-check';
 import { AppError } from '../../src/errors.ts';
 import {
@@ -11,16 +12,7 @@ import {
 
 const limits = defaultDefinitionLimits;
 
-function problems(parts: DefinitionParts): { path: string; message: string }[] {
-  try {
-    validateDefinitionParts(parts, limits);
-  } catch (err) {
-    assert.ok(err instanceof AppError, `expected an AppError, got ${String(err)}`);
-    assert.equal(err.code, 'ERR_WORKFLOW_INVALID');
-    return err.details;
-  }
-  return [];
-}
+const problems = (parts: DefinitionParts) => definitionProblems(parts, limits);
 
 const graphOf = (...nodes: unknown[]) => ({ graph: { nodes } });
 const paths = (parts: DefinitionParts) => problems(parts).map((p) => p.path);
@@ -335,14 +327,7 @@ describe('validateDefinitionParts', () => {
 
   it('refuses network: host where the server forbids it, and judges nothing without a server', () => {
     const parts = { runtimeConfig: { network: 'host' } };
-    const refused = (() => {
-      try {
-        validateDefinitionParts(parts, { ...limits, allowHostNetwork: false });
-      } catch (err) {
-        return (err as AppError).details;
-      }
-      return [];
-    })();
+    const refused = definitionProblems(parts, { ...limits, allowHostNetwork: false });
     assert.equal(refused.length, 1);
     assert.equal(refused[0]!.path, 'runtimeConfig.network');
     assert.match(refused[0]!.message, /allowHostNetwork/);
