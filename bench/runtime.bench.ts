@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import { createDockerRuntime } from '../src/runtime/docker.ts';
+import { createDockerRuntime } from '../src/runtime/docker/runtime.ts';
 import { createLocalRuntime } from '../src/runtime/local.ts';
 import type { ResourceLimits, Runtime } from '../src/runtime/types.ts';
 import {

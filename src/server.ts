@@ -27,7 +27,7 @@ import { type Database, openDatabase } from './store/db.ts';
 import { RuntimeBroker, type RuntimeChoice } from './runtime/broker.ts';
 import { identityPolicy } from './runtime/identity.ts';
 import { type LocalIsolation, createLocalRuntime } from './runtime/local.ts';
-import { createDockerRuntime } from './runtime/docker.ts';
+import { createDockerRuntime } from './runtime/docker/runtime.ts';
 import { RuleRunner } from './triggers/rules.ts';
 import { Scheduler } from './triggers/scheduler.ts';
 import { Worker } from './worker/worker.ts';

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, describe, it } from '../helpers/suite.ts';
 import type Docker from 'dockerode';
 import { defaultConfig } from '../../src/config.ts';
-import { dockerLabels } from '../../src/runtime/docker.ts';
+import { dockerLabels } from '../../src/runtime/docker/container-config.ts';
 import { createLocalRuntime } from '../../src/runtime/local.ts';
 import { databaseOwner } from '../../src/server.ts';
 import {

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from '../helpers/suite.ts';
 import type Docker from 'dockerode';
-import { dockerLabels } from '../../src/runtime/docker.ts';
+import { dockerLabels } from '../../src/runtime/docker/container-config.ts';
 import { createLocalRuntime } from '../../src/runtime/local.ts';
 import { dialectNames, skipFor } from '../helpers/dialects.ts';
 import {

@@ -9,12 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from '../helpers/suite.ts';
 import type Docker from 'dockerode';
-import {
-  createDockerRuntime,
-  dockerLabels,
-  keptCapabilities,
-  SandboxError,
-} from '../../src/runtime/docker.ts';
+import { dockerLabels, keptCapabilities } from '../../src/runtime/docker/container-config.ts';
+import { SandboxError } from '../../src/runtime/docker/errors.ts';
+import { createDockerRuntime } from '../../src/runtime/docker/runtime.ts';
 import type {
   Sandbox,
   SandboxProcess,

@@ -8,8 +8,8 @@
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import type { NetworkMode } from '../definition/model.ts';
-import type { EgressAllowEntry } from '../egress/ranges.ts';
+import type { NetworkMode } from '../../definition/model.ts';
+import type { EgressAllowEntry } from '../../egress/ranges.ts';
 import {
   type OutboundNamespace,
   type OutboundTools,
@@ -17,8 +17,8 @@ import {
   openOutbound,
   outboundDnsAddress,
   probeOutbound,
-} from './outbound.ts';
-import type { SandboxSpec } from './types.ts';
+} from '../outbound.ts';
+import type { SandboxSpec } from '../types.ts';
 
 let probed: Promise<{ tools?: OutboundTools; problem?: string }> | undefined;
 
