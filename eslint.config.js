@@ -67,7 +67,8 @@ export default tseslint.config(
             '**/worker/**',
             '**/runtime/**',
             '**/api/**',
-            '**/nodes/executors/**',
+            // Node types are handed to the engine through the plan (engine/plan.ts NodeBehaviour).
+            '**/nodes/**',
             'kysely',
             'pg',
             'better-sqlite3',
@@ -77,6 +78,30 @@ export default tseslint.config(
       'no-restricted-properties': [
         'error',
         { object: 'Date', property: 'now', message: 'Inject the clock.' },
+      ],
+    },
+  },
+  {
+    // The workflow model is pure and knows no node type: validation is handed the registry.
+    files: ['src/definition/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: noIo,
+          patterns: [
+            '**/engine/**',
+            '**/nodes/**',
+            '**/store/**',
+            '**/worker/**',
+            '**/runtime/**',
+            '**/services/**',
+            '**/api/**',
+            'kysely',
+            'pg',
+            'better-sqlite3',
+          ],
+        },
       ],
     },
   },

@@ -5,6 +5,7 @@ import {
   validateDefinitionParts,
   workflowToYaml,
 } from '../src/definition/index.ts';
+import { builtinNodeRegistry as types } from '../src/nodes/registry.ts';
 import type { WorkflowDefinition } from '../src/definition/index.ts';
 import { summarize } from './stats.ts';
 
@@ -21,7 +22,7 @@ const validate: number[] = [];
 const roundTrip: number[] = [];
 for (let r = 0; r < rounds + 3; r++) {
   let t0 = performance.now();
-  const parts = validateDefinitionParts({ graph: { nodes } }, defaultDefinitionLimits);
+  const parts = validateDefinitionParts({ graph: { nodes } }, defaultDefinitionLimits, types);
   const v = performance.now() - t0;
   const def: WorkflowDefinition = {
     name: 'big',
@@ -33,7 +34,7 @@ for (let r = 0; r < rounds + 3; r++) {
     graph: parts.graph!,
   };
   t0 = performance.now();
-  parseWorkflowYaml(workflowToYaml(def), defaultDefinitionLimits);
+  parseWorkflowYaml(workflowToYaml(def, types), defaultDefinitionLimits, types);
   const y = performance.now() - t0;
   if (r >= 3) {
     validate.push(v);

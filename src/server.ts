@@ -31,6 +31,7 @@ import { createDockerRuntime } from './runtime/docker/runtime.ts';
 import { RuleRunner } from './triggers/rules.ts';
 import { Scheduler } from './triggers/scheduler.ts';
 import { Worker } from './worker/worker.ts';
+import { type NodeRegistry, builtinNodeRegistry } from './nodes/registry.ts';
 
 export interface Switchyard {
   app: App;
@@ -66,6 +67,8 @@ export interface ComposeOptions {
   startWorker?: boolean;
   /** Artifact caps (defaults: 100 MiB per file, 1 GiB per execution) and reaper period (10 min; 0: none). */
   artifacts?: Omit<ArtifactServiceOptions, 'dataDir'> & { reapIntervalMs?: number };
+  /** The node types workflows may use (default: the built-in ones). */
+  nodeTypes?: NodeRegistry;
 }
 
 /** How often due webhook deliveries of trigger rules are looked for. */
@@ -100,7 +103,8 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       llmProviders: Object.keys(config.llmProviders),
     };
     const tokens = new TokenService(database, clock);
-    const workflows = new WorkflowService(database, clock, limits);
+    const nodeTypes = opts.nodeTypes ?? builtinNodeRegistry;
+    const workflows = new WorkflowService(database, clock, limits, nodeTypes);
     const artifacts = new ArtifactService(database, clock, {
       dataDir: config.dataDir,
       ...opts.artifacts,
@@ -132,7 +136,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       egressAllow: config.egressAllow,
       llmBaseUrls: Object.values(config.llmProviders).map((p) => p.baseUrl),
     });
-    const worker = new Worker({ database, clock, config, artifacts, broker, egress });
+    const worker = new Worker({ database, clock, config, artifacts, broker, egress, nodeTypes });
     const executions = new ExecutionService(database, worker, clock, artifacts);
     const events = new PlatformEventService(database, executions, clock);
     let logRuleError = (err: unknown, context: Record<string, unknown>): void => {

@@ -58,12 +58,17 @@ export async function checkYaml(
 ): Promise<
   { ok: true; def: WorkflowDefinition } | { ok: false; message: string; problems: Problem[] }
 > {
-  const [{ defaultDefinitionLimits, parseWorkflowYaml }, { AppError }] = await Promise.all([
-    import('../definition/index.ts'),
-    import('../errors.ts'),
-  ]);
+  const [{ defaultDefinitionLimits, parseWorkflowYaml }, { AppError }, { builtinNodeRegistry }] =
+    await Promise.all([
+      import('../definition/index.ts'),
+      import('../errors.ts'),
+      import('../nodes/registry.ts'),
+    ]);
   try {
-    return { ok: true, def: parseWorkflowYaml(text, defaultDefinitionLimits) };
+    return {
+      ok: true,
+      def: parseWorkflowYaml(text, defaultDefinitionLimits, builtinNodeRegistry),
+    };
   } catch (err) {
     if (err instanceof AppError) {
       // The server's words are about a request body; here the user gave a file.

@@ -39,6 +39,7 @@ export { namedSchedules, minEveryMs } from './schedules.ts';
 export type { NamedSchedule } from './schedules.ts';
 export { validateDefinitionParts, matchesInputType } from './validate.ts';
 export type { DefinitionParts, ValidatedParts } from './validate.ts';
+export type { NodeCatalog, NodeCheckContext, NodeRules, ServerSettings } from './node-rules.ts';
 export { parseWorkflowYaml, workflowToYaml } from './yaml.ts';
 export { normalizeGraph } from './graph.ts';
 export { parseDuration, isDuration } from './duration.ts';

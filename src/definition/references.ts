@@ -8,9 +8,8 @@
  * `cel.bind(v, ...)`) are told apart exactly as the evaluator tells them apart.
  */
 import { parse } from '@marcbachmann/cel-js';
-import type { NodeTypeSpec } from '../nodes/node-type.ts';
-import { nodeTypes } from '../nodes/registry.ts';
 import { inStyle, pathKey, quote, snakeToCamel, type KeyStyle } from './keys.ts';
+import type { NodeCatalog, NodeRules } from './node-rules.ts';
 
 /** The names every expression in a node sees (engine/draft.ts `expressionContext`). */
 export const executionNames = ['params', 'vars', 'nodes', 'execution', 'trigger'] as const;
@@ -232,7 +231,7 @@ export interface ExpressionSite {
   path: string;
   /** Its id when valid. */
   id: string | undefined;
-  spec: NodeTypeSpec | undefined;
+  spec: NodeRules | undefined;
   /** The node that runs it inline; undefined for a top-level node. */
   parent: ExpressionSite | undefined;
   expressions: { expr: string; path: string }[];
@@ -264,9 +263,9 @@ export function expressionUses(
 }
 
 /** "inside a map node's inline nodes", per name a node type passes, for unknown-name hints. */
-export function definedAtHints(style: KeyStyle): Map<string, string> {
+export function definedAtHints(types: NodeCatalog, style: KeyStyle): Map<string, string> {
   const hints = new Map<string, string>();
-  for (const spec of nodeTypes.values()) {
+  for (const spec of types.values()) {
     const names = spec.expressionNames;
     for (const name of names?.inline ?? [])
       add(name, `in the nodes a ${spec.type} node runs from its ${lateOf(spec, style)}`);
@@ -281,7 +280,7 @@ export function definedAtHints(style: KeyStyle): Map<string, string> {
   }
 }
 
-function lateOf(spec: NodeTypeSpec, style: KeyStyle): string {
+function lateOf(spec: NodeRules, style: KeyStyle): string {
   const inline = (spec.lateFields ?? []).filter(
     (f) => !Object.hasOwn(spec.expressionNames?.fields ?? {}, f),
   );

@@ -6,8 +6,7 @@
  * Sets, cycles are found with one Tarjan pass.
  */
 import { AppError } from '../errors.ts';
-import { knownNodeTypes, nodeTypes } from '../nodes/registry.ts';
-import type { NodeCheckContext, NodeTypeSpec } from '../nodes/node-type.ts';
+import type { NodeCatalog, NodeCheckContext, NodeRules } from './node-rules.ts';
 import { parseDuration } from './duration.ts';
 import { findCycles, normalizeGraph } from './graph.ts';
 import { inStyle, pathIndex, pathKey, quote, type KeyStyle } from './keys.ts';
@@ -83,9 +82,10 @@ const nodeIdRe = new RegExp(nodeIdPattern);
 export function validateDefinitionParts(
   parts: DefinitionParts,
   limits: DefinitionLimits,
+  types: NodeCatalog,
 ): ValidatedParts {
   const problems = new ProblemList();
-  const result = checkParts(parts, limits, 'camel', problems);
+  const result = checkParts(parts, limits, types, 'camel', problems);
   throwIfInvalid(problems);
   return result;
 }
@@ -112,6 +112,7 @@ export function graphTooLarge(limits: DefinitionLimits, path: string, count?: nu
 export function checkParts(
   parts: DefinitionParts,
   limits: DefinitionLimits,
+  types: NodeCatalog,
   style: KeyStyle,
   problems: ProblemList,
 ): ValidatedParts {
@@ -125,7 +126,7 @@ export function checkParts(
   ) {
     throw graphTooLarge(limits, nodesPath, parts.graph.nodes.length);
   }
-  const checker = new GraphChecker(limits, style, problems);
+  const checker = new GraphChecker(limits, types, style, problems);
   const result: ValidatedParts = {};
   if (parts.graph !== undefined) result.graph = checker.graph(parts.graph, paths.graph);
   const w = checker.walker;
@@ -191,7 +192,7 @@ interface NodeRecord {
   kind: NodeKind;
   /** The raw id when it is a valid id (so references to it do not cascade into more problems). */
   id: string | undefined;
-  spec: NodeTypeSpec | undefined;
+  spec: NodeRules | undefined;
   node: GraphNode | undefined;
   /** True when the node passed its schema. */
   clean: boolean;
@@ -210,6 +211,7 @@ class GraphChecker {
 
   constructor(
     private readonly limits: DefinitionLimits,
+    private readonly types: NodeCatalog,
     private readonly style: KeyStyle,
     private readonly problems: ProblemList,
   ) {
@@ -252,11 +254,11 @@ class GraphChecker {
       );
       return value;
     }
-    const spec = nodeTypes.get(type);
+    const spec = this.types.get(type);
     if (spec === undefined) {
       this.problems.add(
         pathKey(path, 'type'),
-        `unknown node type ${quote(type)} (known: ${knownNodeTypes.join(', ')})`,
+        `unknown node type ${quote(type)} (known: ${[...this.types.keys()].join(', ')})`,
       );
       return value;
     }
@@ -446,7 +448,7 @@ class GraphChecker {
       topIds,
       inlineIds,
       predecessors,
-      definedAt: definedAtHints(this.style),
+      definedAt: definedAtHints(this.types, this.style),
     });
     for (const use of expressionUses(this.records, whens))
       for (const message of checker.problems(use)) this.problems.add(use.path, message);

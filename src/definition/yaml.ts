@@ -14,9 +14,9 @@ import {
 } from 'yaml';
 import { AppError, type ErrorDetail } from '../errors.ts';
 import { workflowTypes, type WorkflowType } from '../types.ts';
-import { nodeTypes } from '../nodes/registry.ts';
 import { normalizeGraph } from './graph.ts';
 import { camelToSnake, pathIndex, pathKey, quote } from './keys.ts';
+import type { NodeCatalog } from './node-rules.ts';
 import {
   ConcurrencyPreciseSchema,
   RetryPolicySchema,
@@ -63,7 +63,11 @@ function malformed(message: string, details: ErrorDetail[]): AppError {
  * Throws ERR_YAML_MALFORMED (400) for what is not one sound YAML mapping, ERR_GRAPH_TOO_LARGE (413)
  * for too many nodes, and ERR_WORKFLOW_INVALID (422) listing every problem of the definition.
  */
-export function parseWorkflowYaml(text: string, limits: DefinitionLimits): WorkflowDefinition {
+export function parseWorkflowYaml(
+  text: string,
+  limits: DefinitionLimits,
+  types: NodeCatalog,
+): WorkflowDefinition {
   const root = loadYaml(text, limits);
   const problems = new ProblemList();
 
@@ -109,6 +113,7 @@ export function parseWorkflowYaml(text: string, limits: DefinitionLimits): Workf
       ...(given('concurrency') !== undefined && { concurrency: given('concurrency') }),
     },
     limits,
+    types,
     'snake',
     problems,
   );
@@ -210,7 +215,7 @@ function tooDeep(value: unknown, max: number, depth: number, path: string): stri
 // Export
 
 /** Converts declared keys to snake_case; problems are not expected on a validated definition. */
-function encoder(): Walker {
+function encoder(types: NodeCatalog): Walker {
   const w: Walker = {
     keys: 'camel',
     out: 'snake',
@@ -218,7 +223,7 @@ function encoder(): Walker {
     maxDepth: Number.MAX_SAFE_INTEGER,
     templates: false,
     node: (value, path, _kind, depth) => {
-      const spec = typeof value.type === 'string' ? nodeTypes.get(value.type) : undefined;
+      const spec = typeof value.type === 'string' ? types.get(value.type) : undefined;
       return spec === undefined ? value : walk(spec.schema, value, path, w, depth);
     },
   };
@@ -226,8 +231,8 @@ function encoder(): Walker {
 }
 
 /** Serializes a definition to a YAML document (snake_case keys, `needs` for plain edges). */
-export function workflowToYaml(def: WorkflowDefinition): string {
-  const w = encoder();
+export function workflowToYaml(def: WorkflowDefinition, types: NodeCatalog): string {
+  const w = encoder(types);
   const graph = normalizeGraph(def.graph);
   const needs = new Map<string, string[]>();
   const conditional = [];

@@ -3,8 +3,7 @@
  * `Cost` with the configured prices; costs add up per node and per execution.
  */
 import { QuantityError, parseCpu } from '../definition/quantity.ts';
-import type { NodeUsage } from '../nodes/executor.ts';
-import type { Cost } from './types.ts';
+import type { Cost, NodeUsage } from './types.ts';
 
 /** The prices a deployment charges (from its configuration). */
 export interface Pricing {

@@ -1,7 +1,7 @@
 /**
  * Error codes the engine and the worker give nodes and executions themselves (a node's or an
  * execution's `error.code`, DLQ entries), beside the executors' codes
- * (`src/nodes/executors/errors.ts`, which reuses `ERR_CANCELLED` from here). `docs/engine.md`
+ * (`src/nodes/errors.ts`, which reuses `ERR_CANCELLED` from here). `docs/engine.md`
  * lists both catalogs (a test holds it); the API's codes are `src/errors.ts`.
  */
 export const engineErrorCatalog = {

@@ -5,12 +5,11 @@
  * with `fail_fast` everything still active is cancelled at once.
  */
 import type { GraphNode } from '../definition/index.ts';
-import type { NodeError } from '../nodes/executor.ts';
 import { type Draft, addMs, announceArtifacts, succeed } from './draft.ts';
 import { render } from './expressions.ts';
 import { nextDelay, resolveRetryPolicy } from './retry-policy.ts';
 import { isTerminalNode } from './status.ts';
-import type { EngineEvent } from './types.ts';
+import type { EngineEvent, NodeError } from './types.ts';
 
 export function onNodeFinished(
   d: Draft,

@@ -3,7 +3,6 @@
  * implicit `on_reject` routes of approval nodes) and graph-level settings. Versions are
  * immutable, so a plan is computed once per (workflow, version) and reused.
  */
-import { getNodeType } from '../nodes/registry.ts';
 import {
   type Graph,
   type GraphNode,
@@ -31,20 +30,48 @@ export interface Plan {
   /** Chat workflows: idle time before a conversation ends. */
   idleTimeoutMs: number;
   isChat: boolean;
+  /** The server's node types (their engine behaviour), by type name. */
+  types: NodeBehaviours;
 }
+
+/**
+ * What the engine needs of a node type (src/nodes/<type>.ts provides it; the plan carries the
+ * server's node types, so nothing in engine/ names or imports a type). The handlers receive the
+ * decision's `Draft` (engine/draft.ts); it is typed `unknown` here so that this file, which the
+ * draft imports, does not import the draft back.
+ */
+export interface NodeBehaviour {
+  /**
+   * How the engine starts a node of this type itself (pure: it edits the draft — succeeds the
+   * node, makes it wait, sets a timer, starts a child). Types without it run in an executor: the
+   * engine queues a `run` task.
+   */
+  start?(draft: unknown, id: string, node: GraphNode, attempt: number): void;
+  /**
+   * The successors a node of this type chooses among when it succeeds (condition, switch): those
+   * it did not choose are skipped; its other successors are always taken.
+   */
+  choices?(node: GraphNode): string[];
+  /** The successor a rejection runs instead of failing the execution (approval `on_reject`). */
+  rejectRoute?(node: GraphNode): string | undefined;
+}
+
+/** Node types by name, as the engine sees them; the registry of src/nodes/ is one. */
+export type NodeBehaviours = ReadonlyMap<string, NodeBehaviour>;
 
 export const defaultChatIdleMs = 3_600_000;
 
 export function compilePlan(
   graph: Graph,
   opts: { workflowType: string; idleTimeout?: string },
+  types: NodeBehaviours,
 ): Plan {
   const nodes = new Map<string, GraphNode>(graph.nodes.map((n) => [n.id, n]));
   const incoming = new Map<string, PlanEdge[]>(graph.nodes.map((n) => [n.id, []]));
   const outgoing = new Map<string, PlanEdge[]>(graph.nodes.map((n) => [n.id, []]));
   const rejectRoutes = new Map<string, string>();
   for (const n of graph.nodes) {
-    const route = getNodeType(n.type)?.rejectRoute?.(n);
+    const route = types.get(n.type)?.rejectRoute?.(n);
     if (route !== undefined) rejectRoutes.set(n.id, route);
   }
   const add = (e: PlanEdge) => {
@@ -75,6 +102,7 @@ export function compilePlan(
       (opts.idleTimeout !== undefined ? parseDuration(opts.idleTimeout) : undefined) ??
       defaultChatIdleMs,
     isChat: opts.workflowType === 'chat',
+    types,
   };
 }
 

@@ -12,7 +12,6 @@ import type { Draft } from './draft.ts';
 import { ExpressionError, evaluateCondition } from './expressions.ts';
 import { failNode } from './failure.ts';
 import type { PlanEdge } from './plan.ts';
-import { getNodeType } from '../nodes/registry.ts';
 import { isTerminalNode } from './status.ts';
 
 export function onNodeStarted(d: Draft, id: string, attempt: number): void {
@@ -95,7 +94,7 @@ function edgeTaken(d: Draft, e: PlanEdge): boolean {
   if (p.status === 'succeeded') {
     taken =
       !e.onReject &&
-      (!p.chosen || !restrictedTargets(d.def(e.from)).has(e.to) || p.chosen.includes(e.to));
+      (!p.chosen || !restrictedTargets(d, d.def(e.from)).has(e.to) || p.chosen.includes(e.to));
   } else if (p.status === 'failed' && p.tolerated) {
     const rejected = (p.outputs as { decision?: unknown } | null)?.decision === 'reject';
     taken = rejected ? e.onReject : !e.onReject;
@@ -106,8 +105,8 @@ function edgeTaken(d: Draft, e: PlanEdge): boolean {
 }
 
 /** The successors a node chooses among (condition, switch: its type says); others are always taken. */
-function restrictedTargets(def: GraphNode): Set<string> {
-  return new Set(getNodeType(def.type)?.choices?.(def) ?? []);
+function restrictedTargets(d: Draft, def: GraphNode): Set<string> {
+  return new Set(d.plan.types.get(def.type)?.choices?.(def) ?? []);
 }
 
 function startNode(d: Draft, id: string, def: GraphNode): void {
@@ -115,7 +114,7 @@ function startNode(d: Draft, id: string, def: GraphNode): void {
   const attempt = st.attempt + 1;
   // Engine-native types (noop, condition, switch, approval, input, wait, workflow) start
   // themselves (src/nodes/<type>.ts); the rest are queued for an executor.
-  const spec = getNodeType(def.type);
+  const spec = d.plan.types.get(def.type);
   if (spec?.start) {
     spec.start(d, id, def, attempt);
     return;

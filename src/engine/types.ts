@@ -2,8 +2,34 @@
  * The engine's vocabulary: the snapshot it decides on, the events it takes and the commands it
  * gives. Events and commands are discriminated unions on `type`; handlers are exhaustive.
  */
-import type { NodeError } from '../nodes/executor.ts';
 import type { ExecutionStatus, NodeStatus, NodeStatusReason } from './status.ts';
+
+/** Why a node attempt failed. `retryable: false` skips the remaining attempts. */
+export interface NodeError {
+  message: string;
+  /** Stable code: ERR_NODE_EXIT, ERR_NODE_OOM, ERR_NODE_TIMEOUT, ERR_CANCELLED, ERR_NODE_SPAWN, ERR_HTTP_STATUS, ... */
+  code: string;
+  exitCode?: number;
+  retryable: boolean;
+  /** For RetryAfter-style errors: wait at least this long before the next attempt. */
+  retryAfterMs?: number;
+}
+
+/** What a node attempt used; the worker prices it. */
+export interface NodeUsage {
+  /** Wall-clock seconds the attempt ran (the worker multiplies by the sandbox cpu). */
+  runtimeSeconds?: number;
+  promptTokens?: number;
+  completionTokens?: number;
+  /** Model the tokens were spent on (price lookup). */
+  model?: string;
+  /**
+   * Tokens per model when an attempt spent them on more than one model (a parallel/map/loop over
+   * llm nodes): price these instead; `promptTokens`/`completionTokens` hold the totals and `model`
+   * is unset.
+   */
+  models?: Record<string, { promptTokens: number; completionTokens: number }>;
+}
 
 export type { NodeStatusReason } from './status.ts';
 

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import { CelString, NodeIdList, nodeSchema } from '../definition/model.ts';
 import { succeed } from '../engine/draft.ts';
 import { evaluateCondition } from '../engine/expressions.ts';
-import { successorProblems, type NodeTypeSpec } from './node-type.ts';
+import { defineNodeType, successorProblems } from './node-type.ts';
 
 /** Two-way branch: successors not chosen become `skipped`. */
 export const ConditionNodeSchema = nodeSchema('condition', {
@@ -11,18 +11,19 @@ export const ConditionNodeSchema = nodeSchema('condition', {
   else: Type.Optional(NodeIdList()),
 });
 
-export const conditionNode: NodeTypeSpec = {
+export const conditionNode = defineNodeType({
   type: 'condition',
   schema: ConditionNodeSchema,
   description: 'Evaluates a CEL expression and runs the `then` or the `else` successors.',
+  outputs: [{ name: 'result', type: 'bool', description: 'the value of `expression`' }],
   start(d, id, node, attempt) {
-    const result = evaluateCondition(node.expression as string, d.exprContext());
-    const chosen = ((result ? node.then : node.else) as string[] | undefined) ?? [];
+    const result = evaluateCondition(node.expression, d.exprContext());
+    const chosen = (result ? node.then : node.else) ?? [];
     succeed(d, id, { result }, { attempt, chosen });
   },
-  choices: (node) => [...((node.then as string[]) ?? []), ...((node.else as string[]) ?? [])],
+  choices: (node) => [...(node.then ?? []), ...(node.else ?? [])],
   check: (node, ctx) => [
-    ...successorProblems((node.then as string[] | undefined) ?? [], ctx, 'then'),
-    ...successorProblems((node.else as string[] | undefined) ?? [], ctx, 'else'),
+    ...successorProblems(node.then ?? [], ctx, 'then'),
+    ...successorProblems(node.else ?? [], ctx, 'else'),
   ],
-};
+});

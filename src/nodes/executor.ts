@@ -7,33 +7,9 @@
 import type { GraphNode } from '../definition/index.ts';
 import type { EgressClients } from '../egress/dispatcher.ts';
 import type { Sandbox } from '../runtime/types.ts';
+import type { NodeError, NodeUsage } from '../engine/types.ts';
 
-/** Why a node attempt failed. `retryable: false` skips the remaining attempts. */
-export interface NodeError {
-  message: string;
-  /** Stable code: ERR_NODE_EXIT, ERR_NODE_OOM, ERR_NODE_TIMEOUT, ERR_CANCELLED, ERR_NODE_SPAWN, ERR_HTTP_STATUS, ... */
-  code: string;
-  exitCode?: number;
-  retryable: boolean;
-  /** For RetryAfter-style errors: wait at least this long before the next attempt. */
-  retryAfterMs?: number;
-}
-
-/** What a node attempt used; the worker prices it. */
-export interface NodeUsage {
-  /** Wall-clock seconds the attempt ran (the worker multiplies by the sandbox cpu). */
-  runtimeSeconds?: number;
-  promptTokens?: number;
-  completionTokens?: number;
-  /** Model the tokens were spent on (price lookup). */
-  model?: string;
-  /**
-   * Tokens per model when an attempt spent them on more than one model (a parallel/map/loop over
-   * llm nodes): price these instead; `promptTokens`/`completionTokens` hold the totals and `model`
-   * is unset.
-   */
-  models?: Record<string, { promptTokens: number; completionTokens: number }>;
-}
+export type { NodeError, NodeUsage };
 
 export type ExecResult =
   | { status: 'succeeded'; outputs: Record<string, unknown>; usage?: NodeUsage }
@@ -49,13 +25,14 @@ export interface LlmProvider {
   apiKey?: string;
 }
 
-export interface ExecContext {
+/** `C`: the node's config type (its type module's `Static<typeof Schema>`). */
+export interface ExecContext<C = GraphNode> {
   executionId: string;
   workflowId: string;
   nodeId: string;
   attempt: number;
   /** The node's config with every `${{ }}` in string fields already rendered. */
-  node: GraphNode;
+  node: C;
   /** Absolute host path of the execution's workspace directory (exists). */
   workspace: string;
   /**
@@ -85,5 +62,3 @@ export interface ExecContext {
   /** Grace between SIGTERM and SIGKILL when stopping processes. */
   killGraceMs: number;
 }
-
-export type NodeExecutor = (ctx: ExecContext) => Promise<ExecResult>;

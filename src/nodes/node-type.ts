@@ -1,61 +1,57 @@
 /**
- * The plug-in interface of a node type (CONVENTIONS 9): one module per type in this folder,
- * registered in `registry.ts` (the only list of types). A module exports its config schema
- * (TypeBox, the common node fields included) and a spec: its validation rules and what the
- * engine and the worker need to know of it (how it starts when the engine runs it, which
- * successors it chooses, which fields render late). Nothing in engine/ or worker/ names a type.
- * Executors are still in `executors/`, listed by type in `executors/index.ts`.
+ * The plug-in interface of a node type (CONVENTIONS 9): one module per type in this folder —
+ * its config schema, its outputs, its validation rules, its optional engine behaviour and its
+ * optional executor — registered in `registry.ts`, the only list of types. The spec is generic
+ * over the schema, so every handler receives the typed config (`Static<typeof Schema>`).
+ * Nothing in engine/ or worker/ names a type; definition/ and engine/ are handed the registry.
  */
-import type { TSchema } from 'typebox';
+import type { Static, TSchema } from 'typebox';
 import type { ErrorDetail } from '../errors.ts';
-import type { GraphNode } from '../definition/model.ts';
+import type { NodeCheckContext } from '../definition/node-rules.ts';
 import type { Draft } from '../engine/draft.ts';
 import { quote } from '../definition/keys.ts';
+import type { ExecContext, ExecResult } from './executor.ts';
 
-export interface NodeCheckContext {
-  /** Path of the node in the input ("graph.nodes[2]" for JSON, "nodes[2]" for YAML). */
-  path: string;
-  /** Path of a field of this node in the input's key style: `field('onReject')`, `field('cases', 0, 'to')`. */
-  field(...segments: (string | number)[]): string;
-  /** A field name in the input's key style (`onReject` or `on_reject`), for messages. */
-  key(name: string): string;
-  /** Ids of the graph's top-level nodes (the ones edges connect). */
-  nodeIds: ReadonlySet<string>;
-  /** Targets of the edges leaving this node; empty for inline nodes. */
-  successors: ReadonlySet<string>;
-  /** True for a node nested inside another (parallel branch, map or loop template). */
-  inline: boolean;
-  /** The server's settings a node may depend on; undefined ones are not judged (no server). */
-  server: ServerSettings;
+export type { NodeCheckContext, ServerSettings } from '../definition/node-rules.ts';
+
+/** One output of a node type, for the reference table (`docs/workflow-yaml.md`). */
+export interface OutputField {
+  /** The key under `nodes.<id>.outputs`; `<name>` for keys the node's config names. */
+  name: string;
+  type: string;
+  description: string;
 }
 
-/** Server-side settings a definition is checked against when it is saved (DefinitionLimits). */
-export interface ServerSettings {
-  /** Names of the configured LLM providers (`llmProviders`); undefined: not known here. */
-  llmProviders?: readonly string[] | undefined;
-}
-
-export interface NodeTypeSpec {
+/*
+ * The handlers are methods (not function-valued properties) on purpose: TypeScript compares
+ * method parameters bivariantly, so a `NodeType<typeof HttpNodeSchema>` is a `NodeType` (whose
+ * config is `unknown`) without a cast, and the registry can hold every type in one list.
+ */
+export interface NodeType<S extends TSchema = TSchema> {
   type: string;
   /** The node's full schema (`nodeSchema(type, fields)`): unknown fields are problems. */
-  schema: TSchema;
+  schema: S;
   description: string;
+  /** What the node's outputs hold when it succeeds (checked against real runs by the tests). */
+  outputs: readonly OutputField[];
   /**
    * Cross-field rules the schema cannot say (referenced ids, exactly one of two fields). Runs only
    * on nodes that passed the schema, so fields have their declared types.
    */
-  check?(node: GraphNode, ctx: NodeCheckContext): ErrorDetail[];
+  check?(node: Static<S>, ctx: NodeCheckContext): ErrorDetail[];
   /**
    * How the engine starts a node of this type itself (pure: it edits the decision's draft —
-   * succeeds the node, makes it wait, sets a timer, starts a child). Types without it run in an
-   * executor: the engine queues a `run` task.
+   * succeeds the node, makes it wait, sets a timer, starts a child). Types without it run in
+   * their executor: the engine queues a `run` task.
    */
-  start?(d: Draft, id: string, node: GraphNode, attempt: number): void;
+  start?(d: Draft, id: string, node: Static<S>, attempt: number): void;
   /**
    * The successors a node of this type chooses among when it succeeds (condition, switch): those
    * it did not choose are skipped; its other successors are always taken.
    */
-  choices?(node: GraphNode): string[];
+  choices?(node: Static<S>): string[];
+  /** The successor a rejection runs instead of failing the execution (approval `on_reject`). */
+  rejectRoute?(node: Static<S>): string | undefined;
   /**
    * Fields the executor renders itself, per item or iteration (the worker leaves their `${{ }}`
    * alone); `if` is always decided before the node starts.
@@ -71,8 +67,17 @@ export interface NodeTypeSpec {
     inline?: readonly string[];
     fields?: Readonly<Record<string, readonly string[]>>;
   };
-  /** The successor a rejection runs instead of failing the execution (approval `on_reject`). */
-  rejectRoute?(node: GraphNode): string | undefined;
+  /**
+   * Runs one attempt in the worker, with the config's `${{ }}` rendered (late fields excepted).
+   * A type needs `start` or `execute`; inside parallel/map/loop every type runs through
+   * `execute`, so an inline-capable type has one.
+   */
+  execute?(ctx: ExecContext<Static<S>>): Promise<ExecResult>;
+}
+
+/** Declares a node type; the result goes into the registry's list (or a test's). */
+export function defineNodeType<S extends TSchema>(spec: NodeType<S>): NodeType {
+  return spec;
 }
 
 /** Problems of node ids that must name direct successors of the node (condition, switch). */
@@ -96,10 +101,10 @@ export function successorProblems(
 }
 
 /** A problem when not exactly one of two optional fields is set. */
-export function exactlyOne(
-  node: GraphNode,
-  a: string,
-  b: string,
+export function exactlyOne<T extends object>(
+  node: T,
+  a: keyof T & string,
+  b: keyof T & string,
   ctx: NodeCheckContext,
 ): ErrorDetail[] {
   const hasA = node[a] !== undefined;

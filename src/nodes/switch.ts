@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import { CelString, NodeIdList, nodeSchema } from '../definition/model.ts';
 import { succeed } from '../engine/draft.ts';
 import { evaluate } from '../engine/expressions.ts';
-import { successorProblems, type NodeTypeSpec } from './node-type.ts';
+import { defineNodeType, successorProblems } from './node-type.ts';
 
 const CaseSchema = Type.Object(
   {
@@ -19,32 +19,28 @@ export const SwitchNodeSchema = nodeSchema('switch', {
   default: Type.Optional(NodeIdList()),
 });
 
-interface Case {
-  equals: string | number | boolean;
-  to: string[];
-}
-
-export const switchNode: NodeTypeSpec = {
+export const switchNode = defineNodeType({
   type: 'switch',
   schema: SwitchNodeSchema,
   description:
     'Evaluates a CEL value and runs the successors of the first equal case (or `default`).',
+  outputs: [
+    { name: 'value', type: 'any', description: 'the value of `value`' },
+    { name: 'matched', type: 'any | null', description: "the matching case's `equals`, or null" },
+  ],
   start(d, id, node, attempt) {
-    const value = evaluate(node.value as string, d.exprContext());
-    const hit = (node.cases as Case[]).find((c) => c.equals === value);
+    const value = evaluate(node.value, d.exprContext());
+    const hit = node.cases.find((c) => c.equals === value);
     succeed(
       d,
       id,
       { value, matched: hit ? hit.equals : null },
-      { attempt, chosen: hit ? hit.to : ((node.default as string[]) ?? []) },
+      { attempt, chosen: hit ? hit.to : (node.default ?? []) },
     );
   },
-  choices: (node) => [
-    ...((node.cases as Case[] | undefined) ?? []).flatMap((c) => c.to),
-    ...((node.default as string[]) ?? []),
-  ],
+  choices: (node) => [...node.cases.flatMap((c) => c.to), ...(node.default ?? [])],
   check: (node, ctx) => [
-    ...(node.cases as Case[]).flatMap((c, i) => successorProblems(c.to, ctx, 'cases', i, 'to')),
-    ...successorProblems((node.default as string[] | undefined) ?? [], ctx, 'default'),
+    ...node.cases.flatMap((c, i) => successorProblems(c.to, ctx, 'cases', i, 'to')),
+    ...successorProblems(node.default ?? [], ctx, 'default'),
   ],
-};
+});

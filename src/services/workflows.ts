@@ -7,6 +7,7 @@ import {
   type Concurrency,
   type DefinitionLimits,
   type Graph,
+  type NodeCatalog,
   type RuntimeConfig,
   type Trigger,
   type WorkflowDefinition,
@@ -120,6 +121,7 @@ export class WorkflowService {
     private readonly database: Database,
     private readonly clock: Clock,
     private readonly limits: DefinitionLimits,
+    private readonly types: NodeCatalog,
   ) {}
 
   async list(query: ListQuery): Promise<Page<WorkflowView>> {
@@ -159,6 +161,7 @@ export class WorkflowService {
         ...(input.concurrency !== undefined && { concurrency: input.concurrency }),
       },
       this.limits,
+      this.types,
     );
     const now = isoNow(this.clock);
     const row: WorkflowRow = {
@@ -211,6 +214,7 @@ export class WorkflowService {
         ...(input.concurrency !== undefined && { concurrency: input.concurrency }),
       },
       this.limits,
+      this.types,
     );
     await this.appendWith(
       id,
@@ -398,7 +402,7 @@ export class WorkflowService {
       graph: JSON.parse(row.graph) as Graph,
       ...concurrencyOf(row),
     };
-    return { yaml: workflowToYaml(def), version: v, name: wf.name };
+    return { yaml: workflowToYaml(def, this.types), version: v, name: wf.name };
   }
 
   /**
@@ -406,13 +410,13 @@ export class WorkflowService {
    * `allowHostNetwork`), without saving anything; throws the same 422 a save would.
    */
   validateYaml(text: string): { valid: true; name: string; nodes: number } {
-    const def = parseWorkflowYaml(text, this.limits);
+    const def = parseWorkflowYaml(text, this.limits, this.types);
     return { valid: true, name: def.name, nodes: def.graph.nodes.length };
   }
 
   /** Creates a new workflow (draft version 1) from a YAML document. */
   async importYaml(text: string, actor: string): Promise<WorkflowView> {
-    const def = parseWorkflowYaml(text, this.limits);
+    const def = parseWorkflowYaml(text, this.limits, this.types);
     return this.create(
       {
         name: def.name,

@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import type { EgressClients } from '../egress/dispatcher.ts';
 import type { ArtifactInfo, EngineEvent, Snapshot } from '../engine/types.ts';
 import type { LlmProvider } from '../nodes/executor.ts';
+import type { NodeRegistry } from '../nodes/registry.ts';
 import type { RuntimeBroker } from '../runtime/broker.ts';
 import type { Clock } from '../services/clock.ts';
 import type { Database } from '../store/db.ts';
@@ -33,6 +34,8 @@ export interface WorkerContext {
   readonly clock: Clock;
   readonly config: Config;
   readonly plans: PlanCache;
+  /** The node types this server runs (their executors and late fields). */
+  readonly nodeTypes: NodeRegistry;
   readonly broker: RuntimeBroker;
   readonly artifacts: ArtifactCollector;
   readonly logs: LogWriter;

@@ -1,6 +1,6 @@
 /** Compiled plans per (workflow, version): versions are immutable, so plans are cached for good. */
 import type { Graph } from '../definition/index.ts';
-import { type Plan, compilePlan } from '../engine/plan.ts';
+import { type NodeBehaviours, type Plan, compilePlan } from '../engine/plan.ts';
 import type { Db } from '../store/db.ts';
 import { getVersion } from '../store/versions.ts';
 
@@ -12,6 +12,8 @@ export interface VersionPlan {
 
 export class PlanCache {
   private readonly plans = new Map<string, VersionPlan>();
+
+  constructor(private readonly types: NodeBehaviours) {}
 
   async get(
     db: Db,
@@ -27,10 +29,11 @@ export class PlanCache {
       if (!row) throw new Error(`workflow ${workflowId} has no version ${version}`);
       const graph = JSON.parse(row.graph) as Graph;
       vp = {
-        plan: compilePlan(graph, {
-          workflowType,
-          ...(idleTimeout !== undefined && { idleTimeout }),
-        }),
+        plan: compilePlan(
+          graph,
+          { workflowType, ...(idleTimeout !== undefined && { idleTimeout }) },
+          this.types,
+        ),
         graph,
         variables: JSON.parse(row.variables) as Record<string, unknown>,
       };

@@ -8,12 +8,9 @@ import type { GraphNode } from '../definition/index.ts';
 import { parseDuration } from '../definition/index.ts';
 import { price } from '../engine/cost.ts';
 import { isTerminalExecution } from '../engine/status.ts';
-import { ExpressionError, evaluate, render } from '../engine/expressions.ts';
 import { expressionContext } from '../engine/draft.ts';
 import type { ExecutionState, NodeState, Snapshot } from '../engine/types.ts';
 import type { ExecContext, ExecResult } from '../nodes/executor.ts';
-import { executors } from '../nodes/executors/index.ts';
-import { getNodeType } from '../nodes/registry.ts';
 import { RuntimeUnavailableError } from '../runtime/broker.ts';
 import type { Sandbox } from '../runtime/types.ts';
 import * as executionsSql from '../store/executions.ts';
@@ -21,6 +18,7 @@ import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { collectArtifacts, sandboxOf } from './environment.ts';
+import { callExecutor, expressionMembers, noExecutor, renderOrFail } from './node-call.ts';
 import { finishedEvent, runStep } from './task-events.ts';
 
 /**
@@ -115,16 +113,8 @@ async function execute(
 ): Promise<ExecResult> {
   const e = snapshot.execution;
   const exprCtx = expressionContext(snapshot);
-  const executor = executors.get(def.type);
-  if (!executor)
-    return {
-      status: 'failed',
-      error: {
-        code: 'ERR_NODE_TYPE',
-        message: `No executor for node type ${def.type}.`,
-        retryable: false,
-      },
-    };
+  if (ctx.nodeTypes.get(def.type)?.execute === undefined)
+    return noExecutor(ctx.nodeTypes, def.type);
   let sandbox: Sandbox;
   try {
     sandbox = await sandboxOf(ctx, e);
@@ -146,7 +136,7 @@ async function execute(
       },
     };
   }
-  const first = renderOrFail(def, exprCtx);
+  const first = renderOrFail(ctx.nodeTypes, def, exprCtx);
   if ('failed' in first) return first.failed;
   const log = (stream: 'stdout' | 'stderr' | 'system', line: string) =>
     ctx.logs.append(e.id, def.id, task.attempt, stream, line);
@@ -163,25 +153,12 @@ async function execute(
     ...(timeoutMs !== undefined && { timeoutMs }),
     signal: controller.signal,
     log,
-    evaluate: (expression, extra) => evaluate(expression, { ...exprCtx, ...extra }),
-    render: (value, extra) => render(value, { ...exprCtx, ...extra }),
-    runInline: (inline, extra) => runInline(exec, def, inline, { ...exprCtx, ...extra }, log),
+    ...expressionMembers(ctx.nodeTypes, () => exec, def, exprCtx, log),
     providers: ctx.providers,
     egress: ctx.egress,
     killGraceMs: ctx.config.killGraceMs,
   };
-  try {
-    return await executor(exec);
-  } catch (err) {
-    return {
-      status: 'failed',
-      error: {
-        code: 'ERR_NODE_INTERNAL',
-        message: `The executor failed: ${(err as Error)?.message ?? String(err)}`,
-        retryable: true,
-      },
-    };
-  }
+  return callExecutor(ctx.nodeTypes, exec);
 }
 
 /** The environment a node's processes see: variables, PARAM_<NAME>, SWITCHYARD_*. */
@@ -204,65 +181,4 @@ export function nodeEnv(
     SWITCHYARD_WORKER_ID: workerId,
   });
   return env;
-}
-
-/** Runs an inline node (a parallel branch, a map/loop template) inside its parent's attempt. */
-async function runInline(
-  parent: ExecContext,
-  def: GraphNode,
-  inline: GraphNode,
-  exprCtx: Record<string, unknown>,
-  log: (stream: 'stdout' | 'stderr' | 'system', line: string) => void,
-): Promise<ExecResult> {
-  const inner = executors.get(inline.type);
-  if (!inner)
-    return {
-      status: 'failed',
-      error: {
-        code: 'ERR_NODE_TYPE',
-        message: `Node type ${inline.type} cannot run inline.`,
-        retryable: false,
-      },
-    };
-  const rendered = renderOrFail(inline, exprCtx);
-  if ('failed' in rendered) return rendered.failed;
-  const t = typeof inline.timeout === 'string' ? parseDuration(inline.timeout) : undefined;
-  return inner({
-    ...parent,
-    node: rendered.node,
-    nodeId: `${def.id}.${inline.id}`,
-    ...(t !== undefined && { timeoutMs: t }),
-    log: (s, l) => log(s, `[${inline.id}] ${l}`),
-  });
-}
-
-/**
- * Renders a node's `${{ }}` templates, except the fields its executor evaluates itself per item
- * or iteration (map `items`, loop `until`, and the nested templates of map, loop and parallel).
- */
-function renderNode(def: GraphNode, ctx: Record<string, unknown>): GraphNode {
-  // `if` was decided by the engine before the node started.
-  const keep = new Set(['if', ...(getNodeType(def.type)?.lateFields ?? [])]);
-  const rest: Record<string, unknown> = {};
-  const kept: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(def)) (keep.has(k) ? kept : rest)[k] = v;
-  return { ...render(rest, ctx), ...kept } as GraphNode;
-}
-
-/** The rendered node, or the failed result of an expression that could not be evaluated. */
-function renderOrFail(
-  def: GraphNode,
-  ctx: Record<string, unknown>,
-): { node: GraphNode } | { failed: ExecResult } {
-  try {
-    return { node: renderNode(def, ctx) };
-  } catch (err) {
-    if (!(err instanceof ExpressionError)) throw err;
-    return {
-      failed: {
-        status: 'failed',
-        error: { code: 'ERR_EXPRESSION', message: err.message, retryable: false },
-      },
-    };
-  }
 }

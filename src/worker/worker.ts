@@ -17,6 +17,7 @@ import { isTerminalExecution } from '../engine/status.ts';
 import type { ExecutionStatus } from '../engine/status.ts';
 import type { EngineEvent, Snapshot } from '../engine/types.ts';
 import type { LlmProvider } from '../nodes/executor.ts';
+import { type NodeRegistry, builtinNodeRegistry } from '../nodes/registry.ts';
 import type { RuntimeBroker } from '../runtime/broker.ts';
 import type { Clock } from '../services/clock.ts';
 import type { Database, Db } from '../store/db.ts';
@@ -48,6 +49,8 @@ export interface WorkerOptions {
   egress: EgressClients;
   /** Identifies this process's leases. */
   workerId?: string;
+  /** The node types this worker runs (default: the built-in ones). */
+  nodeTypes?: NodeRegistry;
 }
 
 interface Inflight {
@@ -89,6 +92,7 @@ export class Worker {
     this.clock = opts.clock;
     this.config = opts.config;
     this.workerId = opts.workerId ?? `w_${randomBytes(6).toString('hex')}`;
+    const nodeTypes = opts.nodeTypes ?? builtinNodeRegistry;
     const providers = new Map<string, LlmProvider>(
       Object.entries(opts.config.llmProviders).map(([name, p]) => [
         name,
@@ -113,7 +117,8 @@ export class Worker {
       db: this.db,
       clock: this.clock,
       config: this.config,
-      plans: new PlanCache(),
+      plans: new PlanCache(nodeTypes),
+      nodeTypes,
       broker: this.broker,
       artifacts: opts.artifacts,
       logs: this.logs,

@@ -1,12 +1,35 @@
-/** The problems the definition check lists for `parts` ([] when it accepts them). */
+/**
+ * The definition functions bound to the built-in node types (what a server without extra types
+ * uses), and the problems the definition check lists for `parts` ([] when it accepts them).
+ */
 import assert from 'node:assert/strict';
 import {
   type DefinitionLimits,
   type DefinitionParts,
+  type ValidatedParts,
+  type WorkflowDefinition,
   defaultDefinitionLimits,
-  validateDefinitionParts,
+  parseWorkflowYaml as parseWith,
+  validateDefinitionParts as validateWith,
+  workflowToYaml as toYamlWith,
 } from '../../src/definition/index.ts';
 import { AppError } from '../../src/errors.ts';
+import { builtinNodeRegistry } from '../../src/nodes/registry.ts';
+
+export function validateDefinitionParts(
+  parts: DefinitionParts,
+  limits: DefinitionLimits,
+): ValidatedParts {
+  return validateWith(parts, limits, builtinNodeRegistry);
+}
+
+export function parseWorkflowYaml(text: string, limits: DefinitionLimits): WorkflowDefinition {
+  return parseWith(text, limits, builtinNodeRegistry);
+}
+
+export function workflowToYaml(def: WorkflowDefinition): string {
+  return toYamlWith(def, builtinNodeRegistry);
+}
 
 export interface Problem {
   path: string;

@@ -14,11 +14,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import {
-  type WorkflowDefinition,
-  defaultDefinitionLimits,
-  parseWorkflowYaml,
-} from '../../src/definition/index.ts';
+import { type WorkflowDefinition, defaultDefinitionLimits } from '../../src/definition/index.ts';
+import { parseWorkflowYaml } from '../helpers/definition.ts';
 import { type Plan, compilePlan } from '../../src/engine/plan.ts';
 import { initialNodes } from '../../src/engine/draft.ts';
 import { decide } from '../../src/engine/reducer.ts';
@@ -41,6 +38,7 @@ import type {
 } from '../../src/engine/types.ts';
 import { zeroCost } from '../../src/engine/cost.ts';
 import type { ExecResult, NodeError } from '../../src/nodes/executor.ts';
+import { builtinNodeRegistry } from '../../src/nodes/registry.ts';
 import {
   type ChildPayload,
   childStartFailed,
@@ -314,12 +312,16 @@ export class Driver {
     },
   ) {
     this.def = loadEngineFixture(name);
-    this.plan = compilePlan(this.def.graph, {
-      workflowType: this.def.type,
-      ...(this.def.runtimeConfig.idleTimeout !== undefined && {
-        idleTimeout: this.def.runtimeConfig.idleTimeout,
-      }),
-    });
+    this.plan = compilePlan(
+      this.def.graph,
+      {
+        workflowType: this.def.type,
+        ...(this.def.runtimeConfig.idleTimeout !== undefined && {
+          idleTimeout: this.def.runtimeConfig.idleTimeout,
+        }),
+      },
+      builtinNodeRegistry,
+    );
     this.now = new Date(opts.start ?? '2030-01-01T00:00:00.000Z');
     this.startedAt = this.now;
     this.random = new SeededRandom(opts.seed ?? 42);

@@ -1,22 +1,21 @@
 /**
  * A real ExecContext for executor tests: a temp workspace, a real local-runtime sandbox (plain
- * processes unless the test asks for bubblewrap or cgroups), collected log lines, CEL through
- * `@marcbachmann/cel-js`, and `runInline` dispatching to the real executors. A fixture only: the
- * engine owns the real context (rendering rules, expression scope, persistence of logs).
+ * processes unless the test asks for bubblewrap or cgroups), collected log lines, and the
+ * worker's own rendering, expressions and inline dispatch (src/worker/node-call.ts) over the
+ * built-in node types. What the fixture adds is the scope (`scope`) and the log collection.
  */
 import assert from 'node:assert/strict';
-import { evaluate as celEvaluate } from '@marcbachmann/cel-js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { findExpressionSpans } from '../../src/definition/expressions.ts';
 import { createEgressClients } from '../../src/egress/dispatcher.ts';
 import type { GraphNode } from '../../src/definition/model.ts';
 import type { ExecContext, ExecResult, LlmProvider, LogStream } from '../../src/nodes/executor.ts';
-import { executors } from '../../src/nodes/executors/index.ts';
+import { builtinNodeRegistry } from '../../src/nodes/registry.ts';
+import { callExecutor, expressionMembers, renderOrFail } from '../../src/worker/node-call.ts';
 import { type LocalSandbox, createLocalRuntime } from '../../src/runtime/local.ts';
 import type { ResourceLimits } from '../../src/runtime/types.ts';
 
@@ -92,52 +91,45 @@ export async function createExecFixture(
   });
   const scope = opts.scope ?? {};
 
-  const makeContext = (current: GraphNode, extra: Record<string, unknown>): ExecContext => {
-    const vars = { ...scope, ...extra };
-    const ctx: ExecContext = {
-      executionId,
-      workflowId: 'wf_test',
-      nodeId: current.id,
-      attempt: 1,
-      node: current,
-      workspace,
-      sandbox,
-      env: { ...(opts.env ?? {}) },
-      timeoutMs: opts.timeoutMs,
-      signal: controller.signal,
-      log(stream, line) {
-        const entry = { stream, line, nodeId: current.id };
-        lines.push(entry);
-        for (let i = waiters.length - 1; i >= 0; i--) {
-          const waiter = waiters[i]!;
-          if (waiter.match(entry)) {
-            waiters.splice(i, 1);
-            waiter.resolve(entry);
-          }
-        }
-      },
-      evaluate: (expression, more) => evaluateCel(expression, { ...vars, ...more }),
-      render: (value, more) => renderTemplates(value, { ...vars, ...more }),
-      runInline: (inline, inlineExtra) => {
-        if (opts.runInline !== undefined) return opts.runInline(inline, inlineExtra);
-        return dispatch(inline, { ...extra, ...inlineExtra });
-      },
-      providers,
-      egress,
-      killGraceMs: opts.killGraceMs ?? 500,
-    };
-    return ctx;
+  const types = builtinNodeRegistry;
+  const log = (stream: LogStream, line: string, nodeId: string) => {
+    const entry = { stream, line, nodeId };
+    lines.push(entry);
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const waiter = waiters[i]!;
+      if (waiter.match(entry)) {
+        waiters.splice(i, 1);
+        waiter.resolve(entry);
+      }
+    }
   };
-
-  const dispatch = async (inline: GraphNode, extra: Record<string, unknown>) => {
-    if (inline.type === 'noop') return { status: 'succeeded', outputs: {} } as const;
-    const executor = executors.get(inline.type);
-    if (executor === undefined) throw new Error(`no executor for ${inline.type}`);
-    const rendered = renderNode(inline, { ...scope, ...extra });
-    return executor(makeContext(rendered, extra));
+  // The node as the worker hands it to its executor: rendered, late fields excepted.
+  const rendered = renderOrFail(types, node, scope);
+  const ctx: ExecContext = {
+    executionId,
+    workflowId: 'wf_test',
+    nodeId: node.id,
+    attempt: 1,
+    node: 'node' in rendered ? rendered.node : node,
+    workspace,
+    sandbox,
+    env: { ...(opts.env ?? {}) },
+    timeoutMs: opts.timeoutMs,
+    signal: controller.signal,
+    log: (stream, line) => log(stream, line, node.id),
+    ...expressionMembers(
+      types,
+      () => ctx,
+      node,
+      scope,
+      (stream, line) => log(stream, line, node.id),
+    ),
+    providers,
+    egress,
+    killGraceMs: opts.killGraceMs ?? 500,
   };
+  if (opts.runInline !== undefined) ctx.runInline = opts.runInline;
 
-  const ctx = makeContext(node, {});
   return {
     ctx,
     workspace,
@@ -150,11 +142,7 @@ export async function createExecFixture(
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise((resolve) => waiters.push({ match, resolve }));
     },
-    run: () => {
-      const executor = executors.get(node.type);
-      if (executor === undefined) throw new Error(`no executor for ${node.type}`);
-      return executor(ctx);
-    },
+    run: () => ('failed' in rendered ? Promise.resolve(rendered.failed) : callExecutor(types, ctx)),
     dispose: async () => {
       await egress.close();
       await sandbox.destroy();
@@ -174,68 +162,6 @@ export async function runNode(
   } finally {
     await fixture.dispose();
   }
-}
-
-/** CEL ints are BigInt and JS numbers are doubles: integers go in as BigInt, come out as Number. */
-export function evaluateCel(expression: string, vars: Record<string, unknown>): unknown {
-  return fromCel(celEvaluate(expression, toCel(vars) as Record<string, unknown>));
-}
-
-function toCel(value: unknown): unknown {
-  if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
-  if (Array.isArray(value)) return value.map(toCel);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toCel(v)]));
-  }
-  return value;
-}
-
-function fromCel(value: unknown): unknown {
-  if (typeof value === 'bigint') return Number(value);
-  if (Array.isArray(value)) return value.map(fromCel);
-  if (value instanceof Map) {
-    return Object.fromEntries([...value].map(([k, v]) => [String(k), fromCel(v)]));
-  }
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromCel(v)]));
-  }
-  return value;
-}
-
-/** Every `${{ }}` in every string replaced by its value (strings as they are, others as JSON). */
-export function renderTemplates<T>(value: T, vars: Record<string, unknown>): T {
-  if (typeof value === 'string') {
-    const scan = findExpressionSpans(value);
-    if (scan.spans.length === 0) return value;
-    let out = '';
-    let at = 0;
-    for (const span of scan.spans) {
-      const result = evaluateCel(span.expr, vars);
-      out +=
-        value.slice(at, span.start) +
-        (typeof result === 'string' ? result : JSON.stringify(result));
-      at = span.end;
-    }
-    return (out + value.slice(at)) as T;
-  }
-  if (Array.isArray(value)) return value.map((v: unknown) => renderTemplates(v, vars)) as T;
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, renderTemplates(v, vars)]),
-    ) as T;
-  }
-  return value;
-}
-
-/** Fields that hold CEL or nested templates are evaluated later, by the executor. */
-const unrenderedFields = new Set(['node', 'branches', 'items', 'until', 'if']);
-
-function renderNode(node: GraphNode, vars: Record<string, unknown>): GraphNode {
-  const out: GraphNode = { id: node.id, type: node.type };
-  for (const [key, value] of Object.entries(node)) {
-    out[key] = unrenderedFields.has(key) ? value : renderTemplates(value, vars);
-  }
-  return out;
 }
 
 /** A node:http server on 127.0.0.1 and an ephemeral port; `close` also drops open connections. */

@@ -57,6 +57,7 @@ export async function startHarness(
     clock?: Clock;
     config?: Partial<typeof defaultConfig>;
     artifacts?: ComposeOptions['artifacts'];
+    nodeTypes?: ComposeOptions['nodeTypes'];
   } = {},
 ): Promise<Harness> {
   const { yard, place } = await composeOnFreshPlace(dialect, {
@@ -65,6 +66,7 @@ export async function startHarness(
     config: { localIsolation: 'none', runtime: 'local', ...opts.config },
     ...(opts.clock !== undefined && { clock: opts.clock }),
     ...(opts.artifacts !== undefined && { artifacts: opts.artifacts }),
+    ...(opts.nodeTypes !== undefined && { nodeTypes: opts.nodeTypes }),
   });
   return {
     yard,

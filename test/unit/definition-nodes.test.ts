@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AppError } from '../../src/errors.ts';
-import { defaultDefinitionLimits, validateDefinitionParts } from '../../src/definition/index.ts';
-import { knownNodeTypes, nodeTypes } from '../../src/nodes/registry.ts';
+import { defaultDefinitionLimits } from '../../src/definition/index.ts';
+import { validateDefinitionParts } from '../helpers/definition.ts';
+import { builtinNodeRegistry as nodeTypes } from '../../src/nodes/registry.ts';
 
 /** Paths of the problems of a graph made of `nodes` (empty when valid). */
 function paths(nodes: unknown[], edges: unknown[] = []): string[] {
@@ -18,7 +19,7 @@ const noop = (id: string) => ({ id, type: 'noop' });
 
 describe('node types', () => {
   it('registers every DESIGN §3 type once, each with a schema', () => {
-    assert.deepEqual([...knownNodeTypes].sort(), [
+    assert.deepEqual([...nodeTypes.keys()].sort(), [
       'approval',
       'command',
       'condition',
@@ -44,7 +45,7 @@ describe('node types', () => {
   });
 
   it('rejects unknown fields on every type', () => {
-    for (const type of knownNodeTypes) {
+    for (const type of nodeTypes.keys()) {
       assert.ok(paths([{ id: 'a', type, bogus: 1 }]).includes('graph.nodes[0].bogus'), type);
     }
   });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AppError } from '../../src/errors.ts';
-import { defaultDefinitionLimits, validateDefinitionParts } from '../../src/definition/index.ts';
+import { defaultDefinitionLimits } from '../../src/definition/index.ts';
+import { validateDefinitionParts } from '../helpers/definition.ts';
 import { QuantityError, parseCpu, parseMemory } from '../../src/definition/quantity.ts';
 import { price } from '../../src/engine/cost.ts';
 import { limitsOf } from '../../src/runtime/broker.ts';

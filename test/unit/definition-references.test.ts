@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/suite.ts';
 import { AppError } from '../../src/errors.ts';
-import { defaultDefinitionLimits, parseWorkflowYaml } from '../../src/definition/index.ts';
-import { type Problem, definitionProblems } from '../helpers/definition.ts';
+import { defaultDefinitionLimits } from '../../src/definition/index.ts';
+import { type Problem, definitionProblems, parseWorkflowYaml } from '../helpers/definition.ts';
 import { expressionNames } from '../../src/definition/references.ts';
 
 /** The problems of a graph (JSON parts), or [] when it is valid. */

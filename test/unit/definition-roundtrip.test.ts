@@ -4,15 +4,17 @@ import fc from 'fast-check';
 import {
   defaultDefinitionLimits,
   normalizeGraph,
-  parseWorkflowYaml,
-  validateDefinitionParts,
-  workflowToYaml,
   type Graph,
   type GraphEdge,
   type GraphNode,
   type Trigger,
   type WorkflowDefinition,
 } from '../../src/definition/index.ts';
+import {
+  parseWorkflowYaml,
+  validateDefinitionParts,
+  workflowToYaml,
+} from '../helpers/definition.ts';
 import { workflowTypes } from '../../src/types.ts';
 
 const limits = defaultDefinitionLimits;

@@ -1,13 +1,15 @@
 /** Schedule triggers in definitions: cron or every, ids, policies, the max_catchup alias. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { definitionProblems } from '../helpers/definition.ts';
+import {
+  definitionProblems,
+  parseWorkflowYaml,
+  validateDefinitionParts,
+} from '../helpers/definition.ts';
 import { AppError } from '../../src/errors.ts';
 import {
   defaultDefinitionLimits,
   namedSchedules,
-  parseWorkflowYaml,
-  validateDefinitionParts,
   type DefinitionParts,
 } from '../../src/definition/index.ts';
 

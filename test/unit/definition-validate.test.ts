@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { definitionProblems } from '../helpers/definition.ts';
+import { definitionProblems, validateDefinitionParts } from '../helpers/definition.ts';
 import fc from 'fast-check';
 import { AppError } from '../../src/errors.ts';
 import {
   defaultDefinitionLimits,
-  validateDefinitionParts,
   type DefinitionParts,
   type GraphNode,
 } from '../../src/definition/index.ts';

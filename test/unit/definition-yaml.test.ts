@@ -2,12 +2,8 @@ import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AppError } from '../../src/errors.ts';
-import {
-  defaultDefinitionLimits,
-  parseWorkflowYaml,
-  workflowToYaml,
-  type WorkflowDefinition,
-} from '../../src/definition/index.ts';
+import { defaultDefinitionLimits, type WorkflowDefinition } from '../../src/definition/index.ts';
+import { parseWorkflowYaml, workflowToYaml } from '../helpers/definition.ts';
 
 const limits = defaultDefinitionLimits;
 const fixture = (name: string) =>

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { engineErrorCodes } from '../../src/engine/errors.ts';
 import { errorCodes } from '../../src/errors.ts';
-import { nodeErrorCodes } from '../../src/nodes/executors/errors.ts';
+import { nodeErrorCodes } from '../../src/nodes/errors.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 

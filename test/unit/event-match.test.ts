@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Trigger } from '../../src/definition/index.ts';
-import { defaultDefinitionLimits, validateDefinitionParts } from '../../src/definition/index.ts';
+import { defaultDefinitionLimits } from '../../src/definition/index.ts';
+import { validateDefinitionParts } from '../helpers/definition.ts';
 import { AppError } from '../../src/errors.ts';
 import {
   type Listener,

@@ -70,7 +70,8 @@ describe('parallel executor', () => {
       branches: { ok: { exitCode: 0 } },
       failed: ['bad', 'worse'],
     });
-    assert.ok(fixture.lines.some((l) => l.nodeId === 'ok' && l.line === 'done'));
+    // As in the worker: a branch's lines go to the parallel node's log, prefixed with the branch id.
+    assert.ok(fixture.lines.some((l) => l.nodeId === 'fan' && l.line === '[ok] done'));
   });
 
   it('is not retryable when one failed branch is not', async () => {

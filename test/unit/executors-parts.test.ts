@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseRetryAfter } from '../../src/nodes/executors/errors.ts';
-import { sumUsage } from '../../src/nodes/executors/fan-out.ts';
-import { LineSplitter } from '../../src/nodes/executors/line-splitter.ts';
-import { parseOutputFile } from '../../src/nodes/executors/output-file.ts';
+import { parseRetryAfter } from '../../src/nodes/errors.ts';
+import { sumUsage } from '../../src/nodes/fan-out.ts';
+import { LineSplitter } from '../../src/nodes/line-splitter.ts';
+import { parseOutputFile } from '../../src/nodes/output-file.ts';
 
 function split(chunks: (string | Buffer)[], maxChars?: number): string[] {
   const lines: string[] = [];

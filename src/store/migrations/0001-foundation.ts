@@ -1,4 +1,4 @@
-import type { Migration } from './index.ts';
+import type { Migration } from './migration.ts';
 
 /** Workflows, their immutable versions, tokens and settings. Frozen: add a new migration instead. */
 export const migration0001: Migration = {

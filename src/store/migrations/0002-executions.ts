@@ -1,4 +1,4 @@
-import type { Migration } from './index.ts';
+import type { Migration } from './migration.ts';
 
 /**
  * Executions and everything they produce. `executions.nodes` holds the engine's node states

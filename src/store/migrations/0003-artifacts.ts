@@ -1,4 +1,4 @@
-import type { Migration } from './index.ts';
+import type { Migration } from './migration.ts';
 
 /**
  * Artifacts: one row per stored file of an execution. Rows outlive their files: after the

@@ -1,4 +1,4 @@
-import type { Migration } from './index.ts';
+import type { Migration } from './migration.ts';
 
 /**
  * Schedules: the state of each schedule trigger of a workflow, kept outside versions so that

@@ -1,4 +1,4 @@
-import type { Migration } from './index.ts';
+import type { Migration } from './migration.ts';
 
 /**
  * Platform events (DESIGN §7): one row per event posted to `POST /api/v1/events`, published by a

@@ -1,4 +1,4 @@
-import type { Migration } from './index.ts';
+import type { Migration } from './migration.ts';
 
 /**
  * Webhooks: `hooks` are a workflow's inbound endpoints (generic or GitHub) with their secret;

@@ -1,4 +1,4 @@
-import type { Migration } from './index.ts';
+import type { Migration } from './migration.ts';
 
 /**
  * Trigger rules (DESIGN §7): `trigger_rules` maps an event filter (a type glob and an optional CEL

@@ -1,4 +1,4 @@
-import type { Migration } from './index.ts';
+import type { Migration } from './migration.ts';
 
 /**
  * Concurrency groups (DESIGN §7). `workflow_versions.concurrency` holds the version's

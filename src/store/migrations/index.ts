@@ -11,12 +11,9 @@ import { migration0006 } from './0006-hooks.ts';
 import { migration0007 } from './0007-trigger-rules.ts';
 import { migration0008 } from './0008-concurrency.ts';
 
-export interface Migration {
-  id: number;
-  name: string;
-  sqlite: string[];
-  postgres: string[];
-}
+import type { Migration } from './migration.ts';
+
+export type { Migration };
 
 export const migrations: Migration[] = [
   migration0001,

@@ -1,6 +1,6 @@
 /** What parallel, map and loop share: a bounded pool, failure summaries, usage sums, CEL fields. */
-import { conditionSource } from '../../definition/expressions.ts';
-import type { ExecContext, ExecResult, NodeError, NodeUsage } from '../executor.ts';
+import { conditionSource } from '../definition/expressions.ts';
+import type { ExecContext, ExecResult, NodeError, NodeUsage } from './executor.ts';
 import { errorMessage, fail } from './errors.ts';
 
 /**
@@ -111,7 +111,7 @@ export function sumUsage(usages: (NodeUsage | undefined)[]): NodeUsage | undefin
  * value that is not a string (already evaluated by the engine) is returned as it is.
  */
 export function evaluateField(
-  ctx: ExecContext,
+  ctx: ExecContext<unknown>,
   value: unknown,
   extra?: Record<string, unknown>,
 ): { value: unknown } | { error: string } {

@@ -3,8 +3,8 @@
  * reach users in node details and DLQ entries; the API catalog (`src/errors.ts`) is separate
  * because these carry no HTTP status.
  */
-import { engineErrorCatalog } from '../../engine/errors.ts';
-import type { ExecResult, NodeError, NodeUsage } from '../executor.ts';
+import { engineErrorCatalog } from '../engine/errors.ts';
+import type { ExecResult, NodeError, NodeUsage } from './executor.ts';
 
 export const nodeErrorCatalog = {
   /** The node's config cannot run (bad working dir, bad URL, ...): fixing the workflow helps. */

@@ -5,8 +5,8 @@
  * (src/egress/dispatcher.ts), never the global fetch, so every connection is checked.
  */
 import { type Dispatcher, type Response, fetch } from 'undici';
-import { EgressForbiddenError } from '../../egress/dispatcher.ts';
-import type { ExecContext } from '../executor.ts';
+import { EgressForbiddenError } from '../egress/dispatcher.ts';
+import type { ExecContext } from './executor.ts';
 import { errorMessage, maxTimerMs } from './errors.ts';
 
 export interface HttpExchange {
@@ -31,7 +31,7 @@ export type HttpOutcome =
   | { kind: 'network'; message: string; ms: number };
 
 export async function exchange(
-  ctx: ExecContext,
+  ctx: ExecContext<unknown>,
   dispatcher: Dispatcher,
   url: string,
   init: { method: string; headers: Headers; body?: string },
