@@ -14,7 +14,7 @@ import { defaultDefinitionLimits } from './definition/index.ts';
 import { createEgressClients } from './egress/dispatcher.ts';
 import { parseEgressAllow } from './egress/ranges.ts';
 import { ArtifactService, type ArtifactServiceOptions } from './services/artifacts.ts';
-import { systemClock, type Clock } from './services/clock.ts';
+import { systemClock, type Clock } from './clock.ts';
 import { ExecutionService } from './services/executions.ts';
 import { HookService } from './services/hooks.ts';
 import { PlatformEventService } from './services/platform-events.ts';

@@ -40,7 +40,7 @@ import {
   openInWorkspace,
   workspaceOpenFlags,
 } from '../runtime/workspace-files.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../clock.ts';
 
 /** An artifact as the API shows it: what events announce, plus its state and download URL. */
 export interface ArtifactView extends ArtifactInfo {

@@ -42,7 +42,7 @@ import { getWorkflow } from '../store/workflows.ts';
 import type { WorkflowType } from '../types.ts';
 import type { NewExecution, Worker } from '../worker/worker.ts';
 import type { ArtifactService } from './artifacts.ts';
-import { type Clock, isoNow } from './clock.ts';
+import { type Clock, isoNow } from '../clock.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
 import { concurrencyOf, effectiveRuntimeConfig } from './workflows.ts';
 

@@ -29,7 +29,7 @@ import {
   type WorkflowStatus,
   type WorkflowType,
 } from '../types.ts';
-import { type Clock, isoNow } from './clock.ts';
+import { type Clock, isoNow } from '../clock.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
 
 type Variables = WorkflowDefinition['variables'];

@@ -8,7 +8,7 @@ import type { EgressClients } from '../egress/dispatcher.ts';
 import type { ArtifactInfo, EngineEvent, Snapshot } from '../engine/types.ts';
 import type { LlmProvider } from '../nodes/executor.ts';
 import type { RuntimeBroker } from '../runtime/broker.ts';
-import type { Clock } from '../services/clock.ts';
+import type { Clock } from '../clock.ts';
 import type { Database } from '../store/db.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import type { LogWriter } from './logs.ts';

@@ -18,7 +18,7 @@ import type { ExecutionStatus } from '../engine/status.ts';
 import type { EngineEvent, Snapshot } from '../engine/types.ts';
 import type { LlmProvider } from '../nodes/executor.ts';
 import type { RuntimeBroker } from '../runtime/broker.ts';
-import type { Clock } from '../services/clock.ts';
+import type { Clock } from '../clock.ts';
 import type { Database, Db } from '../store/db.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
