@@ -15,6 +15,7 @@ import { createEgressClients } from './egress/dispatcher.ts';
 import { parseEgressAllow } from './egress/ranges.ts';
 import { ArtifactService, type ArtifactServiceOptions } from './services/artifacts.ts';
 import { systemClock, type Clock } from './clock.ts';
+import { DlqService } from './services/dlq.ts';
 import { ExecutionService } from './services/executions.ts';
 import { HookService } from './services/hooks.ts';
 import { PlatformEventService } from './services/platform-events.ts';
@@ -22,6 +23,7 @@ import { ScheduleService } from './services/schedules.ts';
 import { ExecutionStream } from './services/stream.ts';
 import { TokenService } from './services/tokens.ts';
 import { TriggerRuleService } from './services/trigger-rules.ts';
+import { UsageService } from './services/usage.ts';
 import { WorkflowService } from './services/workflows.ts';
 import { type Database, openDatabase } from './store/db.ts';
 import { RuntimeBroker, type RuntimeChoice } from './runtime/broker.ts';
@@ -189,6 +191,8 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         tokens,
         workflows,
         executions,
+        dlq: new DlqService(database, worker, clock),
+        usage: new UsageService(database),
         artifacts,
         events,
         hooks,
