@@ -33,7 +33,7 @@ import {
 } from './execution-views.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
 import { checkParams } from './params.ts';
-import { concurrencyOf, effectiveRuntimeConfig } from './workflows.ts';
+import { concurrencyOf, effectiveRuntimeConfig } from './workflow-views.ts';
 
 export class ExecutionService {
   constructor(
