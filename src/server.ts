@@ -2,7 +2,7 @@
  * Composes a running Switchyard: configuration, database, services and the HTTP app. Used by
  * `npm start`, `yard serve` and the end-to-end tests.
  */
-import type { FastifyServerOptions } from 'fastify';
+import { type LoggerOptions, pino } from 'pino';
 import { buildApp } from './api/app.ts';
 import type { App } from './api/types.ts';
 import { SseHub } from './api/sse.ts';
@@ -59,7 +59,8 @@ export interface Switchyard {
 export interface ComposeOptions {
   config: Config;
   clock?: Clock;
-  logger?: FastifyServerOptions['logger'];
+  /** Logging of the app and the worker (pino options; true: info); none: nothing is logged. */
+  logger?: boolean | LoggerOptions;
   /** PostgreSQL schema (tests). */
   pgSchema?: string;
   /** SQLite file (tests may pass `:memory:`). */
@@ -76,6 +77,8 @@ const ruleDeliveryIntervalMs = 1000;
 export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyard> {
   const { config } = opts;
   const clock = opts.clock ?? systemClock;
+  // One pino instance: the app's request logs and the worker's reports go to the same place.
+  const logger = opts.logger ? pino(opts.logger === true ? {} : opts.logger) : undefined;
   // The data directory holds the database, tokens and every workspace: nobody else may enter.
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(config.dataDir, 0o700);
@@ -134,7 +137,15 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       egressAllow: config.egressAllow,
       llmBaseUrls: Object.values(config.llmProviders).map((p) => p.baseUrl),
     });
-    const worker = new Worker({ database, clock, config, artifacts, broker, egress });
+    const worker = new Worker({
+      database,
+      clock,
+      config,
+      artifacts,
+      broker,
+      egress,
+      ...(logger && { logger: logger.child({ component: 'worker' }) }),
+    });
     const executions = new ExecutionService(database, worker, clock, artifacts);
     const events = new PlatformEventService(database, executions, clock);
     let logRuleError = (err: unknown, context: Record<string, unknown>): void => {
@@ -204,7 +215,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       bodyLimitBytes: config.bodyLimitBytes,
       hookBodyLimitBytes: config.hookBodyLimitBytes,
       sse,
-      logger: opts.logger ?? false,
+      ...(logger && { logger }),
     });
     logMatchError = (err) => app.log.error({ err }, 'matching a platform event failed');
     logSchedulerError = (err, context) => app.log.error({ err, ...context }, 'scheduler');

@@ -10,6 +10,7 @@
  * `environment.ts`.
  */
 import { randomBytes } from 'node:crypto';
+import { type Logger, pino } from 'pino';
 import type { Config } from '../config.ts';
 import type { Graph } from '../definition/index.ts';
 import type { EgressClients } from '../egress/dispatcher.ts';
@@ -48,6 +49,8 @@ export interface WorkerOptions {
   egress: EgressClients;
   /** Identifies this process's leases. */
   workerId?: string;
+  /** Where the worker reports what no execution records (the server's logger); default silent. */
+  logger?: Logger;
 }
 
 interface Inflight {
@@ -73,6 +76,7 @@ export class Worker {
   private readonly logListeners = new Set<LogListener>();
   private readonly endListeners = new Set<EndListener>();
   private readonly logs: LogWriter;
+  private readonly log: Logger;
   /** Between start() and the end of stop(): decisions are retried while the database is away. */
   private running = false;
   /** Between start() and the beginning of stop(): new tasks are claimed. */
@@ -89,6 +93,7 @@ export class Worker {
     this.clock = opts.clock;
     this.config = opts.config;
     this.workerId = opts.workerId ?? `w_${randomBytes(6).toString('hex')}`;
+    this.log = opts.logger ?? pino({ level: 'silent' });
     const providers = new Map<string, LlmProvider>(
       Object.entries(opts.config.llmProviders).map(([name, p]) => [
         name,
@@ -104,6 +109,7 @@ export class Worker {
       this.db,
       opts.config.maxLogBytesPerNode,
       () => this.clock.now().toISOString(),
+      this.log,
       (executionId) => {
         for (const l of this.logListeners) l(executionId);
       },
@@ -117,6 +123,7 @@ export class Worker {
       broker: this.broker,
       artifacts: opts.artifacts,
       logs: this.logs,
+      log: this.log,
       providers,
       egress: opts.egress,
       room: () => (this.claiming ? this.config.workerConcurrency - this.inflight.size : 0),
@@ -145,8 +152,9 @@ export class Worker {
           keepTrying: () => this.running,
           onRetry: (err, tries) => {
             if (tries === 1 && what)
-              process.stderr.write(
-                `switchyard worker: database unavailable (${(err as Error).message}); retrying ${what} until it commits\n`,
+              this.log.warn(
+                { err },
+                `database unavailable (${(err as Error).message}); retrying ${what} until it commits`,
               );
           },
         }),
@@ -216,7 +224,7 @@ export class Worker {
       })
       .then((removed) => {
         if (removed.length > 0)
-          process.stderr.write(`switchyard: reaped ${removed.length} leftover environments\n`);
+          this.log.info({ removed }, `reaped ${removed.length} leftover environments`);
       })
       .catch(() => undefined);
     this.loopDone = this.loop();
@@ -314,9 +322,7 @@ export class Worker {
         : this.ctx.keepCommitting(() => this.process(task, controller, fromQueue))
     )
       .catch((err: unknown) => {
-        process.stderr.write(
-          `switchyard worker: task ${task.id} failed: ${(err as Error)?.stack ?? String(err)}\n`,
-        );
+        this.log.error({ err, taskId: task.id }, `task ${task.id} failed`);
       })
       .finally(() => {
         this.inflight.delete(task.id);
