@@ -2,7 +2,7 @@
  * Composes a running Switchyard: configuration, database, services and the HTTP app. Used by
  * `npm start`, `yard serve` and the end-to-end tests.
  */
-import type { FastifyServerOptions } from 'fastify';
+import { type LoggerOptions, pino } from 'pino';
 import { buildApp } from './api/app.ts';
 import type { App } from './api/types.ts';
 import { SseHub } from './api/sse.ts';
@@ -14,7 +14,8 @@ import { defaultDefinitionLimits } from './definition/index.ts';
 import { createEgressClients } from './egress/dispatcher.ts';
 import { parseEgressAllow } from './egress/ranges.ts';
 import { ArtifactService, type ArtifactServiceOptions } from './services/artifacts.ts';
-import { systemClock, type Clock } from './services/clock.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { DlqService } from './services/dlq.ts';
 import { ExecutionService } from './services/executions.ts';
 import { HookService } from './services/hooks.ts';
 import { PlatformEventService } from './services/platform-events.ts';
@@ -22,6 +23,7 @@ import { ScheduleService } from './services/schedules.ts';
 import { ExecutionStream } from './services/stream.ts';
 import { TokenService } from './services/tokens.ts';
 import { TriggerRuleService } from './services/trigger-rules.ts';
+import { UsageService } from './services/usage.ts';
 import { WorkflowService } from './services/workflows.ts';
 import { type Database, openDatabase } from './store/db.ts';
 import { RuntimeBroker, type RuntimeChoice } from './runtime/broker.ts';
@@ -58,7 +60,8 @@ export interface Switchyard {
 export interface ComposeOptions {
   config: Config;
   clock?: Clock;
-  logger?: FastifyServerOptions['logger'];
+  /** Logging of the app and the worker (pino options; true: info); none: nothing is logged. */
+  logger?: boolean | LoggerOptions;
   /** PostgreSQL schema (tests). */
   pgSchema?: string;
   /** SQLite file (tests may pass `:memory:`). */
@@ -77,6 +80,8 @@ const ruleDeliveryIntervalMs = 1000;
 export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyard> {
   const { config } = opts;
   const clock = opts.clock ?? systemClock;
+  // One pino instance: the app's request logs and the worker's reports go to the same place.
+  const logger = opts.logger ? pino(opts.logger === true ? {} : opts.logger) : undefined;
   // The data directory holds the database, tokens and every workspace: nobody else may enter.
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(config.dataDir, 0o700);
@@ -136,7 +141,16 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       egressAllow: config.egressAllow,
       llmBaseUrls: Object.values(config.llmProviders).map((p) => p.baseUrl),
     });
-    const worker = new Worker({ database, clock, config, artifacts, broker, egress, nodeTypes });
+    const worker = new Worker({
+      database,
+      clock,
+      config,
+      artifacts,
+      broker,
+      egress,
+      nodeTypes,
+      ...(logger && { logger: logger.child({ component: 'worker' }) }),
+    });
     const executions = new ExecutionService(database, worker, clock, artifacts);
     const events = new PlatformEventService(database, executions, clock);
     let logRuleError = (err: unknown, context: Record<string, unknown>): void => {
@@ -193,6 +207,8 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         tokens,
         workflows,
         executions,
+        dlq: new DlqService(database, worker, clock),
+        usage: new UsageService(database),
         artifacts,
         events,
         hooks,
@@ -204,7 +220,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       bodyLimitBytes: config.bodyLimitBytes,
       hookBodyLimitBytes: config.hookBodyLimitBytes,
       sse,
-      logger: opts.logger ?? false,
+      ...(logger && { logger }),
     });
     logMatchError = (err) => app.log.error({ err }, 'matching a platform event failed');
     logSchedulerError = (err, context) => app.log.error({ err, ...context }, 'scheduler');

@@ -1,7 +1,8 @@
 /** Builds the Fastify app without listening, so tests and the server share one construction. */
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
 import { AppError } from '../errors.ts';
 import { registerAuth } from './auth.ts';
 import { registerErrorHandling, toAppError } from './errors.ts';
@@ -62,7 +63,8 @@ export interface AppOptions {
   bodyLimitBytes: number;
   /** Largest webhook delivery (`POST /api/v1/hooks/{hookId}`); default 25 MiB. */
   hookBodyLimitBytes?: number;
-  logger?: FastifyServerOptions['logger'];
+  /** The server's logger (shared with the worker); none: the app logs nothing. */
+  logger?: Logger;
   version?: string;
   /** Owner of the SSE streams (default: 15 s heartbeats, 1 MiB buffers). */
   sse?: SseHub;
@@ -70,8 +72,10 @@ export interface AppOptions {
 
 export async function buildApp(opts: AppOptions): Promise<App> {
   const sse = opts.sse ?? new SseHub({ heartbeatMs: 15_000 });
+  // Fastify logs through a child of the server's pino logger that adds its serializers.
+  const loggerInstance: FastifyBaseLogger | undefined = opts.logger;
   const app = Fastify({
-    logger: opts.logger ?? false,
+    ...(loggerInstance ? { loggerInstance } : { logger: false }),
     bodyLimit: opts.bodyLimitBytes,
     // Prototype-poisoning keys in JSON are rejected, not stripped.
     onProtoPoisoning: 'error',

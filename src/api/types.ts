@@ -8,6 +8,7 @@ import type {
   RawServerDefault,
 } from 'fastify';
 import type { ArtifactService } from '../services/artifacts.ts';
+import type { DlqService } from '../services/dlq.ts';
 import type { ExecutionService } from '../services/executions.ts';
 import type { PlatformEventService } from '../services/platform-events.ts';
 import type { HookService } from '../services/hooks.ts';
@@ -15,6 +16,7 @@ import type { ScheduleService } from '../services/schedules.ts';
 import type { ExecutionStream } from '../services/stream.ts';
 import type { TokenService } from '../services/tokens.ts';
 import type { TriggerRuleService } from '../services/trigger-rules.ts';
+import type { UsageService } from '../services/usage.ts';
 import type { WorkflowService } from '../services/workflows.ts';
 
 export type App = FastifyInstance<
@@ -30,6 +32,10 @@ export interface Services {
   workflows: WorkflowService;
   tokens: TokenService;
   executions: ExecutionService;
+  /** The dead letter queue (`/api/v1/workflows/dlq`). */
+  dlq: DlqService;
+  /** A workflow's usage (`/api/v1/workflows/{id}/usage`). */
+  usage: UsageService;
   artifacts: ArtifactService;
   /** Platform events: publish, match, list. */
   events: PlatformEventService;

@@ -25,7 +25,7 @@ import { getVersion } from '../store/versions.ts';
 import { getWorkflow } from '../store/workflows.ts';
 import { mapGithubDelivery, githubPayload } from '../triggers/github.ts';
 import { verifyGeneric, verifyGithub } from '../triggers/signature.ts';
-import { type Clock, isoNow } from './clock.ts';
+import { type Clock, isoNow } from '../clock.ts';
 import type { ExecutionService } from './executions.ts';
 import type { PlatformEvent } from '../triggers/event-match.ts';
 import type { Outcome, PlatformEventService } from './platform-events.ts';

@@ -11,7 +11,7 @@ import * as eventsSql from '../store/platform-events.ts';
 import type { PlatformEventRow } from '../store/platform-events.ts';
 import { type PlatformEvent, matchListener } from '../triggers/event-match.ts';
 import type { Permission } from '../types.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../clock.ts';
 import type { ExecutionService } from './executions.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
 

@@ -12,7 +12,7 @@ import { getVersion } from '../store/versions.ts';
 import { getWorkflow } from '../store/workflows.ts';
 import type { Overlap, Scheduler } from '../triggers/scheduler.ts';
 import { nextTicks, tickSource } from '../triggers/ticks.ts';
-import { type Clock, isoNow } from './clock.ts';
+import { type Clock, isoNow } from '../clock.ts';
 
 export const ScheduleViewSchema = Type.Object({
   id: Type.String(),

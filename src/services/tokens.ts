@@ -13,7 +13,7 @@ import { claimSetting } from '../store/settings.ts';
 import * as tokensSql from '../store/tokens.ts';
 import type { TokenRow } from '../store/tokens.ts';
 import { allPermissions, type Permission } from '../types.ts';
-import { type Clock, isoNow } from './clock.ts';
+import { type Clock, isoNow } from '../clock.ts';
 
 export interface Principal {
   tokenId: string;

@@ -19,7 +19,7 @@ import {
   type RuleView,
   ruleProblems,
 } from '../triggers/rule-model.ts';
-import { type Clock, isoNow } from './clock.ts';
+import { type Clock, isoNow } from '../clock.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
 
 export class TriggerRuleService {

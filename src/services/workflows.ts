@@ -2,6 +2,7 @@
  * Workflows and their versions: the rules of DESIGN §3 on top of the store. A workflow's read
  * shape shows the active version's graph, or the newest draft's while nothing is published.
  * Versions are appended, never rewritten; appends are compare-and-set on `latest_version`.
+ * The read shapes are `workflow-views.ts`.
  */
 import {
   type Concurrency,
@@ -24,61 +25,19 @@ import * as versionsSql from '../store/versions.ts';
 import type { VersionRow } from '../store/versions.ts';
 import * as workflowsSql from '../store/workflows.ts';
 import type { WorkflowRow } from '../store/workflows.ts';
-import {
-  runtimeDefaults,
-  type VersionStatus,
-  type WorkflowStatus,
-  type WorkflowType,
-} from '../types.ts';
-import { type Clock, isoNow } from './clock.ts';
+import type { WorkflowStatus, WorkflowType } from '../types.ts';
+import { type Clock, isoNow } from '../clock.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
-
-type Variables = WorkflowDefinition['variables'];
-/** How a version came to be. */
-export type VersionSource = 'create' | 'patch' | 'restore' | 'import';
-
-/** The seed's read shape of a workflow. */
-export interface WorkflowView {
-  id: string;
-  name: string;
-  description: string;
-  type: WorkflowType;
-  status: WorkflowStatus;
-  version: number;
-  activeVersion: number | null;
-  graph: Graph;
-  variables: Variables;
-  runtimeConfig: RuntimeConfig;
-  triggerConfig: Trigger[];
-  /** The shown version's concurrency block; absent when it sets none. */
-  concurrency?: Concurrency;
-  createdBy: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface VersionView {
-  workflowId: string;
-  version: number;
-  status: VersionStatus;
-  active: boolean;
-  graph: Graph;
-  variables: Variables;
-  triggerConfig: Trigger[];
-  concurrency?: Concurrency;
-  source: VersionSource;
-  restoredFrom: number | null;
-  createdBy: string;
-  createdAt: string;
-  publishedAt: string | null;
-}
-
-export type VersionSummary = Omit<
-  VersionView,
-  'graph' | 'variables' | 'triggerConfig' | 'concurrency'
-> & {
-  nodeCount: number;
-};
+import {
+  type Variables,
+  type VersionSummary,
+  type VersionView,
+  type WorkflowView,
+  concurrencyOf,
+  emptyGraph,
+  versionView,
+  workflowView,
+} from './workflow-views.ts';
 
 export interface CreateInput {
   name: string;
@@ -112,7 +71,6 @@ export interface ListQuery {
   cursor?: string;
 }
 
-const emptyGraph = (): Graph => ({ nodes: [], edges: [] });
 /** Appends retry this often when another writer appended at the same moment. */
 const appendAttempts = 5;
 
@@ -511,63 +469,13 @@ export class WorkflowService {
 
   private async view(db: Db, row: WorkflowRow): Promise<WorkflowView> {
     const shown = row.active_version ?? row.latest_version;
-    const v = await versionsSql.getVersion(db, row.id, shown);
-    const type = row.type as WorkflowType;
-    return {
-      id: row.id,
-      name: row.name,
-      description: row.description,
-      type,
-      status: row.status as WorkflowStatus,
-      version: row.latest_version,
-      activeVersion: row.active_version,
-      graph: v ? (JSON.parse(v.graph) as Graph) : emptyGraph(),
-      variables: v ? (JSON.parse(v.variables) as Variables) : {},
-      runtimeConfig: effectiveRuntimeConfig(type, JSON.parse(row.runtime_config) as RuntimeConfig),
-      triggerConfig: v ? (JSON.parse(v.trigger_config) as Trigger[]) : [],
-      ...(v && concurrencyOf(v)),
-      createdBy: row.created_by,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-    };
+    return workflowView(row, await versionsSql.getVersion(db, row.id, shown));
   }
-}
-
-/** The type's defaults (DESIGN §3) under what the workflow sets itself. */
-export function effectiveRuntimeConfig(type: WorkflowType, stored: RuntimeConfig): RuntimeConfig {
-  return { ...runtimeDefaults[type], retentionHours: 24, ...stored };
-}
-
-function versionView(row: VersionRow, wf: WorkflowRow): VersionView {
-  return {
-    workflowId: row.workflow_id,
-    version: row.version,
-    status: row.status as VersionStatus,
-    active: wf.active_version === row.version,
-    graph: JSON.parse(row.graph) as Graph,
-    variables: JSON.parse(row.variables) as Variables,
-    triggerConfig: JSON.parse(row.trigger_config) as Trigger[],
-    ...concurrencyOf(row),
-    source: row.source as VersionSource,
-    restoredFrom: row.restored_from,
-    createdBy: row.created_by,
-    createdAt: row.created_at,
-    publishedAt: row.published_at,
-  };
 }
 
 /** The stored form of a validated `concurrency` part (null: none). */
 function concurrencyColumn(c: Concurrency | null | undefined): string | null {
   return c ? JSON.stringify(c) : null;
-}
-
-/** `{concurrency}` when the version sets one, else nothing (the read shape omits the key). */
-export function concurrencyOf(row: Pick<VersionRow, 'concurrency'>): {
-  concurrency?: Concurrency;
-} {
-  return row.concurrency === null
-    ? {}
-    : { concurrency: JSON.parse(row.concurrency) as Concurrency };
 }
 
 function versionNotFound(id: string, version: number): AppError {

@@ -3,7 +3,7 @@
  * never overlap in one process, `stop` waits for the one under way, and with `intervalMs: 0`
  * there is no loop and tests drive `tick(now)` with their own clock.
  */
-import type { Clock } from '../services/clock.ts';
+import type { Clock } from '../clock.ts';
 
 export class PassLoop {
   private pass: Promise<void> = Promise.resolve();

@@ -10,7 +10,7 @@ import { type Dispatcher, request } from 'undici';
 import { EgressForbiddenError } from '../egress/dispatcher.ts';
 import { AppError } from '../errors.ts';
 import { newId } from '../ids.ts';
-import type { Clock } from '../services/clock.ts';
+import type { Clock } from '../clock.ts';
 import type { ExecutionService } from '../services/executions.ts';
 import type { Outcome } from '../services/platform-events.ts';
 import type { Database } from '../store/db.ts';

@@ -13,7 +13,7 @@ import {
   type Trigger,
 } from '../definition/index.ts';
 import { AppError } from '../errors.ts';
-import type { Clock } from '../services/clock.ts';
+import type { Clock } from '../clock.ts';
 import type { ExecutionService } from '../services/executions.ts';
 import type { Database } from '../store/db.ts';
 import * as schedulesSql from '../store/schedules.ts';

@@ -9,7 +9,8 @@ import type { ArtifactInfo, EngineEvent, Snapshot } from '../engine/types.ts';
 import type { LlmProvider } from '../nodes/executor.ts';
 import type { NodeRegistry } from '../nodes/registry.ts';
 import type { RuntimeBroker } from '../runtime/broker.ts';
-import type { Clock } from '../services/clock.ts';
+import type { Clock } from '../clock.ts';
+import type { Logger } from 'pino';
 import type { Database } from '../store/db.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import type { LogWriter } from './logs.ts';
@@ -39,6 +40,8 @@ export interface WorkerContext {
   readonly broker: RuntimeBroker;
   readonly artifacts: ArtifactCollector;
   readonly logs: LogWriter;
+  /** The worker's logger (the server's, or silent). */
+  readonly log: Logger;
   readonly providers: ReadonlyMap<string, LlmProvider>;
   /** The egress-checked HTTP clients `http` and `llm` nodes call through. */
   readonly egress: EgressClients;

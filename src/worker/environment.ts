@@ -59,8 +59,9 @@ export async function collectArtifacts(
         ctx.logs.append(e.id, nodeId, 0, 'system', `artifact ${s.path} not kept: ${s.reason}`);
     return out.collected;
   } catch (err) {
-    process.stderr.write(
-      `switchyard: collecting artifacts of ${e.id} failed: ${(err as Error).message}\n`,
+    ctx.log.error(
+      { err, executionId: e.id },
+      `collecting artifacts of ${e.id} failed: ${(err as Error).message}`,
     );
     return [];
   }
@@ -79,8 +80,9 @@ export async function finishEnvironment(
   // Detached at once: a retry that reopens the execution gets a fresh sandbox, never this one.
   const stopped = ctx.attemptsStopped(executionId);
   const released = ctx.broker.release(executionId, stopped).catch((err: unknown) => {
-    process.stderr.write(
-      `switchyard: releasing the environment of ${executionId} failed: ${(err as Error).message}\n`,
+    ctx.log.error(
+      { err, executionId },
+      `releasing the environment of ${executionId} failed: ${(err as Error).message}`,
     );
   });
   // Files stay in the host workspace after the sandbox is gone, so collection can follow; it

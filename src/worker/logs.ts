@@ -3,6 +3,7 @@
  * Each node attempt has a byte cap; past it one truncation marker is written and the rest
  * dropped. Lines are flushed on a short timer and before a node's result is decided.
  */
+import type { Logger } from 'pino';
 import { isUnavailable } from '../errors.ts';
 import type { Database } from '../store/db.ts';
 import { isUniqueViolation } from '../store/db.ts';
@@ -30,6 +31,8 @@ export class LogWriter {
     private readonly db: Database,
     private readonly capBytes: number,
     private readonly now: () => string,
+    /** Where a batch that cannot be written is reported. */
+    private readonly log: Logger,
     /** Called after each committed batch of an execution's lines (streams follow logs with it). */
     private readonly onFlushed: (executionId: string) => void = () => {},
   ) {}
@@ -128,8 +131,9 @@ export class LogWriter {
         if (isUnavailable(err)) throw err;
         // Another process wrote lines of this execution meanwhile: renumber after its lines.
         if (!isUniqueViolation(err) || attempt >= 5) {
-          process.stderr.write(
-            `switchyard: dropped ${rows.length} log lines of ${executionId}: ${(err as Error).message}\n`,
+          this.log.error(
+            { err, executionId, lines: rows.length },
+            `dropped ${rows.length} log lines of ${executionId}: ${(err as Error).message}`,
           );
           return;
         }

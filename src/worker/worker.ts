@@ -10,6 +10,7 @@
  * `environment.ts`.
  */
 import { randomBytes } from 'node:crypto';
+import { type Logger, pino } from 'pino';
 import type { Config } from '../config.ts';
 import type { Graph } from '../definition/index.ts';
 import type { EgressClients } from '../egress/dispatcher.ts';
@@ -19,7 +20,7 @@ import type { EngineEvent, Snapshot } from '../engine/types.ts';
 import type { LlmProvider } from '../nodes/executor.ts';
 import { type NodeRegistry, builtinNodeRegistry } from '../nodes/registry.ts';
 import type { RuntimeBroker } from '../runtime/broker.ts';
-import type { Clock } from '../services/clock.ts';
+import type { Clock } from '../clock.ts';
 import type { Database, Db } from '../store/db.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
@@ -51,6 +52,8 @@ export interface WorkerOptions {
   workerId?: string;
   /** The node types this worker runs (default: the built-in ones). */
   nodeTypes?: NodeRegistry;
+  /** Where the worker reports what no execution records (the server's logger); default silent. */
+  logger?: Logger;
 }
 
 interface Inflight {
@@ -76,6 +79,7 @@ export class Worker {
   private readonly logListeners = new Set<LogListener>();
   private readonly endListeners = new Set<EndListener>();
   private readonly logs: LogWriter;
+  private readonly log: Logger;
   /** Between start() and the end of stop(): decisions are retried while the database is away. */
   private running = false;
   /** Between start() and the beginning of stop(): new tasks are claimed. */
@@ -93,6 +97,7 @@ export class Worker {
     this.config = opts.config;
     this.workerId = opts.workerId ?? `w_${randomBytes(6).toString('hex')}`;
     const nodeTypes = opts.nodeTypes ?? builtinNodeRegistry;
+    this.log = opts.logger ?? pino({ level: 'silent' });
     const providers = new Map<string, LlmProvider>(
       Object.entries(opts.config.llmProviders).map(([name, p]) => [
         name,
@@ -108,6 +113,7 @@ export class Worker {
       this.db,
       opts.config.maxLogBytesPerNode,
       () => this.clock.now().toISOString(),
+      this.log,
       (executionId) => {
         for (const l of this.logListeners) l(executionId);
       },
@@ -122,6 +128,7 @@ export class Worker {
       broker: this.broker,
       artifacts: opts.artifacts,
       logs: this.logs,
+      log: this.log,
       providers,
       egress: opts.egress,
       room: () => (this.claiming ? this.config.workerConcurrency - this.inflight.size : 0),
@@ -150,8 +157,9 @@ export class Worker {
           keepTrying: () => this.running,
           onRetry: (err, tries) => {
             if (tries === 1 && what)
-              process.stderr.write(
-                `switchyard worker: database unavailable (${(err as Error).message}); retrying ${what} until it commits\n`,
+              this.log.warn(
+                { err },
+                `database unavailable (${(err as Error).message}); retrying ${what} until it commits`,
               );
           },
         }),
@@ -221,7 +229,7 @@ export class Worker {
       })
       .then((removed) => {
         if (removed.length > 0)
-          process.stderr.write(`switchyard: reaped ${removed.length} leftover environments\n`);
+          this.log.info({ removed }, `reaped ${removed.length} leftover environments`);
       })
       .catch(() => undefined);
     this.loopDone = this.loop();
@@ -319,9 +327,7 @@ export class Worker {
         : this.ctx.keepCommitting(() => this.process(task, controller, fromQueue))
     )
       .catch((err: unknown) => {
-        process.stderr.write(
-          `switchyard worker: task ${task.id} failed: ${(err as Error)?.stack ?? String(err)}\n`,
-        );
+        this.log.error({ err, taskId: task.id }, `task ${task.id} failed`);
       })
       .finally(() => {
         this.inflight.delete(task.id);

@@ -2,7 +2,7 @@
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { type Config, defaultConfig } from '../../src/config.ts';
 import { type ComposeOptions, composeSwitchyard, type Switchyard } from '../../src/server.ts';
-import type { Clock } from '../../src/services/clock.ts';
+import type { Clock } from '../../src/clock.ts';
 import { type DialectName, type DialectPlace, freshPlace } from './dialects.ts';
 
 export const adminToken = `sy_${'a'.repeat(40)}`;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { checkGlob, compileGlob, matchSteps, normalizeGlob } from '../../src/glob.ts';
-import { checkArtifactPath, contentTypeOf } from '../../src/services/artifacts.ts';
+import { checkArtifactPath, contentTypeOf } from '../../src/runtime/artifacts/paths.ts';
 
 const yes = (glob: string, ...paths: string[]) => {
   const g = compileGlob(glob);

@@ -14,7 +14,7 @@ const tags = ['dlq'];
 const DlqParams = Type.Object({ dlqId: Type.String({ minLength: 1, maxLength: 64 }) });
 
 export function dlqRoutes(app: App, services: Services): void {
-  const ex = services.executions;
+  const dlq = services.dlq;
 
   app.get(
     '/api/v1/workflows/dlq',
@@ -37,7 +37,7 @@ export function dlqRoutes(app: App, services: Services): void {
         response: { 200: pageOf(DlqSchema), ...errorResponses(400, 401, 403) },
       },
     },
-    async (req) => ex.listDlq(req.query),
+    async (req) => dlq.list(req.query),
   );
 
   app.get(
@@ -51,7 +51,7 @@ export function dlqRoutes(app: App, services: Services): void {
         response: { 200: DlqSchema, ...errorResponses(401, 403, 404) },
       },
     },
-    async (req) => ex.getDlq(req.params.dlqId),
+    async (req) => dlq.get(req.params.dlqId),
   );
 
   app.post(
@@ -66,7 +66,7 @@ export function dlqRoutes(app: App, services: Services): void {
       },
     },
     async (req, reply) =>
-      reply.status(202).send(await ex.retryDlq(req.params.dlqId, principalOf(req).name)),
+      reply.status(202).send(await dlq.retry(req.params.dlqId, principalOf(req).name)),
   );
 
   app.post(
@@ -88,6 +88,6 @@ export function dlqRoutes(app: App, services: Services): void {
         response: { 200: DlqSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
-    async (req) => ex.resolveDlq(req.params.dlqId, principalOf(req).name, req.body?.note),
+    async (req) => dlq.resolve(req.params.dlqId, principalOf(req).name, req.body?.note),
   );
 }

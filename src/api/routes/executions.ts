@@ -261,6 +261,6 @@ export function executionRoutes(app: App, services: Services): void {
         response: { 200: UsageSchema, ...errorResponses(400, 401, 403, 404) },
       },
     },
-    async (req) => ex.usage(req.params.id, req.query),
+    async (req) => services.usage.get(req.params.id, req.query),
   );
 }

@@ -1,4 +1,4 @@
-/** The clock services use; tests pass a fake one. */
+/** The clock services, the worker and the triggers use; tests pass a fake one. */
 export interface Clock {
   now(): Date;
 }

@@ -1,0 +1,300 @@
+/**
+ * Artifact collection (DESIGN §6): the files of an execution's workspace selected by
+ * `artifacts:` globs, copied into the blob store with size and sha256. The records are written
+ * through `CollectLedger`, which the artifact service implements over the store: runtime/
+ * touches no SQL.
+ *
+ * Safety: globs with '..' or an absolute start are refused; the walk never descends into a
+ * symlinked directory; a symlink to a file is collected (under the link's path) only when its
+ * real path is inside the workspace, otherwise it is skipped as `symlink_outside`; every source
+ * is opened with O_NOFOLLOW | O_NONBLOCK and checked again after opening (the open descriptor's
+ * real path must be inside the workspace and it must be a regular file), so a process swapping
+ * files during collection cannot make it read outside the workspace or hang on a FIFO.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
+import { mkdir, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { checkGlob, compileGlob, type CompiledGlob } from '../../glob.ts';
+import { isStrictlyInside, openInWorkspace } from '../workspace-files.ts';
+import { type ArtifactBlobStore, execDirName } from './blob-store.ts';
+import { checkArtifactPath } from './paths.ts';
+
+/** Why a file matched by a glob (or a glob itself) was not collected. */
+export type ArtifactSkipReason =
+  | 'glob_refused'
+  | 'symlink_outside'
+  | 'not_a_file'
+  | 'unsupported_name'
+  | 'file_too_large'
+  | 'execution_cap'
+  | 'walk_limit'
+  | 'io_error';
+
+export interface SkippedArtifact {
+  /** The file's relative path, or the glob for `glob_refused`. */
+  path: string;
+  reason: ArtifactSkipReason;
+  message: string;
+}
+
+export interface CollectLimits {
+  /** Largest single file collected. */
+  maxFileBytes: number;
+  /** Most bytes one execution may store. */
+  maxExecutionBytes: number;
+  /** Most directory entries one collection walks. */
+  maxWalkEntries: number;
+}
+
+/** A workspace file copied into the blob store. */
+export interface CopiedFile {
+  relPath: string;
+  size: number;
+  sha256: string;
+}
+
+/** What collection needs of the artifact records; `E` is the execution as the records know it. */
+export interface CollectLedger<E, V> {
+  /** The execution, or undefined when it is gone: nothing is stored for it. */
+  find(): Promise<E | undefined>;
+  /** The sizes of the execution's live artifacts by path, and how to record a copied file. */
+  open(
+    execution: E,
+  ): Promise<{ stored: Map<string, number>; record: (file: CopiedFile) => Promise<V> }>;
+}
+
+/** Workspace entries never collected: the engine's own bookkeeping. */
+const privateTopLevel = new Set(['.switchyard']);
+
+/**
+ * Copies the workspace files matching `globs` into the blob store and records them. Files that
+ * cannot be taken are listed in `skipped` with the reason; nothing here throws for a bad
+ * workspace file or glob. The caller holds the execution's turn (`files.exclusive`).
+ */
+export async function collectWorkspace<E, V>(
+  files: ArtifactBlobStore,
+  limits: CollectLimits,
+  input: { executionId: string; hostWorkspace: string; globs: string[] },
+  ledger: CollectLedger<E, V>,
+): Promise<{ collected: V[]; skipped: SkippedArtifact[] }> {
+  const collected: V[] = [];
+  const skipped: SkippedArtifact[] = [];
+  const matchers: CompiledGlob[] = [];
+  for (const g of input.globs) {
+    const why = checkGlob(g);
+    if (why !== undefined) {
+      skipped.push({ path: g, reason: 'glob_refused', message: `The glob ${why}.` });
+      continue;
+    }
+    matchers.push(compileGlob(g));
+  }
+  if (matchers.length === 0) return { collected, skipped };
+  // Nothing is stored for an execution deleted meanwhile.
+  const execution = await ledger.find();
+  if (execution === undefined) return { collected, skipped };
+
+  let workspace: string;
+  try {
+    workspace = await realpath(input.hostWorkspace);
+    if (!(await stat(workspace)).isDirectory()) return { collected, skipped };
+  } catch {
+    return { collected, skipped };
+  }
+
+  const { stored, record } = await ledger.open(execution);
+  let total = [...stored.values()].reduce((a, b) => a + b, 0);
+
+  const walk = await walkWorkspace(workspace, matchers, limits.maxWalkEntries);
+  skipped.push(...walk.skipped);
+  for (const file of walk.files) {
+    const budget = Math.min(
+      limits.maxFileBytes,
+      limits.maxExecutionBytes - (total - (stored.get(file.relPath) ?? 0)),
+    );
+    const copied = await copyIn(files, limits, workspace, file, input.executionId, budget);
+    if ('skip' in copied) {
+      skipped.push(copied.skip);
+      continue;
+    }
+    const view = await record(copied);
+    total += copied.size - (stored.get(file.relPath) ?? 0);
+    stored.set(file.relPath, copied.size);
+    collected.push(view);
+  }
+  return { collected, skipped };
+}
+
+/** Copies one workspace file into the store (temp file + rename), hashing it as it streams. */
+async function copyIn(
+  files: ArtifactBlobStore,
+  limits: CollectLimits,
+  workspace: string,
+  file: WalkedFile,
+  executionId: string,
+  budget: number,
+): Promise<CopiedFile | { skip: SkippedArtifact }> {
+  const skip = (reason: ArtifactSkipReason, message: string) => ({
+    skip: { path: file.relPath, reason, message },
+  });
+  const opened = await openInWorkspace(workspace, file.source);
+  if ('refused' in opened) {
+    if (opened.refused === 'symlink') return skip('symlink_outside', 'The file became a symlink.');
+    if (opened.refused === 'outside') return skip('symlink_outside', opened.message);
+    if (opened.refused === 'not_a_file')
+      return skip('not_a_file', 'Only regular files are collected.');
+    return skip('io_error', opened.message);
+  }
+  const { handle } = opened;
+  let partial: string | undefined;
+  try {
+    const st = { size: opened.size };
+    if (st.size > limits.maxFileBytes)
+      return skip(
+        'file_too_large',
+        `The file has ${st.size} bytes; the limit per file is ${limits.maxFileBytes}.`,
+      );
+    if (st.size > budget)
+      return skip(
+        'execution_cap',
+        `The file has ${st.size} bytes; the execution may store ${limits.maxExecutionBytes} bytes in all.`,
+      );
+    await mkdir(files.partialDir, { recursive: true });
+    partial = path.join(
+      files.partialDir,
+      `${execDirName(executionId)}-${randomBytes(8).toString('hex')}`,
+    );
+    const hash = createHash('sha256');
+    let size = 0;
+    const out = await open(partial, 'wx', 0o644);
+    try {
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      for (;;) {
+        const { bytesRead } = await handle.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        size += bytesRead;
+        if (size > budget) {
+          return size > limits.maxFileBytes
+            ? skip(
+                'file_too_large',
+                `The file grew past the limit per file of ${limits.maxFileBytes} bytes.`,
+              )
+            : skip(
+                'execution_cap',
+                `The file grew past the execution's limit of ${limits.maxExecutionBytes} bytes.`,
+              );
+        }
+        const chunk = buf.subarray(0, bytesRead);
+        hash.update(chunk);
+        let written = 0;
+        while (written < bytesRead) {
+          const r = await out.write(chunk, written, bytesRead - written);
+          written += r.bytesWritten;
+        }
+      }
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    const dest = files.fileOf(executionId, file.relPath);
+    await mkdir(path.dirname(dest), { recursive: true });
+    await rename(partial, dest);
+    partial = undefined;
+    return { relPath: file.relPath, size, sha256: hash.digest('hex') };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return skip('io_error', `The file cannot be stored (${code ?? (err as Error).message}).`);
+  } finally {
+    await handle.close().catch(() => {});
+    if (partial !== undefined) await rm(partial, { force: true }).catch(() => {});
+  }
+}
+
+interface WalkedFile {
+  relPath: string;
+  /** Absolute path to open: the file, or the real path a symlink inside the workspace names. */
+  source: string;
+}
+
+/**
+ * Walks the workspace (sorted, so caps skip the same files every time) and returns the files the
+ * globs match. Symlinked directories are not entered; symlinks to files are resolved and kept
+ * only when they stay inside the workspace.
+ */
+async function walkWorkspace(
+  workspace: string,
+  matchers: CompiledGlob[],
+  maxEntries: number,
+): Promise<{ files: WalkedFile[]; skipped: SkippedArtifact[] }> {
+  const files: WalkedFile[] = [];
+  const skipped: SkippedArtifact[] = [];
+  const matches = (rel: string) => matchers.some((m) => m.matches(rel));
+  const stack: string[] = [''];
+  let seen = 0;
+  while (stack.length > 0) {
+    const dirRel = stack.pop()!;
+    let entries: Dirent[];
+    try {
+      entries = await readdir(path.join(workspace, ...dirRel.split('/')), { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const subdirs: string[] = [];
+    for (const e of entries) {
+      if (++seen > maxEntries) {
+        skipped.push({
+          path: dirRel || '.',
+          reason: 'walk_limit',
+          message: `The workspace has more than ${maxEntries} entries; the rest was not searched.`,
+        });
+        return { files, skipped };
+      }
+      const rel = dirRel === '' ? e.name : `${dirRel}/${e.name}`;
+      if (dirRel === '' && privateTopLevel.has(e.name)) continue;
+      if (e.isDirectory()) {
+        subdirs.push(rel);
+        continue;
+      }
+      if (!matches(rel)) continue;
+      if (checkArtifactPath(rel) !== undefined) {
+        skipped.push({
+          path: rel,
+          reason: 'unsupported_name',
+          message: `The path ${checkArtifactPath(rel)}; it could not be downloaded.`,
+        });
+        continue;
+      }
+      const abs = path.join(workspace, ...rel.split('/'));
+      if (e.isSymbolicLink()) {
+        let real: string;
+        try {
+          real = await realpath(abs);
+        } catch {
+          skipped.push({ path: rel, reason: 'not_a_file', message: 'The symlink is dangling.' });
+          continue;
+        }
+        if (!isStrictlyInside(real, workspace)) {
+          skipped.push({
+            path: rel,
+            reason: 'symlink_outside',
+            message: 'The symlink points outside the workspace.',
+          });
+          continue;
+        }
+        files.push({ relPath: rel, source: real });
+        continue;
+      }
+      if (e.isFile()) files.push({ relPath: rel, source: abs });
+      else
+        skipped.push({
+          path: rel,
+          reason: 'not_a_file',
+          message: 'Only regular files are collected.',
+        });
+    }
+    // Reverse so popping visits subdirectories in name order.
+    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
+  }
+  return { files, skipped };
+}

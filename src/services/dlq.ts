@@ -1,0 +1,155 @@
+/**
+ * The dead letter queue (DESIGN §4): nodes that failed for good, listed across executions; an
+ * open entry is retried (its node runs again with a new attempt budget) or resolved by hand.
+ * Wrong-state requests answer 409 with the entry's status.
+ */
+import { type Clock, isoNow } from '../clock.ts';
+import { AppError } from '../errors.ts';
+import type { Database } from '../store/db.ts';
+import * as dlqSql from '../store/dlq.ts';
+import type { DlqRow } from '../store/dlq.ts';
+import * as executionsSql from '../store/executions.ts';
+import type { Worker } from '../worker/worker.ts';
+import { snapshotOf } from './execution-views.ts';
+import { type Page, decodeCursor, toPage } from './pagination.ts';
+
+export interface DlqView {
+  id: string;
+  executionId: string;
+  workflowId: string;
+  version: number;
+  nodeId: string;
+  attempts: number;
+  error: { message: string; code: string; exitCode?: number };
+  logTail: string[];
+  inputs: Record<string, unknown>;
+  status: 'open' | 'retried' | 'resolved';
+  createdAt: string;
+  resolvedAt: string | null;
+  resolvedBy: string | null;
+  note: string | null;
+}
+
+export class DlqService {
+  constructor(
+    private readonly database: Database,
+    private readonly worker: Worker,
+    private readonly clock: Clock,
+  ) {}
+
+  async list(q: {
+    workflowId?: string;
+    status?: string;
+    nodeId?: string;
+    executionId?: string;
+    limit?: number;
+    cursor?: string;
+  }): Promise<Page<DlqView>> {
+    const limit = q.limit ?? 50;
+    const beforeId = decodeCursor(q.cursor);
+    const rows = await dlqSql.listDlq(this.database.db, {
+      ...(q.workflowId !== undefined && { workflowId: q.workflowId }),
+      ...(q.status !== undefined && { status: q.status }),
+      ...(q.nodeId !== undefined && { nodeId: q.nodeId }),
+      ...(q.executionId !== undefined && { executionId: q.executionId }),
+      ...(beforeId !== undefined && { beforeId }),
+      limit: limit + 1,
+    });
+    return toPage(rows, limit, dlqView);
+  }
+
+  async get(id: string): Promise<DlqView> {
+    return dlqView(await this.require(id));
+  }
+
+  async retry(id: string, actor: string): Promise<DlqView> {
+    const entry = await this.require(id);
+    if (entry.status !== 'open') throw dlqState(entry, 'only an open entry can be retried');
+    const row = await executionsSql.getExecution(this.database.db, entry.execution_id);
+    if (!row)
+      throw new AppError('ERR_EXECUTION_NOT_FOUND', {
+        message: `Execution ${entry.execution_id} no longer exists.`,
+        context: { executionId: entry.execution_id },
+      });
+    const st = snapshotOf(row).nodes[entry.node_id];
+    if (!st || st.status !== 'failed') {
+      throw new AppError('ERR_DLQ_STATE', {
+        message: `Node ${entry.node_id} is ${st?.status ?? 'gone'}, not failed: it was retried another way.`,
+        context: { dlqId: id, status: entry.status, nodeStatus: st?.status },
+      });
+    }
+    const now = isoNow(this.clock);
+    if (
+      !(await dlqSql.setDlqStatus(this.database.db, id, 'open', 'retried', {
+        resolvedAt: now,
+        resolvedBy: actor,
+        note: null,
+      }))
+    ) {
+      throw dlqState(
+        (await dlqSql.getDlq(this.database.db, id)) ?? entry,
+        'the entry changed meanwhile',
+      );
+    }
+    await this.worker.dispatch(entry.execution_id, {
+      type: 'dlq.retry',
+      nodeId: entry.node_id,
+      actor,
+    });
+    return this.get(id);
+  }
+
+  async resolve(id: string, actor: string, note?: string): Promise<DlqView> {
+    const entry = await this.require(id);
+    if (entry.status !== 'open') throw dlqState(entry, `the entry is already ${entry.status}`);
+    if (
+      !(await dlqSql.setDlqStatus(this.database.db, id, 'open', 'resolved', {
+        resolvedAt: isoNow(this.clock),
+        resolvedBy: actor,
+        note: note ?? null,
+      }))
+    ) {
+      throw dlqState(
+        (await dlqSql.getDlq(this.database.db, id)) ?? entry,
+        'the entry changed meanwhile',
+      );
+    }
+    return this.get(id);
+  }
+
+  private async require(id: string): Promise<DlqRow> {
+    const entry = await dlqSql.getDlq(this.database.db, id);
+    if (!entry)
+      throw new AppError('ERR_DLQ_NOT_FOUND', {
+        message: `No DLQ entry ${id}.`,
+        context: { dlqId: id },
+      });
+    return entry;
+  }
+}
+
+function dlqView(r: DlqRow): DlqView {
+  return {
+    id: r.id,
+    executionId: r.execution_id,
+    workflowId: r.workflow_id,
+    version: r.version,
+    nodeId: r.node_id,
+    attempts: r.attempts,
+    error: JSON.parse(r.error) as DlqView['error'],
+    logTail: JSON.parse(r.log_tail) as string[],
+    inputs: JSON.parse(r.inputs) as Record<string, unknown>,
+    status: r.status as DlqView['status'],
+    createdAt: r.created_at,
+    resolvedAt: r.resolved_at,
+    resolvedBy: r.resolved_by,
+    note: r.note,
+  };
+}
+
+function dlqState(entry: DlqRow, why: string): AppError {
+  return new AppError('ERR_DLQ_STATE', {
+    message: `DLQ entry ${entry.id} is ${entry.status}: ${why}.`,
+    context: { dlqId: entry.id, status: entry.status },
+  });
+}

@@ -1,0 +1,201 @@
+/**
+ * The read shapes of executions (DESIGN §4): the summary lists show, the detail view with its
+ * nodes and their attempts, and the answer to a run request. Built from stored rows; no I/O.
+ */
+import type { ExecutionStatus, NodeStatus } from '../engine/status.ts';
+import type {
+  Cost,
+  EnvironmentInfo,
+  ExecutionError,
+  ExecutionState,
+  NodeState,
+  NodeStatusReason,
+  Snapshot,
+  TriggerInfo,
+} from '../engine/types.ts';
+import type { NodeError } from '../nodes/executor.ts';
+import type { ExecutionRow } from '../store/executions.ts';
+import type { NodeRunRow } from '../store/node-runs.ts';
+
+export interface NodeView {
+  nodeId: string;
+  type: string;
+  status: NodeStatus;
+  /** Why a skipped node was skipped. */
+  statusReason?: NodeStatusReason;
+  attempt: number;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  /** Each attempt that ran, oldest first (from `node_runs`, plus the one running now). */
+  attempts: AttemptView[];
+  error: NodeError | null;
+  outputs: Record<string, unknown> | null;
+  cost: Cost;
+  waitingFor?: { kind: string; message: string | null; requestedAt: string };
+  childExecutionId?: string;
+}
+
+export interface AttemptView {
+  attempt: number;
+  status: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  exitCode?: number;
+  error: NodeError | null;
+}
+
+export interface ExecutionSummary {
+  id: string;
+  workflowId: string;
+  version: number;
+  status: ExecutionStatus;
+  trigger: TriggerInfo;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  error: ExecutionError | null;
+  cost: Cost;
+  parentExecutionId: string | null;
+  /** Why it is where it is: set while it waits in its concurrency group. */
+  statusReason?: string;
+  /** The concurrency group key it counts against. */
+  concurrencyGroup?: string;
+}
+
+export interface ExecutionView extends ExecutionSummary {
+  params: Record<string, unknown>;
+  createdBy: string;
+  nodes: NodeView[];
+  turn?: number;
+  conversation?: ExecutionState['conversation'];
+  /** Where the nodes run (runtime, isolation, limits not enforced), once an environment was acquired. */
+  environment?: EnvironmentInfo;
+}
+
+export interface RunAccepted {
+  id: string;
+  workflowId: string;
+  version: number;
+  status: ExecutionStatus;
+}
+
+/** The execution's stored state and node states. */
+export function snapshotOf(row: ExecutionRow): Snapshot {
+  return {
+    execution: JSON.parse(row.state) as ExecutionState,
+    nodes: JSON.parse(row.nodes) as Record<string, NodeState>,
+  };
+}
+
+export function runAccepted(row: ExecutionRow): RunAccepted {
+  return {
+    id: row.id,
+    workflowId: row.workflow_id,
+    version: row.version,
+    status: row.status as ExecutionStatus,
+  };
+}
+
+export function executionSummary(row: ExecutionRow): ExecutionSummary {
+  const s = JSON.parse(row.state) as ExecutionState;
+  return {
+    id: row.id,
+    workflowId: row.workflow_id,
+    version: row.version,
+    status: row.status as ExecutionStatus,
+    trigger: JSON.parse(row.trigger_info) as TriggerInfo,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    durationMs:
+      row.started_at && row.ended_at ? Date.parse(row.ended_at) - Date.parse(row.started_at) : null,
+    error: row.error ? (JSON.parse(row.error) as ExecutionError) : null,
+    cost: s.cost,
+    parentExecutionId: row.parent_execution_id,
+    ...(row.concurrency_queued === 1 &&
+      row.status === 'pending' &&
+      row.status_reason !== null && { statusReason: row.status_reason }),
+    ...(row.concurrency_group !== null && { concurrencyGroup: row.concurrency_group }),
+  };
+}
+
+/**
+ * The detail view of an execution: its summary, its params and each node with its attempts.
+ * `s` is the row's snapshot, `types` maps node ids to their types in the execution's graph and
+ * `runs` are its `node_runs` rows.
+ */
+export function executionView(
+  row: ExecutionRow,
+  s: Snapshot,
+  types: ReadonlyMap<string, string>,
+  runs: readonly NodeRunRow[],
+): ExecutionView {
+  const nodes: NodeView[] = Object.entries(s.nodes).map(([nodeId, st]) => ({
+    nodeId,
+    type: types.get(nodeId) ?? 'unknown',
+    status: st.status,
+    // Executions stored before reasons were recorded skipped nodes only for branches.
+    ...(st.status === 'skipped' && { statusReason: st.statusReason ?? 'branch_not_taken' }),
+    attempt: st.attempt,
+    startedAt: st.startedAt,
+    endedAt: st.endedAt,
+    durationMs:
+      st.startedAt && st.endedAt ? Date.parse(st.endedAt) - Date.parse(st.startedAt) : null,
+    attempts: attemptsOf(nodeId, st, runs),
+    error: st.error,
+    outputs: st.outputs,
+    cost: st.cost,
+    ...(st.prompt && st.status === 'waiting' && { waitingFor: st.prompt }),
+    ...(st.childExecutionId && { childExecutionId: st.childExecutionId }),
+  }));
+  const base = executionSummary(row);
+  return {
+    ...base,
+    params: s.execution.params,
+    createdBy: row.created_by,
+    nodes,
+    ...(s.execution.environment && { environment: s.execution.environment }),
+    ...(s.execution.workflowType === 'chat' && {
+      turn: s.execution.turn,
+      conversation: s.execution.conversation,
+    }),
+  };
+}
+
+/** A node's attempts: those that ended (their `node_runs` rows), then the one under way. */
+function attemptsOf(nodeId: string, st: NodeState, runs: readonly NodeRunRow[]): AttemptView[] {
+  const span = (a: string | null, b: string | null) =>
+    a !== null && b !== null ? Date.parse(b) - Date.parse(a) : null;
+  const out: AttemptView[] = runs
+    .filter((r) => r.node_id === nodeId)
+    .sort((a, b) => a.attempt - b.attempt)
+    .map((r) => {
+      const error = r.error === null ? null : (JSON.parse(r.error) as NodeError);
+      return {
+        attempt: r.attempt,
+        status: r.status,
+        startedAt: r.started_at,
+        endedAt: r.ended_at,
+        durationMs: span(r.started_at, r.ended_at),
+        ...(typeof error?.exitCode === 'number' && { exitCode: error.exitCode }),
+        error,
+      };
+    });
+  const current = st.attemptStartedAt ?? null;
+  if (
+    (st.status === 'running' || st.status === 'waiting') &&
+    !out.some((a) => a.attempt === st.attempt)
+  )
+    out.push({
+      attempt: st.attempt,
+      status: st.status,
+      startedAt: current ?? st.startedAt,
+      endedAt: null,
+      durationMs: null,
+      error: null,
+    });
+  return out;
+}
