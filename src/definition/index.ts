@@ -37,7 +37,8 @@ export type {
 } from './model.ts';
 export { namedSchedules, minEveryMs } from './schedules.ts';
 export type { NamedSchedule } from './schedules.ts';
-export { validateDefinitionParts, matchesInputType } from './validate.ts';
+export { validateDefinitionParts } from './validate.ts';
+export { matchesInputType } from './trigger-checks.ts';
 export type { DefinitionParts, ValidatedParts } from './validate.ts';
 export type { NodeCatalog, NodeCheckContext, NodeRules, ServerSettings } from './node-rules.ts';
 export { parseWorkflowYaml, workflowToYaml } from './yaml.ts';
