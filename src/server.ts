@@ -74,6 +74,9 @@ export interface ComposeOptions {
   nodeTypes?: NodeRegistry;
 }
 
+/** How long API requests may go on after the worker drained, before their connections are cut. */
+const connectionGraceMs = 2000;
+
 /** How often due webhook deliveries of trigger rules are looked for. */
 const ruleDeliveryIntervalMs = 1000;
 
@@ -254,10 +257,21 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         // No new fires once closing; the worker stops claiming at once and drains while the API closes.
         await scheduler.stop();
         const drained = worker.stop();
-        await app.close();
+        const apiClosed = app.close();
+        // Requests get the drain and a little more; then connections still open are cut. A client
+        // may keep one open (keep-alive, 72 s; a request waiting on a database that is gone) and
+        // would otherwise hold the process well past its drain timeout.
+        await drained;
+        let cut: NodeJS.Timeout | undefined;
+        await Promise.race([
+          apiClosed,
+          new Promise<void>((r) => (cut = setTimeout(r, connectionGraceMs))),
+        ]);
+        clearTimeout(cut);
+        app.server.closeAllConnections();
+        await apiClosed;
         await streams.stop();
         await stopReaper();
-        await drained;
         // Ends drained above may still be starting their listeners' runs.
         while (matching.size > 0) await Promise.allSettled([...matching]);
         // After matching: a match may have just scheduled a delivery and started a pass.

@@ -51,13 +51,23 @@ export async function serve(argv: string[]): Promise<void> {
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   let closing = false;
-  const stop = (signal: string) => {
-    if (closing) return;
+  const stop = (signal: 'SIGINT' | 'SIGTERM') => {
+    if (closing) {
+      // A second signal while draining: the operator will not wait. What was still running runs
+      // again on the next server, as after a crash.
+      process.stderr.write(
+        `switchyard: ${signal} while draining; exiting without finishing the drain\n`,
+      );
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
     closing = true;
     yard.app.log.info({ signal }, 'shutting down');
     yard.close().then(
       () => process.exit(0),
-      () => process.exit(1),
+      (err: unknown) => {
+        process.stderr.write(`switchyard: shutdown failed: ${String(err)}\n`);
+        process.exit(1);
+      },
     );
   };
   process.on('SIGINT', () => stop('SIGINT'));

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from '../helpers/suite.ts';
+import { eventually } from '../helpers/eventually.ts';
 import type Docker from 'dockerode';
 import { dockerLabels, keptCapabilities } from '../../src/runtime/docker/container-config.ts';
 import { SandboxError } from '../../src/runtime/docker/errors.ts';
@@ -91,6 +92,21 @@ describe('docker runtime', { skip, timeout: 120_000 }, () => {
     sandboxes.push(s);
     executionOf.set(s, sp.executionId);
     return s;
+  }
+
+  /** Commands of the execs the engine created in `container` since `sinceMs` (its event log). */
+  async function execsSince(container: Docker.Container, sinceMs: number): Promise<string[]> {
+    // `until` a second ahead at most: the stream ends then, with every event up to now in it.
+    const stream = await docker.getEvents({
+      since: Math.floor(sinceMs / 1000),
+      until: Math.ceil(Date.now() / 1000),
+      filters: { container: [container.id], event: ['exec_create'] },
+    });
+    const lines = (await text(stream)).split('\n').filter(Boolean);
+    return lines
+      .map((l) => JSON.parse(l) as { timeNano: number; Action: string })
+      .filter((e) => e.timeNano >= sinceMs * 1e6)
+      .map((e) => e.Action);
   }
 
   /** The sandbox's container, by the name the runtime gives it. */
@@ -192,25 +208,38 @@ describe('docker runtime', { skip, timeout: 120_000 }, () => {
       assert.equal(await fine.proc.oomKilled(), false);
     });
 
-    test(`${control}: the pids limit stops a fork bomb, and terminate clears what it left`, async () => {
+    test(`${control}: terminate clears a fork bomb that holds the pids limit, starting nothing in the container`, async () => {
       const s = await sandbox(control, { limits: { pids: 24 } });
       const container = containerOf(s);
       assert.equal((await container.inspect()).HostConfig.PidsLimit, 24);
-      // Bounded: at most 200 forks, each child sleeps; the shell gives up at the first refusal.
-      const bomb = await run(
-        s,
-        'i=0; while [ $i -lt 200 ]; do sleep 600 & i=$((i+1)); done; echo forked $i',
+      // Never gives up: awk's system() returns when a fork is refused and tries again, so every
+      // slot that frees up is taken again and the container stays at its limit.
+      const bomb = await s.spawn(
+        ['sh', '-c', `echo started; exec awk 'BEGIN { while (1) system("sleep 600 &") }'`],
+        { cwd: '/workspace', env: {} },
       );
-      assert.match(bomb.stderr, /can't fork|Resource temporarily unavailable/);
-      assert.doesNotMatch(bomb.stdout, /forked 200/);
-      assert.equal(await bomb.proc.leftovers(), true);
-      await bomb.proc.terminate(1000);
-      assert.equal(await bomb.proc.leftovers(), false);
+      bomb.stderr.resume();
+      const out = text(bomb.stdout);
+      await said(bomb, 'started');
+      await eventually('the bomb to fill the pids limit', async () => {
+        const stats = await container.stats({ stream: false, 'one-shot': true });
+        return (stats.pids_stats?.current ?? 0) >= 24 ? true : undefined;
+      });
+      assert.equal(await bomb.leftovers(), true);
+      const since = Date.now();
+      await bomb.terminate(1000);
+      // A new process in a container at its limit may be refused for as long as the bomb runs
+      // (runc exits 126): process control must need none, so no exec was made meanwhile.
+      assert.deepEqual(await execsSince(container, since), []);
+      assert.notEqual((await bomb.exited).signal, null);
+      await out;
+      assert.equal(await bomb.leftovers(), false);
       const after = await run(
         s,
-        'cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; ps -o args | grep -c "^sleep 600" || true',
+        'cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; ps -o args | grep -c -e "^sleep 600" -e "^awk" -e "^sh -c sleep" || true',
       );
       assert.deepEqual(after.stdout.trim().split('\n'), ['24', '0']);
+      assert.equal((await container.inspect()).HostConfig.PidsLimit, 24);
     });
 
     test(`${control}: terminate stops a sleep 1000 tree: TERM first, KILL for what ignores it`, async () => {
@@ -238,6 +267,32 @@ describe('docker runtime', { skip, timeout: 120_000 }, () => {
       assert.equal(ps.stdout.trim(), '0');
     });
   }
+
+  test('exec: terminate still works after a command killed the controller exec', async () => {
+    const s = await sandbox('exec');
+    const killController = () =>
+      run(
+        s,
+        'for p in $(ps -o pid,args | grep "while read -r n t s" | grep -v grep | cut -c1-6); do kill -9 $p; done; echo killed',
+      );
+    // Killed while a command runs: helper execs stand in. The next spawn starts another one.
+    for (const killAfterSpawn of [true, false]) {
+      const p = await s.spawn(['sh', '-c', 'sleep 1000 & echo ready; wait'], {
+        cwd: '/workspace',
+        env: {},
+      });
+      p.stderr.resume();
+      await said(p, 'ready');
+      if (killAfterSpawn) assert.equal((await killController()).stdout, 'killed\n');
+      const since = Date.now();
+      await p.terminate(2000);
+      assert.deepEqual(await p.exited, { code: null, signal: 'SIGTERM' });
+      assert.equal(await p.leftovers(), false);
+      assert.equal((await execsSince(containerOf(s), since)).length > 0, killAfterSpawn);
+    }
+    const ps = await run(s, 'ps -o args | grep -c "^sleep 1000" || true');
+    assert.equal(ps.stdout.trim(), '0');
+  });
 
   test('a terminate during a saturated pids limit still stops the group', async () => {
     const s = await sandbox({ limits: { pids: 16 } });

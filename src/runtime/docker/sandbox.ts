@@ -17,6 +17,7 @@ import {
   dockerLabels,
 } from './container-config.ts';
 import { delay, demux, execCapture, execDone, removeContainer, signalFromCode } from './engine.ts';
+import { GroupController } from './controller.ts';
 import { SandboxError, missingImage, startError, statusOf } from './errors.ts';
 import type { HostView } from './host-view.ts';
 import { groupAliveScript, oomScript, signalGroupScript, wrapperScript } from './scripts.ts';
@@ -47,6 +48,19 @@ export class DockerSandbox implements Sandbox {
 
   readonly network: NetworkMode;
   private readonly netns: OutboundNamespace | undefined;
+  /** Without a host view: the exec that signals groups (controller.ts), started with the first command. */
+  private controller: Promise<GroupController | undefined> | undefined;
+
+  /** The live controller, started anew when a command killed the last one; undefined if it cannot start. */
+  private liveController(): Promise<GroupController | undefined> {
+    const current = this.controller;
+    this.controller = (async () => {
+      const c = await current;
+      if (c?.alive) return c;
+      return GroupController.start(this.docker, this.container);
+    })();
+    return this.controller;
+  }
 
   /** The container's id, for tests and the execution detail. */
   get containerId(): string {
@@ -63,6 +77,8 @@ export class DockerSandbox implements Sandbox {
 
   private async spawnExec(argv: string[], opts: SpawnOptions): Promise<SandboxProcess> {
     const token = randomBytes(6).toString('hex');
+    // Before the command starts, while the container still has room for the controller.
+    const controller = this.host ? undefined : await this.liveController();
     let exec: Docker.Exec;
     let stream: NodeJS.ReadableStream;
     try {
@@ -107,19 +123,25 @@ export class DockerSandbox implements Sandbox {
     const run = (script: string, ...args: string[]) =>
       execCapture(this.docker, container, ['/bin/sh', '-c', script, 'switchyard', token, ...args]);
     /**
-     * Runs a control helper until it runs: a container at its pids limit refuses new processes
-     * for a while. Waits for the wrapper to record the pgid while the process is starting.
-     * Resolves 0, 1 or 3 as the scripts say (1 also when the container is gone).
+     * Signals the group (`0`: checks it exists) through the controller, or else a helper exec,
+     * until that runs: a container at its pids limit refuses new processes for a while. Waits
+     * for the wrapper to record the pgid while the process is starting. Resolves 0, 1 or 3 as
+     * the scripts say (1 also when the container is gone).
      */
-    const helper = async (script: string, ...args: string[]): Promise<number> => {
+    const signalGroup = async (signal: 'TERM' | 'KILL' | '0'): Promise<number> => {
       const until = performance.now() + 5000;
       for (let attempt = 1; ; attempt++) {
-        let code: number | null;
-        try {
-          code = (await run(script, ...args)).code;
-        } catch (err) {
-          if (statusOf(err) === 404 || statusOf(err) === 409) return 1;
-          code = null;
+        let code: number | null | undefined = controller?.alive
+          ? await controller.signal(token, signal)
+          : undefined;
+        if (code === undefined) {
+          try {
+            code = (await (signal === '0' ? run(groupAliveScript) : run(signalGroupScript, signal)))
+              .code;
+          } catch (err) {
+            if (statusOf(err) === 404 || statusOf(err) === 409) return 1;
+            code = null;
+          }
         }
         if (code === 0 || code === 1 || (code === 3 && finished)) return code;
         if (performance.now() >= until) {
@@ -146,21 +168,21 @@ export class DockerSandbox implements Sandbox {
           if (id !== undefined) return host.terminate(id, graceMs);
         }
         const deadline = performance.now() + graceMs;
-        if ((await helper(signalGroupScript, 'TERM')) !== 0) return;
+        if ((await signalGroup('TERM')) !== 0) return;
         while (performance.now() < deadline) {
           await delay(Math.min(100, Math.max(1, deadline - performance.now())));
-          if ((await helper(groupAliveScript)) !== 0) return;
+          if ((await signalGroup('0')) !== 0) return;
         }
-        if ((await helper(signalGroupScript, 'KILL')) !== 0) return;
+        if ((await signalGroup('KILL')) !== 0) return;
         // A killed process takes a moment to exit.
-        for (let i = 0; i < 10 && (await helper(groupAliveScript)) === 0; i++) await delay(100);
+        for (let i = 0; i < 10 && (await signalGroup('0')) === 0; i++) await delay(100);
       },
       async leftovers() {
         if (host) {
           const id = await groupId(0);
           if (id !== undefined) return host.hostPgid(id) !== undefined;
         }
-        const code = await helper(groupAliveScript).catch(() => 0);
+        const code = await signalGroup('0').catch(() => 0);
         return code === 0;
       },
       oomKilled: () =>
@@ -281,6 +303,7 @@ export class DockerSandbox implements Sandbox {
     // The sandbox container goes at once; sidecars still around (a cancel mid-sidecar) are found
     // by label. Sandboxes create no volumes (the workspace is a bind mount); reap sweeps any.
     await this.netns?.destroy();
+    void this.controller?.then((c) => c?.close());
     const own = removeContainer(this.container);
     const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });
     await Promise.all([

@@ -38,6 +38,22 @@ export const signalGroupScript =
 export const groupAliveScript =
   't=$1; read -r p < /tmp/.sy-$t.pgid 2>/dev/null || exit 3; kill -0 -"$p" 2>/dev/null || exit 1';
 
+/**
+ * The controller (controller.ts): reads `<n> <token> <signal>` lines and answers `<n> <code>`
+ * with the codes above, signalling the group the wrapper recorded under the token (`0` checks
+ * that it exists). Builtins only: once started it never needs another process.
+ */
+export const controllerScript = [
+  'while read -r n t s; do',
+  '  p=',
+  '  read -r p 2>/dev/null < /tmp/.sy-$t.pgid',
+  '  case $p in',
+  '    ""|*[!0-9]*) echo "$n 3" ;;',
+  '    *) if kill -"$s" -"$p" 2>/dev/null; then echo "$n 0"; else echo "$n 1"; fi ;;',
+  '  esac',
+  'done',
+].join('\n');
+
 /** Prints `<count before> <count now>` of the cgroup's oom_kill counter. */
 export const oomScript = [
   't=$1; before=; now=',
