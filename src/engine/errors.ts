@@ -27,6 +27,8 @@ export const engineErrorCatalog = {
   ERR_RUNTIME: { retryable: true },
   /** The runtime (e.g. the Docker engine) is not reachable. */
   ERR_RUNTIME_UNAVAILABLE: { retryable: true },
+  /** The server running the attempt stopped before it finished (its lease ran out): taken over. */
+  ERR_WORKER_LOST: { retryable: true },
 } as const satisfies Record<string, { retryable: boolean }>;
 
 export type EngineErrorCode = keyof typeof engineErrorCatalog;

@@ -34,9 +34,20 @@ export function onNodeTakenOver(d: Draft, id: string, attempt: number): void {
   const st = d.nodes[id];
   if (!st || st.status !== 'running' || st.attempt !== attempt) return;
   const next = attempt + 1;
+  // The lost attempt ends here: its error (and node_runs row) says so; it is not charged to the
+  // retry budget.
   d.setNode(
     id,
-    { status: 'queued', attempt: next, budgetFrom: st.budgetFrom + 1 },
+    {
+      status: 'queued',
+      attempt: next,
+      budgetFrom: st.budgetFrom + 1,
+      error: {
+        code: 'ERR_WORKER_LOST',
+        message: `The server running attempt ${attempt} stopped before it finished; attempt ${next} runs it again.`,
+        retryable: true,
+      },
+    },
     { takenOver: attempt },
   );
   d.commands.push({

@@ -152,7 +152,11 @@ export function decisionRows(input: DecisionInput): DecisionRows {
   };
 }
 
-/** One node_runs row per attempt that ended in this decision. */
+/**
+ * One node_runs row per attempt that ended in this decision: a node that reached an end, and a
+ * running attempt that gave way to the next one (a retry after a failure, a takeover after its
+ * server was lost; with direct dispatch the next attempt may already be running).
+ */
 export function finishedRuns(
   row: Pick<ExecutionRow, 'id' | 'workflow_id' | 'version'>,
   before: Snapshot,
@@ -162,26 +166,26 @@ export function finishedRuns(
   const out: NodeRunRow[] = [];
   for (const [nodeId, st] of Object.entries(next.nodes)) {
     const prev = before.nodes[nodeId];
-    const ended =
-      (st.status === 'succeeded' ||
-        st.status === 'failed' ||
-        st.status === 'cancelled' ||
-        (st.status === 'queued' && st.error !== null)) &&
-      st.attempt > 0;
-    if (!ended || (prev && prev.status === st.status && prev.attempt === st.attempt)) continue;
+    if (st.attempt === 0 || (prev && prev.status === st.status && prev.attempt === st.attempt))
+      continue;
+    const terminal =
+      st.status === 'succeeded' || st.status === 'failed' || st.status === 'cancelled';
+    const replaced = prev?.status === 'running' && st.attempt > prev.attempt && !terminal;
+    if (!terminal && !replaced) continue;
     if (st.status === 'cancelled' && (prev?.status === 'pending' || prev?.status === undefined))
       continue;
-    const attempt = st.status === 'queued' ? st.attempt - 1 : st.attempt;
     const delta = subtractCost(st.cost, prev?.cost ?? zeroCost());
     out.push({
       execution_id: row.id,
       node_id: nodeId,
-      attempt,
+      attempt: replaced ? prev.attempt : st.attempt,
       workflow_id: row.workflow_id,
       version: row.version,
-      status: st.status === 'queued' ? 'failed' : st.status,
-      started_at: st.attemptStartedAt ?? st.startedAt,
-      ended_at: st.endedAt ?? nowIso,
+      status: replaced ? 'failed' : st.status,
+      started_at: replaced
+        ? (prev.attemptStartedAt ?? prev.startedAt)
+        : (st.attemptStartedAt ?? st.startedAt),
+      ended_at: (replaced ? null : st.endedAt) ?? nowIso,
       error: st.error ? JSON.stringify(st.error) : null,
       compute_seconds: delta.computeSeconds,
       prompt_tokens: delta.tokens.prompt,

@@ -113,6 +113,17 @@ for (const dialect of dialectNames) {
         assert.equal(b.status, 'succeeded');
         assert.equal(b.attempt, 2);
         assert.equal(b.outputs.attempt, '2', 'SWITCHYARD_ATTEMPT of the re-run');
+        // The lost attempt has its own entry (a node_runs row), failed as lost with its server.
+        const attempts = b.attempts as { attempt: number; status: string; error: unknown }[];
+        assert.deepEqual(
+          attempts.map((a) => [a.attempt, a.status]),
+          [
+            [1, 'failed'],
+            [2, 'succeeded'],
+          ],
+          JSON.stringify(attempts),
+        );
+        assert.equal((attempts[0]!.error as { code: string }).code, 'ERR_WORKER_LOST');
         const running = await api.awaitEvent(
           cmdWf.json.id,
           e1.id,
