@@ -223,6 +223,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       bodyLimitBytes: config.bodyLimitBytes,
       hookBodyLimitBytes: config.hookBodyLimitBytes,
       sse,
+      workerStats: () => worker.stats(),
       ...(logger && { logger }),
     });
     logMatchError = (err) => app.log.error({ err }, 'matching a platform event failed');

@@ -21,6 +21,7 @@ import { triggerRuleRoutes } from './routes/trigger-rules.ts';
 import { versionRoutes, yamlMediaTypes } from './routes/versions.ts';
 import { workflowRoutes } from './routes/workflows.ts';
 import type { App, Services } from './types.ts';
+import type { WorkerStats } from '../worker/worker.ts';
 import { validatorCompiler } from './validation.ts';
 
 /** Deepest nesting a JSON body may have. */
@@ -68,6 +69,8 @@ export interface AppOptions {
   version?: string;
   /** Owner of the SSE streams (default: 15 s heartbeats, 1 MiB buffers). */
   sse?: SseHub;
+  /** The worker's counters, for `/metrics`. */
+  workerStats?: () => WorkerStats;
 }
 
 export async function buildApp(opts: AppOptions): Promise<App> {
@@ -149,7 +152,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     },
   });
 
-  const registry = registerMetrics(app);
+  const registry = registerMetrics(app, opts.workerStats);
   registerAuth(app, opts.services.tokens);
   opsRoutes(app, opts.services, registry);
   workflowRoutes(app, opts.services);

@@ -46,14 +46,20 @@ export async function collectArtifacts(
       config: e.runtime,
     });
     const retention = Number(e.runtime.retentionHours ?? 24);
-    const out = await ctx.artifacts.collect({
-      executionId: e.id,
-      workflowId: e.workflowId,
-      nodeId,
-      hostWorkspace,
-      globs,
-      retentionHours: Number.isFinite(retention) && retention > 0 ? retention : 24,
-    });
+    // Collecting is safe to repeat (files are copied again, rows upserted), so it is retried
+    // while the database is away instead of dropping what the node produced.
+    const out = await ctx.keepCommitting(
+      () =>
+        ctx.artifacts.collect({
+          executionId: e.id,
+          workflowId: e.workflowId,
+          nodeId,
+          hostWorkspace,
+          globs,
+          retentionHours: Number.isFinite(retention) && retention > 0 ? retention : 24,
+        }),
+      `the artifacts of ${e.id}${nodeId ? `/${nodeId}` : ''}`,
+    );
     for (const s of out.skipped)
       if (nodeId)
         ctx.logs.append(e.id, nodeId, 0, 'system', `artifact ${s.path} not kept: ${s.reason}`);

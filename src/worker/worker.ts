@@ -21,6 +21,7 @@ import type { LlmProvider } from '../nodes/executor.ts';
 import { type NodeRegistry, builtinNodeRegistry } from '../nodes/registry.ts';
 import type { RuntimeBroker } from '../runtime/broker.ts';
 import type { Clock } from '../clock.ts';
+import { isUnavailable } from '../errors.ts';
 import type { Database, Db } from '../store/db.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
@@ -63,6 +64,11 @@ interface Inflight {
   done: Promise<void>;
 }
 
+export interface WorkerStats {
+  /** Claims of due tasks that failed since start (each is retried on the next poll). */
+  claimFailures: number;
+}
+
 export type DecisionListener = (executionId: string, snapshot: Snapshot) => void;
 export type LogListener = (executionId: string) => void;
 export type EndListener = (eventId: string) => void;
@@ -82,6 +88,9 @@ export class Worker {
   private readonly log: Logger;
   /** Between start() and the end of stop(): decisions are retried while the database is away. */
   private running = false;
+  /** Claims that failed (the database was away, or a bug), in all and in a row. */
+  private claimFailures = 0;
+  private claimFailuresInARow = 0;
   /** Between start() and the beginning of stop(): new tasks are claimed. */
   private claiming = false;
   private loopDone: Promise<void> | undefined;
@@ -272,6 +281,11 @@ export class Worker {
     clearTimeout(timer);
   }
 
+  /** Counters for the metrics endpoint. */
+  stats(): WorkerStats {
+    return { claimFailures: this.claimFailures };
+  }
+
   wake(): void {
     this.wakePending = true;
     const w = this.wakeUp;
@@ -297,8 +311,18 @@ export class Worker {
               Math.min(room, 64),
             ),
           );
-        } catch {
+          this.claimFailuresInARow = 0;
+        } catch (err) {
+          // The loop polls again; an outage is logged when it starts and then once a minute or so,
+          // anything else every time (it is a bug).
           claimed = [];
+          this.claimFailures++;
+          const inARow = ++this.claimFailuresInARow;
+          if (!isUnavailable(err) || inARow === 1 || inARow % 100 === 0)
+            this.log.warn(
+              { err, failuresInARow: inARow },
+              `claiming tasks failed (${inARow} in a row): ${(err as Error).message}`,
+            );
         }
       }
       // A task still running here whose lease ran out (an outage longer than the lease) was just

@@ -3,7 +3,9 @@
  * private PostgreSQL cluster that is restarted (`pg_ctl restart -m fast`) and stopped for a
  * while, at different moments. The server stays the same process, answers 503 ERR_UNAVAILABLE
  * with Retry-After (never 500) while the database is down, every execution succeeds, and every
- * command node ran exactly once: no finished result was dropped and run again.
+ * command node ran exactly once: no finished result was dropped and run again. The last node's
+ * artifact is recorded for every execution, also when it was collected while the database was
+ * down (kept and recorded once it is back, not dropped).
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -91,7 +93,13 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
             { id: 'a', type: 'command', run: mark('a') },
             { id: 'w', type: 'wait', duration: '1s', needs: ['a'] },
             { id: 'b', type: 'command', needs: ['w'], run: mark('b') },
-            { id: 'c', type: 'command', needs: ['b'], run: mark('c') },
+            {
+              id: 'c',
+              type: 'command',
+              needs: ['b'],
+              run: `${mark('c')}; echo done > out.txt`,
+              artifacts: ['out.txt'],
+            },
           ],
         },
       });
@@ -146,6 +154,12 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
           assert.match(r.headers.get('retry-after') ?? '', /^\d+$/);
         }
         assert.equal((await call('GET', '/healthz')).status, 200);
+        // The worker's polls fail meanwhile; they are counted (and logged), not hidden.
+        await until(async () => {
+          const text = await (await fetch(`${base}/metrics`)).text();
+          const m = /^switchyard_worker_claim_failures_total (\d+)/m.exec(text);
+          return m !== null && Number(m[1]) > 0;
+        }, 'a failed claim in /metrics');
       } finally {
         await cluster.start();
       }
@@ -177,6 +191,15 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
           ? readFileSync(file, 'utf8').split('\n').filter(Boolean)
           : [];
         assert.deepEqual(lines, ['a', 'b', 'c'], `runs of ${id}`);
+        const artifacts = await callThrough(
+          'GET',
+          `/api/v1/workflows/${wfId}/executions/${id}/artifacts`,
+        );
+        assert.deepEqual(
+          (artifacts.json.items as { path: string }[]).map((a) => a.path),
+          ['out.txt'],
+          `artifacts of ${id}`,
+        );
       }
       // The same process served it all and still answers.
       assert.equal(server.child.exitCode, null, server.stderr());
