@@ -5,7 +5,7 @@
  * When a node waits for a person, the view prints the prompt's message and the exact `yard`
  * command that answers it, so whoever watches the run can act without reading the docs.
  */
-import type { NodeView } from './refs.ts';
+import type { NodeView } from '../wire/executions.ts';
 
 export interface StreamEventData {
   seq?: number;

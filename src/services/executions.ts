@@ -22,15 +22,8 @@ import type { WorkflowType } from '../types.ts';
 import type { NewExecution, Worker } from '../worker/worker.ts';
 import type { ArtifactService } from './artifacts.ts';
 import { type Clock, isoNow } from '../clock.ts';
-import {
-  type ExecutionSummary,
-  type ExecutionView,
-  type RunAccepted,
-  executionSummary,
-  executionView,
-  runAccepted,
-  snapshotOf,
-} from './execution-views.ts';
+import type { ExecutionSummary, ExecutionView, RunAccepted } from '../wire/executions.ts';
+import { executionSummary, executionView, runAccepted, snapshotOf } from './execution-views.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
 import { checkParams } from './params.ts';
 import { concurrencyOf, effectiveRuntimeConfig } from './workflow-views.ts';
