@@ -62,12 +62,19 @@ export const nodeStatuses = [
 export const nodeStatusReasons = ['upstream_failed', 'branch_not_taken'] as const;
 export type NodeStatusReason = (typeof nodeStatusReasons)[number];
 
+/** The execution statuses that hold it open (it counts against its concurrency group). */
+export const activeExecutionStatuses = [
+  'pending',
+  'running',
+  'waiting',
+] as const satisfies readonly ExecutionStatus[];
 /** The execution statuses it ends in (bulk delete takes only these). */
 export const terminalExecutionStatuses = [
   'succeeded',
   'failed',
   'cancelled',
 ] as const satisfies readonly ExecutionStatus[];
+export type TerminalExecutionStatus = (typeof terminalExecutionStatuses)[number];
 /** The node statuses it ends in. */
 export const terminalNodeStatuses = [
   'succeeded',

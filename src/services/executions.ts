@@ -6,7 +6,12 @@
  */
 import type { Concurrency, Trigger } from '../definition/index.ts';
 import { render } from '../engine/expressions.ts';
-import { type ExecutionStatus, isActiveExecution, isTerminalExecution } from '../engine/status.ts';
+import {
+  type ExecutionStatus,
+  type TerminalExecutionStatus,
+  isActiveExecution,
+  isTerminalExecution,
+} from '../engine/status.ts';
 import type { EngineEvent, NodeState, TriggerInfo } from '../engine/types.ts';
 import { AppError } from '../errors.ts';
 import type { Database } from '../store/db.ts';
@@ -152,7 +157,7 @@ export class ExecutionService {
 
   async bulkDelete(
     workflowId: string,
-    opts: { status?: string; before?: string },
+    opts: { status?: TerminalExecutionStatus; before?: string },
   ): Promise<{ deleted: number }> {
     const wf = await getWorkflow(this.database.db, workflowId);
     if (!wf)
