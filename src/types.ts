@@ -58,6 +58,15 @@ export const VersionStatus = {
   archived: 'archived',
 } as const;
 export type VersionStatus = (typeof VersionStatus)[keyof typeof VersionStatus];
+export const versionStatuses = [
+  'draft',
+  'published',
+  'archived',
+] as const satisfies readonly VersionStatus[];
+
+/** How a version came to be. */
+export const versionSources = ['create', 'patch', 'restore', 'import'] as const;
+export type VersionSource = (typeof versionSources)[number];
 
 /** How the runtime broker hands out environments (DESIGN §6). */
 export const RuntimeMode = {

@@ -5,23 +5,11 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { Command } from 'commander';
+import type { ArtifactView as Artifact } from '../wire/artifacts.ts';
 import { clientFor, type GlobalOptions } from './context.ts';
 import { usageError } from './exit-codes.ts';
 import { formatBytes, formatTime, note, printJson, printTable } from './output.ts';
 import { executionPath, resolveExecution } from './refs.ts';
-
-interface Artifact {
-  id: string;
-  path: string;
-  size: number;
-  sha256: string;
-  contentType: string;
-  nodeId: string | null;
-  createdAt: string;
-  expiresAt: string;
-  expired: boolean;
-  url: string;
-}
 
 const workflowOption = [
   '-w, --workflow <workflow>',

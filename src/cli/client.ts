@@ -5,6 +5,7 @@
  */
 import { CliError, ExitCode, usageError } from './exit-codes.ts';
 import type { Connection } from './config.ts';
+import type { Page } from '../wire/common.ts';
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
@@ -22,11 +23,6 @@ interface ErrorBody {
   error?: unknown;
   code?: unknown;
   details?: unknown;
-}
-
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
 }
 
 export class ApiClient {

@@ -1,25 +1,10 @@
 /** `yard dlq …`: list, show, retry, resolve the dead letter queue (nodes that failed for good). */
 import type { Command } from 'commander';
+import type { Page } from '../wire/common.ts';
+import type { DlqView as DlqEntry } from '../wire/executions.ts';
 import { clientFor, intOption, type GlobalOptions } from './context.ts';
 import { formatTime, printFields, printJson, printTable, say } from './output.ts';
 import { parseExecutionId, resolveWorkflowId } from './refs.ts';
-
-interface DlqEntry {
-  id: string;
-  executionId: string;
-  workflowId: string;
-  version: number;
-  nodeId: string;
-  attempts: number;
-  error: { message: string; code: string; exitCode?: number };
-  logTail: string[];
-  inputs: Record<string, unknown>;
-  status: string;
-  createdAt: string;
-  resolvedAt: string | null;
-  resolvedBy: string | null;
-  note: string | null;
-}
 
 const path = (id: string) => `/api/v1/workflows/dlq/${encodeURIComponent(id)}`;
 
@@ -40,20 +25,15 @@ export function registerDlq(program: Command): void {
     .action(async (opts: DlqListOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const client = clientFor(g);
-      const page = await client.get<{ items: DlqEntry[]; nextCursor: string | null }>(
-        '/api/v1/workflows/dlq',
-        {
-          workflowId:
-            opts.workflow === undefined
-              ? undefined
-              : await resolveWorkflowId(client, opts.workflow),
-          executionId: opts.execution === undefined ? undefined : parseExecutionId(opts.execution),
-          nodeId: opts.node,
-          status: opts.status,
-          limit: opts.limit,
-          cursor: opts.cursor,
-        },
-      );
+      const page = await client.get<Page<DlqEntry>>('/api/v1/workflows/dlq', {
+        workflowId:
+          opts.workflow === undefined ? undefined : await resolveWorkflowId(client, opts.workflow),
+        executionId: opts.execution === undefined ? undefined : parseExecutionId(opts.execution),
+        nodeId: opts.node,
+        status: opts.status,
+        limit: opts.limit,
+        cursor: opts.cursor,
+      });
       if (g.json) return printJson(page);
       printTable(
         page.items,

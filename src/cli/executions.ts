@@ -3,16 +3,12 @@
  * execution is `exec_…` or `workflow-execution/exec_…`; `--workflow` saves looking it up.
  */
 import type { Command } from 'commander';
+import type { Page } from '../wire/common.ts';
+import type { ExecutionSummary, ExecutionView as Execution } from '../wire/executions.ts';
 import { clientFor, collect, intOption, jsonOption, type GlobalOptions } from './context.ts';
 import { usageError } from './exit-codes.ts';
 import { formatDuration, formatTime, printFields, printJson, printTable, say } from './output.ts';
-import {
-  executionPath,
-  resolveExecution,
-  resolveWorkflowId,
-  type Execution,
-  type ExecutionSummary,
-} from './refs.ts';
+import { executionPath, resolveExecution, resolveWorkflowId } from './refs.ts';
 import { reportOutcome, waitForExecution } from './wait.ts';
 
 const workflowOption = [
@@ -80,10 +76,12 @@ export function registerExecutions(program: Command): void {
         const client = clientFor(g);
         const workflowId =
           opts.workflow === undefined ? undefined : await resolveWorkflowId(client, opts.workflow);
-        const page = await client.get<{ items: ExecutionSummary[]; nextCursor: string | null }>(
-          '/api/v1/workflows/executions',
-          { workflowId, status: opts.status, limit: opts.limit, cursor: opts.cursor },
-        );
+        const page = await client.get<Page<ExecutionSummary>>('/api/v1/workflows/executions', {
+          workflowId,
+          status: opts.status,
+          limit: opts.limit,
+          cursor: opts.cursor,
+        });
         if (g.json) return printJson(page);
         printTable(
           page.items,

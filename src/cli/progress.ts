@@ -5,7 +5,8 @@
  * When a node waits for a person, the view prints the prompt's message and the exact `yard`
  * command that answers it, so whoever watches the run can act without reading the docs.
  */
-import type { NodeView } from './refs.ts';
+import { type NodeStatus, terminalNodeStatuses } from '../engine/status.ts';
+import type { NodeView } from '../wire/executions.ts';
 
 export interface StreamEventData {
   seq?: number;
@@ -26,7 +27,7 @@ const symbols: Record<string, string> = {
   failed: '✗',
   skipped: '-',
   cancelled: '⊘',
-};
+} satisfies Record<NodeStatus, string>;
 
 const colors: Record<string, string> = {
   running: '\x1b[36m',
@@ -38,7 +39,7 @@ const colors: Record<string, string> = {
 };
 
 /** Node statuses after which a replayed prompt is already answered. */
-const finished = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
+const finished: ReadonlySet<string> = new Set(terminalNodeStatuses);
 
 interface NodeLine {
   status: string;

@@ -3,55 +3,10 @@
  * `?q=`). An execution is `exec_…` or `workflow-execution/exec_…`; the execution routes need its
  * workflow too, so it is `--workflow` when given, else found by scanning the executions list.
  */
+import type { ExecutionSummary } from '../wire/executions.ts';
+import type { WorkflowView } from '../wire/workflows.ts';
 import type { ApiClient } from './client.ts';
 import { CliError, ExitCode, usageError } from './exit-codes.ts';
-
-export interface WorkflowSummary {
-  id: string;
-  name: string;
-  description: string;
-  type: string;
-  status: string;
-  version: number;
-  activeVersion: number | null;
-  createdBy: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface NodeView {
-  nodeId: string;
-  type: string;
-  status: string;
-  attempt: number;
-  startedAt: string | null;
-  endedAt: string | null;
-  durationMs: number | null;
-  error: { message: string; code: string; exitCode?: number } | null;
-  outputs: Record<string, unknown> | null;
-  waitingFor?: { kind: string; message: string | null };
-}
-
-export interface ExecutionSummary {
-  id: string;
-  workflowId: string;
-  version: number;
-  status: string;
-  trigger: { type: string };
-  createdAt: string;
-  startedAt: string | null;
-  endedAt: string | null;
-  durationMs: number | null;
-  error: { message: string; code: string; nodeId?: string } | null;
-  cost: { estimatedUsd: number; computeSeconds: number };
-}
-
-export interface Execution extends ExecutionSummary {
-  params: Record<string, unknown>;
-  nodes: NodeView[];
-}
-
-export const terminalStatuses: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled']);
 
 const enc = encodeURIComponent;
 
@@ -67,8 +22,8 @@ export function executionPath(ref: ExecutionRef): string {
 export async function findWorkflowByName(
   client: ApiClient,
   name: string,
-): Promise<WorkflowSummary | undefined> {
-  for await (const items of client.pages<WorkflowSummary>('/api/v1/workflows', {
+): Promise<WorkflowView | undefined> {
+  for await (const items of client.pages<WorkflowView>('/api/v1/workflows', {
     q: name.slice(0, 128),
     limit: 200,
   })) {

@@ -4,6 +4,7 @@
  * like `yard wait` and exits by the final status.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import type { RunAccepted } from '../wire/executions.ts';
 import {
   clientFor,
   durationOption,
@@ -23,13 +24,6 @@ interface RunOptions {
   follow?: boolean;
   timeout?: number;
   quiet?: boolean;
-}
-
-interface RunAccepted {
-  id: string;
-  workflowId: string;
-  version: number;
-  status: string;
 }
 
 /** `key=value`; the value is JSON when it parses as JSON, else the string. */

@@ -1,21 +1,10 @@
 /** `yard token create|list|revoke`: API tokens (needs `tokens.admin`). */
 import type { Command } from 'commander';
 import { allPermissions } from '../types.ts';
+import type { CreatedToken, TokenView } from '../wire/tokens.ts';
 import { clientFor, collect, type GlobalOptions } from './context.ts';
 import { usageError } from './exit-codes.ts';
 import { formatTime, printJson, printTable, say } from './output.ts';
-
-interface Token {
-  id: string;
-  name: string;
-  permissions: string[];
-  createdBy: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  token?: string;
-}
 
 export function registerTokens(program: Command): void {
   const tok = program
@@ -50,14 +39,14 @@ export function registerTokens(program: Command): void {
             throw usageError(`--expires-at: ${JSON.stringify(opts.expiresAt)} is not a time`);
           expiresAt = d.toISOString();
         }
-        const t = await clientFor(g).post<Token>('/api/v1/tokens', {
+        const t = await clientFor(g).post<CreatedToken>('/api/v1/tokens', {
           name,
           permissions,
           ...(expiresAt !== undefined && { expiresAt }),
         });
         if (g.json) return printJson(t);
         say(`created token ${t.name} (${t.id}) with ${t.permissions.join(', ')}`);
-        say(`secret (shown only now): ${t.token ?? '-'}`);
+        say(`secret (shown only now): ${t.token}`);
       },
     );
 
@@ -67,7 +56,7 @@ export function registerTokens(program: Command): void {
     .option('--all', 'include revoked tokens')
     .action(async (opts: { all?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const page = await clientFor(g).get<{ items: Token[] }>('/api/v1/tokens', {
+      const page = await clientFor(g).get<{ items: TokenView[] }>('/api/v1/tokens', {
         includeRevoked: opts.all,
       });
       if (g.json) return printJson(page);

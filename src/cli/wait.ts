@@ -5,18 +5,14 @@
  * (404 `ERR_NOT_FOUND`) is polled every 500 ms instead.
  */
 import type { Command } from 'commander';
+import { isTerminalExecution } from '../engine/status.ts';
+import type { ExecutionView as Execution } from '../wire/executions.ts';
 import type { ApiClient } from './client.ts';
 import { CliError, ExitCode } from './exit-codes.ts';
 import { formatLogLine, followLogs, type LogFilter } from './logs.ts';
 import { formatDuration, note, printJson, printTable } from './output.ts';
 import { Progress, type StreamEventData } from './progress.ts';
-import {
-  executionPath,
-  resolveExecution,
-  terminalStatuses,
-  type Execution,
-  type ExecutionRef,
-} from './refs.ts';
+import { executionPath, resolveExecution, type ExecutionRef } from './refs.ts';
 import { followEvents, sleep } from './sse.ts';
 import { clientFor, durationOption, type GlobalOptions } from './context.ts';
 
@@ -65,7 +61,7 @@ export async function waitForExecution(
         note(`logs: ${err instanceof Error ? err.message : String(err)}`);
       });
     }
-    if (!terminalStatuses.has(last.status)) {
+    if (!isTerminalExecution(last.status)) {
       const streamed = await streamUntilEnd(client, ref, progress, controller.signal);
       if (!streamed) await pollUntilEnd(client, ref, progress, last, controller.signal);
       last = await client.get<Execution>(executionPath(ref));
@@ -154,7 +150,7 @@ async function pollUntilEnd(
       status = exec.status;
       progress.event('execution.status', { status });
     }
-    if (terminalStatuses.has(exec.status)) return;
+    if (isTerminalExecution(exec.status)) return;
   }
 }
 

@@ -9,32 +9,9 @@ import type { ApiClient } from './client.ts';
 import { clientFor, intOption, type GlobalOptions } from './context.ts';
 import { CliError, ExitCode, usageError } from './exit-codes.ts';
 import { formatTime, note, printFields, printJson, printTable, say } from './output.ts';
-import {
-  findWorkflowByName,
-  resolveWorkflowId,
-  workflowPath,
-  type WorkflowSummary,
-} from './refs.ts';
-
-interface Workflow extends WorkflowSummary {
-  graph: { nodes: { id: string; type: string }[]; edges: unknown[] };
-  variables: Record<string, unknown>;
-  runtimeConfig: Record<string, unknown>;
-  triggerConfig: { type: string }[];
-}
-
-interface VersionSummary {
-  workflowId: string;
-  version: number;
-  status: string;
-  active: boolean;
-  source: string;
-  restoredFrom: number | null;
-  createdBy: string;
-  createdAt: string;
-  publishedAt: string | null;
-  nodeCount: number;
-}
+import type { Page } from '../wire/common.ts';
+import type { VersionSummary, WorkflowView as Workflow } from '../wire/workflows.ts';
+import { findWorkflowByName, resolveWorkflowId, workflowPath } from './refs.ts';
 
 function readInput(file: string): string {
   try {
@@ -86,13 +63,13 @@ function invalid(file: string, message: string, problems: Problem[]): CliError {
 }
 
 const listColumns = [
-  { header: 'id', value: (w: WorkflowSummary) => w.id },
-  { header: 'name', value: (w: WorkflowSummary) => w.name },
-  { header: 'type', value: (w: WorkflowSummary) => w.type },
-  { header: 'status', value: (w: WorkflowSummary) => w.status },
-  { header: 'version', value: (w: WorkflowSummary) => w.version },
-  { header: 'active', value: (w: WorkflowSummary) => w.activeVersion },
-  { header: 'updated', value: (w: WorkflowSummary) => formatTime(w.updatedAt) },
+  { header: 'id', value: (w: Workflow) => w.id },
+  { header: 'name', value: (w: Workflow) => w.name },
+  { header: 'type', value: (w: Workflow) => w.type },
+  { header: 'status', value: (w: Workflow) => w.status },
+  { header: 'version', value: (w: Workflow) => w.version },
+  { header: 'active', value: (w: Workflow) => w.activeVersion },
+  { header: 'updated', value: (w: Workflow) => formatTime(w.updatedAt) },
 ];
 
 function printWorkflowLine(verb: string, wf: Workflow): void {
@@ -130,17 +107,14 @@ export function registerWorkflows(program: Command): void {
     .option('--cursor <cursor>', 'the next page (printed after a full page)')
     .action(async (opts: ListOptions, cmd: Command) => {
       const { g, client } = ctx(cmd);
-      const page = await client().get<{ items: WorkflowSummary[]; nextCursor: string | null }>(
-        '/api/v1/workflows',
-        {
-          q: opts.query,
-          status: opts.status,
-          type: opts.type,
-          includeArchived: opts.all,
-          limit: opts.limit,
-          cursor: opts.cursor,
-        },
-      );
+      const page = await client().get<Page<Workflow>>('/api/v1/workflows', {
+        q: opts.query,
+        status: opts.status,
+        type: opts.type,
+        includeArchived: opts.all,
+        limit: opts.limit,
+        cursor: opts.cursor,
+      });
       if (g.json) return printJson(page);
       printTable(page.items, listColumns, 'no workflows');
       if (page.nextCursor) note(`more: --cursor ${page.nextCursor}`);

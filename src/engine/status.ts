@@ -62,17 +62,29 @@ export const nodeStatuses = [
 export const nodeStatusReasons = ['upstream_failed', 'branch_not_taken'] as const;
 export type NodeStatusReason = (typeof nodeStatusReasons)[number];
 
-const terminalExecution: ReadonlySet<ExecutionStatus> = new Set([
+/** The execution statuses that hold it open (it counts against its concurrency group). */
+export const activeExecutionStatuses = [
+  'pending',
+  'running',
+  'waiting',
+] as const satisfies readonly ExecutionStatus[];
+/** The execution statuses it ends in (bulk delete takes only these). */
+export const terminalExecutionStatuses = [
   'succeeded',
   'failed',
   'cancelled',
-]);
-const terminalNode: ReadonlySet<NodeStatus> = new Set([
+] as const satisfies readonly ExecutionStatus[];
+export type TerminalExecutionStatus = (typeof terminalExecutionStatuses)[number];
+/** The node statuses it ends in. */
+export const terminalNodeStatuses = [
   'succeeded',
   'failed',
   'skipped',
   'cancelled',
-]);
+] as const satisfies readonly NodeStatus[];
+
+const terminalExecution: ReadonlySet<ExecutionStatus> = new Set(terminalExecutionStatuses);
+const terminalNode: ReadonlySet<NodeStatus> = new Set(terminalNodeStatuses);
 
 export const isTerminalExecution = (s: ExecutionStatus): boolean => terminalExecution.has(s);
 export const isActiveExecution = (s: ExecutionStatus): boolean => !terminalExecution.has(s);
@@ -113,3 +125,9 @@ export function canTransitionExecution(from: ExecutionStatus, to: ExecutionStatu
 export function canTransitionNode(from: NodeStatus, to: NodeStatus): boolean {
   return from === to || nodeTransitions[from].includes(to);
 }
+
+/**
+ * A dead letter queue entry: `open` until it is retried (its node runs again) or resolved by hand.
+ */
+export const dlqStatuses = ['open', 'retried', 'resolved'] as const;
+export type DlqStatus = (typeof dlqStatuses)[number];

@@ -278,6 +278,7 @@ export interface Decision {
   commands: Command[];
 }
 
+/** The exhaustiveness check of a switch over a union (the one for engine, worker and services alike). */
 export function assertNever(x: never): never {
   throw new Error(`unexpected ${JSON.stringify(x)}`);
 }

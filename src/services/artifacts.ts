@@ -5,7 +5,6 @@
  * their collection and the reaper are `src/runtime/artifacts/`; this service keeps the records
  * (through the store) and the API's view of them.
  */
-import type { ArtifactInfo } from '../engine/types.ts';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -21,15 +20,7 @@ import type { ArtifactRow } from '../store/artifacts.ts';
 import type { Database } from '../store/db.ts';
 import { getExecution } from '../store/executions.ts';
 import type { Clock } from '../clock.ts';
-
-/** An artifact as the API shows it: what events announce, plus its state and download URL. */
-export interface ArtifactView extends ArtifactInfo {
-  createdAt: string;
-  /** True once the retention ended: the file is (or is about to be) gone and downloads answer 410. */
-  expired: boolean;
-  /** Download URL (path segments percent-encoded). */
-  url: string;
-}
+import type { ArtifactView } from '../wire/artifacts.ts';
 
 export interface CollectInput {
   executionId: string;

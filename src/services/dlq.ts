@@ -4,31 +4,16 @@
  * Wrong-state requests answer 409 with the entry's status.
  */
 import { type Clock, isoNow } from '../clock.ts';
+import type { DlqStatus } from '../engine/status.ts';
 import { AppError } from '../errors.ts';
 import type { Database } from '../store/db.ts';
 import * as dlqSql from '../store/dlq.ts';
 import type { DlqRow } from '../store/dlq.ts';
 import * as executionsSql from '../store/executions.ts';
+import type { DlqView } from '../wire/executions.ts';
 import type { Worker } from '../worker/worker.ts';
 import { snapshotOf } from './execution-views.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
-
-export interface DlqView {
-  id: string;
-  executionId: string;
-  workflowId: string;
-  version: number;
-  nodeId: string;
-  attempts: number;
-  error: { message: string; code: string; exitCode?: number };
-  logTail: string[];
-  inputs: Record<string, unknown>;
-  status: 'open' | 'retried' | 'resolved';
-  createdAt: string;
-  resolvedAt: string | null;
-  resolvedBy: string | null;
-  note: string | null;
-}
 
 export class DlqService {
   constructor(
@@ -39,7 +24,7 @@ export class DlqService {
 
   async list(q: {
     workflowId?: string;
-    status?: string;
+    status?: DlqStatus;
     nodeId?: string;
     executionId?: string;
     limit?: number;

@@ -1,86 +1,26 @@
 /**
  * The read shapes of executions (DESIGN §4): the summary lists show, the detail view with its
- * nodes and their attempts, and the answer to a run request. Built from stored rows; no I/O.
+ * nodes and their attempts, and the answer to a run request, built from stored rows; no I/O.
+ * Their types are those of the wire schemas (`src/wire/executions.ts`).
  */
-import type { ExecutionStatus, NodeStatus } from '../engine/status.ts';
+import type { ExecutionStatus } from '../engine/status.ts';
 import type {
-  Cost,
-  EnvironmentInfo,
   ExecutionError,
   ExecutionState,
   NodeState,
-  NodeStatusReason,
   Snapshot,
   TriggerInfo,
 } from '../engine/types.ts';
 import type { NodeError } from '../nodes/executor.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import type { NodeRunRow } from '../store/node-runs.ts';
-
-export interface NodeView {
-  nodeId: string;
-  type: string;
-  status: NodeStatus;
-  /** Why a skipped node was skipped. */
-  statusReason?: NodeStatusReason;
-  attempt: number;
-  startedAt: string | null;
-  endedAt: string | null;
-  durationMs: number | null;
-  /** Each attempt that ran, oldest first (from `node_runs`, plus the one running now). */
-  attempts: AttemptView[];
-  error: NodeError | null;
-  outputs: Record<string, unknown> | null;
-  cost: Cost;
-  waitingFor?: { kind: string; message: string | null; requestedAt: string };
-  childExecutionId?: string;
-}
-
-export interface AttemptView {
-  attempt: number;
-  status: string;
-  startedAt: string | null;
-  endedAt: string | null;
-  durationMs: number | null;
-  exitCode?: number;
-  error: NodeError | null;
-}
-
-export interface ExecutionSummary {
-  id: string;
-  workflowId: string;
-  version: number;
-  status: ExecutionStatus;
-  trigger: TriggerInfo;
-  createdAt: string;
-  startedAt: string | null;
-  endedAt: string | null;
-  durationMs: number | null;
-  error: ExecutionError | null;
-  cost: Cost;
-  parentExecutionId: string | null;
-  /** Why it is where it is: set while it waits in its concurrency group. */
-  statusReason?: string;
-  /** The concurrency group key it counts against. */
-  concurrencyGroup?: string;
-}
-
-export interface ExecutionView extends ExecutionSummary {
-  params: Record<string, unknown>;
-  createdBy: string;
-  nodes: NodeView[];
-  turn?: number;
-  conversation?: ExecutionState['conversation'];
-  /** Where the nodes run (runtime, isolation, limits not enforced), once an environment was acquired. */
-  environment?: EnvironmentInfo;
-}
-
-export interface RunAccepted {
-  id: string;
-  workflowId: string;
-  version: number;
-  status: ExecutionStatus;
-}
+import type {
+  AttemptView,
+  ExecutionSummary,
+  ExecutionView,
+  NodeView,
+  RunAccepted,
+} from '../wire/executions.ts';
 
 /** The execution's stored state and node states. */
 export function snapshotOf(row: ExecutionRow): Snapshot {

@@ -6,7 +6,12 @@
  */
 import type { Concurrency, Trigger } from '../definition/index.ts';
 import { render } from '../engine/expressions.ts';
-import { type ExecutionStatus, isActiveExecution, isTerminalExecution } from '../engine/status.ts';
+import {
+  type ExecutionStatus,
+  type TerminalExecutionStatus,
+  isActiveExecution,
+  isTerminalExecution,
+} from '../engine/status.ts';
 import type { EngineEvent, NodeState, TriggerInfo } from '../engine/types.ts';
 import { AppError } from '../errors.ts';
 import type { Database } from '../store/db.ts';
@@ -22,15 +27,8 @@ import type { WorkflowType } from '../types.ts';
 import type { NewExecution, Worker } from '../worker/worker.ts';
 import type { ArtifactService } from './artifacts.ts';
 import { type Clock, isoNow } from '../clock.ts';
-import {
-  type ExecutionSummary,
-  type ExecutionView,
-  type RunAccepted,
-  executionSummary,
-  executionView,
-  runAccepted,
-  snapshotOf,
-} from './execution-views.ts';
+import type { ExecutionSummary, ExecutionView, RunAccepted } from '../wire/executions.ts';
+import { executionSummary, executionView, runAccepted, snapshotOf } from './execution-views.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
 import { checkParams } from './params.ts';
 import { concurrencyOf, effectiveRuntimeConfig } from './workflow-views.ts';
@@ -159,7 +157,7 @@ export class ExecutionService {
 
   async bulkDelete(
     workflowId: string,
-    opts: { status?: string; before?: string },
+    opts: { status?: TerminalExecutionStatus; before?: string },
   ): Promise<{ deleted: number }> {
     const wf = await getWorkflow(this.database.db, workflowId);
     if (!wf)

@@ -1,10 +1,9 @@
 /** Opaque cursors for `?limit=&cursor=` lists: base64url of the last id seen. */
 import { AppError } from '../errors.ts';
+import type { Page } from '../wire/common.ts';
 
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
-}
+/** The page shape is the wire's (`pageOf` in src/wire/common.ts). */
+export type { Page };
 
 export function encodeCursor(lastId: string): string {
   return Buffer.from(JSON.stringify({ after: lastId })).toString('base64url');

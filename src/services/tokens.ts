@@ -14,28 +14,13 @@ import * as tokensSql from '../store/tokens.ts';
 import type { TokenRow } from '../store/tokens.ts';
 import { allPermissions, type Permission } from '../types.ts';
 import { type Clock, isoNow } from '../clock.ts';
+import type { CreatedToken, TokenView } from '../wire/tokens.ts';
 
 export interface Principal {
   tokenId: string;
   /** Recorded as `createdBy` on what the token creates. */
   name: string;
   permissions: ReadonlySet<Permission>;
-}
-
-export interface TokenView {
-  id: string;
-  name: string;
-  permissions: Permission[];
-  createdBy: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-  expiresAt: string | null;
-  revokedAt: string | null;
-}
-
-export interface CreatedToken extends TokenView {
-  /** The secret; shown only in the create answer. */
-  token: string;
 }
 
 export function hashSecret(secret: string): string {

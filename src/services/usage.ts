@@ -3,29 +3,15 @@ import { AppError } from '../errors.ts';
 import type { Database } from '../store/db.ts';
 import { type NodeRunRow, usageRows } from '../store/node-runs.ts';
 import { getWorkflow } from '../store/workflows.ts';
-
-export interface UsageGroup {
-  key: string;
-  attempts: number;
-  computeSeconds: number;
-  tokens: { prompt: number; completion: number };
-  estimatedUsd: number;
-}
+import type { Usage, UsageGroup, UsageGrouping } from '../wire/executions.ts';
 
 export class UsageService {
   constructor(private readonly database: Database) {}
 
   async get(
     workflowId: string,
-    q: { since?: string; until?: string; groupBy?: 'day' | 'version' | 'node' },
-  ): Promise<{
-    workflowId: string;
-    since: string | null;
-    until: string | null;
-    groupBy: string | null;
-    total: UsageGroup;
-    groups: UsageGroup[];
-  }> {
+    q: { since?: string; until?: string; groupBy?: UsageGrouping },
+  ): Promise<Usage> {
     const wf = await getWorkflow(this.database.db, workflowId);
     if (!wf)
       throw new AppError('ERR_WORKFLOW_NOT_FOUND', {

@@ -1,6 +1,7 @@
 /**
  * The read shapes of workflows and versions (DESIGN §3) and the stored parts they are built
- * from: the runtime config with the type's defaults and the optional concurrency block.
+ * from: the runtime config with the type's defaults and the optional concurrency block. Their
+ * types are those of the wire schemas (`src/wire/workflows.ts`).
  */
 import type {
   Concurrency,
@@ -13,57 +14,14 @@ import type { VersionRow } from '../store/versions.ts';
 import type { WorkflowRow } from '../store/workflows.ts';
 import {
   runtimeDefaults,
+  type VersionSource,
   type VersionStatus,
   type WorkflowStatus,
   type WorkflowType,
 } from '../types.ts';
+import type { VersionView, WorkflowView } from '../wire/workflows.ts';
 
 export type Variables = WorkflowDefinition['variables'];
-/** How a version came to be. */
-export type VersionSource = 'create' | 'patch' | 'restore' | 'import';
-
-/** The seed's read shape of a workflow. */
-export interface WorkflowView {
-  id: string;
-  name: string;
-  description: string;
-  type: WorkflowType;
-  status: WorkflowStatus;
-  version: number;
-  activeVersion: number | null;
-  graph: Graph;
-  variables: Variables;
-  runtimeConfig: RuntimeConfig;
-  triggerConfig: Trigger[];
-  /** The shown version's concurrency block; absent when it sets none. */
-  concurrency?: Concurrency;
-  createdBy: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface VersionView {
-  workflowId: string;
-  version: number;
-  status: VersionStatus;
-  active: boolean;
-  graph: Graph;
-  variables: Variables;
-  triggerConfig: Trigger[];
-  concurrency?: Concurrency;
-  source: VersionSource;
-  restoredFrom: number | null;
-  createdBy: string;
-  createdAt: string;
-  publishedAt: string | null;
-}
-
-export type VersionSummary = Omit<
-  VersionView,
-  'graph' | 'variables' | 'triggerConfig' | 'concurrency'
-> & {
-  nodeCount: number;
-};
 
 export const emptyGraph = (): Graph => ({ nodes: [], edges: [] });
 

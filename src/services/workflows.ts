@@ -28,11 +28,9 @@ import type { WorkflowRow } from '../store/workflows.ts';
 import type { WorkflowStatus, WorkflowType } from '../types.ts';
 import { type Clock, isoNow } from '../clock.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
+import type { VersionSummary, VersionView, WorkflowView } from '../wire/workflows.ts';
 import {
   type Variables,
-  type VersionSummary,
-  type VersionView,
-  type WorkflowView,
   concurrencyOf,
   emptyGraph,
   versionView,

@@ -6,9 +6,8 @@
  * lock, so two servers never both take the last slot.
  */
 import { sql } from 'kysely';
+import { activeExecutionStatuses as activeStatuses } from '../engine/status.ts';
 import type { Db, Dialect } from './db.ts';
-
-const activeStatuses = ['pending', 'running', 'waiting'];
 
 /**
  * Serializes deciders of one group until the transaction ends: a transaction-scoped advisory

@@ -2,6 +2,11 @@
 import { deleteByExecutions as deleteArtifactRows } from './artifacts.ts';
 import type { Db, Dialect } from './db.ts';
 import type { ExecutionsTable } from './schema.ts';
+import {
+  activeExecutionStatuses,
+  type ExecutionStatus,
+  terminalExecutionStatuses,
+} from '../engine/status.ts';
 
 export type ExecutionRow = ExecutionsTable;
 
@@ -118,13 +123,13 @@ export async function deleteExecutions(db: Db, ids: string[]): Promise<number> {
 export async function terminalExecutionIds(
   db: Db,
   workflowId: string,
-  opts: { status?: string; before?: string },
+  opts: { status?: ExecutionStatus; before?: string },
 ): Promise<string[]> {
   let q = db
     .selectFrom('executions')
     .select('id')
     .where('workflow_id', '=', workflowId)
-    .where('status', 'in', ['succeeded', 'failed', 'cancelled']);
+    .where('status', 'in', terminalExecutionStatuses);
   if (opts.status !== undefined) q = q.where('status', '=', opts.status);
   if (opts.before !== undefined) q = q.where('created_at', '<', opts.before);
   return (await q.execute()).map((r) => r.id);
@@ -147,7 +152,7 @@ export async function activeExecutionIds(db: Db): Promise<string[]> {
     await db
       .selectFrom('executions')
       .select('id')
-      .where('status', 'in', ['pending', 'running', 'waiting'])
+      .where('status', 'in', activeExecutionStatuses)
       .execute()
   ).map((r) => r.id);
 }

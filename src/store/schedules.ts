@@ -2,6 +2,7 @@
  * SQL for schedules: the per-trigger state beside the versions (paused, cursor, buffered ticks)
  * and the reads the scheduler makes each pass. Updates are compare-and-set on `rev`.
  */
+import { activeExecutionStatuses } from '../engine/status.ts';
 import type { Db } from './db.ts';
 import type { SchedulesTable } from './schema.ts';
 
@@ -105,7 +106,7 @@ export async function activeScheduleRuns(
     .select(['id', 'idempotency_key'])
     .where('workflow_id', '=', workflowId)
     .where('trigger_type', '=', 'schedule')
-    .where('status', 'in', ['pending', 'running', 'waiting'])
+    .where('status', 'in', activeExecutionStatuses)
     .orderBy('created_at')
     .orderBy('id')
     .execute();

@@ -3,9 +3,8 @@
  * before and after, and the commands, this says which events, tasks, DLQ entries and node runs
  * to insert and how the execution row changes; `decision.ts` writes them in one transaction.
  */
-import { AppError } from '../errors.ts';
 import { subtractCost, zeroCost } from '../engine/cost.ts';
-import type { Command, Snapshot, TaskKind } from '../engine/types.ts';
+import { type Command, type Snapshot, type TaskKind, assertNever } from '../engine/types.ts';
 import type { DecisionRows } from '../store/decisions.ts';
 import type { DlqRow } from '../store/dlq.ts';
 import type { EventRow } from '../store/events.ts';
@@ -126,7 +125,7 @@ export function decisionRows(input: DecisionInput): DecisionRows {
       case 'startChild':
         break;
       default:
-        assertUnreachable(c);
+        assertNever(c);
     }
   }
   const e = next.execution;
@@ -194,8 +193,4 @@ export function finishedRuns(
     });
   }
   return out;
-}
-
-function assertUnreachable(x: never): never {
-  throw new AppError('ERR_INTERNAL', { message: `unhandled command ${JSON.stringify(x)}` });
 }

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import type { DlqStatus } from '../../src/engine/status.ts';
 import { onChanges, waitDeadlineMs } from './events.ts';
 import type { Harness } from './harness.ts';
 
@@ -106,7 +107,7 @@ export interface DlqJson {
   error: ErrorJson;
   logTail: string[];
   inputs: { config: unknown; params: Record<string, unknown> };
-  status: 'open' | 'retried' | 'resolved';
+  status: DlqStatus;
   createdAt: string;
   resolvedAt: string | null;
   resolvedBy: string | null;

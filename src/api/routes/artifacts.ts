@@ -6,7 +6,8 @@
 import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../errors.ts';
-import { ArtifactSchema, ExecutionIdParams, errorResponses } from '../schemas.ts';
+import { ExecutionIdParams, errorResponses } from '../schemas.ts';
+import { ArtifactSchema } from '../../wire/artifacts.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['artifacts'];

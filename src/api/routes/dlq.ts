@@ -1,13 +1,9 @@
 /** Dead letter queue (seed: "Dead letter queue"). */
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
-import {
-  DlqSchema,
-  emptyBodyIsEmptyObject,
-  errorResponses,
-  literalUnion,
-  pageOf,
-} from '../schemas.ts';
+import { emptyBodyIsEmptyObject, errorResponses } from '../schemas.ts';
+import { pageOf } from '../../wire/common.ts';
+import { DlqSchema, DlqStatusSchema } from '../../wire/executions.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['dlq'];
@@ -28,7 +24,7 @@ export function dlqRoutes(app: App, services: Services): void {
             workflowId: Type.Optional(Type.String({ maxLength: 64 })),
             executionId: Type.Optional(Type.String({ maxLength: 64 })),
             nodeId: Type.Optional(Type.String({ maxLength: 64 })),
-            status: Type.Optional(literalUnion(['open', 'retried', 'resolved'])),
+            status: Type.Optional(DlqStatusSchema),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
             cursor: Type.Optional(Type.String({ maxLength: 512 })),
           },

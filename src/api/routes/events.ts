@@ -1,7 +1,8 @@
 /** Platform events (DESIGN §7): post one, list them, read one with what it started and why not. */
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
-import { errorResponses, pageOf, pageQueryFields } from '../schemas.ts';
+import { errorResponses } from '../schemas.ts';
+import { pageOf, pageQueryFields } from '../../wire/common.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['events'];

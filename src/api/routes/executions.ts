@@ -1,19 +1,22 @@
 /** Running and controlling executions (seed: "Running and controlling"). */
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
+import { terminalExecutionStatuses } from '../../engine/status.ts';
 import {
   ExecutionIdParams,
+  WorkflowIdParams,
+  emptyBodyIsEmptyObject,
+  errorResponses,
+} from '../schemas.ts';
+import { literalUnion, pageOf } from '../../wire/common.ts';
+import {
   ExecutionSchema,
   ExecutionStatusSchema,
   ExecutionSummarySchema,
   RunAcceptedSchema,
   UsageSchema,
-  WorkflowIdParams,
-  emptyBodyIsEmptyObject,
-  errorResponses,
-  literalUnion,
-  pageOf,
-} from '../schemas.ts';
+  usageGroupings,
+} from '../../wire/executions.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['executions'];
@@ -116,7 +119,7 @@ export function executionRoutes(app: App, services: Services): void {
         params: WorkflowIdParams,
         querystring: Type.Object(
           {
-            status: Type.Optional(literalUnion(['succeeded', 'failed', 'cancelled'])),
+            status: Type.Optional(literalUnion(terminalExecutionStatuses)),
             before: Type.Optional(DateTime),
           },
           { additionalProperties: false },
@@ -254,7 +257,7 @@ export function executionRoutes(app: App, services: Services): void {
           {
             since: Type.Optional(DateTime),
             until: Type.Optional(DateTime),
-            groupBy: Type.Optional(literalUnion(['day', 'version', 'node'])),
+            groupBy: Type.Optional(literalUnion(usageGroupings)),
           },
           { additionalProperties: false },
         ),

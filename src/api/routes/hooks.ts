@@ -6,7 +6,8 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
-import { WorkflowIdParams, errorResponses, pageOf, pageQueryFields } from '../schemas.ts';
+import { WorkflowIdParams, errorResponses } from '../schemas.ts';
+import { pageOf, pageQueryFields } from '../../wire/common.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['hooks'];

@@ -1,7 +1,9 @@
 /** Token administration (DESIGN §8): the secret is shown once, in the create answer. */
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
-import { NameSchema, PermissionSchema, TokenSchema, errorResponses } from '../schemas.ts';
+import { errorResponses } from '../schemas.ts';
+import { NameSchema } from '../../wire/common.ts';
+import { CreatedTokenSchema, PermissionSchema, TokenSchema } from '../../wire/tokens.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['tokens'];
@@ -27,10 +29,7 @@ export function tokenRoutes(app: App, services: Services): void {
           { additionalProperties: false },
         ),
         response: {
-          201: Type.Object({
-            ...TokenSchema.properties,
-            token: Type.String({ description: 'The secret (sy_ + 40 hex).' }),
-          }),
+          201: CreatedTokenSchema,
           ...errorResponses(400, 401, 403, 415),
         },
       },

@@ -4,7 +4,8 @@
  */
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
-import { errorResponses, pageOf, pageQueryFields } from '../schemas.ts';
+import { errorResponses } from '../schemas.ts';
+import { pageOf, pageQueryFields } from '../../wire/common.ts';
 import type { App, Services } from '../types.ts';
 import {
   RuleDeliverySchema,

@@ -2,14 +2,8 @@
 import { Type } from 'typebox';
 import { AppError } from '../../errors.ts';
 import { principalOf } from '../auth.ts';
-import {
-  VersionParams,
-  VersionSchema,
-  VersionSummarySchema,
-  WorkflowIdParams,
-  WorkflowSchema,
-  errorResponses,
-} from '../schemas.ts';
+import { VersionParams, WorkflowIdParams, errorResponses } from '../schemas.ts';
+import { VersionSchema, VersionSummarySchema, WorkflowSchema } from '../../wire/workflows.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['versions'];

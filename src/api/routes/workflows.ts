@@ -1,16 +1,9 @@
 /** Workflow CRUD (seed: "Workflow CRUD"). */
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
-import {
-  DescriptionSchema,
-  NameSchema,
-  WorkflowIdParams,
-  WorkflowSchema,
-  WorkflowStatusSchema,
-  WorkflowTypeSchema,
-  errorResponses,
-  pageOf,
-} from '../schemas.ts';
+import { WorkflowIdParams, errorResponses } from '../schemas.ts';
+import { DescriptionSchema, NameSchema, pageOf } from '../../wire/common.ts';
+import { WorkflowSchema, WorkflowStatusSchema, WorkflowTypeSchema } from '../../wire/workflows.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['workflows'];
