@@ -1,7 +1,7 @@
 /** `yard hooks create|list|delete|deliveries`: a workflow's webhooks (docs/triggers.md). */
 import type { Command } from 'commander';
 // The wire types are the service's (type-only: nothing of the server loads here).
-import type { HookDeliveryView as Delivery, HookView } from '../services/hooks.ts';
+import type { HookDeliveryView as Delivery, HookView } from '../wire/hooks.ts';
 import { clientFor, type GlobalOptions } from './context.ts';
 import { usageError } from './exit-codes.ts';
 import { formatTime, printJson, printTable, say } from './output.ts';

@@ -1,7 +1,7 @@
 /** `yard schedules list|pause|resume|backfill` and `yard events send|list|get` (docs/triggers.md). */
 import type { Command } from 'commander';
 // The wire types are the services' (type-only imports: nothing of the server loads here).
-import type { PlatformEventView as PlatformEvent } from '../services/platform-events.ts';
+import type { PlatformEventView as PlatformEvent } from '../wire/events.ts';
 import type { ScheduleView as Schedule } from '../services/schedules.ts';
 import { clientFor, jsonOption, type GlobalOptions } from './context.ts';
 import { usageError } from './exit-codes.ts';

@@ -30,34 +30,9 @@ import type { ExecutionService } from './executions.ts';
 import type { PlatformEvent } from '../triggers/event-match.ts';
 import type { Outcome, PlatformEventService } from './platform-events.ts';
 import { decodeCursor, toPage, type Page } from './pagination.ts';
+import type { HookDeliveryView, HookKind, HookView } from '../wire/hooks.ts';
 
-export type HookKind = 'generic' | 'github';
-
-export interface HookView {
-  id: string;
-  workflowId: string;
-  name: string;
-  kind: HookKind;
-  /** The path deliveries go to (POST, signed). */
-  url: string;
-  createdBy: string;
-  createdAt: string;
-}
-
-export interface HookDeliveryView {
-  id: string;
-  hookId: string;
-  receivedAt: string;
-  outcome: 'accepted' | 'ignored' | 'duplicate' | 'rejected';
-  httpStatus: number;
-  /** GitHub's X-GitHub-Delivery, for GitHub hooks. */
-  deliveryId: string | null;
-  /** GitHub's X-GitHub-Event, for GitHub hooks. */
-  sourceEvent: string | null;
-  eventType: string | null;
-  eventId: string | null;
-  detail: string;
-}
+export type { HookDeliveryView, HookKind, HookView };
 
 export interface Delivery {
   body: Buffer;

@@ -14,6 +14,9 @@ import type { Permission } from '../types.ts';
 import type { Clock } from '../clock.ts';
 import type { ExecutionService } from './executions.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
+import type { PlatformEventView, StartedRun, UnmatchedListener } from '../wire/events.ts';
+
+export type { PlatformEventView, StartedRun, UnmatchedListener };
 
 /**
  * Types only hooks (and tokens.admin) may post: anyone with workflows.run could otherwise forge
@@ -31,34 +34,9 @@ export interface PublishInput {
   chainDepth?: number;
 }
 
-export interface StartedRun {
-  executionId: string;
-  workflowId: string;
-  workflowName: string;
-  version: number;
-  /** The trigger rule that started it; absent when the workflow's own event trigger did. */
-  ruleId?: string;
-}
-
-export interface UnmatchedListener {
-  workflowId: string;
-  workflowName: string;
-  version: number;
-  reason: string;
-  /** The trigger rule that did not start it; absent for the workflow's own event trigger. */
-  ruleId?: string;
-}
-
 export interface Outcome {
   executions: StartedRun[];
   unmatched: UnmatchedListener[];
-}
-
-/** The event as the API shows it: the event itself and what its processing started. */
-export interface PlatformEventView extends PlatformEvent, Outcome {
-  /** `pending` until the event was matched against the listening workflows. */
-  status: 'pending' | 'processed';
-  processedAt: string | null;
 }
 
 export type ProcessedListener = (event: PlatformEventView) => void;

@@ -17,6 +17,13 @@ import {
 } from '../../src/engine/status.ts';
 import type { ArtifactService } from '../../src/services/artifacts.ts';
 import type { DlqService } from '../../src/services/dlq.ts';
+import type { HookService } from '../../src/services/hooks.ts';
+import type { PlatformEventService } from '../../src/services/platform-events.ts';
+import type { ScheduleService, ScheduleViewSchema } from '../../src/services/schedules.ts';
+import type { TriggerRuleService } from '../../src/services/trigger-rules.ts';
+import type { RuleDeliverySchema, RuleSchema } from '../../src/triggers/rule-model.ts';
+import type { PlatformEventSchema } from '../../src/wire/events.ts';
+import type { DeliverySchema, HookSchema } from '../../src/wire/hooks.ts';
 import type { ExecutionService } from '../../src/services/executions.ts';
 import type { TokenService } from '../../src/services/tokens.ts';
 import type { UsageService } from '../../src/services/usage.ts';
@@ -95,6 +102,15 @@ export type WireChecks = [
   Assert<Equal<Returns<TokenService['create']>, Static<typeof CreatedTokenSchema>>>,
   Assert<Equal<Returns<TokenService['list']>[number], Static<typeof TokenSchema>>>,
   Assert<Equal<Returns<ArtifactService['listUnder']>[number], Static<typeof ArtifactSchema>>>,
+  // triggers (src/api/routes/hooks.ts, events.ts, schedules.ts, trigger-rules.ts)
+  Assert<Equal<Returns<HookService['list']>[number], Static<typeof HookSchema>>>,
+  Assert<Equal<Returns<HookService['deliveries']>, PageOf<typeof DeliverySchema>>>,
+  Assert<Equal<Returns<PlatformEventService['publish']>, Static<typeof PlatformEventSchema>>>,
+  Assert<Equal<Returns<PlatformEventService['get']>, Static<typeof PlatformEventSchema>>>,
+  Assert<Equal<Returns<PlatformEventService['list']>, PageOf<typeof PlatformEventSchema>>>,
+  Assert<Equal<Returns<ScheduleService['list']>[number], Static<typeof ScheduleViewSchema>>>,
+  Assert<Equal<Returns<TriggerRuleService['get']>, Static<typeof RuleSchema>>>,
+  Assert<Equal<Returns<TriggerRuleService['deliveries']>, PageOf<typeof RuleDeliverySchema>>>,
 ];
 
 describe('wire schemas', () => {

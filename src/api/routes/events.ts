@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
 import { errorResponses } from '../schemas.ts';
 import { pageOf, pageQueryFields } from '../../wire/common.ts';
+import { PlatformEventSchema } from '../../wire/events.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['events'];
@@ -12,39 +13,6 @@ const EventTypeSchema = Type.String({
   pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$',
   maxLength: 128,
   description: 'Dot-separated words, e.g. pr.merged, deploy.requested',
-});
-
-const StartedRunSchema = Type.Object({
-  executionId: Type.String(),
-  workflowId: Type.String(),
-  workflowName: Type.String(),
-  version: Type.Integer(),
-  ruleId: Type.Optional(Type.String({ description: 'The trigger rule that started it.' })),
-});
-
-const UnmatchedSchema = Type.Object({
-  workflowId: Type.String(),
-  workflowName: Type.String(),
-  version: Type.Integer(),
-  reason: Type.String({ description: 'Why this listening workflow did not start.' }),
-  ruleId: Type.Optional(Type.String({ description: 'The trigger rule that did not start it.' })),
-});
-
-export const PlatformEventSchema = Type.Object({
-  id: Type.String({ description: 'evt_…' }),
-  type: Type.String(),
-  subject: Type.Union([Type.String(), Type.Null()]),
-  data: Type.Object({}, { additionalProperties: true }),
-  source: Type.String({ description: 'api, hook:<hookId> or switchyard' }),
-  actor: Type.String(),
-  timestamp: Type.String({ format: 'date-time' }),
-  chainDepth: Type.Integer({ description: 'How many execution.* events led to this one.' }),
-  status: Type.Union([Type.Literal('pending'), Type.Literal('processed')]),
-  processedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  executions: Type.Array(StartedRunSchema, { description: 'The runs this event started.' }),
-  unmatched: Type.Array(UnmatchedSchema, {
-    description: 'Workflows with an event trigger for this type that did not start, and why.',
-  }),
 });
 
 export function eventRoutes(app: App, services: Services): void {

@@ -8,41 +8,10 @@ import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
 import { WorkflowIdParams, errorResponses } from '../schemas.ts';
 import { pageOf, pageQueryFields } from '../../wire/common.ts';
+import { DeliverySchema, HookSchema } from '../../wire/hooks.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['hooks'];
-
-const HookSchema = Type.Object({
-  id: Type.String(),
-  workflowId: Type.String(),
-  name: Type.String(),
-  kind: Type.Union([Type.Literal('generic'), Type.Literal('github')]),
-  url: Type.String({ description: 'Where deliveries go: POST, signed with the secret.' }),
-  createdBy: Type.String(),
-  createdAt: Type.String(),
-});
-
-const DeliverySchema = Type.Object({
-  id: Type.String(),
-  hookId: Type.String(),
-  receivedAt: Type.String(),
-  outcome: Type.Union([
-    Type.Literal('accepted'),
-    Type.Literal('ignored'),
-    Type.Literal('duplicate'),
-    Type.Literal('rejected'),
-  ]),
-  httpStatus: Type.Integer(),
-  deliveryId: Type.Union([Type.String(), Type.Null()], {
-    description: "GitHub's X-GitHub-Delivery (GitHub hooks).",
-  }),
-  sourceEvent: Type.Union([Type.String(), Type.Null()], {
-    description: "GitHub's X-GitHub-Event (GitHub hooks).",
-  }),
-  eventType: Type.Union([Type.String(), Type.Null()]),
-  eventId: Type.Union([Type.String(), Type.Null()]),
-  detail: Type.String(),
-});
 
 const HookParams = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 64 }),
