@@ -6,8 +6,8 @@
  * calling the no-op endpoint (the server is started with SWITCHYARD_EGRESS_ALLOW naming it), so
  * every node is a durable step with real I/O; the `wait0` shapes use `wait: 0s` nodes instead.
  * The same shapes run on DBOS Transact (bench/peers/dbos, installed there on first use) on a
- * PostgreSQL database of its own, and every Switchyard row carries `ratioToDbos` (wf/s over
- * DBOS's wf/s for the same shape).
+ * PostgreSQL database of its own, and every Switchyard row carries `ratioToDbos` (its throughput
+ * over DBOS's for the same shape, from steps/s: the same as the wf/s ratio, without its rounding).
  *
  * Shapes (a shape is L layers of W nodes; each node needs every node of the layer before):
  *   chain10_serial        10-node chain, one execution at a time
@@ -249,7 +249,7 @@ function awaitEnd(url: string, token: string): Promise<string> {
   });
 }
 
-type Row = Record<string, unknown> & { shape: string; wfPerSec: number };
+type Row = Record<string, unknown> & { shape: string; stepsPerSec: number };
 
 async function runShapes(
   server: Server,
@@ -304,8 +304,9 @@ async function runShapes(
       const p = summarize(postRun);
       Object.assign(row, { postRunP50Ms: p.p50_ms, postRunP99Ms: p.p99_ms });
     }
+    // Both run the same steps per workflow, so this is the wf/s ratio without wf/s's rounding.
     const peer = dbos.get(s.shape);
-    if (peer) row.ratioToDbos = Math.round((row.wfPerSec / peer) * 100) / 100;
+    if (peer) row.ratioToDbos = Math.round((row.stepsPerSec / peer) * 100) / 100;
     if (profileDir) row.profiled = true;
     process.stdout.write(`${JSON.stringify(row)}\n`);
   }
@@ -334,7 +335,7 @@ async function benchSwitchyard(
 
 // --- the DBOS peer ------------------------------------------------------------------------------
 
-/** Runs the shapes on DBOS; returns wf/s by shape (empty, with the reason on stderr, on failure). */
+/** Runs the shapes on DBOS; returns steps/s by shape (empty, with the reason on stderr, on failure). */
 async function benchDbos(noopUrl: string): Promise<Map<string, number>> {
   const dir = path.join(import.meta.dirname, 'peers', 'dbos');
   const result = new Map<string, number>();
@@ -371,7 +372,7 @@ async function benchDbos(noopUrl: string): Promise<Map<string, number>> {
         buf = buf.slice(cut + 1);
         if (line.startsWith('{"bench":"workflows"')) {
           const row = JSON.parse(line) as Row;
-          result.set(row.shape, row.wfPerSec);
+          result.set(row.shape, row.stepsPerSec);
           process.stdout.write(`${line}\n`);
         } else if (line.trim() !== '') process.stderr.write(`dbos: ${line}\n`);
       }
