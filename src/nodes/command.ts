@@ -7,7 +7,7 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stateDirName } from '../runtime/local.ts';
-import type { SandboxProcess } from '../runtime/types.ts';
+import type { Sandbox, SandboxProcess } from '../runtime/types.ts';
 import { createInWorkspace, openInWorkspace } from '../runtime/workspace-files.ts';
 import { cancelled, errorMessage, fail, formatMs, maxTimerMs } from './errors.ts';
 import { LineSplitter } from './line-splitter.ts';
@@ -47,13 +47,14 @@ async function executeCommand(ctx: ExecContext<CommandConfig>): Promise<ExecResu
   const argv = shellArgv(node.shell, node.run);
   if (argv === undefined) return fail('ERR_NODE_CONFIG', "'shell' is empty");
   if (ctx.signal.aborted) return cancelled(ctx.signal);
-  const { sandbox } = ctx;
+  // The execution's environment is made on the first node that runs a process.
+  const sandbox = await ctx.sandbox();
   const cwd = await resolveWorkingDir(sandbox.hostWorkspace, node.workingDir);
   if ('error' in cwd) return fail('ERR_NODE_CONFIG', cwd.error);
 
   let outputFile: string;
   try {
-    outputFile = await createOutputFile(ctx);
+    outputFile = await createOutputFile(ctx, sandbox);
   } catch (error) {
     return fail('ERR_NODE_SPAWN', `could not create $SWITCHYARD_OUTPUT: ${errorMessage(error)}`, {
       retryable: true,
@@ -71,7 +72,7 @@ async function executeCommand(ctx: ExecContext<CommandConfig>): Promise<ExecResu
     SWITCHYARD_WORKSPACE: sandbox.workspace,
   };
   const started = performance.now();
-  const end = await runProcess(ctx, argv, inside(cwd.path), env, node.image);
+  const end = await runProcess(ctx, sandbox, argv, inside(cwd.path), env, node.image);
   const usage: NodeUsage = { runtimeSeconds: (performance.now() - started) / 1000 };
   if (end.kind === 'spawn-error') {
     await rm(outputFile, { force: true });
@@ -89,7 +90,12 @@ async function executeCommand(ctx: ExecContext<CommandConfig>): Promise<ExecResu
     });
   }
 
-  const outputs: Record<string, unknown> = await readOutputs(ctx, outputFile, node.outputs);
+  const outputs: Record<string, unknown> = await readOutputs(
+    ctx,
+    sandbox,
+    outputFile,
+    node.outputs,
+  );
   const exitCode = end.code ?? 128 + (end.signal === null ? 0 : signalNumber(end.signal));
   outputs.exitCode = exitCode;
   const opts = { exitCode, outputs, usage };
@@ -165,8 +171,8 @@ function isInside(root: string, target: string): boolean {
  * The server creates it; the sandbox's user (not the server's) writes it, so it is 0666 inside
  * the workspace that only that user can enter, in a directory that user cannot change.
  */
-async function createOutputFile(ctx: ExecContext): Promise<string> {
-  const dir = path.join(ctx.sandbox.hostWorkspace, stateDirName);
+async function createOutputFile(ctx: ExecContext, sandbox: Sandbox): Promise<string> {
+  const dir = path.join(sandbox.hostWorkspace, stateDirName);
   await mkdir(dir, { recursive: true, mode: 0o755 });
   // A sandbox may have replaced the directory with a symlink out of the workspace.
   if ((await lstat(dir)).isSymbolicLink()) {
@@ -176,12 +182,7 @@ async function createOutputFile(ctx: ExecContext): Promise<string> {
   const file = path.join(dir, `output-${ctx.nodeId}-${ctx.attempt}-${randomUUID()}`);
   // The sandbox's processes may run as another user (docker `runtime_config.user`): the file is
   // given to it through its descriptor; the directory stays the server's.
-  await createInWorkspace(
-    await realpath(ctx.sandbox.hostWorkspace),
-    file,
-    0o666,
-    ctx.sandbox.hostUser,
-  );
+  await createInWorkspace(await realpath(sandbox.hostWorkspace), file, 0o666, sandbox.hostUser);
   return file;
 }
 
@@ -203,6 +204,7 @@ const tellingLine = /^\s*(?:fatal|error|e)(?:\[[\w-]+\])?:\s|^\s*npm err!\s/i;
 
 async function runProcess(
   ctx: ExecContext,
+  sandbox: Sandbox,
   argv: string[],
   cwd: string,
   env: Record<string, string>,
@@ -210,7 +212,7 @@ async function runProcess(
 ): Promise<ProcessEnd> {
   let proc: SandboxProcess;
   try {
-    proc = await ctx.sandbox.spawn(argv, {
+    proc = await sandbox.spawn(argv, {
       cwd,
       env,
       ...(image !== undefined && { image }),
@@ -291,13 +293,14 @@ async function runProcess(
 
 async function readOutputs(
   ctx: ExecContext,
+  sandbox: Sandbox,
   file: string,
   declared: string[] | undefined,
 ): Promise<Record<string, unknown>> {
   let text = '';
   try {
     // The command may have swapped the file for a link to a host file, a FIFO or a directory.
-    const opened = await openInWorkspace(await realpath(ctx.sandbox.hostWorkspace), file);
+    const opened = await openInWorkspace(await realpath(sandbox.hostWorkspace), file);
     if ('refused' in opened) throw new Error(opened.message);
     const { handle, size } = opened;
     try {

@@ -11,6 +11,18 @@ import type { NodeError, NodeUsage } from '../engine/types.ts';
 
 export type { NodeError, NodeUsage };
 
+/** The node has no environment: the runtime refused it or cannot be reached (`ctx.sandbox()`). */
+export class EnvironmentError extends Error {
+  override name = 'EnvironmentError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
 export type ExecResult =
   | { status: 'succeeded'; outputs: Record<string, unknown>; usage?: NodeUsage }
   | { status: 'failed'; error: NodeError; outputs?: Record<string, unknown>; usage?: NodeUsage };
@@ -33,14 +45,14 @@ export interface ExecContext<C = GraphNode> {
   attempt: number;
   /** The node's config with every `${{ }}` in string fields already rendered. */
   node: C;
-  /** Absolute host path of the execution's workspace directory (exists). */
-  workspace: string;
   /**
    * Where the node's processes run (the execution's runtime environment): executors start
-   * processes only through it. Its `workspace` is the path processes see, `hostWorkspace` the
-   * same directory on the server.
+   * processes only through it. Made (or found) on the first call, once per execution, so nodes
+   * that run no process (http, llm) never make one. Its `workspace` is the path processes see,
+   * `hostWorkspace` the same directory on the server. Throws an `EnvironmentError` when there is
+   * none; the worker turns it into the node's failed attempt.
    */
-  sandbox: Sandbox;
+  sandbox(): Promise<Sandbox>;
   /** Environment for processes: variables, params (PARAM_<NAME>), SWITCHYARD_* (no node env yet). */
   env: Record<string, string>;
   /** Node timeout in ms, if any; the executor enforces it and fails with ERR_NODE_TIMEOUT. */

@@ -7,7 +7,12 @@
 import { type GraphNode, parseDuration } from '../definition/index.ts';
 import { ExpressionError, type ExprContext, evaluate, render } from '../engine/expressions.ts';
 import { errorMessage, fail } from '../nodes/errors.ts';
-import type { ExecContext, ExecResult, LogStream } from '../nodes/executor.ts';
+import {
+  EnvironmentError,
+  type ExecContext,
+  type ExecResult,
+  type LogStream,
+} from '../nodes/executor.ts';
 import type { NodeRegistry } from '../nodes/registry.ts';
 
 /** Runs the executor of `ctx.node`'s type; a type without one, or a throw, is a failed attempt. */
@@ -17,6 +22,12 @@ export async function callExecutor(types: NodeRegistry, ctx: ExecContext): Promi
   try {
     return await spec.execute(ctx);
   } catch (error) {
+    if (error instanceof EnvironmentError) {
+      return {
+        status: 'failed',
+        error: { code: error.code, message: error.message, retryable: error.retryable },
+      };
+    }
     return fail(
       'ERR_NODE_INTERNAL',
       `the ${ctx.node.type} executor failed: ${errorMessage(error)}`,

@@ -10,7 +10,7 @@ import { price } from '../engine/cost.ts';
 import { isTerminalExecution } from '../engine/status.ts';
 import { expressionContext } from '../engine/draft.ts';
 import type { ExecutionState, NodeState, Snapshot } from '../engine/types.ts';
-import type { ExecContext, ExecResult } from '../nodes/executor.ts';
+import { EnvironmentError, type ExecContext, type ExecResult } from '../nodes/executor.ts';
 import { RuntimeUnavailableError } from '../runtime/broker.ts';
 import type { Sandbox } from '../runtime/types.ts';
 import * as executionsSql from '../store/executions.ts';
@@ -115,27 +115,9 @@ async function execute(
   const exprCtx = expressionContext(snapshot);
   if (ctx.nodeTypes.get(def.type)?.execute === undefined)
     return noExecutor(ctx.nodeTypes, def.type);
-  let sandbox: Sandbox;
-  try {
-    sandbox = await sandboxOf(ctx, e);
-  } catch (err) {
-    // Refusals with their own code (a missing image, a forbidden Docker socket, an unknown
-    // user) say whether retrying can help; an engine that is down may come back.
-    const { code, retryable } = err as { code?: unknown; retryable?: unknown };
-    const own = typeof code === 'string' && typeof retryable === 'boolean';
-    return {
-      status: 'failed',
-      error: {
-        code: own
-          ? code
-          : err instanceof RuntimeUnavailableError
-            ? 'ERR_RUNTIME_UNAVAILABLE'
-            : 'ERR_RUNTIME',
-        message: `No environment for the node: ${(err as Error).message}`,
-        retryable: own ? retryable : true,
-      },
-    };
-  }
+  // Made on the first call (a command), once per execution: http and llm nodes make none.
+  let acquired: Promise<Sandbox> | undefined;
+  const sandbox = () => (acquired ??= sandboxOf(ctx, e).catch(asEnvironmentError));
   const first = renderOrFail(ctx.nodeTypes, def, exprCtx);
   if ('failed' in first) return first.failed;
   const log = (stream: 'stdout' | 'stderr' | 'system', line: string) =>
@@ -147,7 +129,6 @@ async function execute(
     nodeId: def.id,
     attempt: task.attempt,
     node: first.node,
-    workspace: sandbox.hostWorkspace,
     sandbox,
     env: nodeEnv(e, def.id, task.attempt, ctx.workerId),
     ...(timeoutMs !== undefined && { timeoutMs }),
@@ -159,6 +140,19 @@ async function execute(
     killGraceMs: ctx.config.killGraceMs,
   };
   return callExecutor(ctx.nodeTypes, exec);
+}
+
+/** Why there is no environment, as the node's error: a refusal's own code, else a runtime one. */
+function asEnvironmentError(err: unknown): never {
+  // Refusals with their own code (a missing image, a forbidden Docker socket, an unknown user)
+  // say whether retrying can help; an engine that is down may come back.
+  const { code, retryable } = err as { code?: unknown; retryable?: unknown };
+  const own = typeof code === 'string' && typeof retryable === 'boolean';
+  throw new EnvironmentError(
+    own ? code : err instanceof RuntimeUnavailableError ? 'ERR_RUNTIME_UNAVAILABLE' : 'ERR_RUNTIME',
+    `No environment for the node: ${(err as Error).message}`,
+    own ? retryable : true,
+  );
 }
 
 /** The environment a node's processes see: variables, PARAM_<NAME>, SWITCHYARD_*. */
