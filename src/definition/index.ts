@@ -7,7 +7,6 @@ export {
   TriggerConfigSchema,
   ConcurrencySchema,
   concurrencyPolicies,
-  triggerTypes,
   inputTypes,
   networkModes,
   catchupPolicies,

@@ -321,7 +321,6 @@ export interface WebhookTrigger {
   name: string;
 }
 export type Trigger = ManualTrigger | ScheduleTrigger | EventTrigger | WebhookTrigger;
-export const triggerTypes = ['manual', 'schedule', 'event', 'webhook'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Concurrency (DESIGN §7): GitHub Actions' `concurrency` with `cancel-in-progress`

@@ -212,8 +212,6 @@ export type EngineEvent =
       cost: Cost;
     };
 
-export type EngineEventType = EngineEvent['type'];
-
 /** Event types recorded in execution_events (DESIGN §5). */
 export type StreamEventType =
   | 'execution.status'

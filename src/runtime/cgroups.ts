@@ -337,13 +337,3 @@ export async function reapCgroups(
   }
   return removed;
 }
-
-/** Reads a cgroup file of the execution (for accounting and tests); undefined when absent. */
-export function readCgroupFile(dir: string | undefined, file: string): string | undefined {
-  if (dir === undefined) return undefined;
-  try {
-    return readFileSync(path.join(dir, file), 'utf8');
-  } catch {
-    return undefined;
-  }
-}
