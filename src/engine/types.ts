@@ -31,8 +31,6 @@ export interface NodeUsage {
   models?: Record<string, { promptTokens: number; completionTokens: number }>;
 }
 
-export type { NodeStatusReason } from './status.ts';
-
 export interface Cost {
   estimatedUsd: number;
   tokens: { prompt: number; completion: number };
@@ -83,7 +81,7 @@ export interface ExecutionError {
   nodeId?: string;
 }
 
-export interface ConversationEntry {
+interface ConversationEntry {
   role: 'user' | 'assistant';
   content: string;
   turn: number;

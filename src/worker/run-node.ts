@@ -162,7 +162,7 @@ async function execute(
 }
 
 /** The environment a node's processes see: variables, PARAM_<NAME>, SWITCHYARD_*. */
-export function nodeEnv(
+function nodeEnv(
   e: ExecutionState,
   nodeId: string,
   attempt: number,
