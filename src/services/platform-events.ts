@@ -19,7 +19,7 @@ import { type Page, decodeCursor, toPage } from './pagination.ts';
  * Types only hooks (and tokens.admin) may post: anyone with workflows.run could otherwise forge
  * `pr.merged` and start a deploy; `execution.*` is what Switchyard itself says about its runs.
  */
-export const reservedPrefixes = ['git.', 'pr.', 'webhook.', 'execution.'] as const;
+const reservedPrefixes = ['git.', 'pr.', 'webhook.', 'execution.'] as const;
 
 export interface PublishInput {
   type: string;
@@ -31,7 +31,7 @@ export interface PublishInput {
   chainDepth?: number;
 }
 
-export interface StartedRun {
+interface StartedRun {
   executionId: string;
   workflowId: string;
   workflowName: string;
@@ -40,7 +40,7 @@ export interface StartedRun {
   ruleId?: string;
 }
 
-export interface UnmatchedListener {
+interface UnmatchedListener {
   workflowId: string;
   workflowName: string;
   version: number;

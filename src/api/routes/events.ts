@@ -30,7 +30,7 @@ const UnmatchedSchema = Type.Object({
   ruleId: Type.Optional(Type.String({ description: 'The trigger rule that did not start it.' })),
 });
 
-export const PlatformEventSchema = Type.Object({
+const PlatformEventSchema = Type.Object({
   id: Type.String({ description: 'evt_…' }),
   type: Type.String(),
   subject: Type.Union([Type.String(), Type.Null()]),
