@@ -1,5 +1,5 @@
 /** Small helpers shared by the benchmarks. */
-export function percentile(sortedMs: number[], p: number): number {
+function percentile(sortedMs: number[], p: number): number {
   if (sortedMs.length === 0) return 0;
   const i = Math.min(sortedMs.length - 1, Math.max(0, Math.ceil((p / 100) * sortedMs.length) - 1));
   return Math.round(sortedMs[i]! * 100) / 100;

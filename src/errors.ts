@@ -3,7 +3,7 @@
  * HTTP status and a `retryable` flag. `docs/api.md` lists exactly these codes (a test holds it).
  */
 
-export const errorCatalog = {
+const errorCatalog = {
   ERR_BAD_REQUEST: { status: 400, retryable: false, message: 'The request is malformed.' },
   ERR_VALIDATION: {
     status: 400,

@@ -18,7 +18,7 @@ type Token =
   | { kind: 'rest' };
 
 /** Longest pattern accepted; longer ones are refused by `checkGlob`. */
-export const maxGlobLength = 1024;
+const maxGlobLength = 1024;
 
 export interface CompiledGlob {
   readonly source: string;

@@ -48,12 +48,3 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
     .map((d) => alphabet[d])
     .join('')}`;
 }
-
-/** Whether `id` looks like an id of this kind (cheap syntactic check before a lookup). */
-export function isId(prefix: IdPrefix, id: string): boolean {
-  return (
-    id.length === prefix.length + 27 &&
-    id.startsWith(`${prefix}_`) &&
-    /^[0-9a-z]{26}$/.test(id.slice(prefix.length + 1))
-  );
-}

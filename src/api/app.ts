@@ -25,10 +25,10 @@ import type { WorkerStats } from '../worker/worker.ts';
 import { validatorCompiler } from './validation.ts';
 
 /** Deepest nesting a JSON body may have. */
-export const maxJsonDepth = 64;
+const maxJsonDepth = 64;
 
 /** Iterative depth check (a recursive one would itself overflow on hostile input). */
-export function exceedsDepth(value: unknown, max: number): boolean {
+function exceedsDepth(value: unknown, max: number): boolean {
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!;

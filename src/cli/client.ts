@@ -113,7 +113,7 @@ export class ApiClient {
   }
 }
 
-export function networkError(url: string, err: unknown): CliError {
+function networkError(url: string, err: unknown): CliError {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   const why = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
   return new CliError(`cannot reach the Switchyard server at ${url}: ${why}`, ExitCode.usage, {
@@ -122,7 +122,7 @@ export function networkError(url: string, err: unknown): CliError {
 }
 
 /** The server's error body as a CliError: `<error> (<code>)`, one line per detail. */
-export async function responseError(res: Response): Promise<CliError> {
+async function responseError(res: Response): Promise<CliError> {
   const text = await res.text().catch(() => '');
   let body: ErrorBody | undefined;
   try {

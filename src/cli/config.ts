@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { usageError } from './exit-codes.ts';
 
-export const defaultUrl = 'http://127.0.0.1:3000';
+const defaultUrl = 'http://127.0.0.1:3000';
 
 export interface SavedConfig {
   url?: string;
@@ -58,7 +58,7 @@ export function writeSavedConfig(config: SavedConfig, file = configFilePath()): 
   return file;
 }
 
-export function normalizeUrl(url: string, source: string): string {
+function normalizeUrl(url: string, source: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -16,7 +16,7 @@ const workflowOption = [
   'the execution’s workflow (id or name); else it is looked up',
 ] as const;
 
-export function printExecution(e: Execution): void {
+function printExecution(e: Execution): void {
   printFields([
     ['id', e.id],
     ['workflow', `${e.workflowId} version ${e.version}`],

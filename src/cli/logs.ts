@@ -42,7 +42,7 @@ function missingRoute(err: unknown): never {
 }
 
 /** Every stored log line (paged by `after`). */
-export async function fetchLogs(
+async function fetchLogs(
   client: ApiClient,
   ref: ExecutionRef,
   filter: LogFilter,

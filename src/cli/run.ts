@@ -27,7 +27,7 @@ interface RunOptions {
 }
 
 /** `key=value`; the value is JSON when it parses as JSON, else the string. */
-export function paramOption(text: string, previous: [string, unknown][] = []): [string, unknown][] {
+function paramOption(text: string, previous: [string, unknown][] = []): [string, unknown][] {
   const eq = text.indexOf('=');
   if (eq <= 0) throw new InvalidArgumentError('expected key=value');
   return [...previous, [text.slice(0, eq), jsonOrString(text.slice(eq + 1))]];

@@ -154,7 +154,7 @@ async function pollUntilEnd(
   }
 }
 
-export function exitCodeFor(status: string): ExitCode {
+function exitCodeFor(status: string): ExitCode {
   if (status === 'succeeded') return ExitCode.ok;
   if (status === 'cancelled') return ExitCode.cancelled;
   return ExitCode.failed;

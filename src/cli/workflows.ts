@@ -30,7 +30,7 @@ interface Problem {
  * Parses and validates a YAML file locally, as the server's import does. The definition model
  * (schemas, CEL, cron) loads only here, so other commands start faster.
  */
-export async function checkYaml(
+async function checkYaml(
   text: string,
 ): Promise<
   { ok: true; def: WorkflowDefinition } | { ok: false; message: string; problems: Problem[] }

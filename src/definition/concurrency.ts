@@ -6,7 +6,7 @@
  */
 import { findExpressionSpans } from './expressions.ts';
 
-export const concurrencyGroupRoots = ['params', 'trigger', 'vars'] as const;
+const concurrencyGroupRoots = ['params', 'trigger', 'vars'] as const;
 
 const allowed = new Set<string>(concurrencyGroupRoots);
 /** CEL words that are not variables. */

@@ -5,7 +5,7 @@
  */
 import { parse } from '@marcbachmann/cel-js';
 
-export interface ExpressionSpan {
+interface ExpressionSpan {
   /** Offset of `${{`. */
   start: number;
   /** Offset just after `}}`. */

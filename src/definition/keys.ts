@@ -33,7 +33,7 @@ export function pathIndex(path: string, index: number): string {
 }
 
 /** A user-supplied string made safe to quote in a message: at most 64 characters. */
-export function shorten(text: string, max = 64): string {
+function shorten(text: string, max = 64): string {
   return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
 

@@ -32,9 +32,9 @@ export const CelString = (description = 'a CEL expression') =>
 export const NodeIdString = () => Type.String({ pattern: nodeIdPattern });
 export const NodeIdList = (options: Record<string, unknown> = {}) =>
   Type.Array(NodeIdString(), options);
-export const StringMap = (keyPattern: string = anyKeyPattern) =>
+const StringMap = (keyPattern: string = anyKeyPattern) =>
   Type.Record(Type.String({ pattern: keyPattern }), Type.String());
-export const EnvMap = () => StringMap(namePattern);
+const EnvMap = () => StringMap(namePattern);
 export const HeaderMap = () => StringMap(headerNamePattern);
 export const FreeMap = () => Type.Record(Type.String({ pattern: anyKeyPattern }), Type.Unknown());
 /** A node definition nested inside another node (parallel branches, map/loop templates). */
@@ -62,7 +62,7 @@ export type RetryPolicyInput = Static<typeof RetryPolicySchema>;
 // Nodes
 
 /** Fields every node type accepts. */
-export const commonNodeFields = {
+const commonNodeFields = {
   id: NodeIdString(),
   name: Type.Optional(Type.String({ maxLength: 200 })),
   needs: Type.Optional(NodeIdList()),
@@ -97,7 +97,7 @@ export interface GraphEdge {
   when?: string;
 }
 
-export const EdgeSchema = Type.Object(
+const EdgeSchema = Type.Object(
   {
     from: NodeIdString(),
     to: NodeIdString(),
@@ -138,7 +138,7 @@ export const VariablesPreciseSchema = Type.Record(
 export type Variables = Record<string, string | number | boolean>;
 
 /** `runtime_config.user`: a user, or `user:group`, by name or number (`1000:1000`, `nobody`). */
-export const containerUserPattern =
+const containerUserPattern =
   '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$';
 
 export const RuntimeConfigPreciseSchema = Type.Object(
@@ -170,8 +170,7 @@ export const RuntimeConfigPreciseSchema = Type.Object(
   { additionalProperties: false, 'x-name': 'runtime config' },
 );
 
-export const networkModes = ['none', 'outbound', 'host'] as const;
-export type NetworkMode = (typeof networkModes)[number];
+export type NetworkMode = 'none' | 'outbound' | 'host';
 
 export interface RuntimeConfig {
   mode?: 'per_execution' | 'per_workflow' | 'shared';
@@ -200,10 +199,10 @@ export interface RuntimeConfig {
 // ---------------------------------------------------------------------------------------------
 // Triggers (DESIGN §7)
 
-export const inputTypes = ['string', 'number', 'integer', 'boolean', 'object', 'array'] as const;
+const inputTypes = ['string', 'number', 'integer', 'boolean', 'object', 'array'] as const;
 export type InputType = (typeof inputTypes)[number];
 
-export const ManualInputSchema = Type.Object(
+const ManualInputSchema = Type.Object(
   {
     type: Type.Union(inputTypes.map((t) => Type.Literal(t))),
     required: Type.Optional(Type.Boolean()),
@@ -221,27 +220,21 @@ export interface ManualInput {
   description?: string;
 }
 
-export const ManualTriggerSchema = Type.Object(
+const ManualTriggerSchema = Type.Object(
   {
     type: Type.Literal('manual'),
     inputs: Type.Optional(Type.Record(Type.String({ pattern: namePattern }), ManualInputSchema)),
   },
   { additionalProperties: false, 'x-name': 'manual trigger' },
 );
-export const catchupPolicies = ['skip', 'latest', 'all'] as const;
+const catchupPolicies = ['skip', 'latest', 'all'] as const;
 export type CatchupPolicy = (typeof catchupPolicies)[number];
 /** Temporal's overlap policies, for a tick that comes while this schedule's previous run is active. */
-export const overlapPolicies = [
-  'skip',
-  'buffer_one',
-  'buffer_all',
-  'cancel_other',
-  'allow_all',
-] as const;
-export type OverlapPolicy = (typeof overlapPolicies)[number];
-export const scheduleIdPattern = '^[a-z0-9][a-z0-9_-]*$';
+const overlapPolicies = ['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'allow_all'] as const;
+type OverlapPolicy = (typeof overlapPolicies)[number];
+const scheduleIdPattern = '^[a-z0-9][a-z0-9_-]*$';
 
-export const ScheduleTriggerSchema = Type.Object(
+const ScheduleTriggerSchema = Type.Object(
   {
     type: Type.Literal('schedule'),
     id: Type.Optional(Type.String({ pattern: scheduleIdPattern, maxLength: 64 })),
@@ -260,7 +253,7 @@ export const ScheduleTriggerSchema = Type.Object(
     'x-aliases': { maxCatchup: 'catchupLimit' },
   },
 );
-export const EventTriggerSchema = Type.Object(
+const EventTriggerSchema = Type.Object(
   {
     type: Type.Literal('event'),
     /** The event type, or a glob over it (`pr.*`). */
@@ -276,7 +269,7 @@ export const EventTriggerSchema = Type.Object(
   },
   { additionalProperties: false, 'x-name': 'event trigger' },
 );
-export const WebhookTriggerSchema = Type.Object(
+const WebhookTriggerSchema = Type.Object(
   {
     type: Type.Literal('webhook'),
     name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$', maxLength: 64 }),
@@ -316,12 +309,11 @@ export interface EventTrigger {
   repositories?: string[];
   if?: string;
 }
-export interface WebhookTrigger {
+interface WebhookTrigger {
   type: 'webhook';
   name: string;
 }
 export type Trigger = ManualTrigger | ScheduleTrigger | EventTrigger | WebhookTrigger;
-export const triggerTypes = ['manual', 'schedule', 'event', 'webhook'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Concurrency (DESIGN §7): GitHub Actions' `concurrency` with `cancel-in-progress`
@@ -330,7 +322,7 @@ export const triggerTypes = ['manual', 'schedule', 'event', 'webhook'] as const;
  * What a new run does when its group already has `max` active runs: wait its turn (`queue`),
  * not start at all (`skip`), or cancel the running ones and start (`cancel_running`).
  */
-export const concurrencyPolicies = ['queue', 'skip', 'cancel_running'] as const;
+const concurrencyPolicies = ['queue', 'skip', 'cancel_running'] as const;
 export type ConcurrencyPolicy = (typeof concurrencyPolicies)[number];
 
 export const ConcurrencyPreciseSchema = Type.Object(

@@ -25,7 +25,7 @@ export interface NodeCheckContext {
 }
 
 /** Server-side settings a definition is checked against when it is saved (DefinitionLimits). */
-export interface ServerSettings {
+interface ServerSettings {
   /** Names of the configured LLM providers (`llmProviders`); undefined: not known here. */
   llmProviders?: readonly string[] | undefined;
 }

@@ -12,7 +12,7 @@ import { inStyle, pathKey, quote, snakeToCamel, type KeyStyle } from './keys.ts'
 import type { NodeCatalog, NodeRules } from './node-rules.ts';
 
 /** The names every expression in a node sees (engine/draft.ts `expressionContext`). */
-export const executionNames = ['params', 'vars', 'nodes', 'execution', 'trigger'] as const;
+const executionNames = ['params', 'vars', 'nodes', 'execution', 'trigger'] as const;
 
 /** Identifiers cel-js itself defines (type names and namespaces): never a missing variable. */
 const celConstants = new Set([

@@ -14,7 +14,7 @@ export interface NamedSchedule {
 }
 
 /** Shortest `every`: a pass of the scheduler cannot keep up with less. */
-export const minEveryMs = 1000;
+const minEveryMs = 1000;
 
 export function namedSchedules(triggers: readonly Trigger[]): NamedSchedule[] {
   const out: NamedSchedule[] = [];

@@ -98,7 +98,7 @@ export function throwIfInvalid(problems: ProblemList): void {
 }
 
 /** ERR_GRAPH_TOO_LARGE; `count` is the number of nodes when known. */
-export function graphTooLarge(limits: DefinitionLimits, path: string, count?: number): AppError {
+function graphTooLarge(limits: DefinitionLimits, path: string, count?: number): AppError {
   const has = count === undefined ? `more than ${limits.maxNodes}` : String(count);
   return new AppError('ERR_GRAPH_TOO_LARGE', {
     message: `The graph has ${has} nodes; at most ${limits.maxNodes} are allowed (inline nodes included).`,

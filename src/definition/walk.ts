@@ -147,7 +147,7 @@ function schemaKinds(schema: Schema): Kind[] {
 }
 
 /** What a schema accepts, for messages: "a string", "one of: GET, POST", ... */
-export function describe(schema: Schema): string {
+function describe(schema: Schema): string {
   if ('const' in schema) return JSON.stringify(schema.const);
   const literals = literalsOf(schema);
   if (literals !== undefined) return `one of: ${literals.map((v) => String(v)).join(', ')}`;

@@ -32,7 +32,7 @@ export class EgressForbiddenError extends Error {
 export type AddressLookup = (hostname: string) => Promise<string[]>;
 
 /** Every address of a name, in the resolver's order. */
-export const systemLookup: AddressLookup = (hostname) =>
+const systemLookup: AddressLookup = (hostname) =>
   new Promise((resolve, reject) => {
     lookup(hostname, { all: true }, (err, addresses) =>
       err ? reject(err) : resolve(addresses.map((a) => a.address)),
@@ -40,7 +40,7 @@ export const systemLookup: AddressLookup = (hostname) =>
   });
 
 /** An undici connector that connects only to an address the policy allows. */
-export function createEgressConnector(
+function createEgressConnector(
   policy: EgressPolicy,
   resolve: AddressLookup = systemLookup,
 ): buildConnector.connector {
@@ -66,7 +66,7 @@ export function createEgressConnector(
   };
 }
 
-export function createEgressAgent(policy: EgressPolicy, resolve?: AddressLookup): Agent {
+function createEgressAgent(policy: EgressPolicy, resolve?: AddressLookup): Agent {
   return new Agent({ connect: createEgressConnector(policy, resolve) });
 }
 

@@ -52,7 +52,7 @@ export const egressAllowSetting = 'egressAllow (SWITCHYARD_EGRESS_ALLOW)';
  * `fd00::/8`), a host name (`mirror.internal`), each optionally with a port (`host:port`,
  * `[::1]:8080`, `10.0.0.5:3128`). Throws with the entry in the message when it is none of these.
  */
-export function parseEgressAllowEntry(raw: string): EgressAllowEntry {
+function parseEgressAllowEntry(raw: string): EgressAllowEntry {
   const text = raw.trim();
   const bad = (why: string) => new Error(`egressAllow entry '${text}' ${why}`);
   let rest = text;

@@ -43,7 +43,7 @@ export function subtractCost(a: Cost, b: Cost): Cost {
 }
 
 /** The CPUs compute is charged for: the runtime's `cpu` quantity ("2", ".5", "500m"); 1 when unset or unreadable. */
-export function cpuOf(value: unknown): number {
+function cpuOf(value: unknown): number {
   try {
     return parseCpu(value) ?? 1;
   } catch (err) {

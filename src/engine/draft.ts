@@ -44,7 +44,7 @@ export function expressionContext(s: Snapshot): Record<string, unknown> {
   };
 }
 
-export function freshNodeState(): NodeState {
+function freshNodeState(): NodeState {
   return {
     status: 'pending',
     attempt: 0,

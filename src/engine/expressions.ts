@@ -43,7 +43,7 @@ function firstLine(err: unknown): string {
 }
 
 /** JS values into CEL: integer numbers become BigInt (CEL ints); undefined is dropped. */
-export function toCel(value: unknown): unknown {
+function toCel(value: unknown): unknown {
   if (typeof value === 'number') return Number.isInteger(value) ? BigInt(value) : value;
   if (Array.isArray(value)) return value.map(toCel);
   if (value !== null && typeof value === 'object') {
@@ -55,7 +55,7 @@ export function toCel(value: unknown): unknown {
 }
 
 /** CEL values back into JSON-safe JS: BigInt to number, Maps to objects. */
-export function fromCel(value: unknown): unknown {
+function fromCel(value: unknown): unknown {
   if (typeof value === 'bigint') return Number(value);
   if (Array.isArray(value)) return value.map(fromCel);
   if (value instanceof Map)

@@ -40,7 +40,7 @@ export interface Plan {
  * decision's `Draft` (engine/draft.ts); it is typed `unknown` here so that this file, which the
  * draft imports, does not import the draft back.
  */
-export interface NodeBehaviour {
+interface NodeBehaviour {
   /**
    * How the engine starts a node of this type itself (pure: it edits the draft — succeeds the
    * node, makes it wait, sets a timer, starts a child). Types without it run in an executor: the
@@ -59,7 +59,7 @@ export interface NodeBehaviour {
 /** Node types by name, as the engine sees them; the registry of src/nodes/ is one. */
 export type NodeBehaviours = ReadonlyMap<string, NodeBehaviour>;
 
-export const defaultChatIdleMs = 3_600_000;
+const defaultChatIdleMs = 3_600_000;
 
 export function compilePlan(
   graph: Graph,

@@ -13,7 +13,7 @@ export interface RetryPolicy {
   jitter: number;
 }
 
-export const defaultRetryPolicy: RetryPolicy = {
+const defaultRetryPolicy: RetryPolicy = {
   maxAttempts: 1,
   backoff: 'exponential',
   initialIntervalMs: 1000,

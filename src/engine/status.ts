@@ -97,7 +97,7 @@ export const isActiveNode = (s: NodeStatus): boolean =>
  * Allowed execution transitions. Retry and DLQ retry reopen failed/cancelled executions; a DLQ
  * retry also reopens a succeeded one whose failed node was tolerated (continue_on_error).
  */
-export const executionTransitions: Record<ExecutionStatus, readonly ExecutionStatus[]> = {
+const executionTransitions: Record<ExecutionStatus, readonly ExecutionStatus[]> = {
   pending: ['running', 'waiting', 'succeeded', 'failed', 'cancelled'],
   running: ['waiting', 'succeeded', 'failed', 'cancelled'],
   waiting: ['running', 'succeeded', 'failed', 'cancelled'],
@@ -107,7 +107,7 @@ export const executionTransitions: Record<ExecutionStatus, readonly ExecutionSta
 };
 
 /** Allowed node transitions; `pending` again only through an execution retry. */
-export const nodeTransitions: Record<NodeStatus, readonly NodeStatus[]> = {
+const nodeTransitions: Record<NodeStatus, readonly NodeStatus[]> = {
   pending: ['queued', 'running', 'waiting', 'succeeded', 'failed', 'skipped', 'cancelled'],
   queued: ['running', 'cancelled', 'failed', 'succeeded', 'waiting'],
   running: ['queued', 'succeeded', 'failed', 'cancelled', 'waiting', 'running'],

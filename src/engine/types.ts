@@ -31,8 +31,6 @@ export interface NodeUsage {
   models?: Record<string, { promptTokens: number; completionTokens: number }>;
 }
 
-export type { NodeStatusReason } from './status.ts';
-
 export interface Cost {
   estimatedUsd: number;
   tokens: { prompt: number; completion: number };
@@ -83,7 +81,7 @@ export interface ExecutionError {
   nodeId?: string;
 }
 
-export interface ConversationEntry {
+interface ConversationEntry {
   role: 'user' | 'assistant';
   content: string;
   turn: number;
@@ -211,8 +209,6 @@ export type EngineEvent =
       error: ExecutionError | null;
       cost: Cost;
     };
-
-export type EngineEventType = EngineEvent['type'];
 
 /** Event types recorded in execution_events (DESIGN §5). */
 export type StreamEventType =

@@ -6,7 +6,7 @@ import { requestPrompt } from '../engine/approval.ts';
 import { defineNodeType } from './node-type.ts';
 
 /** Waits for a human decision (POST .../resume). */
-export const ApprovalNodeSchema = nodeSchema('approval', {
+const ApprovalNodeSchema = nodeSchema('approval', {
   message: Type.Optional(Type.String()),
   approvers: Type.Optional(Type.Array(NonEmptyString())),
   onReject: Type.Optional(NodeIdString()),

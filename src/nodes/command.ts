@@ -16,7 +16,7 @@ import type { ExecContext, ExecResult, NodeUsage } from './executor.ts';
 import { defineNodeType } from './node-type.ts';
 
 /** A shell command run in the execution's runtime (or in a sidecar `image`). */
-export const CommandNodeSchema = nodeSchema('command', {
+const CommandNodeSchema = nodeSchema('command', {
   run: NonEmptyString({ description: 'the script, run by `shell`' }),
   shell: Type.Optional(NonEmptyString({ description: 'default: sh -e' })),
   workingDir: Type.Optional(NonEmptyString({ description: 'relative to /workspace' })),
@@ -34,9 +34,9 @@ export const CommandNodeSchema = nodeSchema('command', {
  */
 type CommandConfig = Static<typeof CommandNodeSchema>;
 
-export const defaultShell = ['/bin/sh', '-e'] as const;
+const defaultShell = ['/bin/sh', '-e'] as const;
 /** Most of `$SWITCHYARD_OUTPUT` that is read; the rest is ignored with a log line. */
-export const maxOutputFileBytes = 1024 * 1024;
+const maxOutputFileBytes = 1024 * 1024;
 /** How long to wait for stdout/stderr to close after the process tree is gone. */
 const streamCloseWaitMs = 2000;
 const fallbackPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -123,14 +123,14 @@ async function executeCommand(ctx: ExecContext<CommandConfig>): Promise<ExecResu
 }
 
 /** `shell` split on spaces (`bash -e -o pipefail`) plus `-c <run>`; undefined when empty. */
-export function shellArgv(shell: string | undefined, run: string): string[] | undefined {
+function shellArgv(shell: string | undefined, run: string): string[] | undefined {
   const parts = shell === undefined ? [...defaultShell] : shell.trim().split(/\s+/);
   if (parts[0] === undefined || parts[0] === '') return undefined;
   return [...parts, '-c', run];
 }
 
 /** The absolute working directory inside the workspace, or why `workingDir` is refused. */
-export async function resolveWorkingDir(
+async function resolveWorkingDir(
   workspace: string,
   workingDir: string | undefined,
 ): Promise<{ path: string } | { error: string }> {

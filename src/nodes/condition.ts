@@ -5,7 +5,7 @@ import { evaluateCondition } from '../engine/expressions.ts';
 import { defineNodeType, successorProblems } from './node-type.ts';
 
 /** Two-way branch: successors not chosen become `skipped`. */
-export const ConditionNodeSchema = nodeSchema('condition', {
+const ConditionNodeSchema = nodeSchema('condition', {
   expression: CelString('chooses `then` when true, `else` when false'),
   then: Type.Optional(NodeIdList()),
   else: Type.Optional(NodeIdList()),

@@ -6,7 +6,7 @@
 import { engineErrorCatalog } from '../engine/errors.ts';
 import type { ExecResult, NodeError, NodeUsage } from './executor.ts';
 
-export const nodeErrorCatalog = {
+const nodeErrorCatalog = {
   /** The node's config cannot run (bad working dir, bad URL, ...): fixing the workflow helps. */
   ERR_NODE_CONFIG: { retryable: false },
   /** The node asks for something this runtime does not provide (e.g. a sidecar image). */
@@ -85,7 +85,7 @@ export function fail(code: NodeErrorCode, message: string, opts: FailOptions = {
 }
 
 /** Why a signal was aborted, for messages: 'cancelled', 'shutdown', or the reason's text. */
-export function abortReason(signal: AbortSignal): string {
+function abortReason(signal: AbortSignal): string {
   const reason: unknown = signal.reason;
   if (typeof reason === 'string') return reason;
   if (reason instanceof Error) return reason.message;

@@ -9,7 +9,7 @@ import { EgressForbiddenError } from '../egress/dispatcher.ts';
 import type { ExecContext } from './executor.ts';
 import { errorMessage, maxTimerMs } from './errors.ts';
 
-export interface HttpExchange {
+interface HttpExchange {
   status: number;
   /** Header names lowercased; repeated headers joined with ", ". */
   headers: Record<string, string>;

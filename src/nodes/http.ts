@@ -5,12 +5,12 @@ import { displayUrl, exchange, isJsonContentType } from './http-client.ts';
 import type { ExecContext, ExecResult } from './executor.ts';
 import { defineNodeType } from './node-type.ts';
 
-export const httpMethods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
+const httpMethods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 
 const StatusCode = Type.Integer({ minimum: 100, maximum: 599 });
 
 /** An HTTP call; the response (status, headers, JSON or text body) becomes the outputs. */
-export const HttpNodeSchema = nodeSchema('http', {
+const HttpNodeSchema = nodeSchema('http', {
   url: Type.String({ minLength: 1, 'x-format': 'http-url' }),
   method: Type.Optional(Type.Union(httpMethods.map((m) => Type.Literal(m)))),
   headers: Type.Optional(HeaderMap()),
@@ -22,7 +22,7 @@ export const HttpNodeSchema = nodeSchema('http', {
 type HttpConfig = Static<typeof HttpNodeSchema>;
 
 /** Most of a response body that is read; the rest is dropped with a log line. */
-export const maxResponseBytes = 1024 * 1024;
+const maxResponseBytes = 1024 * 1024;
 
 async function executeHttp(ctx: ExecContext<HttpConfig>): Promise<ExecResult> {
   const node = ctx.node;

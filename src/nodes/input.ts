@@ -4,7 +4,7 @@ import { requestPrompt } from '../engine/approval.ts';
 import { defineNodeType } from './node-type.ts';
 
 /** Waits for a message (POST .../followup). */
-export const InputNodeSchema = nodeSchema('input', {
+const InputNodeSchema = nodeSchema('input', {
   message: Type.Optional(Type.String()),
   schema: Type.Optional(FreeMap()),
 });

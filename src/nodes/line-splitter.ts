@@ -5,7 +5,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 
-export const defaultMaxLineChars = 16 * 1024;
+const defaultMaxLineChars = 16 * 1024;
 
 export class LineSplitter {
   private readonly decoder = new StringDecoder('utf8');

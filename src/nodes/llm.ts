@@ -18,7 +18,7 @@ const MessageSchema = Type.Object(
 );
 
 /** A call to a configured LLM provider (OpenAI-compatible or Anthropic). */
-export const LlmNodeSchema = nodeSchema('llm', {
+const LlmNodeSchema = nodeSchema('llm', {
   provider: NonEmptyString({ description: 'a provider name from the server config' }),
   model: NonEmptyString(),
   prompt: Type.Optional(NonEmptyString()),
@@ -35,10 +35,10 @@ export const LlmNodeSchema = nodeSchema('llm', {
 type LlmConfig = Static<typeof LlmNodeSchema>;
 type Message = NonNullable<LlmConfig['messages']>[number];
 
-export const anthropicVersion = '2023-06-01';
-export const defaultAnthropicMaxTokens = 1024;
+const anthropicVersion = '2023-06-01';
+const defaultAnthropicMaxTokens = 1024;
 /** Most of a provider's response that is read; a longer one fails as ERR_LLM_RESPONSE. */
-export const maxLlmResponseBytes = 8 * 1024 * 1024;
+const maxLlmResponseBytes = 8 * 1024 * 1024;
 
 interface Completion {
   text: string;

@@ -7,7 +7,7 @@ import type { ExecContext, ExecResult, NodeUsage } from './executor.ts';
 import { defineNodeType } from './node-type.ts';
 
 /** Repeats an inline node template until a condition holds, bounded. */
-export const LoopNodeSchema = nodeSchema('loop', {
+const LoopNodeSchema = nodeSchema('loop', {
   node: InlineNodeSchema,
   until: CelString('checked after each iteration'),
   maxIterations: Type.Integer({ minimum: 1, maximum: 10000 }),

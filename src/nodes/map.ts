@@ -14,7 +14,7 @@ import type { ExecContext, ExecResult } from './executor.ts';
 import { defineNodeType } from './node-type.ts';
 
 /** Fans an inline node template out over a list. */
-export const MapNodeSchema = nodeSchema('map', {
+const MapNodeSchema = nodeSchema('map', {
   items: CelString('a list; each item is `item` in the template'),
   node: InlineNodeSchema,
   concurrency: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -23,8 +23,8 @@ export const MapNodeSchema = nodeSchema('map', {
 /* The `map` executor: runs a node template once per item of a list, `concurrency` at a time. */
 type MapConfig = Static<typeof MapNodeSchema>;
 
-export const defaultMapConcurrency = 4;
-export const maxMapItems = 10_000;
+const defaultMapConcurrency = 4;
+const maxMapItems = 10_000;
 
 async function executeMap(ctx: ExecContext<MapConfig>): Promise<ExecResult> {
   const node = ctx.node;

@@ -12,10 +12,10 @@ import type { Draft } from '../engine/draft.ts';
 import { quote } from '../definition/keys.ts';
 import type { ExecContext, ExecResult } from './executor.ts';
 
-export type { NodeCheckContext, ServerSettings } from '../definition/node-rules.ts';
+export type { NodeCheckContext } from '../definition/node-rules.ts';
 
 /** One output of a node type, for the reference table (`docs/workflow-yaml.md`). */
-export interface OutputField {
+interface OutputField {
   /** The key under `nodes.<id>.outputs`; `<name>` for keys the node's config names. */
   name: string;
   type: string;

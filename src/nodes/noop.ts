@@ -3,7 +3,7 @@ import { succeed } from '../engine/draft.ts';
 import { defineNodeType } from './node-type.ts';
 
 /** Does nothing and succeeds: a join point, and the node of benchmarks and tests. */
-export const NoopNodeSchema = nodeSchema('noop', {});
+const NoopNodeSchema = nodeSchema('noop', {});
 
 export const noopNode = defineNodeType({
   type: 'noop',

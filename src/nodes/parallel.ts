@@ -7,7 +7,7 @@ import type { ExecContext, ExecResult } from './executor.ts';
 import { defineNodeType } from './node-type.ts';
 
 /** Runs inline branch nodes side by side. */
-export const ParallelNodeSchema = nodeSchema('parallel', {
+const ParallelNodeSchema = nodeSchema('parallel', {
   branches: Type.Array(InlineNodeSchema, { minItems: 1 }),
   concurrency: Type.Optional(Type.Integer({ minimum: 1 })),
 });

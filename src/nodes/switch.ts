@@ -13,7 +13,7 @@ const CaseSchema = Type.Object(
 );
 
 /** Multi-way branch on a value: the first case equal to it chooses the successors. */
-export const SwitchNodeSchema = nodeSchema('switch', {
+const SwitchNodeSchema = nodeSchema('switch', {
   value: CelString('the value compared with each case'),
   cases: Type.Array(CaseSchema, { minItems: 1 }),
   default: Type.Optional(NodeIdList()),

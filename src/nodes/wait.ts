@@ -6,7 +6,7 @@ import { ExpressionError, evaluate } from '../engine/expressions.ts';
 import { defineNodeType, exactlyOne } from './node-type.ts';
 
 /** A durable timer. */
-export const WaitNodeSchema = nodeSchema('wait', {
+const WaitNodeSchema = nodeSchema('wait', {
   duration: Type.Optional(DurationString()),
   until: Type.Optional(Type.String({ minLength: 1, 'x-format': 'timestamp-or-cel' })),
 });

@@ -5,7 +5,7 @@ import { render } from '../engine/expressions.ts';
 import { defineNodeType } from './node-type.ts';
 
 /** Runs another workflow as a child execution. */
-export const WorkflowNodeSchema = nodeSchema('workflow', {
+const WorkflowNodeSchema = nodeSchema('workflow', {
   workflow: NonEmptyString({ description: 'id or name of the workflow to run' }),
   version: Type.Optional(Type.Integer({ minimum: 1 })),
   params: Type.Optional(FreeMap()),

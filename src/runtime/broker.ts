@@ -26,7 +26,7 @@ export class RuntimeUnavailableError extends Error {
 }
 
 /** The environment asked for cannot be given by the runtime chosen (fixing the workflow helps). */
-export class RuntimeRefusedError extends Error {
+class RuntimeRefusedError extends Error {
   override name = 'RuntimeRefusedError';
   readonly retryable = false;
   constructor(
@@ -49,7 +49,7 @@ export interface BrokerOptions {
 }
 
 /** Where the operator opens the host's network to workflows, for messages. */
-export const allowHostNetworkSetting = 'allowHostNetwork (SWITCHYARD_ALLOW_HOST_NETWORK)';
+const allowHostNetworkSetting = 'allowHostNetwork (SWITCHYARD_ALLOW_HOST_NETWORK)';
 
 export interface ExecutionRuntime {
   executionId: string;
@@ -236,7 +236,7 @@ function sharedVariant(config: Record<string, unknown>): string {
 }
 
 /** The network an execution asked for; executions pinned before `network` existed get `none`. */
-export function networkOf(config: Record<string, unknown>): NetworkMode {
+function networkOf(config: Record<string, unknown>): NetworkMode {
   return config.network === 'host' || config.network === 'outbound' ? config.network : 'none';
 }
 

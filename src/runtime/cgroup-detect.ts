@@ -12,7 +12,7 @@ export type CgroupController = 'cpu' | 'cpuacct' | 'memory' | 'pids';
 const v1Controllers: readonly CgroupController[] = ['cpu', 'cpuacct', 'memory', 'pids'];
 export const v2Controllers = ['cpu', 'memory', 'pids'] as const;
 /** Directory under the server's cgroup that holds the executions' cgroups. */
-export const cgroupParentName = 'switchyard';
+const cgroupParentName = 'switchyard';
 /** The leaf the server moves itself into on v2 when its own cgroup must delegate controllers. */
 const v2ServerLeaf = 'switchyard-server';
 

@@ -27,12 +27,7 @@ import { type CgroupController, type CgroupHost, v2Controllers } from './cgroup-
 import { isProcessAlive, signalProcess } from './process-tree.ts';
 import type { ResourceLimits } from './types.ts';
 
-export {
-  type CgroupController,
-  type CgroupHost,
-  cgroupParentName,
-  detectCgroups,
-} from './cgroup-detect.ts';
+export { type CgroupController, type CgroupHost } from './cgroup-detect.ts';
 
 /** The limits cgroups enforce, named as in `Sandbox.unenforced`. */
 export type CgroupLimit = 'cpu' | 'memory' | 'pids';
@@ -47,7 +42,7 @@ const removeKillWaitMs = 5000;
  * execution that just ended) never touches the one a retry creates for the same execution, and
  * two servers on one host never share one.
  */
-export function cgroupName(
+function cgroupName(
   executionId: string,
   owner = 'default',
   instance: string = randomBytes(4).toString('hex'),
@@ -60,7 +55,7 @@ function safe(s: string): string {
 }
 
 /** The owner and execution id of a cgroup directory name (undefined for other names). */
-export function parseCgroupName(name: string): { owner: string; executionId: string } | undefined {
+function parseCgroupName(name: string): { owner: string; executionId: string } | undefined {
   const parts = name.split('~');
   return parts.length === 3 ? { owner: parts[0]!, executionId: parts[1]! } : undefined;
 }
@@ -336,14 +331,4 @@ export async function reapCgroups(
     if (dirs.every((dir) => !existsSync(dir))) removed.push(parsed.executionId);
   }
   return removed;
-}
-
-/** Reads a cgroup file of the execution (for accounting and tests); undefined when absent. */
-export function readCgroupFile(dir: string | undefined, file: string): string | undefined {
-  if (dir === undefined) return undefined;
-  try {
-    return readFileSync(path.join(dir, file), 'utf8');
-  } catch {
-    return undefined;
-  }
 }

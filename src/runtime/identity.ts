@@ -26,7 +26,7 @@ export type IdentityPolicy =
   /** The server's own user (not root, or no way to switch). */
   | { kind: 'server' };
 
-export const defaultUidRange: readonly [number, number] = [3_000_000, 3_999_999];
+const defaultUidRange: readonly [number, number] = [3_000_000, 3_999_999];
 
 /**
  * The policy for `sandboxUser` (`auto`, a user name, `uid` or `uid:gid`) and `sandboxUidRange`

@@ -12,7 +12,7 @@ import { plainMountScript } from './local-root.ts';
  * Moves the shell into the cgroups named before `--`, then execs the rest: everything the
  * command starts is born inside, so nothing escapes between spawn and placement.
  */
-export const enterCgroupScript =
+const enterCgroupScript =
   'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 
 /** bwrap's namespaces; a root server needs no user namespace (it drops to the sandbox user). */

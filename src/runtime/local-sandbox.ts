@@ -44,7 +44,7 @@ export interface LocalSandboxOptions {
 }
 
 /** Thrown by `spawn` when asked for something this runtime does not do (a sidecar `image`). */
-export const unsupportedCode = 'ERR_NODE_UNSUPPORTED';
+const unsupportedCode = 'ERR_NODE_UNSUPPORTED';
 const defaultOrphanGraceMs = 2000;
 
 /** How this sandbox confines its commands, decided once from what the host offers. */

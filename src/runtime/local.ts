@@ -24,13 +24,12 @@ import { reapCgroups } from './cgroups.ts';
 import { IdentityAllocator, type IdentityPolicy } from './identity.ts';
 import { type LocalCapabilities, type LocalIsolation, probeLocal } from './local-capabilities.ts';
 import { type LocalSandbox, createSandbox } from './local-sandbox.ts';
-import { sandboxWorkspace } from './local-root.ts';
 import { reapNamespaces } from './outbound.ts';
 import type { EgressAllowEntry } from '../egress/ranges.ts';
 import type { Runtime, SandboxSpec } from './types.ts';
 
-export type { LocalCapabilities, LocalIsolation } from './local-capabilities.ts';
-export { type LocalSandbox, unsupportedCode } from './local-sandbox.ts';
+export type { LocalIsolation } from './local-capabilities.ts';
+export { type LocalSandbox } from './local-sandbox.ts';
 
 export interface LocalRuntimeOptions {
   /** The server's data directory: hidden from sandboxed processes. */
@@ -64,7 +63,6 @@ export interface LocalRuntime extends Runtime {
   capabilities(): Promise<LocalCapabilities>;
 }
 
-export { sandboxWorkspace };
 /** Directory under the workspace for Switchyard's own files (pid records, output files). */
 export const stateDirName = '.switchyard';
 const defaultIdentityPolicy: IdentityPolicy = {

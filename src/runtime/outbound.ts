@@ -59,7 +59,7 @@ export async function probeOutbound(): Promise<{ tools?: OutboundTools; problem?
 }
 
 /** The addresses of this host's own interfaces (a sandbox must not reach them through pasta). */
-export function hostAddresses(): string[] {
+function hostAddresses(): string[] {
   const out = new Set<string>();
   for (const list of Object.values(networkInterfaces())) {
     for (const entry of list ?? []) out.add(entry.address.replace(/%.*$/, ''));
@@ -68,7 +68,7 @@ export function hostAddresses(): string[] {
 }
 
 /** Allow entries with host names resolved to addresses (once, when the namespace is made). */
-export async function resolveAllow(
+async function resolveAllow(
   allow: readonly EgressAllowEntry[],
 ): Promise<{ address: string; family: 4 | 6; port?: number }[]> {
   const out: { address: string; family: 4 | 6; port?: number }[] = [];

@@ -118,7 +118,7 @@ export function isProcessAlive(pid: number): boolean {
  * zombies, and where PID 1 does not reap orphans (some container inits) a killed grandchild stays a
  * zombie forever, so on Linux the group's members are looked up in /proc and zombies ignored.
  */
-export function isGroupAlive(pgid: number): boolean {
+function isGroupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
   } catch (err) {
@@ -130,7 +130,7 @@ export function isGroupAlive(pgid: number): boolean {
 }
 
 /** Sends `signal` to every process of the group; false when none was there to receive it. */
-export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   try {
     process.kill(-pgid, signal);
     return true;

@@ -39,7 +39,7 @@ export interface CollectResult {
   skipped: SkippedArtifact[];
 }
 
-export interface ByteRange {
+interface ByteRange {
   /** First byte, inclusive. */
   start: number;
   /** Last byte, inclusive. */
@@ -65,9 +65,9 @@ export interface ArtifactServiceOptions {
   maxWalkEntries?: number;
 }
 
-export const defaultRetentionHours = 24;
-export const defaultMaxArtifactFileBytes = 100 * 1024 * 1024;
-export const defaultMaxArtifactExecutionBytes = 1024 * 1024 * 1024;
+const defaultRetentionHours = 24;
+const defaultMaxArtifactFileBytes = 100 * 1024 * 1024;
+const defaultMaxArtifactExecutionBytes = 1024 * 1024 * 1024;
 
 export class ArtifactService {
   private readonly files: ArtifactBlobStore;

@@ -5,7 +5,7 @@ import type { Page } from '../wire/common.ts';
 /** The page shape is the wire's (`pageOf` in src/wire/common.ts). */
 export type { Page };
 
-export function encodeCursor(lastId: string): string {
+function encodeCursor(lastId: string): string {
   return Buffer.from(JSON.stringify({ after: lastId })).toString('base64url');
 }
 

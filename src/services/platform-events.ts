@@ -16,13 +16,13 @@ import type { ExecutionService } from './executions.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
 import type { PlatformEventView, StartedRun, UnmatchedListener } from '../wire/events.ts';
 
-export type { PlatformEventView, StartedRun, UnmatchedListener };
+export type { PlatformEventView };
 
 /**
  * Types only hooks (and tokens.admin) may post: anyone with workflows.run could otherwise forge
  * `pr.merged` and start a deploy; `execution.*` is what Switchyard itself says about its runs.
  */
-export const reservedPrefixes = ['git.', 'pr.', 'webhook.', 'execution.'] as const;
+const reservedPrefixes = ['git.', 'pr.', 'webhook.', 'execution.'] as const;
 
 export interface PublishInput {
   type: string;

@@ -23,11 +23,11 @@ export interface Principal {
   permissions: ReadonlySet<Permission>;
 }
 
-export function hashSecret(secret: string): string {
+function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
-export function newSecret(): string {
+function newSecret(): string {
   return `sy_${randomBytes(20).toString('hex')}`;
 }
 

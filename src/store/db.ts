@@ -4,6 +4,5 @@
  * retry in `retry.ts`.
  */
 export type { ChangeKind, Database, Db, Dialect } from './database.ts';
-export { type OpenOptions, openDatabase } from './open.ts';
-export { changeChannels, workChannel } from './notify.ts';
-export { isTransient, isUniqueViolation } from './retry.ts';
+export { openDatabase } from './open.ts';
+export { isUniqueViolation } from './retry.ts';

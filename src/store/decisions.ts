@@ -8,7 +8,6 @@ import { type DlqRow, insertDlq } from './dlq.ts';
 import { type EventRow, insertEvents } from './events.ts';
 import { type ExecutionChanges, updateExecutionCas } from './executions.ts';
 
-export type { ExecutionChanges };
 import { type NodeRunRow, insertNodeRuns } from './node-runs.ts';
 import { type TaskRow, deleteNodeTasks, deleteTasksOf, upsertTasks } from './tasks.ts';
 

@@ -2,11 +2,7 @@
 import { deleteByExecutions as deleteArtifactRows } from './artifacts.ts';
 import type { Db, Dialect } from './db.ts';
 import type { ExecutionsTable } from './schema.ts';
-import {
-  activeExecutionStatuses,
-  type ExecutionStatus,
-  terminalExecutionStatuses,
-} from '../engine/status.ts';
+import { type ExecutionStatus, terminalExecutionStatuses } from '../engine/status.ts';
 
 export type ExecutionRow = ExecutionsTable;
 
@@ -133,26 +129,4 @@ export async function terminalExecutionIds(
   if (opts.status !== undefined) q = q.where('status', '=', opts.status);
   if (opts.before !== undefined) q = q.where('created_at', '<', opts.before);
   return (await q.execute()).map((r) => r.id);
-}
-
-/** Children of an execution (workflow nodes). */
-export async function childIds(db: Db, parentId: string): Promise<string[]> {
-  return (
-    await db
-      .selectFrom('executions')
-      .select('id')
-      .where('parent_execution_id', '=', parentId)
-      .execute()
-  ).map((r) => r.id);
-}
-
-/** Executions a worker should pick up at start (safety net beside the task queue). */
-export async function activeExecutionIds(db: Db): Promise<string[]> {
-  return (
-    await db
-      .selectFrom('executions')
-      .select('id')
-      .where('status', 'in', activeExecutionStatuses)
-      .execute()
-  ).map((r) => r.id);
 }

@@ -5,7 +5,7 @@
 const transientPgCodes = new Set(['40001', '40P01', '55P03']);
 
 /** Lock and serialization failures that succeed when tried again. */
-export function isTransient(err: unknown): boolean {
+function isTransient(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return (
     code === 'SQLITE_BUSY' ||

@@ -49,12 +49,12 @@ export interface TokensTable {
   expires_at: string | null;
 }
 
-export interface SettingsTable {
+interface SettingsTable {
   key: string;
   value: string;
 }
 
-export interface MigrationsTable {
+interface MigrationsTable {
   id: number;
   name: string;
   applied_at: string;

@@ -10,12 +10,3 @@ export async function claimSetting(db: Db, key: string, value: string): Promise<
     .executeTakeFirst();
   return (res.numInsertedOrUpdatedRows ?? 0n) === 1n;
 }
-
-export async function getSetting(db: Db, key: string): Promise<string | undefined> {
-  const r = await db
-    .selectFrom('settings')
-    .select('value')
-    .where('key', '=', key)
-    .executeTakeFirst();
-  return r?.value;
-}

@@ -112,15 +112,6 @@ export async function releaseLeases(db: Db, owner?: string): Promise<number> {
   return Number(res.numUpdatedRows);
 }
 
-/** The earliest time any task becomes available (to sleep until then). */
-export async function nextAvailableAt(db: Db): Promise<string | undefined> {
-  const r = await db
-    .selectFrom('tasks')
-    .select((eb) => eb.fn.min('available_at').as('at'))
-    .executeTakeFirst();
-  return r?.at ?? undefined;
-}
-
 export async function getTask(db: Db, id: string): Promise<TaskRow | undefined> {
   return db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
 }

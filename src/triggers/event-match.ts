@@ -80,7 +80,7 @@ export function matchListener(event: PlatformEvent, listener: Listener): Listene
 }
 
 /** Why one event trigger does not take the event, or undefined when it does. */
-export function triggerMismatch(
+function triggerMismatch(
   event: PlatformEvent,
   trigger: TriggerInfo,
   t: EventTrigger,

@@ -12,7 +12,7 @@ import type { ErrorDetail } from '../errors.ts';
 import { compileGlob } from '../glob.ts';
 import { type PlatformEvent, eventContext, triggerInfoOf } from './event-match.ts';
 
-export const RunActionSchema = Type.Object(
+const RunActionSchema = Type.Object(
   {
     type: Type.Literal('run'),
     workflowId: Type.String({ minLength: 1, maxLength: 64 }),
@@ -25,7 +25,7 @@ export const RunActionSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const WebhookActionSchema = Type.Object(
+const WebhookActionSchema = Type.Object(
   {
     type: Type.Literal('webhook'),
     url: Type.String({ minLength: 1, maxLength: 2048 }),
@@ -33,7 +33,7 @@ export const WebhookActionSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const RuleActionSchema = Type.Union([RunActionSchema, WebhookActionSchema]);
+const RuleActionSchema = Type.Union([RunActionSchema, WebhookActionSchema]);
 export type RuleAction = Static<typeof RuleActionSchema>;
 export type RunAction = Static<typeof RunActionSchema>;
 
@@ -82,7 +82,7 @@ export const RuleSchema = Type.Object({
 });
 export type RuleView = Static<typeof RuleSchema>;
 
-export const deliveryStates = ['scheduled', 'sending', 'delivered', 'retried', 'failed'] as const;
+const deliveryStates = ['scheduled', 'sending', 'delivered', 'retried', 'failed'] as const;
 export type DeliveryState = (typeof deliveryStates)[number];
 
 export const RuleDeliverySchema = Type.Object({
@@ -187,7 +187,7 @@ export type RuleMatch =
   | { kind: 'no_match'; reason: string };
 
 /** What a run started by a rule records as its `trigger`: the event's, with the rule as actor. */
-export function ruleTrigger(rule: { name: string }, event: PlatformEvent): TriggerInfo {
+function ruleTrigger(rule: { name: string }, event: PlatformEvent): TriggerInfo {
   return { ...triggerInfoOf(event), actor: `rule:${rule.name}` };
 }
 

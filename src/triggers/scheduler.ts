@@ -32,18 +32,18 @@ export interface SchedulerOptions {
 }
 
 /** The idempotency key of a fire: the same on every server. */
-export function fireKey(triggerId: string, scheduledAt: string): string {
+function fireKey(triggerId: string, scheduledAt: string): string {
   return `${fireKeyPrefix(triggerId)}${scheduledAt}`;
 }
 
-export function fireKeyPrefix(triggerId: string): string {
+function fireKeyPrefix(triggerId: string): string {
   return `schedule:${triggerId}@`;
 }
 
-export const schedulerActor = 'scheduler';
+const schedulerActor = 'scheduler';
 
 /** The most ticks one backfill may fire. */
-export const maxBackfillTicks = 1000;
+const maxBackfillTicks = 1000;
 
 export type Overlap = NonNullable<ScheduleTrigger['overlap']>;
 

@@ -7,9 +7,9 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-export const signatureWindowSeconds = 300;
+const signatureWindowSeconds = 300;
 
-export function hmacHex(secret: string, payload: Buffer | string): string {
+function hmacHex(secret: string, payload: Buffer | string): string {
   return createHmac('sha256', secret).update(payload).digest('hex');
 }
 

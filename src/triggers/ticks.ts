@@ -12,7 +12,7 @@ import { Cron, CronPattern } from 'croner';
 import { parseDuration } from '../definition/duration.ts';
 import type { CatchupPolicy, ScheduleTrigger } from '../definition/model.ts';
 
-export const defaultCatchupLimit = 100;
+const defaultCatchupLimit = 100;
 /** Most ticks enumerated in one window, so a pass stays bounded whatever the cursor. */
 const maxEnumerated = 10_000;
 
@@ -103,7 +103,7 @@ export function ticksBetween(source: TickSource, after: Date, until: Date, max: 
  * The newest `n` ticks in `(after, until]`, found in windows that double backwards from
  * `until`, so a cursor a year old costs as much as the ticks asked for.
  */
-export function newestTicks(source: TickSource, after: Date, until: Date, n: number): Date[] {
+function newestTicks(source: TickSource, after: Date, until: Date, n: number): Date[] {
   if (n <= 0 || after >= until) return [];
   for (let width = 60_000; ; width *= 2) {
     const from = new Date(Math.max(after.getTime(), until.getTime() - width));

@@ -4,7 +4,7 @@
  * `Static<>` of its schema, used alike by the services that build it and the CLI that reads it.
  * Plain TypeBox: no Fastify, no store, so the CLI imports the types freely.
  */
-import { type Static, type TSchema, Type } from 'typebox';
+import { type TSchema, Type } from 'typebox';
 
 /** A string enum (`{enum: [...]}`) from a list of literals. */
 export const literalUnion = <T extends string[]>(
@@ -30,7 +30,6 @@ export const ErrorBodySchema = Type.Object(
   },
   { $id: 'ErrorBody' },
 );
-export type ErrorBody = Static<typeof ErrorBodySchema>;
 
 export const NameSchema = Type.String({
   minLength: 1,

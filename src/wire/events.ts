@@ -2,7 +2,7 @@
 import { type Static, Type } from 'typebox';
 import { AnyObject } from './common.ts';
 
-export const StartedRunSchema = Type.Object({
+const StartedRunSchema = Type.Object({
   executionId: Type.String(),
   workflowId: Type.String(),
   workflowName: Type.String(),
@@ -10,7 +10,7 @@ export const StartedRunSchema = Type.Object({
   ruleId: Type.Optional(Type.String({ description: 'The trigger rule that started it.' })),
 });
 
-export const UnmatchedSchema = Type.Object({
+const UnmatchedSchema = Type.Object({
   workflowId: Type.String(),
   workflowName: Type.String(),
   version: Type.Integer(),

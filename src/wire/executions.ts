@@ -16,13 +16,13 @@ export const NodeStatusSchema = literalUnion(nodeStatuses);
 
 const Tokens = Type.Object({ prompt: Type.Integer(), completion: Type.Integer() });
 
-export const CostSchema = Type.Object({
+const CostSchema = Type.Object({
   estimatedUsd: Type.Number(),
   tokens: Tokens,
   computeSeconds: Type.Number(),
 });
 
-export const TriggerInfoSchema = Type.Object({
+const TriggerInfoSchema = Type.Object({
   type: Type.String(),
   eventType: Type.Optional(Type.String()),
   subject: Type.Optional(Type.String()),
@@ -35,7 +35,7 @@ export const TriggerInfoSchema = Type.Object({
   scheduledAt: Type.Optional(Type.String({ format: 'date-time' })),
 });
 
-export const NodeErrorSchema = Type.Object(
+const NodeErrorSchema = Type.Object(
   {
     message: Type.String(),
     code: Type.String(),
@@ -47,7 +47,7 @@ export const NodeErrorSchema = Type.Object(
 );
 
 /** One attempt of a node, with its own times. */
-export const AttemptViewSchema = Type.Object({
+const AttemptViewSchema = Type.Object({
   attempt: Type.Integer(),
   status: Type.String({
     description:
@@ -130,7 +130,7 @@ export const ExecutionSummarySchema = Type.Object(executionSummaryFields);
 /** An execution as lists show it. */
 export type ExecutionSummary = Static<typeof ExecutionSummarySchema>;
 
-export const EnvironmentInfoSchema = Type.Object(
+const EnvironmentInfoSchema = Type.Object(
   {
     runtime: Type.String({ description: '`local` or `docker`.' }),
     isolation: Type.String({
@@ -220,7 +220,7 @@ export type DlqView = Static<typeof DlqSchema>;
 export const usageGroupings = ['day', 'version', 'node'] as const;
 export type UsageGrouping = (typeof usageGroupings)[number];
 
-export const UsageGroupSchema = Type.Object({
+const UsageGroupSchema = Type.Object({
   key: Type.String(),
   attempts: Type.Integer(),
   computeSeconds: Type.Number(),

@@ -156,7 +156,7 @@ export function decisionRows(input: DecisionInput): DecisionRows {
  * running attempt that gave way to the next one (a retry after a failure, a takeover after its
  * server was lost; with direct dispatch the next attempt may already be running).
  */
-export function finishedRuns(
+function finishedRuns(
   row: Pick<ExecutionRow, 'id' | 'workflow_id' | 'version'>,
   before: Snapshot,
   next: Snapshot,

@@ -14,7 +14,7 @@ import { insertPlatformEvent } from '../store/platform-events.ts';
 import { getWorkflow } from '../store/workflows.ts';
 
 /** Source of the events Switchyard emits itself. */
-export const switchyardSource = 'switchyard';
+const switchyardSource = 'switchyard';
 
 /**
  * Inserts the end event when this decision moved the execution from a live status to a terminal

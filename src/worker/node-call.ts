@@ -66,7 +66,7 @@ export function expressionMembers(
 }
 
 /** Runs an inline node (a parallel branch, a map/loop template) inside its parent's attempt. */
-export async function runInline(
+async function runInline(
   types: NodeRegistry,
   parent: ExecContext,
   owner: GraphNode,

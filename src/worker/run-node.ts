@@ -156,7 +156,7 @@ function asEnvironmentError(err: unknown): never {
 }
 
 /** The environment a node's processes see: variables, PARAM_<NAME>, SWITCHYARD_*. */
-export function nodeEnv(
+function nodeEnv(
   e: ExecutionState,
   nodeId: string,
   attempt: number,

@@ -36,7 +36,6 @@ import { PlanCache } from './plans.ts';
 import { runNode } from './run-node.ts';
 import { taskEvent } from './task-events.ts';
 
-export type { ArtifactCollector } from './context.ts';
 export type { NewExecution } from './create-execution.ts';
 
 export interface WorkerOptions {

@@ -12,7 +12,7 @@ import type { App, Services } from '../types.ts';
 
 const tags = ['artifacts'];
 
-export type RangeRequest =
+type RangeRequest =
   { kind: 'all' } | { kind: 'range'; start: number; end: number } | { kind: 'unsatisfiable' };
 
 /**
@@ -20,7 +20,7 @@ export type RangeRequest =
  * not in bytes, malformed or asks for several ranges is ignored (the whole file is served), as
  * the RFC allows; a well-formed range that starts past the end is unsatisfiable.
  */
-export function parseRange(header: string | undefined, size: number): RangeRequest {
+function parseRange(header: string | undefined, size: number): RangeRequest {
   if (header === undefined) return { kind: 'all' };
   const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
   if (!m) return { kind: 'all' };
@@ -39,7 +39,7 @@ export function parseRange(header: string | undefined, size: number): RangeReque
 }
 
 /** Whether an If-None-Match header names this ETag (weak comparison, `*` matches). */
-export function etagMatches(header: string | undefined, etag: string): boolean {
+function etagMatches(header: string | undefined, etag: string): boolean {
   if (header === undefined) return false;
   return header
     .split(',')

@@ -30,7 +30,7 @@ const sseResponse = (description: string) => ({
   content: { 'text/event-stream': { schema: Type.String() } },
 });
 
-export const LogLineSchema = Type.Object({
+const LogLineSchema = Type.Object({
   line: Type.Integer({ description: 'Per-execution line number, from 1, without gaps.' }),
   nodeId: Type.String(),
   attempt: Type.Integer({ description: '0 for lines the system wrote outside an attempt.' }),

@@ -21,7 +21,7 @@ import { type ArtifactBlobStore, execDirName } from './blob-store.ts';
 import { checkArtifactPath } from './paths.ts';
 
 /** Why a file matched by a glob (or a glob itself) was not collected. */
-export type ArtifactSkipReason =
+type ArtifactSkipReason =
   | 'glob_refused'
   | 'symlink_outside'
   | 'not_a_file'
@@ -48,7 +48,7 @@ export interface CollectLimits {
 }
 
 /** A workspace file copied into the blob store. */
-export interface CopiedFile {
+interface CopiedFile {
   relPath: string;
   size: number;
   sha256: string;

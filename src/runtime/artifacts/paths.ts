@@ -1,7 +1,7 @@
 /** The names artifacts may have (what can be stored and downloaded) and their content types. */
 
 /** Longest artifact path accepted, in characters. */
-export const maxArtifactPathLength = 1024;
+const maxArtifactPathLength = 1024;
 
 const contentTypes: Record<string, string> = {
   txt: 'text/plain',

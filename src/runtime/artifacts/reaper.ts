@@ -6,7 +6,7 @@
 import type { ArtifactBlobStore } from './blob-store.ts';
 
 /** An artifact record as the reaper needs it. */
-export interface ExpiredArtifact {
+interface ExpiredArtifact {
   id: string;
   execution_id: string;
   path: string;

@@ -20,7 +20,7 @@ export const dockerLabels = {
 } as const;
 
 /** Where the engine's socket appears in a container that asked for it. */
-export const containerDockerSocket = '/var/run/docker.sock';
+const containerDockerSocket = '/var/run/docker.sock';
 
 /**
  * The capabilities a container keeps (all others are dropped): Docker's default set without

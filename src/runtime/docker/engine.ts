@@ -123,7 +123,7 @@ export function demux(
   return { stdout, stderr, ended };
 }
 
-export function collect(r: Readable): Promise<string> {
+function collect(r: Readable): Promise<string> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     r.on('data', (c: Buffer) => chunks.push(c));
