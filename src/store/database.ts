@@ -34,5 +34,7 @@ export interface Database {
   ): Promise<() => Promise<void>>;
   /** Announces new events (or log lines) of an execution inside `trx`; delivered on commit. */
   announceEvents(trx: Db, executionId: string, kind?: ChangeKind): Promise<void>;
+  /** Both announcements of a decision in one statement (one round trip); either may be absent. */
+  announceDecision(trx: Db, what: { work: boolean; eventsOf?: string }): Promise<void>;
   close(): Promise<void>;
 }

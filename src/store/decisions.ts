@@ -40,11 +40,13 @@ export async function writeDecision(
   if (!(await updateExecutionCas(trx, id, rev, rows.changes))) return false;
   if (rows.clearTasks) await deleteTasksOf(trx, id);
   await upsertTasks(trx, rows.tasks);
-  // Other processes' idle workers learn of tasks this worker did not lease itself.
-  if (rows.tasks.some((t) => t.lease_owner === null)) await database.announceWork(trx);
   await insertEvents(trx, rows.events);
-  // Streams of every process re-read the table after their last seq when this commits.
-  if (rows.events.length > 0) await database.announceEvents(trx, id);
+  // Other processes' idle workers learn of tasks this worker did not lease itself, and streams
+  // of every process re-read the table after their last seq, when this commits.
+  await database.announceDecision(trx, {
+    work: rows.tasks.some((t) => t.lease_owner === null),
+    ...(rows.events.length > 0 && { eventsOf: id }),
+  });
   await insertDlq(trx, rows.dlq);
   await insertNodeRuns(trx, rows.nodeRuns);
   return true;

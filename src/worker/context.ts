@@ -47,8 +47,11 @@ export interface WorkerContext {
   readonly egress: EgressClients;
   /** Run slots free right now; 0 while the worker is stopped. */
   room(): number;
-  /** Starts a task that is already leased to this worker. */
-  runClaimed(task: TaskRow): void;
+  /**
+   * Starts a task that is already leased to this worker; `decided` is the snapshot the decision
+   * that leased it committed (a `run` task then starts from it instead of reading it again).
+   */
+  runClaimed(task: TaskRow, decided?: Snapshot): void;
   /** Wakes the claim loop (new work may be due). */
   wake(): void;
   /** Aborts this worker's running attempts of an execution (of one node, with `nodeId`). */

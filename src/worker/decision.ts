@@ -220,7 +220,7 @@ function afterCommit(
     if (commands.some((c) => c.type === 'clearTasks'))
       void finishEnvironment(ctx, executionId, snapshot.execution);
   }
-  for (const t of direct) ctx.runClaimed(t);
+  for (const t of direct) ctx.runClaimed(t, snapshot);
   if (
     commands.some(
       (c) => c.type === 'enqueue' || c.type === 'notifyParent' || c.type === 'cancelChild',

@@ -23,25 +23,31 @@ import { finishedEvent, runStep } from './task-events.ts';
 
 /**
  * Runs the node of a `run` task leased to this worker and decides its result. `claimed`: the
- * task came from the queue, not leased in the decision that marked its node running.
+ * task came from the queue, not leased in the decision that marked its node running. `leased`:
+ * the snapshot that decision committed, which this worker holds already (not read again).
  */
 export async function runNode(
   ctx: WorkerContext,
   task: TaskRow,
   controller: AbortController,
   claimed: boolean,
+  leased?: Snapshot,
 ): Promise<void> {
   const execId = task.execution_id;
   const nodeId = task.node_id!;
-  const row = await ctx.keepCommitting(() => executionsSql.getExecution(ctx.db.db, execId));
-  if (!row) {
-    await tasksSql.deleteTask(ctx.db.db, task.id);
-    return;
+  let snapshot: Snapshot;
+  if (leased !== undefined && !claimed) snapshot = leased;
+  else {
+    const row = await ctx.keepCommitting(() => executionsSql.getExecution(ctx.db.db, execId));
+    if (!row) {
+      await tasksSql.deleteTask(ctx.db.db, task.id);
+      return;
+    }
+    snapshot = {
+      execution: JSON.parse(row.state) as ExecutionState,
+      nodes: JSON.parse(row.nodes) as Record<string, NodeState>,
+    };
   }
-  let snapshot: Snapshot = {
-    execution: JSON.parse(row.state) as ExecutionState,
-    nodes: JSON.parse(row.nodes) as Record<string, NodeState>,
-  };
   const step = runStep(snapshot, nodeId, task.attempt, claimed);
   if (step === 'ended') {
     await tasksSql.deleteTask(ctx.db.db, task.id);
@@ -70,8 +76,8 @@ export async function runNode(
   const vp = await ctx.keepCommitting(() =>
     ctx.plans.get(
       ctx.db.db,
-      row.workflow_id,
-      row.version,
+      snapshot.execution.workflowId,
+      snapshot.execution.version,
       snapshot.execution.workflowType,
       idleTimeoutOf(snapshot.execution.runtime),
     ),

@@ -140,7 +140,7 @@ export class Worker {
       providers,
       egress: opts.egress,
       room: () => (this.claiming ? this.config.workerConcurrency - this.inflight.size : 0),
-      runClaimed: (task) => this.runClaimed(task),
+      runClaimed: (task, decided) => this.runClaimed(task, false, decided),
       wake: () => this.wake(),
       abort: (executionId, nodeId, reason) => {
         for (const f of this.inflight.values())
@@ -340,13 +340,13 @@ export class Worker {
   }
 
   /** `fromQueue`: claimed by the loop (not leased in a decision of this worker). */
-  private runClaimed(task: TaskRow, fromQueue = false): void {
+  private runClaimed(task: TaskRow, fromQueue = false, decided?: Snapshot): void {
     const controller = new AbortController();
     // A task other than `run` is one decision, so all of it is tried again while the database is
     // unavailable; a `run` task retries its steps itself (the node must not run twice).
     const done = (
       task.kind === 'run'
-        ? this.process(task, controller, fromQueue)
+        ? this.process(task, controller, fromQueue, decided)
         : this.ctx.keepCommitting(() => this.process(task, controller, fromQueue))
     )
       .catch((err: unknown) => {
@@ -363,9 +363,10 @@ export class Worker {
     task: TaskRow,
     controller: AbortController,
     fromQueue: boolean,
+    decided?: Snapshot,
   ): Promise<void> {
     const event = taskEvent(task);
-    if (event === 'run') await runNode(this.ctx, task, controller, fromQueue);
+    if (event === 'run') await runNode(this.ctx, task, controller, fromQueue, decided);
     else if (event) await this.dispatch(task.execution_id, event, task);
     else await tasksSql.deleteTask(this.db.db, task.id);
   }
