@@ -25,10 +25,17 @@ import * as versionsSql from '../store/versions.ts';
 import type { VersionRow } from '../store/versions.ts';
 import * as workflowsSql from '../store/workflows.ts';
 import type { WorkflowRow } from '../store/workflows.ts';
-import type { WorkflowStatus, WorkflowType } from '../types.ts';
+import type { WorkflowType } from '../types.ts';
 import { type Clock, isoNow } from '../clock.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
-import type { VersionSummary, VersionView, WorkflowView } from '../wire/workflows.ts';
+import type {
+  CreateInput,
+  ListQuery,
+  PatchInput,
+  VersionSummary,
+  VersionView,
+  WorkflowView,
+} from '../wire/workflows.ts';
 import {
   type Variables,
   concurrencyOf,
@@ -36,38 +43,6 @@ import {
   versionView,
   workflowView,
 } from './workflow-views.ts';
-
-export interface CreateInput {
-  name: string;
-  description?: string;
-  type?: WorkflowType;
-  graph?: unknown;
-  variables?: unknown;
-  runtimeConfig?: unknown;
-  triggerConfig?: unknown;
-  concurrency?: unknown;
-}
-
-export interface PatchInput {
-  name?: string;
-  description?: string;
-  runtimeConfig?: unknown;
-  graph?: unknown;
-  variables?: unknown;
-  triggerConfig?: unknown;
-  /** null removes the block. */
-  concurrency?: unknown;
-}
-
-export interface ListQuery {
-  type?: WorkflowType;
-  status?: WorkflowStatus;
-  q?: string;
-  createdBy?: string;
-  includeArchived?: boolean;
-  limit?: number;
-  cursor?: string;
-}
 
 /** Appends retry this often when another writer appended at the same moment. */
 const appendAttempts = 5;

@@ -8,9 +8,9 @@ import {
   VariablesSchema,
 } from '../definition/model.ts';
 import { versionSources, versionStatuses, workflowStatuses, workflowTypes } from '../types.ts';
-import { literalUnion } from './common.ts';
+import { DescriptionSchema, NameSchema, literalUnion } from './common.ts';
 
-export const WorkflowTypeSchema = literalUnion(workflowTypes, {
+const WorkflowTypeSchema = literalUnion(workflowTypes, {
   description: 'agent | ci | chat | automation',
 });
 export const WorkflowStatusSchema = literalUnion(workflowStatuses, {
@@ -62,3 +62,63 @@ export type VersionView = Static<typeof VersionSchema>;
 
 export const VersionSummarySchema = Type.Object({ ...versionMeta, nodeCount: Type.Integer() });
 export type VersionSummary = Static<typeof VersionSummarySchema>;
+
+// Requests of the workflow routes (src/api/routes/workflows.ts).
+
+export const CreateWorkflowBody = Type.Object(
+  {
+    name: NameSchema,
+    description: Type.Optional(DescriptionSchema),
+    type: Type.Optional(WorkflowTypeSchema),
+    graph: Type.Optional(
+      Type.Unknown({ description: 'Graph {nodes, edges}; see docs/workflow-yaml.md.' }),
+    ),
+    variables: Type.Optional(
+      Type.Unknown({ description: 'Map of variable name to string, number or boolean.' }),
+    ),
+    runtimeConfig: Type.Optional(Type.Unknown({ description: 'Runtime config (camelCase).' })),
+    triggerConfig: Type.Optional(Type.Unknown({ description: 'List of triggers.' })),
+    concurrency: Type.Optional(
+      Type.Unknown({
+        description: 'Concurrency group {group, max?, policy?}; see docs/triggers.md.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const PatchWorkflowBody = Type.Object(
+  {
+    name: Type.Optional(NameSchema),
+    description: Type.Optional(DescriptionSchema),
+    runtimeConfig: Type.Optional(Type.Unknown()),
+    graph: Type.Optional(Type.Unknown()),
+    variables: Type.Optional(Type.Unknown()),
+    triggerConfig: Type.Optional(Type.Unknown()),
+    concurrency: Type.Optional(
+      Type.Unknown({
+        description: 'Concurrency group {group, max?, policy?}, or null to remove it.',
+      }),
+    ),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export const ListWorkflowsQuery = Type.Object(
+  {
+    type: Type.Optional(WorkflowTypeSchema),
+    status: Type.Optional(WorkflowStatusSchema),
+    q: Type.Optional(
+      Type.String({ maxLength: 128, description: 'Case-insensitive substring of the name.' }),
+    ),
+    createdBy: Type.Optional(Type.String({ maxLength: 128 })),
+    includeArchived: Type.Optional(Type.Boolean({ default: false })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+    cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+
+export type CreateInput = Static<typeof CreateWorkflowBody>;
+export type PatchInput = Static<typeof PatchWorkflowBody>;
+export type ListQuery = Static<typeof ListWorkflowsQuery>;

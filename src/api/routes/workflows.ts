@@ -2,65 +2,16 @@
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
 import { WorkflowIdParams, errorResponses } from '../schemas.ts';
-import { DescriptionSchema, NameSchema, pageOf } from '../../wire/common.ts';
-import { WorkflowSchema, WorkflowStatusSchema, WorkflowTypeSchema } from '../../wire/workflows.ts';
+import { pageOf } from '../../wire/common.ts';
+import {
+  CreateWorkflowBody,
+  ListWorkflowsQuery,
+  PatchWorkflowBody,
+  WorkflowSchema,
+} from '../../wire/workflows.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['workflows'];
-
-const CreateBody = Type.Object(
-  {
-    name: NameSchema,
-    description: Type.Optional(DescriptionSchema),
-    type: Type.Optional(WorkflowTypeSchema),
-    graph: Type.Optional(
-      Type.Unknown({ description: 'Graph {nodes, edges}; see docs/workflow-yaml.md.' }),
-    ),
-    variables: Type.Optional(
-      Type.Unknown({ description: 'Map of variable name to string, number or boolean.' }),
-    ),
-    runtimeConfig: Type.Optional(Type.Unknown({ description: 'Runtime config (camelCase).' })),
-    triggerConfig: Type.Optional(Type.Unknown({ description: 'List of triggers.' })),
-    concurrency: Type.Optional(
-      Type.Unknown({
-        description: 'Concurrency group {group, max?, policy?}; see docs/triggers.md.',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-
-const PatchBody = Type.Object(
-  {
-    name: Type.Optional(NameSchema),
-    description: Type.Optional(DescriptionSchema),
-    runtimeConfig: Type.Optional(Type.Unknown()),
-    graph: Type.Optional(Type.Unknown()),
-    variables: Type.Optional(Type.Unknown()),
-    triggerConfig: Type.Optional(Type.Unknown()),
-    concurrency: Type.Optional(
-      Type.Unknown({
-        description: 'Concurrency group {group, max?, policy?}, or null to remove it.',
-      }),
-    ),
-  },
-  { additionalProperties: false, minProperties: 1 },
-);
-
-const ListQuery = Type.Object(
-  {
-    type: Type.Optional(WorkflowTypeSchema),
-    status: Type.Optional(WorkflowStatusSchema),
-    q: Type.Optional(
-      Type.String({ maxLength: 128, description: 'Case-insensitive substring of the name.' }),
-    ),
-    createdBy: Type.Optional(Type.String({ maxLength: 128 })),
-    includeArchived: Type.Optional(Type.Boolean({ default: false })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
-    cursor: Type.Optional(Type.String({ maxLength: 512 })),
-  },
-  { additionalProperties: false },
-);
 
 export function workflowRoutes(app: App, services: Services): void {
   const wf = services.workflows;
@@ -72,7 +23,7 @@ export function workflowRoutes(app: App, services: Services): void {
       schema: {
         tags,
         summary: 'List workflows with filters',
-        querystring: ListQuery,
+        querystring: ListWorkflowsQuery,
         response: { 200: pageOf(WorkflowSchema), ...errorResponses(400, 401, 403) },
       },
     },
@@ -86,7 +37,7 @@ export function workflowRoutes(app: App, services: Services): void {
       schema: {
         tags,
         summary: 'Create a workflow (version 1, draft)',
-        body: CreateBody,
+        body: CreateWorkflowBody,
         response: { 201: WorkflowSchema, ...errorResponses(400, 401, 403, 409, 413, 415, 422) },
       },
     },
@@ -119,7 +70,7 @@ export function workflowRoutes(app: App, services: Services): void {
         summary:
           'Update name, description, runtimeConfig; graph, variables, triggerConfig or concurrency append a draft version',
         params: WorkflowIdParams,
-        body: PatchBody,
+        body: PatchWorkflowBody,
         response: {
           200: WorkflowSchema,
           ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422),
