@@ -14,7 +14,9 @@ export function loadSecretsKey(opts: { secretsKey: string; dataDir: string }): B
     try {
       return parseSecretsKey(opts.secretsKey);
     } catch (err) {
-      throw new SecretsKeyError(`secretsKey (SWITCHYARD_SECRETS_KEY): ${(err as Error).message}`);
+      throw new SecretsKeyError(
+        `switchyard: secretsKey (SWITCHYARD_SECRETS_KEY): ${(err as Error).message}`,
+      );
     }
   }
   const file = path.join(opts.dataDir, 'secrets.key');
@@ -32,6 +34,6 @@ export function loadSecretsKey(opts: { secretsKey: string; dataDir: string }): B
   try {
     return parseSecretsKey(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new SecretsKeyError(`${file}: ${(err as Error).message}`);
+    throw new SecretsKeyError(`switchyard: ${file}: ${(err as Error).message}`);
   }
 }
