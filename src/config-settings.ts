@@ -28,6 +28,8 @@ export interface Config {
   maxYamlAliases: number;
   /** Admin token secret to ensure at start instead of generating one. */
   adminToken: string;
+  /** AES-256 key of the secret store, base64 (32 bytes); empty: `<dataDir>/secrets.key`, generated on first start. */
+  secretsKey: string;
   /** Node attempts one server process runs at once. */
   workerConcurrency: number;
   /** How long a claimed task stays leased without a heartbeat (a dead worker's work is taken over after it). */
@@ -97,6 +99,7 @@ export const defaultConfig: Config = {
   maxYamlDepth: 64,
   maxYamlAliases: 100,
   adminToken: '',
+  secretsKey: '',
   workerConcurrency: 32,
   leaseMs: 30_000,
   pollMs: 250,
@@ -174,6 +177,7 @@ export const settings: Record<Key, Setting> = {
     max: 10_000,
   },
   adminToken: { kind: 'string', env: ['SWITCHYARD_ADMIN_TOKEN'], flag: 'admin-token' },
+  secretsKey: { kind: 'string', env: ['SWITCHYARD_SECRETS_KEY'], flag: 'secrets-key' },
   workerConcurrency: {
     kind: 'int',
     env: ['SWITCHYARD_WORKER_CONCURRENCY'],

@@ -69,6 +69,11 @@ const errorCatalog = {
     retryable: false,
     message: 'The workflow already has a hook of that name.',
   },
+  ERR_SECRET_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    message: 'No such secret in this scope.',
+  },
   ERR_RULE_NOT_FOUND: { status: 404, retryable: false, message: 'No such trigger rule.' },
   ERR_ARTIFACT_NOT_FOUND: {
     status: 404,
@@ -135,6 +140,11 @@ const errorCatalog = {
     status: 422,
     retryable: false,
     message: 'The trigger rule is invalid.',
+  },
+  ERR_SECRET_TOO_LARGE: {
+    status: 413,
+    retryable: false,
+    message: 'The secret value is larger than 64 KiB.',
   },
   ERR_BODY_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large.' },
   ERR_URI_TOO_LONG: {

@@ -20,6 +20,8 @@ import { ExecutionService } from './services/executions.ts';
 import { HookService } from './services/hooks.ts';
 import { PlatformEventService } from './services/platform-events.ts';
 import { ScheduleService } from './services/schedules.ts';
+import { SecretService } from './services/secrets.ts';
+import { loadSecretsKey } from './secrets/key.ts';
 import { ExecutionStream } from './services/stream.ts';
 import { TokenService } from './services/tokens.ts';
 import { TriggerRuleService } from './services/trigger-rules.ts';
@@ -110,6 +112,10 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       allowHostNetwork: config.allowHostNetwork,
       llmProviders: Object.keys(config.llmProviders),
     };
+    // Before anything runs: a server whose key does not open this database's secrets stops here.
+    const secretsKey = loadSecretsKey({ secretsKey: config.secretsKey, dataDir: config.dataDir });
+    const secrets = new SecretService(database, clock, secretsKey);
+    await secrets.checkKey();
     const tokens = new TokenService(database, clock);
     const nodeTypes = opts.nodeTypes ?? builtinNodeRegistry;
     const workflows = new WorkflowService(database, clock, limits, nodeTypes);
@@ -216,6 +222,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         events,
         hooks,
         schedules: new ScheduleService(database, clock, scheduler),
+        secrets,
         rules: new TriggerRuleService(database, clock),
         streams,
         ping: () => database.ping(),

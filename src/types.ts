@@ -95,6 +95,7 @@ export const Permission = {
   workflowsEdit: 'workflows.edit',
   workflowsRun: 'workflows.run',
   tokensAdmin: 'tokens.admin',
+  secretsAdmin: 'secrets.admin',
 } as const;
 export type Permission = (typeof Permission)[keyof typeof Permission];
 export const allPermissions = [
@@ -103,4 +104,5 @@ export const allPermissions = [
   'workflows.edit',
   'workflows.run',
   'tokens.admin',
+  'secrets.admin',
 ] as const satisfies readonly Permission[];

@@ -15,6 +15,7 @@ import { executionRoutes } from './routes/executions.ts';
 import { hookDeliveryRoute, hookRoutes } from './routes/hooks.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
+import { secretRoutes } from './routes/secrets.ts';
 import { streamRoutes } from './routes/streams.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { triggerRuleRoutes } from './routes/trigger-rules.ts';
@@ -164,6 +165,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   eventRoutes(app, opts.services);
   artifactRoutes(app, opts.services);
   hookRoutes(app, opts.services);
+  secretRoutes(app, opts.services);
   triggerRuleRoutes(app, opts.services);
   await hookDeliveryRoute(app, opts.services, opts.hookBodyLimitBytes ?? 25 * 1024 * 1024);
   streamRoutes(app, opts.services, sse);

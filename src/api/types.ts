@@ -13,6 +13,7 @@ import type { ExecutionService } from '../services/executions.ts';
 import type { PlatformEventService } from '../services/platform-events.ts';
 import type { HookService } from '../services/hooks.ts';
 import type { ScheduleService } from '../services/schedules.ts';
+import type { SecretService } from '../services/secrets.ts';
 import type { ExecutionStream } from '../services/stream.ts';
 import type { TokenService } from '../services/tokens.ts';
 import type { TriggerRuleService } from '../services/trigger-rules.ts';
@@ -41,6 +42,8 @@ export interface Services {
   events: PlatformEventService;
   hooks: HookService;
   schedules: ScheduleService;
+  /** Write-only secrets (`/api/v1/secrets`, `/api/v1/workflows/{id}/secrets`). */
+  secrets: SecretService;
   /** Trigger rules (`/api/v1/triggers`) and their deliveries. */
   rules: TriggerRuleService;
   /** Wake-ups and reads behind the event and log streams. */

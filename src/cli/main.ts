@@ -7,6 +7,7 @@ import { registerArtifacts } from './artifacts.ts';
 import { registerDlq } from './dlq.ts';
 import { registerHooks } from './hooks.ts';
 import { registerSchedules } from './schedules.ts';
+import { registerSecrets } from './secrets.ts';
 import { CliError, ExitCode } from './exit-codes.ts';
 import { registerExecutions } from './executions.ts';
 import { registerLogin } from './login.ts';
@@ -65,6 +66,7 @@ registerDlq(program);
 registerArtifacts(program);
 registerTokens(program);
 registerHooks(program);
+registerSecrets(program);
 registerSchedules(program);
 registerTriggers(program);
 

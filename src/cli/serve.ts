@@ -1,5 +1,6 @@
 /** `yard serve` / `npm start`: load config, open storage, listen, stop cleanly on signals. */
 import { ConfigError, loadConfig, parseFlags, redactUrl } from '../config.ts';
+import { SecretsKeyError } from '../secrets/key.ts';
 import { composeSwitchyard } from '../server.ts';
 
 export async function serve(argv: string[]): Promise<void> {
@@ -17,7 +18,16 @@ export async function serve(argv: string[]): Promise<void> {
     }
     throw err;
   }
-  const yard = await composeSwitchyard({ config, logger: { level: config.logLevel } });
+  let yard;
+  try {
+    yard = await composeSwitchyard({ config, logger: { level: config.logLevel } });
+  } catch (err) {
+    if (err instanceof SecretsKeyError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   const storage = config.databaseUrl
     ? `PostgreSQL ${redactUrl(config.databaseUrl)}`
     : `SQLite ${config.dataDir}/switchyard.db`;

@@ -79,6 +79,7 @@ export interface DatabaseSchema {
   schedules: SchedulesTable;
   trigger_rules: TriggerRulesTable;
   rule_deliveries: RuleDeliveriesTable;
+  secrets: SecretsTable;
 }
 
 export interface ExecutionsTable {
@@ -301,4 +302,18 @@ export interface RuleDeliveriesTable {
   next_attempt_at: string | null;
   created_at: string;
   finished_at: string | null;
+}
+
+export interface SecretsTable {
+  /** '' for a global secret, else the id of the workflow it belongs to. */
+  scope: string;
+  name: string;
+  /** base64 of nonce, AES-256-GCM ciphertext and tag; never the value. */
+  ciphertext: string;
+  /** Fingerprint of the key that sealed it. */
+  key_fingerprint: string;
+  created_by: string;
+  created_at: string;
+  updated_by: string;
+  updated_at: string;
 }

@@ -10,3 +10,12 @@ export async function claimSetting(db: Db, key: string, value: string): Promise<
     .executeTakeFirst();
   return (res.numInsertedOrUpdatedRows ?? 0n) === 1n;
 }
+
+export async function getSetting(db: Db, key: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('settings')
+    .select('value')
+    .where('key', '=', key)
+    .executeTakeFirst();
+  return row?.value;
+}

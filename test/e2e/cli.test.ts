@@ -11,7 +11,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Sqlite from 'better-sqlite3';
 import { client } from '../helpers/http.ts';
+import { openSecret, parseSecretsKey } from '../../src/secrets/crypto.ts';
 import { type ServerProcess, startServer } from '../helpers/process.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -664,6 +666,60 @@ describe('yard CLI', () => {
     assert.match(ok(await yard(['token', 'revoke', created.id])).stdout, /revoked/);
     const revoked = ok(await yard(['wf', 'list'], { YARD_TOKEN: created.token }), 1);
     assert.match(revoked.stderr, /ERR_AUTH_INVALID/);
+  });
+
+  it('secrets set (value from stdin), list and delete, global and --workflow', async () => {
+    const setWith = (args: string[], input: string): Promise<Result> => {
+      const child = spawn(process.execPath, [bin, 'secrets', 'set', ...args], {
+        cwd: dir,
+        env: { ...process.env, ...baseEnv },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      child.stdin.end(input);
+      return collect(child);
+    };
+    const wf = await http().call('POST', '/api/v1/workflows', { name: 'cli-secrets' });
+    assert.equal(wf.status, 201);
+    const multiLine = 'line one\nline two\n';
+    assert.match(
+      ok(await setWith(['CLI_TOKEN'], 'tok-cli-1\n')).stdout,
+      /set secret CLI_TOKEN \(global\)/,
+    );
+    ok(await setWith(['CLI_KEY', '--workflow', 'cli-secrets'], `${multiLine}\n`));
+    ok(await setWith(['bad-name'], 'x'), 1);
+
+    // Stored sealed: the value is not in the database file, and the server's key opens it.
+    const data = path.join(dir, 'data');
+    const db = new Sqlite(path.join(data, 'switchyard.db'), { readonly: true });
+    const rows = db.prepare('SELECT scope, name, ciphertext FROM secrets ORDER BY name').all() as {
+      scope: string;
+      name: string;
+      ciphertext: string;
+    }[];
+    db.close();
+    const key = parseSecretsKey(readFileSync(path.join(data, 'secrets.key'), 'utf8'));
+    assert.deepEqual(
+      rows.map((r) => [r.scope, r.name, openSecret(key, r.ciphertext)]),
+      [
+        [wf.json.id, 'CLI_KEY', multiLine],
+        ['', 'CLI_TOKEN', 'tok-cli-1'],
+      ],
+    );
+    assert.ok(!rows.some((r) => r.ciphertext.includes('tok-cli')));
+
+    const list = ok(await yard(['secrets', 'list']));
+    assert.match(list.stdout, /CLI_TOKEN\s+global/);
+    assert.ok(!list.stdout.includes('tok-cli-1'));
+    const own = await yardJson(['secrets', 'list', '--workflow', 'cli-secrets']);
+    assert.deepEqual(
+      own.items.map((s: any) => s.name),
+      ['CLI_KEY'],
+    );
+    ok(await yard(['secrets', 'delete', 'CLI_KEY', '--workflow', 'cli-secrets']));
+    const gone = ok(await yard(['secrets', 'delete', 'CLI_KEY', '--workflow', 'cli-secrets']), 1);
+    assert.match(gone.stderr, /ERR_SECRET_NOT_FOUND/);
+    ok(await yard(['secrets', 'delete', 'CLI_TOKEN']));
+    assert.match(ok(await yard(['secrets', 'list'])).stdout, /no secrets/);
   });
 
   it('logs prints an execution’s lines (needs the logs route)', async (t) => {

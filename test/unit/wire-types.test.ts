@@ -20,10 +20,12 @@ import type { DlqService } from '../../src/services/dlq.ts';
 import type { HookService } from '../../src/services/hooks.ts';
 import type { PlatformEventService } from '../../src/services/platform-events.ts';
 import type { ScheduleService, ScheduleViewSchema } from '../../src/services/schedules.ts';
+import type { SecretService } from '../../src/services/secrets.ts';
 import type { TriggerRuleService } from '../../src/services/trigger-rules.ts';
 import type { RuleDeliverySchema, RuleSchema } from '../../src/triggers/rule-model.ts';
 import type { PlatformEventSchema } from '../../src/wire/events.ts';
 import type { DeliverySchema, HookSchema } from '../../src/wire/hooks.ts';
+import type { SecretListItemSchema, SecretSchema } from '../../src/wire/secrets.ts';
 import type { ExecutionService } from '../../src/services/executions.ts';
 import type { TokenService } from '../../src/services/tokens.ts';
 import type { UsageService } from '../../src/services/usage.ts';
@@ -111,6 +113,9 @@ export type WireChecks = [
   Assert<Equal<Returns<ScheduleService['list']>[number], Static<typeof ScheduleViewSchema>>>,
   Assert<Equal<Returns<TriggerRuleService['get']>, Static<typeof RuleSchema>>>,
   Assert<Equal<Returns<TriggerRuleService['deliveries']>, PageOf<typeof RuleDeliverySchema>>>,
+  // secrets (src/api/routes/secrets.ts)
+  Assert<Equal<Returns<SecretService['set']>['secret'], Static<typeof SecretSchema>>>,
+  Assert<Equal<Returns<SecretService['list']>[number], Static<typeof SecretListItemSchema>>>,
 ];
 
 describe('wire schemas', () => {

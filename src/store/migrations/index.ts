@@ -10,6 +10,7 @@ import { migration0005 } from './0005-platform-events.ts';
 import { migration0006 } from './0006-hooks.ts';
 import { migration0007 } from './0007-trigger-rules.ts';
 import { migration0008 } from './0008-concurrency.ts';
+import { migration0009 } from './0009-secrets.ts';
 
 import type { Migration } from './migration.ts';
 
@@ -24,4 +25,5 @@ export const migrations: Migration[] = [
   migration0006,
   migration0007,
   migration0008,
+  migration0009,
 ];
