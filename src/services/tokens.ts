@@ -113,6 +113,13 @@ export class TokenService {
     adminToken: string;
     dataDir: string;
   }): Promise<{ secret?: string; file?: string }> {
+    // An admin token made by an earlier version gets the permissions added since (upgrades).
+    for (const t of await tokensSql.systemAdminTokens(this.database.db)) {
+      const held = JSON.parse(t.permissions) as string[];
+      if (allPermissions.every((p) => held.includes(p))) continue;
+      const all = JSON.stringify([...new Set([...held, ...allPermissions])]);
+      await tokensSql.setTokenPermissions(this.database.db, t.id, all);
+    }
     if (opts.adminToken !== '') {
       const hash = hashSecret(opts.adminToken);
       if (!(await tokensSql.getTokenByHash(this.database.db, hash))) {

@@ -43,3 +43,21 @@ export async function countTokens(db: Db): Promise<number> {
     .executeTakeFirstOrThrow();
   return Number(r.n);
 }
+
+/**
+ * The admin tokens the server itself made (`bootstrap`: name `admin`, by `system`), so that a
+ * permission added by a later version (`secrets.admin`) reaches them on upgrade.
+ */
+export async function systemAdminTokens(db: Db): Promise<TokenRow[]> {
+  return db
+    .selectFrom('tokens')
+    .selectAll()
+    .where('name', '=', 'admin')
+    .where('created_by', '=', 'system')
+    .where('revoked_at', 'is', null)
+    .execute();
+}
+
+export async function setTokenPermissions(db: Db, id: string, permissions: string): Promise<void> {
+  await db.updateTable('tokens').set({ permissions }).where('id', '=', id).execute();
+}

@@ -285,5 +285,50 @@ for (const dialect of dialectNames) {
         await place.cleanup();
       }
     });
+
+    it('an admin token made before secrets.admin existed gets it on the next start', async () => {
+      const place = freshPlace(dialect);
+      const start = () =>
+        composeSwitchyard({
+          config: {
+            ...defaultConfig,
+            dataDir: place.dataDir,
+            databaseUrl: place.databaseUrl,
+            adminToken,
+            workerConcurrency: 0,
+          },
+          startWorker: false,
+          ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
+          ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
+        });
+      const put = (yard: Awaited<ReturnType<typeof start>>) =>
+        yard.app.inject({
+          method: 'PUT',
+          url: '/api/v1/secrets/UPGRADE',
+          headers: { authorization: `Bearer ${adminToken}` },
+          payload: { value: 'v' },
+        });
+      try {
+        const old = await start();
+        // As an earlier version left it: every permission of its day, not secrets.admin.
+        await old.database.db
+          .updateTable('tokens')
+          .set({
+            permissions: JSON.stringify(allPermissions.filter((p) => p !== 'secrets.admin')),
+          })
+          .where('name', '=', 'admin')
+          .execute();
+        assert.equal((await put(old)).statusCode, 403);
+        await old.close();
+        const upgraded = await start();
+        try {
+          assert.equal((await put(upgraded)).statusCode, 201);
+        } finally {
+          await upgraded.close();
+        }
+      } finally {
+        await place.cleanup();
+      }
+    });
   });
 }
