@@ -85,6 +85,16 @@ function checkoutGraph(recipe: string) {
   };
 }
 
+/** Runs the checkout workflow (a `ci` one) and asserts the build read the files as a sandbox uid. */
+async function checksOut(h: Harness, name: string, recipe: string): Promise<void> {
+  const wf = await createWorkflow(h, { name, type: 'ci', graph: checkoutGraph(recipe) });
+  const done = await runAndWait(h, wf.id, ['succeeded', 'failed']);
+  assert.equal(done.status, 'succeeded', JSON.stringify(done.nodes.map((n) => n.error)));
+  const build = nodeOf(done, 'build').outputs;
+  assert.equal(build.version, '1.4.2');
+  assert.notEqual(build.uid, '0', 'as the sandbox user, not root');
+}
+
 describe(
   'checking out a repository in the default sandbox',
   {
@@ -114,17 +124,7 @@ describe(
     });
 
     it('clones, runs again in the used workspace, and the next node reads the files', async () => {
-      const recipe = recipeFromDocs(repo);
-      const wf = await createWorkflow(h, {
-        name: 'checkout',
-        type: 'ci',
-        graph: checkoutGraph(recipe),
-      });
-      const done = await runAndWait(h, wf.id, ['succeeded', 'failed']);
-      assert.equal(done.status, 'succeeded', JSON.stringify(done.nodes.map((n) => n.error)));
-      const build = nodeOf(done, 'build').outputs;
-      assert.equal(build.version, '1.4.2');
-      assert.notEqual(build.uid, '0', 'as the sandbox user, not root');
+      await checksOut(h, 'checkout', recipeFromDocs(repo));
     });
   },
 );
@@ -208,18 +208,8 @@ describe(
     });
 
     it('clones with the recipe and its URL, fetches on the second run, as a sandbox uid', async () => {
-      const recipe = recipeFromDocs(`git://${outsideAddress}:${port}/app`);
       // `type: ci` runs with `network: outbound` unless it says otherwise.
-      const wf = await createWorkflow(h, {
-        name: 'remote-checkout',
-        type: 'ci',
-        graph: checkoutGraph(recipe),
-      });
-      const done = await runAndWait(h, wf.id, ['succeeded', 'failed']);
-      assert.equal(done.status, 'succeeded', JSON.stringify(done.nodes.map((n) => n.error)));
-      const build = nodeOf(done, 'build').outputs;
-      assert.equal(build.version, '1.4.2');
-      assert.notEqual(build.uid, '0', 'as the sandbox user, not root');
+      await checksOut(h, 'remote-checkout', recipeFromDocs(`git://${outsideAddress}:${port}/app`));
     });
 
     it('cannot clone with network: none (the check above can fail)', async () => {
