@@ -15,6 +15,9 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** The secrets key of every server a test starts (32 bytes, base64). */
+const testSecretsKey = Buffer.alloc(32, 7).toString('base64');
+
 export async function startServer(
   args: string[],
   env: Record<string, string> = {},
@@ -34,7 +37,15 @@ export async function startServer(
     ],
     {
       cwd,
-      env: { ...process.env, SWITCHYARD_ADMIN_TOKEN: '', DATABASE_URL: '', ...env },
+      env: {
+        ...process.env,
+        SWITCHYARD_ADMIN_TOKEN: '',
+        DATABASE_URL: '',
+        // Servers sharing a database must share the secrets key (a server with another refuses
+        // to start): every test server gets this one unless the test passes its own.
+        SWITCHYARD_SECRETS_KEY: testSecretsKey,
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
