@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import Sqlite from 'better-sqlite3';
 import { client } from '../helpers/http.ts';
 import { openSecret, parseSecretsKey } from '../../src/secrets/crypto.ts';
-import { type ServerProcess, startServer } from '../helpers/process.ts';
+import { type ServerProcess, startServer, testSecretsKey } from '../helpers/process.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const bin = path.join(root, 'bin/yard.js');
@@ -697,7 +697,8 @@ describe('yard CLI', () => {
       ciphertext: string;
     }[];
     db.close();
-    const key = parseSecretsKey(readFileSync(path.join(data, 'secrets.key'), 'utf8'));
+    // The key every test server gets (test/helpers/process.ts).
+    const key = parseSecretsKey(testSecretsKey);
     assert.deepEqual(
       rows.map((r) => [r.scope, r.name, openSecret(key, r.ciphertext)]),
       [

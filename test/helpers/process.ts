@@ -16,7 +16,7 @@ export interface ServerProcess {
 }
 
 /** The secrets key of every server a test starts (32 bytes, base64). */
-const testSecretsKey = Buffer.alloc(32, 7).toString('base64');
+export const testSecretsKey = Buffer.alloc(32, 7).toString('base64');
 
 export async function startServer(
   args: string[],
