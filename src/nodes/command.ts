@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { stateDirName } from '../runtime/local.ts';
 import type { Sandbox, SandboxProcess } from '../runtime/types.ts';
 import { createInWorkspace, openInWorkspace } from '../runtime/workspace-files.ts';
-import { cancelled, errorMessage, fail, formatMs, maxTimerMs } from './errors.ts';
+import { cancelled, errorMessage, fail, formatMs, watchAttempt } from './errors.ts';
 import { LineSplitter } from './line-splitter.ts';
 import { parseOutputFile } from './output-file.ts';
 import type { ExecContext, ExecResult, NodeUsage } from './executor.ts';
@@ -256,17 +256,10 @@ async function runProcess(
     );
     termination = proc.terminate(ctx.killGraceMs);
   };
-  const timer =
-    ctx.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => stop('timeout'), Math.min(Math.max(ctx.timeoutMs, 0), maxTimerMs));
-  const onAbort = () => stop('cancelled');
-  ctx.signal.addEventListener('abort', onAbort, { once: true });
-  if (ctx.signal.aborted) onAbort();
+  const unwatch = watchAttempt(ctx, stop);
 
   const exit = await proc.exited;
-  clearTimeout(timer);
-  ctx.signal.removeEventListener('abort', onAbort);
+  unwatch();
   if (termination === undefined && (await proc.leftovers())) {
     ctx.log('system', 'stopping background processes left running by the command');
     termination = proc.terminate(ctx.killGraceMs);

@@ -124,7 +124,28 @@ export function parseRetryAfter(value: string | null, nowMs: number): number | u
 }
 
 /** setTimeout fires at once for delays beyond 2^31-1 ms; longer timeouts are clamped to that. */
-export const maxTimerMs = 2_147_483_647;
+const maxTimerMs = 2_147_483_647;
+
+/**
+ * Calls `stop('timeout')` when the attempt's timeout passes and `stop('cancelled')` when its
+ * signal aborts (at once if it already has); the answer ends the watch.
+ */
+export function watchAttempt(
+  ctx: { timeoutMs?: number | undefined; signal: AbortSignal },
+  stop: (reason: 'timeout' | 'cancelled') => void,
+): () => void {
+  const timer =
+    ctx.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => stop('timeout'), Math.min(Math.max(ctx.timeoutMs, 0), maxTimerMs));
+  const onAbort = () => stop('cancelled');
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  if (ctx.signal.aborted) onAbort();
+  return () => {
+    clearTimeout(timer);
+    ctx.signal.removeEventListener('abort', onAbort);
+  };
+}
 
 /** A duration for messages: `250 ms`, `2 s`. */
 export function formatMs(ms: number): string {

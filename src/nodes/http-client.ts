@@ -7,7 +7,7 @@
 import { type Dispatcher, type Response, fetch } from 'undici';
 import { EgressForbiddenError } from '../egress/dispatcher.ts';
 import type { ExecContext } from './executor.ts';
-import { errorMessage, maxTimerMs } from './errors.ts';
+import { errorMessage, watchAttempt } from './errors.ts';
 
 interface HttpExchange {
   status: number;
@@ -46,13 +46,7 @@ export async function exchange(
     stopped = reason;
     controller.abort(new Error(reason));
   };
-  const timer =
-    ctx.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => stop('timeout'), Math.min(Math.max(ctx.timeoutMs, 0), maxTimerMs));
-  const onAbort = () => stop('cancelled');
-  ctx.signal.addEventListener('abort', onAbort, { once: true });
-  if (ctx.signal.aborted) onAbort();
+  const unwatch = watchAttempt(ctx, stop);
   try {
     const response = await fetch(url, {
       method: init.method,
@@ -87,8 +81,7 @@ export async function exchange(
       return { kind: 'forbidden', message: cause.message, ms: elapsed() };
     return { kind: 'network', message: networkMessage(error), ms: elapsed() };
   } finally {
-    clearTimeout(timer);
-    ctx.signal.removeEventListener('abort', onAbort);
+    unwatch();
   }
 }
 
