@@ -19,8 +19,9 @@
  *
  * Settings: BENCH_SCALE=0.2 shrinks every count; BENCH_STORES=sqlite,postgres,dbos (default all);
  * BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) is where the fresh databases
- * are created and dropped; BENCH_PROFILE=<dir> runs only chain10_c50 per store, with the server
- * under `--cpu-prof --cpu-prof-dir=<dir>/<store>` (summarize with bench/profile-summary.ts).
+ * are created and dropped; BENCH_ONLY=chain10_serial,graph500_serial picks shapes;
+ * BENCH_PROFILE=<dir> runs only chain10_c50 per store, with the server under
+ * `--cpu-prof --cpu-prof-dir=<dir>/<store>` (summarize with bench/profile-summary.ts).
  * Prints one JSON line per shape and store.
  */
 import { spawn } from 'node:child_process';
@@ -77,7 +78,10 @@ const allShapes: Shape[] = [
   shape('chain10_wait0_serial', 'wait0', 10, 1, n(200, 5), 1),
   shape('chain10_wait0_c50', 'wait0', 10, 1, n(500, 50), 50),
 ];
-const shapes = profileDir ? allShapes.filter((s) => s.shape === 'chain10_c50') : allShapes;
+const only = process.env.BENCH_ONLY?.split(',');
+const shapes = allShapes.filter((s) =>
+  profileDir ? s.shape === 'chain10_c50' : only === undefined || only.includes(s.shape),
+);
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
 

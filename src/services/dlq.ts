@@ -9,10 +9,9 @@ import { AppError } from '../errors.ts';
 import type { Database } from '../store/db.ts';
 import * as dlqSql from '../store/dlq.ts';
 import type { DlqRow } from '../store/dlq.ts';
-import * as executionsSql from '../store/executions.ts';
+import { readExecutionWithNodes } from '../store/execution-nodes.ts';
 import type { DlqView } from '../wire/executions.ts';
 import type { Worker } from '../worker/worker.ts';
-import { snapshotOf } from './execution-views.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
 
 export class DlqService {
@@ -50,13 +49,13 @@ export class DlqService {
   async retry(id: string, actor: string): Promise<DlqView> {
     const entry = await this.require(id);
     if (entry.status !== 'open') throw dlqState(entry, 'only an open entry can be retried');
-    const row = await executionsSql.getExecution(this.database.db, entry.execution_id);
-    if (!row)
+    const found = await readExecutionWithNodes(this.database.db, entry.execution_id);
+    if (!found)
       throw new AppError('ERR_EXECUTION_NOT_FOUND', {
         message: `Execution ${entry.execution_id} no longer exists.`,
         context: { executionId: entry.execution_id },
       });
-    const st = snapshotOf(row).nodes[entry.node_id];
+    const st = found.nodes[entry.node_id];
     if (!st || st.status !== 'failed') {
       throw new AppError('ERR_DLQ_STATE', {
         message: `Node ${entry.node_id} is ${st?.status ?? 'gone'}, not failed: it was retried another way.`,

@@ -22,12 +22,9 @@ import type {
   RunAccepted,
 } from '../wire/executions.ts';
 
-/** The execution's stored state and node states. */
-export function snapshotOf(row: ExecutionRow): Snapshot {
-  return {
-    execution: JSON.parse(row.state) as ExecutionState,
-    nodes: JSON.parse(row.nodes) as Record<string, NodeState>,
-  };
+/** The execution's stored state and its node states (read with it: `readExecutionWithNodes`). */
+export function snapshotOf(row: ExecutionRow, nodes: Record<string, NodeState>): Snapshot {
+  return { execution: JSON.parse(row.state) as ExecutionState, nodes };
 }
 
 export function runAccepted(row: ExecutionRow): RunAccepted {

@@ -18,6 +18,7 @@ import type { Database } from '../store/db.ts';
 import { isUniqueViolation } from '../store/db.ts';
 import { activeInGroup } from '../store/concurrency.ts';
 import * as dlqSql from '../store/dlq.ts';
+import { readExecutionWithNodes } from '../store/execution-nodes.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as nodeRunsSql from '../store/node-runs.ts';
@@ -144,7 +145,8 @@ export class ExecutionService {
   }
 
   async get(workflowId: string, executionId: string): Promise<ExecutionView> {
-    return this.view(await this.require(workflowId, executionId));
+    const { row, nodes } = await this.requireWithNodes(workflowId, executionId);
+    return this.view(row, nodes);
   }
 
   async delete(workflowId: string, executionId: string): Promise<void> {
@@ -198,10 +200,9 @@ export class ExecutionService {
     actor: string,
     nodes?: string[],
   ): Promise<ExecutionView> {
-    const row = await this.require(workflowId, executionId);
+    const { row, nodes: known } = await this.requireWithNodes(workflowId, executionId);
     if (row.status !== 'failed' && row.status !== 'cancelled')
       throw wrongState(row, 'only a failed or cancelled execution can be retried');
-    const known = JSON.parse(row.nodes) as Record<string, NodeState>;
     const unknown = (nodes ?? []).filter((n) => !(n in known));
     if (unknown.length > 0) {
       throw new AppError('ERR_VALIDATION', {
@@ -234,8 +235,8 @@ export class ExecutionService {
     actor: string,
     body: { nodeId?: string; decision: 'approve' | 'reject'; comment?: string; data?: unknown },
   ): Promise<ExecutionView> {
-    const row = await this.require(workflowId, executionId);
-    const snapshot = snapshotOf(row);
+    const { row, nodes } = await this.requireWithNodes(workflowId, executionId);
+    const snapshot = snapshotOf(row, nodes);
     const waiting = Object.entries(snapshot.nodes)
       .filter(([, st]) => st.status === 'waiting' && st.prompt?.kind === 'approval')
       .map(([id]) => id);
@@ -273,8 +274,8 @@ export class ExecutionService {
     actor: string,
     body: { message: string; data?: unknown },
   ): Promise<ExecutionView> {
-    const row = await this.require(workflowId, executionId);
-    const snapshot = snapshotOf(row);
+    const { row, nodes } = await this.requireWithNodes(workflowId, executionId);
+    const snapshot = snapshotOf(row, nodes);
     const inputWaiting = Object.values(snapshot.nodes).some(
       (st) => st.status === 'waiting' && st.prompt?.kind === 'input',
     );
@@ -306,8 +307,17 @@ export class ExecutionService {
     return row;
   }
 
-  private async view(row: ExecutionRow): Promise<ExecutionView> {
-    const s = snapshotOf(row);
+  private async requireWithNodes(
+    workflowId: string,
+    executionId: string,
+  ): Promise<{ row: ExecutionRow; nodes: Record<string, NodeState> }> {
+    const found = await readExecutionWithNodes(this.database.db, executionId);
+    if (!found || found.row.workflow_id !== workflowId) throw notFound(workflowId, executionId);
+    return found;
+  }
+
+  private async view(row: ExecutionRow, nodes: Record<string, NodeState>): Promise<ExecutionView> {
+    const s = snapshotOf(row, nodes);
     const graph = await this.worker.graphOf(row.workflow_id, row.version, s.execution.workflowType);
     const types = new Map(graph.nodes.map((n) => [n.id, n.type]));
     const runs = await nodeRunsSql.listNodeRuns(this.database.db, row.id);

@@ -3,9 +3,11 @@
  * decision's transaction, the execution's compare-and-set first, so a concurrent decider fails
  * before anything else is written.
  */
+import type { NodeState } from '../engine/types.ts';
 import type { Database, Db } from './db.ts';
 import { type DlqRow, insertDlq } from './dlq.ts';
 import { type EventRow, insertEvents } from './events.ts';
+import { writeNodeStates } from './execution-nodes.ts';
 import { type ExecutionChanges, updateExecutionCas } from './executions.ts';
 
 import { type NodeRunRow, insertNodeRuns } from './node-runs.ts';
@@ -14,6 +16,9 @@ import { type TaskRow, deleteNodeTasks, deleteTasksOf, upsertTasks } from './tas
 /** Everything one decision writes. */
 export interface DecisionRows {
   changes: ExecutionChanges;
+  /** The execution's node states after the decision, and which of them it changed. */
+  nodes: Record<string, NodeState>;
+  changedNodes: ReadonlySet<string>;
   /** Nodes whose run tasks are deleted (killed). */
   killNodes: string[];
   /** Every task of the execution is deleted (it ended) before `tasks` are written. */
@@ -38,6 +43,7 @@ export async function writeDecision(
 ): Promise<boolean> {
   for (const nodeId of rows.killNodes) await deleteNodeTasks(trx, id, nodeId);
   if (!(await updateExecutionCas(trx, id, rev, rows.changes))) return false;
+  if (rows.changedNodes.size > 0) await writeNodeStates(trx, id, rows.nodes, rows.changedNodes);
   if (rows.clearTasks) await deleteTasksOf(trx, id);
   await upsertTasks(trx, rows.tasks);
   await insertEvents(trx, rows.events);

@@ -67,15 +67,7 @@ export async function listExecutions(db: Db, f: ExecutionFilter): Promise<Execut
 /** How a decision changes the execution row (written compare-and-set on its `rev`). */
 export type ExecutionChanges = Pick<
   ExecutionRow,
-  | 'status'
-  | 'state'
-  | 'nodes'
-  | 'error'
-  | 'cost_usd'
-  | 'last_seq'
-  | 'started_at'
-  | 'ended_at'
-  | 'updated_at'
+  'status' | 'state' | 'error' | 'cost_usd' | 'last_seq' | 'started_at' | 'ended_at' | 'updated_at'
 >;
 
 /** Writes a decision's result if nobody else decided since `rev`; false on conflict. */
@@ -95,7 +87,7 @@ export async function updateExecutionCas(
 }
 
 /**
- * Deletes executions and everything they own (events, logs, node runs, tasks, DLQ entries,
+ * Deletes executions and everything they own (node states, events, logs, node runs, tasks, DLQ entries,
  * artifact rows; the artifact files are the caller's to remove once this commits).
  */
 export async function deleteExecutions(db: Db, ids: string[]): Promise<number> {
@@ -109,6 +101,7 @@ export async function deleteExecutions(db: Db, ids: string[]): Promise<number> {
     await db.deleteFrom('tasks').where('execution_id', 'in', chunk).execute();
     await db.deleteFrom('dlq').where('execution_id', 'in', chunk).execute();
     await deleteArtifactRows(db, chunk);
+    await db.deleteFrom('execution_nodes').where('execution_id', 'in', chunk).execute();
     const res = await db.deleteFrom('executions').where('id', 'in', chunk).executeTakeFirst();
     deleted += Number(res.numDeletedRows);
   }

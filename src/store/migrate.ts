@@ -4,10 +4,13 @@
  */
 import type SqliteDatabase from 'better-sqlite3';
 import type pg from 'pg';
-import { migrations } from './migrations/index.ts';
+import { type Migration, migrations as all } from './migrations/index.ts';
 
 /** One writer at a time: BEGIN IMMEDIATE takes the write lock before reading what is applied. */
-export function migrateSqlite(raw: SqliteDatabase.Database): void {
+export function migrateSqlite(
+  raw: SqliteDatabase.Database,
+  migrations: readonly Migration[] = all,
+): void {
   raw.exec(
     `CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`,
   );
@@ -31,7 +34,10 @@ export function migrateSqlite(raw: SqliteDatabase.Database): void {
 }
 
 /** An advisory transaction lock serializes concurrent migrators; DDL is transactional here. */
-export async function migratePostgres(pool: pg.Pool): Promise<void> {
+export async function migratePostgres(
+  pool: pg.Pool,
+  migrations: readonly Migration[] = all,
+): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');

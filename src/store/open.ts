@@ -15,6 +15,7 @@ import {
 import pg from 'pg';
 import type { Database, Db, Dialect } from './database.ts';
 import { migratePostgres, migrateSqlite } from './migrate.ts';
+import type { Migration } from './migrations/index.ts';
 import { changeChannels, listenPostgres, workChannel } from './notify.ts';
 import { isUniqueViolation, withRetry } from './retry.ts';
 import type { DatabaseSchema } from './schema.ts';
@@ -29,6 +30,8 @@ export interface OpenOptions {
   pgSchema?: string;
   /** PostgreSQL pool size. */
   poolSize?: number;
+  /** The migrations to apply (default: all); a test opens a database as an earlier version left it. */
+  migrations?: readonly Migration[];
 }
 
 /** How long opening one PostgreSQL connection may take. */
@@ -52,7 +55,7 @@ function openSqlite(opts: OpenOptions): Database {
   raw.pragma('synchronous = NORMAL');
   raw.pragma('busy_timeout = 5000');
   raw.pragma('foreign_keys = ON');
-  migrateSqlite(raw);
+  migrateSqlite(raw, opts.migrations);
   // Kysely serializes SQLite access through one connection, so transactions never interleave.
   return wrap(
     'sqlite',
@@ -152,7 +155,7 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
   // usual, and the pool discards the dead client when it is released.
   pool.on('connect', (client) => client.on('error', () => {}));
   pool.on('error', () => {});
-  await migratePostgres(pool);
+  await migratePostgres(pool, opts.migrations);
   return wrap('postgres', new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) }), {
     connectionString: url,
     connectionTimeoutMillis: connectTimeoutMs,

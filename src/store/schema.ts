@@ -67,6 +67,7 @@ export interface DatabaseSchema {
   settings: SettingsTable;
   schema_migrations: MigrationsTable;
   executions: ExecutionsTable;
+  execution_nodes: ExecutionNodesTable;
   tasks: TasksTable;
   execution_events: ExecutionEventsTable;
   node_runs: NodeRunsTable;
@@ -93,8 +94,6 @@ export interface ExecutionsTable {
   params: string;
   /** JSON: the engine's ExecutionState. */
   state: string;
-  /** JSON: the engine's node states by node id. */
-  nodes: string;
   error: string | null;
   cost_usd: number;
   /** Bumped by every decision; updates are compare-and-set on it. */
@@ -138,6 +137,16 @@ export interface ExecutionEventsTable {
   node_id: string | null;
   data: string;
   at: string;
+}
+
+/** One node of an execution: the engine's state of it (issue 23, stage 2). */
+interface ExecutionNodesTable {
+  execution_id: string;
+  node_id: string;
+  /** The node's place in the graph's order. */
+  ord: number;
+  /** JSON: the engine's NodeState. */
+  state: string;
 }
 
 export interface NodeRunsTable {

@@ -15,6 +15,7 @@ import type { Database } from '../store/db.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import type { LogWriter } from './logs.ts';
 import type { PlanCache } from './plans.ts';
+import type { SnapshotCache } from './snapshots.ts';
 
 /** What the worker needs of the artifact service. */
 export interface ArtifactCollector {
@@ -35,6 +36,8 @@ export interface WorkerContext {
   readonly clock: Clock;
   readonly config: Config;
   readonly plans: PlanCache;
+  /** The snapshots of this worker's last decisions, by rev. */
+  readonly snapshots: SnapshotCache;
   /** The node types this server runs (their executors and late fields). */
   readonly nodeTypes: NodeRegistry;
   readonly broker: RuntimeBroker;

@@ -133,7 +133,6 @@ export function decisionRows(input: DecisionInput): DecisionRows {
     changes: {
       status: e.status,
       state: JSON.stringify(e),
-      nodes: JSON.stringify(next.nodes),
       error: e.error ? JSON.stringify(e.error) : null,
       cost_usd: e.cost.estimatedUsd,
       last_seq: seq,
@@ -141,6 +140,8 @@ export function decisionRows(input: DecisionInput): DecisionRows {
       ended_at: e.endedAt,
       updated_at: nowIso,
     },
+    nodes: next.nodes,
+    changedNodes: changedNodes(input.before, next),
     killNodes,
     clearTasks,
     // Tasks for other executions (children, parents) survive this execution's clear.
@@ -149,6 +150,17 @@ export function decisionRows(input: DecisionInput): DecisionRows {
     dlq,
     nodeRuns: finishedRuns(row, input.before, next, nowIso),
   };
+}
+
+/**
+ * The nodes a decision changed: the engine replaces a node's state object when it changes it
+ * and never edits one in place, so an unchanged node keeps the very object it was read as.
+ */
+function changedNodes(before: Snapshot, next: Snapshot): Set<string> {
+  const out = new Set<string>();
+  for (const [nodeId, st] of Object.entries(next.nodes))
+    if (before.nodes[nodeId] !== st) out.add(nodeId);
+  return out;
 }
 
 /**

@@ -11,12 +11,12 @@ import type {
   DecideContext,
   EngineEvent,
   ExecutionState,
-  NodeState,
   Snapshot,
 } from '../engine/types.ts';
 import { newId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
 import { writeDecision } from '../store/decisions.ts';
+import { readNodeStates } from '../store/execution-nodes.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as logsSql from '../store/logs.ts';
@@ -48,6 +48,8 @@ export async function dispatch(
     try {
       const out = await ctx.db.transaction((trx) => decideIn(ctx, trx, executionId, event, task));
       if (!out) return undefined;
+      if (isTerminalExecution(out.snapshot.execution.status)) ctx.snapshots.forget(executionId);
+      else ctx.snapshots.set(executionId, out.rev, out.snapshot);
       afterCommit(ctx, executionId, out.snapshot, out.commands, out.direct);
       // A queued execution of its concurrency group got its start task.
       if (out.promoted) ctx.wake();
@@ -69,6 +71,8 @@ async function decideIn(
 ): Promise<
   | {
       snapshot: Snapshot;
+      /** The rev the decision wrote. */
+      rev: number;
       commands: Command[];
       direct: TaskRow[];
       endEventId?: string;
@@ -82,9 +86,9 @@ async function decideIn(
     return undefined;
   }
   if (task && !(await tasksSql.completeTask(trx, task.id, ctx.workerId))) return undefined;
-  const snapshot: Snapshot = {
+  const snapshot: Snapshot = ctx.snapshots.get(executionId, row.rev) ?? {
     execution: JSON.parse(row.state) as ExecutionState,
-    nodes: JSON.parse(row.nodes) as Record<string, NodeState>,
+    nodes: await readNodeStates(trx, executionId),
   };
   const vp = await ctx.plans.get(
     trx,
@@ -166,6 +170,7 @@ async function decideIn(
     (await promoteGroup(ctx, trx, row.concurrency_group)) > 0;
   return {
     snapshot: next,
+    rev: row.rev + 1,
     commands,
     direct,
     ...(endEventId !== undefined && { endEventId }),

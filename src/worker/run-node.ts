@@ -9,16 +9,16 @@ import { parseDuration } from '../definition/index.ts';
 import { price } from '../engine/cost.ts';
 import { isTerminalExecution } from '../engine/status.ts';
 import { expressionContext } from '../engine/draft.ts';
-import type { ExecutionState, NodeState, Snapshot } from '../engine/types.ts';
+import type { ExecutionState, Snapshot } from '../engine/types.ts';
 import { EnvironmentError, type ExecContext, type ExecResult } from '../nodes/executor.ts';
 import { RuntimeUnavailableError } from '../runtime/broker.ts';
 import type { Sandbox } from '../runtime/types.ts';
-import * as executionsSql from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { collectArtifacts, sandboxOf } from './environment.ts';
 import { callExecutor, expressionMembers, noExecutor, renderOrFail } from './node-call.ts';
+import { currentSnapshot } from './snapshots.ts';
 import { finishedEvent, runStep } from './task-events.ts';
 
 /**
@@ -38,15 +38,12 @@ export async function runNode(
   let snapshot: Snapshot;
   if (leased !== undefined && !claimed) snapshot = leased;
   else {
-    const row = await ctx.keepCommitting(() => executionsSql.getExecution(ctx.db.db, execId));
-    if (!row) {
+    const found = await ctx.keepCommitting(() => currentSnapshot(ctx.db.db, ctx.snapshots, execId));
+    if (!found) {
       await tasksSql.deleteTask(ctx.db.db, task.id);
       return;
     }
-    snapshot = {
-      execution: JSON.parse(row.state) as ExecutionState,
-      nodes: JSON.parse(row.nodes) as Record<string, NodeState>,
-    };
+    snapshot = found;
   }
   const step = runStep(snapshot, nodeId, task.attempt, claimed);
   if (step === 'ended') {

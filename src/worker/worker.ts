@@ -28,6 +28,7 @@ import type { ExecutionRow } from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import type { ArtifactCollector, WorkerContext } from './context.ts';
+import { SnapshotCache } from './snapshots.ts';
 import { type NewExecution, createExecution, insertExecution } from './create-execution.ts';
 import { dispatch } from './decision.ts';
 import { LogWriter } from './logs.ts';
@@ -132,6 +133,7 @@ export class Worker {
       clock: this.clock,
       config: this.config,
       plans: new PlanCache(nodeTypes),
+      snapshots: new SnapshotCache(),
       nodeTypes,
       broker: this.broker,
       artifacts: opts.artifacts,

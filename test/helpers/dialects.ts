@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { type Database, openDatabase } from '../../src/store/db.ts';
+import type { OpenOptions } from '../../src/store/open.ts';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -91,12 +92,16 @@ export function freshPlace(dialect: DialectName): DialectPlace {
 
 export const dialectNames: DialectName[] = ['sqlite', 'postgres'];
 
-/** Opens (and migrates) the database at a place. */
-export function openPlace(place: DialectPlace): Promise<Database> {
+/** Opens (and migrates) the database at a place; `migrations` opens it as an earlier version left it. */
+export function openPlace(
+  place: DialectPlace,
+  migrations?: OpenOptions['migrations'],
+): Promise<Database> {
   return openDatabase({
     databaseUrl: place.databaseUrl,
     dataDir: place.dataDir,
     ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
     ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
+    ...(migrations !== undefined && { migrations }),
   });
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/suite.ts';
 import { sql } from 'kysely';
+import { readExecutionWithNodes } from '../../src/store/execution-nodes.ts';
 import { migrations } from '../../src/store/migrations/index.ts';
 import { claimSetting } from '../../src/store/settings.ts';
 import { dialectNames, freshPlace, openPlace, skipFor } from '../helpers/dialects.ts';
@@ -34,6 +35,56 @@ for (const dialect of dialectNames) {
         const wins = await Promise.all(dbs.map((d) => claimSetting(d.db, 'once', 'x')));
         assert.equal(wins.filter(Boolean).length, 1);
         await Promise.all([...dbs, again].map((d) => d.close()));
+      } finally {
+        await place.cleanup();
+      }
+    });
+
+    it('moves the node map of an execution made before node rows into rows, in its order', async () => {
+      const place = freshPlace(dialect);
+      try {
+        const old = await openPlace(
+          place,
+          migrations.filter((m) => m.id < 10),
+        );
+        const at = '2026-12-01T00:00:00.000Z';
+        const node = (status: string, outputs: unknown) => ({
+          status,
+          attempt: 1,
+          budgetFrom: 1,
+          outputs,
+          error: null,
+          startedAt: at,
+          endedAt: at,
+          cost: { computeSeconds: 0, tokens: { prompt: 0, completion: 0 }, estimatedUsd: 0 },
+        });
+        // Not in alphabetical order: the order is the graph's, and it must survive.
+        const nodes = {
+          zeta: node('succeeded', { text: 'a "quoted" ünïcode line\nand another' }),
+          alpha: node('running', null),
+          mid: node('pending', null),
+        };
+        await sql`INSERT INTO workflows (id, name, description, type, status, runtime_config, latest_version, active_version, created_by, created_at, updated_at)
+          VALUES ('wf_old', 'old', '', 'task', 'active', '{}', 1, 1, 'admin', ${at}, ${at})`.execute(
+          old.db,
+        );
+        await sql`INSERT INTO executions (id, workflow_id, version, status, trigger_type, trigger_info, params, state, nodes, cost_usd, rev, last_seq, created_by, created_at, updated_at)
+          VALUES ('exec_old', 'wf_old', 1, 'running', 'manual', '{}', '{}', '{}', ${JSON.stringify(nodes)}, 0, 7, 3, 'admin', ${at}, ${at})`.execute(
+          old.db,
+        );
+        await old.close();
+
+        const database = await openPlace(place);
+        try {
+          const found = await readExecutionWithNodes(database.db, 'exec_old');
+          assert.ok(found);
+          assert.equal(found.row.rev, 7);
+          assert.deepEqual(Object.keys(found.nodes), ['zeta', 'alpha', 'mid']);
+          assert.deepEqual(found.nodes, nodes);
+          assert.equal('nodes' in found.row, false);
+        } finally {
+          await database.close();
+        }
       } finally {
         await place.cleanup();
       }

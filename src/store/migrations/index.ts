@@ -11,6 +11,7 @@ import { migration0006 } from './0006-hooks.ts';
 import { migration0007 } from './0007-trigger-rules.ts';
 import { migration0008 } from './0008-concurrency.ts';
 import { migration0009 } from './0009-secrets.ts';
+import { migration0010 } from './0010-execution-nodes.ts';
 
 import type { Migration } from './migration.ts';
 
@@ -26,4 +27,5 @@ export const migrations: Migration[] = [
   migration0007,
   migration0008,
   migration0009,
+  migration0010,
 ];
