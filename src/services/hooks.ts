@@ -21,6 +21,7 @@ import type { Database } from '../store/database.ts';
 import { isUniqueViolation } from '../store/db.ts';
 import * as hooksSql from '../store/hooks.ts';
 import type { HookDeliveryRow, HookRow } from '../store/hooks.ts';
+import { openColumnValue, sealColumnValue } from '../secrets/crypto.ts';
 import { getVersion } from '../store/versions.ts';
 import { getWorkflow } from '../store/workflows.ts';
 import { mapGithubDelivery, githubPayload } from '../triggers/github.ts';
@@ -51,6 +52,8 @@ export class HookService {
     private readonly clock: Clock,
     private readonly executions: ExecutionService,
     private readonly events: PlatformEventService,
+    /** Seals hook secrets at rest (src/secrets/crypto.ts). */
+    private readonly secretsKey: Buffer,
   ) {}
 
   async create(
@@ -59,12 +62,13 @@ export class HookService {
     actor: string,
   ): Promise<HookView & { secret: string }> {
     await this.requireWorkflow(workflowId);
+    const secret = `whsec_${randomBytes(24).toString('hex')}`;
     const row: HookRow = {
       id: newId('hook', this.clock.now().getTime()),
       workflow_id: workflowId,
       name: input.name,
       kind: input.kind,
-      secret: `whsec_${randomBytes(24).toString('hex')}`,
+      secret: sealColumnValue(this.secretsKey, secret),
       created_by: actor,
       created_at: isoNow(this.clock),
       deleted_at: null,
@@ -78,7 +82,7 @@ export class HookService {
       if (isUniqueViolation(err)) throw nameTaken(workflowId, input.name);
       throw err;
     }
-    return { ...view(row), secret: row.secret };
+    return { ...view(row), secret };
   }
 
   async list(workflowId: string): Promise<HookView[]> {
@@ -121,7 +125,7 @@ export class HookService {
   private async receiveGeneric(hook: HookRow, delivery: Delivery): Promise<DeliveryAnswer> {
     const nowSeconds = this.clock.now().getTime() / 1000;
     const verdict = verifyGeneric(
-      hook.secret,
+      openColumnValue(this.secretsKey, hook.secret),
       delivery.body,
       {
         timestamp: delivery.header('x-switchyard-timestamp'),
@@ -225,7 +229,7 @@ export class HookService {
     const eventName = delivery.header('x-github-event') ?? '';
     const deliveryId = delivery.header('x-github-delivery') ?? null;
     const verdict = verifyGithub(
-      hook.secret,
+      openColumnValue(this.secretsKey, hook.secret),
       delivery.body,
       delivery.header('x-hub-signature-256'),
     );

@@ -10,6 +10,7 @@ import type { Database } from '../store/db.ts';
 import * as rulesSql from '../store/trigger-rules.ts';
 import type { RuleDeliveryRow, TriggerRuleRow } from '../store/trigger-rules.ts';
 import { getWorkflow } from '../store/workflows.ts';
+import { sealColumnValue } from '../secrets/crypto.ts';
 import {
   type DeliveryState,
   type RuleAction,
@@ -26,12 +27,15 @@ export class TriggerRuleService {
   constructor(
     private readonly database: Database,
     private readonly clock: Clock,
+    /** Seals webhook rules' signing secrets at rest (src/secrets/crypto.ts). */
+    private readonly secretsKey: Buffer,
   ) {}
 
   /** A webhook rule's answer holds its signing secret, the only time it is shown. */
   async create(input: RuleInput, actor: string): Promise<RuleView & { secret?: string }> {
     await this.check(input.event, input.if, input.action);
     const now = isoNow(this.clock);
+    const secret = input.action.type === 'webhook' ? newSecret() : undefined;
     const row: TriggerRuleRow = {
       id: newId('rule', this.clock.now().getTime()),
       name: input.name,
@@ -39,14 +43,14 @@ export class TriggerRuleService {
       event_glob: input.event,
       condition: input.if ?? null,
       action: JSON.stringify(input.action),
-      secret: input.action.type === 'webhook' ? newSecret() : null,
+      secret: secret === undefined ? null : sealColumnValue(this.secretsKey, secret),
       created_by: actor,
       created_at: now,
       updated_at: now,
       deleted_at: null,
     };
     await rulesSql.insertRule(this.database.db, row);
-    return { ...view(row), ...(row.secret !== null && { secret: row.secret }) };
+    return { ...view(row), ...(secret !== undefined && { secret }) };
   }
 
   async list(): Promise<RuleView[]> {
@@ -75,7 +79,10 @@ export class TriggerRuleService {
     const action = JSON.parse(next.action) as RuleAction;
     await this.check(next.event_glob, next.condition, action);
     let shown: string | undefined;
-    if (action.type === 'webhook' && next.secret === null) next.secret = shown = newSecret();
+    if (action.type === 'webhook' && next.secret === null) {
+      shown = newSecret();
+      next.secret = sealColumnValue(this.secretsKey, shown);
+    }
     if (action.type === 'run') next.secret = null;
     const { id: _id, created_by: _by, created_at: _at, deleted_at: _del, ...changes } = next;
     if (!(await rulesSql.updateRule(this.database.db, id, changes))) throw notFound(id);
