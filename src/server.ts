@@ -173,7 +173,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       clock,
       executions,
       egress: egress.workflow,
-      secretsKey,
+      secrets,
       intervalMs: ruleDeliveryIntervalMs,
       onError: (err, context) => logRuleError(err, context),
     });
@@ -207,7 +207,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       graceMs: config.scheduleGraceMs,
       onError: (err, context) => logSchedulerError(err, context),
     });
-    const hooks = new HookService(database, clock, executions, events, secretsKey);
+    const hooks = new HookService(database, clock, executions, events, secrets);
     events.setHookStarter((event) => hooks.startOwn(event));
     const sse = new SseHub({ heartbeatMs: config.sseHeartbeatMs });
     const bootstrap = await tokens.bootstrap({
@@ -226,7 +226,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         hooks,
         schedules: new ScheduleService(database, clock, scheduler),
         secrets,
-        rules: new TriggerRuleService(database, clock, secretsKey),
+        rules: new TriggerRuleService(database, clock, secrets),
         streams,
         ping: () => database.ping(),
       },

@@ -21,7 +21,6 @@ import type { Database } from '../store/database.ts';
 import { isUniqueViolation } from '../store/db.ts';
 import * as hooksSql from '../store/hooks.ts';
 import type { HookDeliveryRow, HookRow } from '../store/hooks.ts';
-import { openColumnValue, sealColumnValue } from '../secrets/crypto.ts';
 import { getVersion } from '../store/versions.ts';
 import { getWorkflow } from '../store/workflows.ts';
 import { mapGithubDelivery, githubPayload } from '../triggers/github.ts';
@@ -30,6 +29,7 @@ import { type Clock, isoNow } from '../clock.ts';
 import type { ExecutionService } from './executions.ts';
 import type { PlatformEvent } from '../triggers/event-match.ts';
 import type { Outcome, PlatformEventService } from './platform-events.ts';
+import type { SecretService } from './secrets.ts';
 import { decodeCursor, toPage, type Page } from './pagination.ts';
 import type { HookDeliveryView, HookKind, HookView } from '../wire/hooks.ts';
 
@@ -52,8 +52,8 @@ export class HookService {
     private readonly clock: Clock,
     private readonly executions: ExecutionService,
     private readonly events: PlatformEventService,
-    /** Seals hook secrets at rest (src/secrets/crypto.ts). */
-    private readonly secretsKey: Buffer,
+    /** Seals and opens hook secrets at rest. */
+    private readonly secrets: SecretService,
   ) {}
 
   async create(
@@ -68,7 +68,7 @@ export class HookService {
       workflow_id: workflowId,
       name: input.name,
       kind: input.kind,
-      secret: sealColumnValue(this.secretsKey, secret),
+      secret: await this.secrets.sealColumn(secret),
       created_by: actor,
       created_at: isoNow(this.clock),
       deleted_at: null,
@@ -125,7 +125,7 @@ export class HookService {
   private async receiveGeneric(hook: HookRow, delivery: Delivery): Promise<DeliveryAnswer> {
     const nowSeconds = this.clock.now().getTime() / 1000;
     const verdict = verifyGeneric(
-      openColumnValue(this.secretsKey, hook.secret),
+      await this.secrets.openColumn(hook.secret),
       delivery.body,
       {
         timestamp: delivery.header('x-switchyard-timestamp'),
@@ -229,7 +229,7 @@ export class HookService {
     const eventName = delivery.header('x-github-event') ?? '';
     const deliveryId = delivery.header('x-github-delivery') ?? null;
     const verdict = verifyGithub(
-      openColumnValue(this.secretsKey, hook.secret),
+      await this.secrets.openColumn(hook.secret),
       delivery.body,
       delivery.header('x-hub-signature-256'),
     );

@@ -140,6 +140,38 @@ export class SecretService {
     });
   }
 
+  /**
+   * Seals a hook's or webhook rule's secret. Refuses (ERR_SECRETS_KEY_CHANGED) when the database
+   * records another key: sealed under a key rotated away, the secret would open on no server.
+   */
+  async sealColumn(plaintext: string): Promise<string> {
+    await this.assertKeyCurrent();
+    return sealColumnValue(this.key, plaintext);
+  }
+
+  /**
+   * Opens a hook's or webhook rule's stored secret; ERR_SECRETS_KEY_CHANGED when it does not
+   * open because the key was rotated since this server started.
+   */
+  async openColumn(stored: string): Promise<string> {
+    try {
+      return openColumnValue(this.key, stored);
+    } catch (err) {
+      await this.assertKeyCurrent();
+      throw err;
+    }
+  }
+
+  /** Throws ERR_SECRETS_KEY_CHANGED when the database no longer records this server's key. */
+  private async assertKeyCurrent(): Promise<void> {
+    const stored = await getSetting(this.database.db, fingerprintSetting);
+    if (stored !== this.fingerprint)
+      throw new AppError('ERR_SECRETS_KEY_CHANGED', {
+        message: `This server's secrets key (fingerprint ${this.fingerprint}) is no longer the database's (fingerprint ${stored ?? 'none'}): the key was rotated since it started. Restart it with the current key.`,
+        context: { fingerprint: this.fingerprint, databaseFingerprint: stored ?? null },
+      });
+  }
+
   /** A hook's or rule's secret sealed under `newKey` (a plaintext left by an earlier version too). */
   private reseal(stored: string, newKey: Buffer, what: string): string {
     try {
@@ -173,6 +205,7 @@ export class SecretService {
     actor: string,
   ): Promise<{ secret: SecretView; created: boolean }> {
     const scopeKey = await this.scopeKey(scope);
+    await this.assertKeyCurrent();
     const bytes = Buffer.byteLength(value, 'utf8');
     if (bytes > maxSecretValueBytes)
       throw new AppError('ERR_SECRET_TOO_LARGE', {

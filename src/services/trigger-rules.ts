@@ -10,7 +10,6 @@ import type { Database } from '../store/db.ts';
 import * as rulesSql from '../store/trigger-rules.ts';
 import type { RuleDeliveryRow, TriggerRuleRow } from '../store/trigger-rules.ts';
 import { getWorkflow } from '../store/workflows.ts';
-import { sealColumnValue } from '../secrets/crypto.ts';
 import {
   type DeliveryState,
   type RuleAction,
@@ -22,13 +21,14 @@ import {
 } from '../triggers/rule-model.ts';
 import { type Clock, isoNow } from '../clock.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
+import type { SecretService } from './secrets.ts';
 
 export class TriggerRuleService {
   constructor(
     private readonly database: Database,
     private readonly clock: Clock,
-    /** Seals webhook rules' signing secrets at rest (src/secrets/crypto.ts). */
-    private readonly secretsKey: Buffer,
+    /** Seals webhook rules' signing secrets at rest. */
+    private readonly secrets: SecretService,
   ) {}
 
   /** A webhook rule's answer holds its signing secret, the only time it is shown. */
@@ -43,7 +43,7 @@ export class TriggerRuleService {
       event_glob: input.event,
       condition: input.if ?? null,
       action: JSON.stringify(input.action),
-      secret: secret === undefined ? null : sealColumnValue(this.secretsKey, secret),
+      secret: secret === undefined ? null : await this.secrets.sealColumn(secret),
       created_by: actor,
       created_at: now,
       updated_at: now,
@@ -81,7 +81,7 @@ export class TriggerRuleService {
     let shown: string | undefined;
     if (action.type === 'webhook' && next.secret === null) {
       shown = newSecret();
-      next.secret = sealColumnValue(this.secretsKey, shown);
+      next.secret = await this.secrets.sealColumn(shown);
     }
     if (action.type === 'run') next.secret = null;
     const { id: _id, created_by: _by, created_at: _at, deleted_at: _del, ...changes } = next;

@@ -11,9 +11,9 @@ import { EgressForbiddenError } from '../egress/dispatcher.ts';
 import { AppError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Clock } from '../clock.ts';
-import { openColumnValue } from '../secrets/crypto.ts';
 import type { ExecutionService } from '../services/executions.ts';
 import type { Outcome } from '../services/platform-events.ts';
+import type { SecretService } from '../services/secrets.ts';
 import type { Database } from '../store/db.ts';
 import { getPlatformEvent } from '../store/platform-events.ts';
 import * as rulesSql from '../store/trigger-rules.ts';
@@ -39,7 +39,7 @@ export interface RuleRunnerOptions {
   /** The egress client of workflow calls: deliveries to refused addresses fail, final. */
   egress: Dispatcher;
   /** Opens the rules' sealed signing secrets. */
-  secretsKey: Buffer;
+  secrets: SecretService;
   /** Pause between delivery passes; 0: no loop (tests call `tick`). */
   intervalMs: number;
   onError(err: unknown, context: Record<string, unknown>): void;
@@ -202,7 +202,7 @@ export class RuleRunner {
     }
     // Throws for a key rotated since this server started: the attempt stays claimed, and a
     // server with the current key sends it once the claim lapses.
-    const secret = openColumnValue(this.opts.secretsKey, rule.secret);
+    const secret = await this.opts.secrets.openColumn(rule.secret);
     const body = JSON.stringify({
       id: eventRow.id,
       type: eventRow.type,

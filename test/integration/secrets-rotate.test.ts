@@ -4,7 +4,8 @@
  * servers used) re-seals every value under the new key, after which a server with the new key
  * starts, opens them (an inbound signed webhook verifies, an outbound delivery is signed) and one
  * with the old key refuses; a wrong old key or a second run refuses and changes nothing; the
- * data directory's key file is replaced; a plaintext hook secret an earlier version stored is
+ * data directory's key file is replaced; a server left running with the old key answers
+ * ERR_SECRETS_KEY_CHANGED instead of sealing under it; a plaintext hook secret an earlier version stored is
  * sealed at the next start and still verifies.
  */
 import assert from 'node:assert/strict';
@@ -383,6 +384,50 @@ for (const dialect of dialectNames) {
           readdirSync(place.dataDir).filter((f) => f.startsWith('secrets.key')),
           ['secrets.key'],
         );
+      } finally {
+        await place.cleanup();
+      }
+    });
+
+    it('a server left running with the old key refuses to seal or open after a rotation', async () => {
+      const place = freshPlace(dialect);
+      const keyA = generateSecretsKey();
+      const newFile = keyFile(`stale-new-${dialect}.key`, generateSecretsKey());
+      try {
+        const stale = await start(place, { secretsKey: keyA.toString('base64') });
+        try {
+          const wf = await call(stale, 'POST', '/api/v1/workflows', { name: 'stale' });
+          const wfId = wf.json<{ id: string }>().id;
+          const h = await call(stale, 'POST', `/api/v1/workflows/${wfId}/hooks`, { name: 'push' });
+          assert.equal(h.statusCode, 201, h.body);
+          const hook = h.json<{ id: string; secret: string }>();
+          assert.equal((await deliver(stale, hook.id, hook.secret)).statusCode, 202);
+
+          const done = await rotate(dir, [...databaseFlags(place), '--new-key-file', newFile], {
+            SWITCHYARD_SECRETS_KEY: keyA.toString('base64'),
+          });
+          assert.equal(done.code, 0, `${done.stdout}\n${done.stderr}`);
+          const before = await storedSecrets(place);
+
+          const refused = [
+            await deliver(stale, hook.id, hook.secret),
+            await call(stale, 'PUT', '/api/v1/secrets/LATE', { value: 'v' }),
+            await call(stale, 'POST', `/api/v1/workflows/${wfId}/hooks`, { name: 'late' }),
+            await call(stale, 'POST', '/api/v1/triggers', {
+              name: 'late',
+              event: 'build.done',
+              action: { type: 'webhook', url: rx.url },
+            }),
+          ];
+          for (const res of refused) {
+            assert.equal(res.statusCode, 503, res.body);
+            assert.equal(res.json().code, 'ERR_SECRETS_KEY_CHANGED');
+          }
+          // Nothing was sealed under the old key.
+          assert.deepEqual(await storedSecrets(place), before);
+        } finally {
+          await stale.close();
+        }
       } finally {
         await place.cleanup();
       }
