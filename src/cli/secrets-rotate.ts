@@ -51,8 +51,11 @@ async function rotateWith(
   // nothing) and renamed over the old one after the commit: the data directory never holds a
   // key the database does not have, except between the commit and the rename.
   const staged = old.dataDirFile === undefined ? undefined : `${old.dataDirFile}.new`;
-  if (staged !== undefined)
-    writeFileSync(staged, `${newKey.toString('base64')}\n`, { mode: 0o600 });
+  if (staged !== undefined) {
+    // A leftover of an interrupted run goes first: 'wx' creates the file with mode 0600.
+    rmSync(staged, { force: true });
+    writeFileSync(staged, `${newKey.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  }
   let counts;
   try {
     counts = await rotateSecretsKey(config, { oldKey: old.key, newKey });
