@@ -146,6 +146,12 @@ const errorCatalog = {
     retryable: false,
     message: 'The secret value is larger than 64 KiB.',
   },
+  ERR_SECRETS_KEY_CHANGED: {
+    status: 503,
+    retryable: false,
+    message:
+      "This server's secrets key is no longer the database's (the key was rotated); restart the server with the current key.",
+  },
   ERR_BODY_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large.' },
   ERR_URI_TOO_LONG: {
     status: 414,

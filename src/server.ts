@@ -116,6 +116,8 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     const secretsKey = loadSecretsKey({ secretsKey: config.secretsKey, dataDir: config.dataDir });
     const secrets = new SecretService(database, clock, secretsKey);
     await secrets.checkKey();
+    // Hook and webhook-rule secrets an earlier version stored in plaintext.
+    await secrets.sealPlaintext();
     const tokens = new TokenService(database, clock);
     const nodeTypes = opts.nodeTypes ?? builtinNodeRegistry;
     const workflows = new WorkflowService(database, clock, limits, nodeTypes);
@@ -171,6 +173,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       clock,
       executions,
       egress: egress.workflow,
+      secrets,
       intervalMs: ruleDeliveryIntervalMs,
       onError: (err, context) => logRuleError(err, context),
     });
@@ -204,7 +207,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       graceMs: config.scheduleGraceMs,
       onError: (err, context) => logSchedulerError(err, context),
     });
-    const hooks = new HookService(database, clock, executions, events);
+    const hooks = new HookService(database, clock, executions, events, secrets);
     events.setHookStarter((event) => hooks.startOwn(event));
     const sse = new SseHub({ heartbeatMs: config.sseHeartbeatMs });
     const bootstrap = await tokens.bootstrap({
@@ -223,7 +226,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         hooks,
         schedules: new ScheduleService(database, clock, scheduler),
         secrets,
-        rules: new TriggerRuleService(database, clock),
+        rules: new TriggerRuleService(database, clock, secrets),
         streams,
         ping: () => database.ping(),
       },
@@ -300,6 +303,23 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
 export async function migrateDatabase(config: Config): Promise<void> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await database.close();
+}
+
+/**
+ * `yard secrets rotate`: re-seals every stored secret under `newKey` in one transaction (it
+ * refuses unless `oldKey` is the database's key). Opening the database applies pending
+ * migrations first, as a server would.
+ */
+export async function rotateSecretsKey(
+  config: Config,
+  keys: { oldKey: Buffer; newKey: Buffer },
+): Promise<{ values: number; hookSecrets: number; ruleSecrets: number }> {
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    return await new SecretService(database, systemClock, keys.oldKey).rotate(keys.newKey);
+  } finally {
+    await database.close();
+  }
 }
 
 /**

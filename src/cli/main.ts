@@ -1,6 +1,7 @@
 /**
  * `yard`: the Switchyard command line. One file per verb under src/cli/; they talk to the server
- * over HTTP only (`serve` and `migrate` run it). Exit codes are in exit-codes.ts and docs/cli.md.
+ * over HTTP only (`serve`, `migrate` and `secrets rotate` run it). Exit codes are in
+ * exit-codes.ts and docs/cli.md.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { registerArtifacts } from './artifacts.ts';

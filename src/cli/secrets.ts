@@ -1,7 +1,8 @@
 /**
  * `yard secrets set|list|delete`: write-only secrets, global or a workflow's own (needs
  * `secrets.admin`). A value comes from stdin when piped, else from a prompt that does not echo;
- * never from an argument, which `ps` and shell history would show.
+ * never from an argument, which `ps` and shell history would show. `yard secrets rotate` opens
+ * the database itself, as `yard migrate` does (secrets-rotate.ts).
  */
 import type { Command } from 'commander';
 // The wire types are the service's (type-only: nothing of the server loads here).
@@ -124,4 +125,19 @@ export function registerSecrets(program: Command): void {
       if (g.json) return printJson({ name, deleted: true });
       say(`deleted secret ${name}`);
     });
+
+  secrets
+    .command('rotate')
+    .description(
+      're-seal every stored secret under a new key, with the servers stopped (--old-key-file, --new-key-file; the server flags --data-dir, --database-url, --config)',
+    )
+    .allowUnknownOption(true)
+    .argument('[flags...]')
+    .addHelpText(
+      'after',
+      "\nThe old key: --old-key-file FILE, else the server's (secretsKey / SWITCHYARD_SECRETS_KEY, else <dataDir>/secrets.key).\n" +
+        'The new key: --new-key-file FILE, else SWITCHYARD_NEW_SECRETS_KEY. See docs/secrets.md.',
+    )
+    // The server loads only here, so the other commands start fast.
+    .action(async (flags: string[]) => (await import('./secrets-rotate.ts')).rotate(flags));
 }

@@ -55,3 +55,37 @@ export function openSecret(key: Buffer, sealed: string): string {
   const body = raw.subarray(nonceBytes, raw.length - tagBytes);
   return Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8');
 }
+
+/**
+ * Marks a sealed value in a column that held plaintext before this version (`hooks.secret`,
+ * `trigger_rules.secret`): an upgraded database holds both until the next start seals the rest,
+ * and a plaintext secret (`whsec_…`) never starts with it.
+ */
+const sealedColumnPrefix = 'sealed:v1:';
+
+/** Whether a column value is sealed (else it is a plaintext left by an earlier version). */
+export function isSealedColumnValue(text: string): boolean {
+  return text.startsWith(sealedColumnPrefix);
+}
+
+/** Seals a value for a column that may also hold plaintext (see `isSealedColumnValue`). */
+export function sealColumnValue(key: Buffer, plaintext: string): string {
+  return `${sealedColumnPrefix}${sealSecret(key, plaintext)}`;
+}
+
+/**
+ * The plaintext of a column value: opened when sealed, as it is when an earlier version wrote it
+ * (a server of that version may still be running during an upgrade; the next start seals it).
+ */
+export function openColumnValue(key: Buffer, text: string): string {
+  if (!isSealedColumnValue(text)) return text;
+  try {
+    return openSecret(key, text.slice(sealedColumnPrefix.length));
+  } catch (err) {
+    throw new Error(
+      `A stored secret does not open with this server's secrets key (fingerprint ${keyFingerprint(key)}): ` +
+        'the key was rotated since this server started, or the value was changed. Restart the server with the current key.',
+      { cause: err },
+    );
+  }
+}

@@ -29,6 +29,7 @@ import { type Clock, isoNow } from '../clock.ts';
 import type { ExecutionService } from './executions.ts';
 import type { PlatformEvent } from '../triggers/event-match.ts';
 import type { Outcome, PlatformEventService } from './platform-events.ts';
+import type { SecretService } from './secrets.ts';
 import { decodeCursor, toPage, type Page } from './pagination.ts';
 import type { HookDeliveryView, HookKind, HookView } from '../wire/hooks.ts';
 
@@ -51,6 +52,8 @@ export class HookService {
     private readonly clock: Clock,
     private readonly executions: ExecutionService,
     private readonly events: PlatformEventService,
+    /** Seals and opens hook secrets at rest. */
+    private readonly secrets: SecretService,
   ) {}
 
   async create(
@@ -59,12 +62,13 @@ export class HookService {
     actor: string,
   ): Promise<HookView & { secret: string }> {
     await this.requireWorkflow(workflowId);
+    const secret = `whsec_${randomBytes(24).toString('hex')}`;
     const row: HookRow = {
       id: newId('hook', this.clock.now().getTime()),
       workflow_id: workflowId,
       name: input.name,
       kind: input.kind,
-      secret: `whsec_${randomBytes(24).toString('hex')}`,
+      secret: await this.secrets.sealColumn(secret),
       created_by: actor,
       created_at: isoNow(this.clock),
       deleted_at: null,
@@ -78,7 +82,7 @@ export class HookService {
       if (isUniqueViolation(err)) throw nameTaken(workflowId, input.name);
       throw err;
     }
-    return { ...view(row), secret: row.secret };
+    return { ...view(row), secret };
   }
 
   async list(workflowId: string): Promise<HookView[]> {
@@ -121,7 +125,7 @@ export class HookService {
   private async receiveGeneric(hook: HookRow, delivery: Delivery): Promise<DeliveryAnswer> {
     const nowSeconds = this.clock.now().getTime() / 1000;
     const verdict = verifyGeneric(
-      hook.secret,
+      await this.secrets.openColumn(hook.secret),
       delivery.body,
       {
         timestamp: delivery.header('x-switchyard-timestamp'),
@@ -225,7 +229,7 @@ export class HookService {
     const eventName = delivery.header('x-github-event') ?? '';
     const deliveryId = delivery.header('x-github-delivery') ?? null;
     const verdict = verifyGithub(
-      hook.secret,
+      await this.secrets.openColumn(hook.secret),
       delivery.body,
       delivery.header('x-hub-signature-256'),
     );

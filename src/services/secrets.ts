@@ -4,16 +4,27 @@
  * listings say who set a secret, when, and which workflows name it.
  *
  * Servers sharing a database must share the key: the first start records the key's fingerprint
- * in `settings`, and a server whose key has another fingerprint refuses to start.
+ * in `settings`, and a server whose key has another fingerprint refuses to start. Hook and
+ * webhook-rule secrets are sealed under the same key; `rotate` re-seals everything under a new one.
  */
 import { type Clock, isoNow } from '../clock.ts';
 import { AppError } from '../errors.ts';
-import { keyFingerprint, sealSecret } from '../secrets/crypto.ts';
+import {
+  isSealedColumnValue,
+  keyFingerprint,
+  openColumnValue,
+  openSecret,
+  sealColumnValue,
+  sealSecret,
+} from '../secrets/crypto.ts';
 import { SecretsKeyError } from '../secrets/key.ts';
 import type { Database } from '../store/database.ts';
+import type { Db } from '../store/db.ts';
+import { listHookSecrets, replaceHookSecret } from '../store/hooks.ts';
 import * as secretsSql from '../store/secrets.ts';
 import type { SecretMetaRow } from '../store/secrets.ts';
-import { claimSetting, getSetting } from '../store/settings.ts';
+import { claimSetting, getSetting, replaceSetting } from '../store/settings.ts';
+import { listRuleSecrets, replaceRuleSecret } from '../store/trigger-rules.ts';
 import { getWorkflow } from '../store/workflows.ts';
 import { type SecretListItem, type SecretView, maxSecretValueBytes } from '../wire/secrets.ts';
 
@@ -49,6 +60,143 @@ export class SecretService {
       );
   }
 
+  /**
+   * Seals the hook and webhook-rule secrets an earlier version stored in plaintext (after
+   * `checkKey`, at each start; migrations run without the key). Compare-and-set per row, so
+   * servers starting together seal each once. Returns how many it sealed.
+   */
+  async sealPlaintext(): Promise<{ hookSecrets: number; ruleSecrets: number }> {
+    const db = this.database.db;
+    let hookSecrets = 0;
+    let ruleSecrets = 0;
+    for (const row of await listHookSecrets(db))
+      if (
+        !isSealedColumnValue(row.secret) &&
+        (await replaceHookSecret(db, row.id, row.secret, sealColumnValue(this.key, row.secret)))
+      )
+        hookSecrets++;
+    for (const row of await listRuleSecrets(db))
+      if (
+        !isSealedColumnValue(row.secret) &&
+        (await replaceRuleSecret(db, row.id, row.secret, sealColumnValue(this.key, row.secret)))
+      )
+        ruleSecrets++;
+    return { hookSecrets, ruleSecrets };
+  }
+
+  /**
+   * Re-seals every stored secret (the store's values, hook and webhook-rule secrets) under
+   * `newKey` and records its fingerprint, all in one transaction; refuses unless this service's
+   * key is the one the database records. Servers are stopped meanwhile (docs/secrets.md): one
+   * still running keeps the old key and cannot open what is sealed under the new one.
+   */
+  async rotate(
+    newKey: Buffer,
+  ): Promise<{ values: number; hookSecrets: number; ruleSecrets: number }> {
+    const next = keyFingerprint(newKey);
+    if (next === this.fingerprint)
+      throw new SecretsKeyError(
+        `switchyard: the new secrets key is the old key (fingerprint ${next}); nothing to rotate.`,
+      );
+    return this.database.transaction(async (trx) => {
+      // The compare-and-set comes first: it refuses another old key, and on PostgreSQL it holds
+      // the row, so a rotation running at the same time waits and then refuses.
+      if (!(await replaceSetting(trx, fingerprintSetting, this.fingerprint, next)))
+        throw await this.notThisDatabasesKey(trx, next);
+      const values = await secretsSql.listSealedValues(trx);
+      for (const row of values) {
+        let plaintext: string;
+        try {
+          plaintext = openSecret(this.key, row.ciphertext);
+        } catch {
+          throw new SecretsKeyError(
+            `switchyard: secret ${row.name} (${row.scope === '' ? 'global' : row.scope}) does not open with the old key; nothing was changed.`,
+          );
+        }
+        await secretsSql.replaceSealedValue(trx, {
+          scope: row.scope,
+          name: row.name,
+          ciphertext: sealSecret(newKey, plaintext),
+          key_fingerprint: next,
+        });
+      }
+      const hooks = await listHookSecrets(trx);
+      for (const row of hooks)
+        await replaceHookSecret(
+          trx,
+          row.id,
+          row.secret,
+          this.reseal(row.secret, newKey, `hook ${row.id}`),
+        );
+      const rules = await listRuleSecrets(trx);
+      for (const row of rules)
+        await replaceRuleSecret(
+          trx,
+          row.id,
+          row.secret,
+          this.reseal(row.secret, newKey, `trigger rule ${row.id}`),
+        );
+      return { values: values.length, hookSecrets: hooks.length, ruleSecrets: rules.length };
+    });
+  }
+
+  /**
+   * Seals a hook's or webhook rule's secret. Refuses (ERR_SECRETS_KEY_CHANGED) when the database
+   * records another key: sealed under a key rotated away, the secret would open on no server.
+   */
+  async sealColumn(plaintext: string): Promise<string> {
+    await this.assertKeyCurrent();
+    return sealColumnValue(this.key, plaintext);
+  }
+
+  /**
+   * Opens a hook's or webhook rule's stored secret; ERR_SECRETS_KEY_CHANGED when it does not
+   * open because the key was rotated since this server started.
+   */
+  async openColumn(stored: string): Promise<string> {
+    try {
+      return openColumnValue(this.key, stored);
+    } catch (err) {
+      await this.assertKeyCurrent();
+      throw err;
+    }
+  }
+
+  /** Throws ERR_SECRETS_KEY_CHANGED when the database no longer records this server's key. */
+  private async assertKeyCurrent(): Promise<void> {
+    const stored = await getSetting(this.database.db, fingerprintSetting);
+    if (stored !== this.fingerprint)
+      throw new AppError('ERR_SECRETS_KEY_CHANGED', {
+        message: `This server's secrets key (fingerprint ${this.fingerprint}) is no longer the database's (fingerprint ${stored ?? 'none'}): the key was rotated since it started. Restart it with the current key.`,
+        context: { fingerprint: this.fingerprint, databaseFingerprint: stored ?? null },
+      });
+  }
+
+  /** A hook's or rule's secret sealed under `newKey` (a plaintext left by an earlier version too). */
+  private reseal(stored: string, newKey: Buffer, what: string): string {
+    try {
+      return sealColumnValue(newKey, openColumnValue(this.key, stored));
+    } catch {
+      throw new SecretsKeyError(
+        `switchyard: the secret of ${what} does not open with the old key; nothing was changed.`,
+      );
+    }
+  }
+
+  private async notThisDatabasesKey(db: Db, next: string): Promise<SecretsKeyError> {
+    const stored = await getSetting(db, fingerprintSetting);
+    if (stored === undefined)
+      return new SecretsKeyError(
+        'switchyard: this database records no secrets key yet (no server of this version has started on it); start a server with the new key instead of rotating.',
+      );
+    return new SecretsKeyError(
+      `switchyard: the old key (fingerprint ${this.fingerprint}) is not the key this database's secrets are sealed with (fingerprint ${stored})` +
+        (stored === next
+          ? '; that is the new key: the rotation was done already. Start the servers with the new key.'
+          : '; nothing was changed. Give the key the servers of this database start with.'),
+    );
+  }
+
   /** Sets a secret's value; `created` is true when it did not exist before. */
   async set(
     scope: SecretScope,
@@ -57,6 +205,7 @@ export class SecretService {
     actor: string,
   ): Promise<{ secret: SecretView; created: boolean }> {
     const scopeKey = await this.scopeKey(scope);
+    await this.assertKeyCurrent();
     const bytes = Buffer.byteLength(value, 'utf8');
     if (bytes > maxSecretValueBytes)
       throw new AppError('ERR_SECRET_TOO_LARGE', {

@@ -21,17 +21,21 @@ import {
 } from '../triggers/rule-model.ts';
 import { type Clock, isoNow } from '../clock.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
+import type { SecretService } from './secrets.ts';
 
 export class TriggerRuleService {
   constructor(
     private readonly database: Database,
     private readonly clock: Clock,
+    /** Seals webhook rules' signing secrets at rest. */
+    private readonly secrets: SecretService,
   ) {}
 
   /** A webhook rule's answer holds its signing secret, the only time it is shown. */
   async create(input: RuleInput, actor: string): Promise<RuleView & { secret?: string }> {
     await this.check(input.event, input.if, input.action);
     const now = isoNow(this.clock);
+    const secret = input.action.type === 'webhook' ? newSecret() : undefined;
     const row: TriggerRuleRow = {
       id: newId('rule', this.clock.now().getTime()),
       name: input.name,
@@ -39,14 +43,14 @@ export class TriggerRuleService {
       event_glob: input.event,
       condition: input.if ?? null,
       action: JSON.stringify(input.action),
-      secret: input.action.type === 'webhook' ? newSecret() : null,
+      secret: secret === undefined ? null : await this.secrets.sealColumn(secret),
       created_by: actor,
       created_at: now,
       updated_at: now,
       deleted_at: null,
     };
     await rulesSql.insertRule(this.database.db, row);
-    return { ...view(row), ...(row.secret !== null && { secret: row.secret }) };
+    return { ...view(row), ...(secret !== undefined && { secret }) };
   }
 
   async list(): Promise<RuleView[]> {
@@ -75,7 +79,10 @@ export class TriggerRuleService {
     const action = JSON.parse(next.action) as RuleAction;
     await this.check(next.event_glob, next.condition, action);
     let shown: string | undefined;
-    if (action.type === 'webhook' && next.secret === null) next.secret = shown = newSecret();
+    if (action.type === 'webhook' && next.secret === null) {
+      shown = newSecret();
+      next.secret = await this.secrets.sealColumn(shown);
+    }
     if (action.type === 'run') next.secret = null;
     const { id: _id, created_by: _by, created_at: _at, deleted_at: _del, ...changes } = next;
     if (!(await rulesSql.updateRule(this.database.db, id, changes))) throw notFound(id);

@@ -235,7 +235,10 @@ export interface HooksTable {
   name: string;
   /** `generic` or `github`. */
   kind: string;
-  /** The HMAC key (the secrets issue moves it into the encrypted store). */
+  /**
+   * The HMAC key, sealed under the secrets key (`sealed:v1:…`, src/secrets/crypto.ts); plaintext
+   * when an earlier version wrote it, until the next start seals it.
+   */
   secret: string;
   created_by: string;
   created_at: string;
@@ -287,7 +290,7 @@ export interface TriggerRulesTable {
   condition: string | null;
   /** JSON text of the action: `{type: run, workflowId, params?}` or `{type: webhook, url}`. */
   action: string;
-  /** The HMAC key of webhook deliveries; null for run rules. */
+  /** The HMAC key of webhook deliveries, sealed like `hooks.secret`; null for run rules. */
   secret: string | null;
   created_by: string;
   created_at: string;

@@ -96,3 +96,28 @@ export async function listLatestGraphs(
   if (workflowId !== undefined) q = q.where('w.id', '=', workflowId);
   return q.orderBy('w.id', 'asc').execute();
 }
+
+/** Every stored value with its key: what key rotation re-seals. */
+export async function listSealedValues(
+  db: Db,
+): Promise<Pick<SecretRow, 'scope' | 'name' | 'ciphertext'>[]> {
+  return db
+    .selectFrom('secrets')
+    .select(['scope', 'name', 'ciphertext'])
+    .orderBy('scope', 'asc')
+    .orderBy('name', 'asc')
+    .execute();
+}
+
+/** Replaces a value's ciphertext (key rotation; `updated_*` stay: the value did not change). */
+export async function replaceSealedValue(
+  db: Db,
+  row: Pick<SecretRow, 'scope' | 'name' | 'ciphertext' | 'key_fingerprint'>,
+): Promise<void> {
+  await db
+    .updateTable('secrets')
+    .set({ ciphertext: row.ciphertext, key_fingerprint: row.key_fingerprint })
+    .where('scope', '=', row.scope)
+    .where('name', '=', row.name)
+    .execute();
+}

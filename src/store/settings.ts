@@ -19,3 +19,19 @@ export async function getSetting(db: Db, key: string): Promise<string | undefine
     .executeTakeFirst();
   return row?.value;
 }
+
+/** Sets the key to `to` if it holds `from` (compare-and-set); false when it holds another value. */
+export async function replaceSetting(
+  db: Db,
+  key: string,
+  from: string,
+  to: string,
+): Promise<boolean> {
+  const res = await db
+    .updateTable('settings')
+    .set({ value: to })
+    .where('key', '=', key)
+    .where('value', '=', from)
+    .executeTakeFirst();
+  return res.numUpdatedRows === 1n;
+}

@@ -13,6 +13,7 @@ import { newId } from '../ids.ts';
 import type { Clock } from '../clock.ts';
 import type { ExecutionService } from '../services/executions.ts';
 import type { Outcome } from '../services/platform-events.ts';
+import type { SecretService } from '../services/secrets.ts';
 import type { Database } from '../store/db.ts';
 import { getPlatformEvent } from '../store/platform-events.ts';
 import * as rulesSql from '../store/trigger-rules.ts';
@@ -37,6 +38,8 @@ export interface RuleRunnerOptions {
   executions: ExecutionService;
   /** The egress client of workflow calls: deliveries to refused addresses fail, final. */
   egress: Dispatcher;
+  /** Opens the rules' sealed signing secrets. */
+  secrets: SecretService;
   /** Pause between delivery passes; 0: no loop (tests call `tick`). */
   intervalMs: number;
   onError(err: unknown, context: Record<string, unknown>): void;
@@ -197,6 +200,9 @@ export class RuleRunner {
       await finish({ state: 'failed', error: `the event ${row.event_id} no longer exists` });
       return;
     }
+    // Throws for a key rotated since this server started: the attempt stays claimed, and a
+    // server with the current key sends it once the claim lapses.
+    const secret = await this.opts.secrets.openColumn(rule.secret);
     const body = JSON.stringify({
       id: eventRow.id,
       type: eventRow.type,
@@ -211,7 +217,7 @@ export class RuleRunner {
       'x-switchyard-event': eventRow.type,
       'x-switchyard-event-id': eventRow.id,
       'x-switchyard-delivery': row.id,
-      ...signGeneric(rule.secret, body, this.opts.clock.now().getTime() / 1000),
+      ...signGeneric(secret, body, this.opts.clock.now().getTime() / 1000),
     });
     if (result.kind === 'answered' && result.status >= 200 && result.status < 300) {
       await finish({ state: 'delivered', status: result.status });

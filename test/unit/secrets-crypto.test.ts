@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   generateSecretsKey,
+  isSealedColumnValue,
   keyFingerprint,
+  openColumnValue,
   openSecret,
   parseSecretsKey,
+  sealColumnValue,
   sealSecret,
 } from '../../src/secrets/crypto.ts';
 
@@ -51,5 +54,24 @@ describe('secrets crypto (AES-256-GCM)', () => {
     );
     assert.throws(() => parseSecretsKey(`${text.slice(0, 40)}!!!=`), /32 bytes/);
     assert.throws(() => parseSecretsKey(''), /32 bytes/);
+  });
+
+  it('tells sealed column values from the plaintext an earlier version stored', () => {
+    const plain = `whsec_${'0f'.repeat(24)}`;
+    const sealed = sealColumnValue(key, plain);
+    assert.match(sealed, /^sealed:v1:/);
+    assert.ok(!sealed.includes(plain));
+    assert.ok(isSealedColumnValue(sealed));
+    assert.ok(!isSealedColumnValue(plain));
+    assert.equal(openColumnValue(key, sealed), plain);
+    // Plaintext is read as it is, until the next start seals it.
+    assert.equal(openColumnValue(key, plain), plain);
+    assert.throws(
+      () => openColumnValue(generateSecretsKey(), sealed),
+      /does not open with this server's secrets key/,
+    );
+    const at = 'sealed:v1:'.length + 20;
+    const tampered = `${sealed.slice(0, at)}${sealed[at] === 'A' ? 'B' : 'A'}${sealed.slice(at + 1)}`;
+    assert.throws(() => openColumnValue(key, tampered), /does not open/);
   });
 });
