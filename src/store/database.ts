@@ -1,5 +1,5 @@
 /** What the rest of the program sees of the database: one Kysely instance plus notify and retry. */
-import type { Kysely } from 'kysely';
+import type { Kysely, RawBuilder } from 'kysely';
 import type { DatabaseSchema } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -34,7 +34,10 @@ export interface Database {
   ): Promise<() => Promise<void>>;
   /** Announces new events (or log lines) of an execution inside `trx`; delivered on commit. */
   announceEvents(trx: Db, executionId: string, kind?: ChangeKind): Promise<void>;
-  /** Both announcements of a decision in one statement (one round trip); either may be absent. */
-  announceDecision(trx: Db, what: { work: boolean; eventsOf?: string }): Promise<void>;
+  /**
+   * The announcements of a decision (new work, new events of an execution) as expressions to
+   * select in the decision's own statement; none on SQLite.
+   */
+  decisionNotices(what: { work: boolean; eventsOf?: string }): RawBuilder<unknown>[];
   close(): Promise<void>;
 }

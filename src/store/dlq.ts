@@ -14,7 +14,12 @@ export interface DlqFilter {
 }
 
 export async function insertDlq(db: Db, rows: DlqRow[]): Promise<void> {
-  if (rows.length > 0) await db.insertInto('dlq').values(rows).execute();
+  if (rows.length > 0) await insertDlqQuery(db, rows).execute();
+}
+
+/** The insert of DLQ rows (not empty), to execute or to embed in a larger statement. */
+export function insertDlqQuery(db: Db, rows: DlqRow[]) {
+  return db.insertInto('dlq').values(rows);
 }
 
 export async function getDlq(db: Db, id: string): Promise<DlqRow | undefined> {

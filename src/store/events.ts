@@ -6,10 +6,12 @@ export type EventRow = ExecutionEventsTable;
 
 export async function insertEvents(db: Db, rows: EventRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += 200)
-    await db
-      .insertInto('execution_events')
-      .values(rows.slice(i, i + 200))
-      .execute();
+    await insertEventsQuery(db, rows.slice(i, i + 200)).execute();
+}
+
+/** The insert of event rows (not empty), to execute or to embed in a larger statement. */
+export function insertEventsQuery(db: Db, rows: EventRow[]) {
+  return db.insertInto('execution_events').values(rows);
 }
 
 /** Events with seq >= fromSeq, in order. */

@@ -25,34 +25,43 @@ export async function readNodeStates(
   return nodes;
 }
 
+type NodeStateRow = { execution_id: string; node_id: string; ord: number; state: string };
+
 /**
- * Writes node states of an execution: `nodes` holds them in the graph's order, `changed` says
- * which to write (all of them when omitted, as for a new execution).
+ * The rows of an execution's node states: `nodes` holds them in the graph's order, `changed`
+ * says which to write (all of them when omitted, as for a new execution).
  */
-export async function writeNodeStates(
-  db: Db,
+export function nodeStateRows(
   executionId: string,
   nodes: Record<string, NodeState>,
   changed?: ReadonlySet<string>,
-): Promise<void> {
-  const rows: { execution_id: string; node_id: string; ord: number; state: string }[] = [];
+): NodeStateRow[] {
+  const rows: NodeStateRow[] = [];
   let ord = 0;
   for (const [nodeId, st] of Object.entries(nodes)) {
     if (changed === undefined || changed.has(nodeId))
       rows.push({ execution_id: executionId, node_id: nodeId, ord, state: JSON.stringify(st) });
     ord++;
   }
-  for (let i = 0; i < rows.length; i += chunk) {
-    await db
-      .insertInto('execution_nodes')
-      .values(rows.slice(i, i + chunk))
-      .onConflict((oc) =>
-        oc
-          .columns(['execution_id', 'node_id'])
-          .doUpdateSet((eb) => ({ state: eb.ref('excluded.state') })),
-      )
-      .execute();
-  }
+  return rows;
+}
+
+/** Writes node state rows (`nodeStateRows`). */
+export async function writeNodeStates(db: Db, rows: NodeStateRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += chunk)
+    await upsertNodeStatesQuery(db, rows.slice(i, i + chunk)).execute();
+}
+
+/** The upsert of node state rows (not empty), to execute or to embed in a larger statement. */
+export function upsertNodeStatesQuery(db: Db, rows: NodeStateRow[]) {
+  return db
+    .insertInto('execution_nodes')
+    .values(rows)
+    .onConflict((oc) =>
+      oc
+        .columns(['execution_id', 'node_id'])
+        .doUpdateSet((eb) => ({ state: eb.ref('excluded.state') })),
+    );
 }
 
 /**

@@ -77,13 +77,23 @@ export async function updateExecutionCas(
   rev: number,
   changes: ExecutionChanges,
 ): Promise<boolean> {
-  const res = await db
+  const res = await updateExecutionCasQuery(db, id, rev, changes).executeTakeFirst();
+  return res !== undefined;
+}
+
+/** The compare-and-set update returning the id it updated, to execute or to embed. */
+export function updateExecutionCasQuery(
+  db: Db,
+  id: string,
+  rev: number,
+  changes: ExecutionChanges,
+) {
+  return db
     .updateTable('executions')
     .set({ ...changes, rev: rev + 1 })
     .where('id', '=', id)
     .where('rev', '=', rev)
-    .executeTakeFirst();
-  return res.numUpdatedRows === 1n;
+    .returning('id');
 }
 
 /**

@@ -5,12 +5,15 @@ import type { NodeRunsTable } from './schema.ts';
 export type NodeRunRow = NodeRunsTable;
 
 export async function insertNodeRuns(db: Db, rows: NodeRunRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  await db
+  if (rows.length > 0) await insertNodeRunsQuery(db, rows).execute();
+}
+
+/** The insert of node-run rows (not empty), to execute or to embed in a larger statement. */
+export function insertNodeRunsQuery(db: Db, rows: NodeRunRow[]) {
+  return db
     .insertInto('node_runs')
     .values(rows)
-    .onConflict((oc) => oc.columns(['execution_id', 'node_id', 'attempt']).doNothing())
-    .execute();
+    .onConflict((oc) => oc.columns(['execution_id', 'node_id', 'attempt']).doNothing());
 }
 
 export async function listNodeRuns(db: Db, executionId: string): Promise<NodeRunRow[]> {

@@ -114,13 +114,13 @@ function wrap(dialect: Dialect, db: Db, pgConfig?: pg.ClientConfig): Database {
       if (pgConfig)
         await sql`select pg_notify(${changeChannels[kind]}, ${executionId})`.execute(trx);
     },
-    announceDecision: async (trx, what) => {
-      if (!pgConfig) return;
+    decisionNotices: (what) => {
+      if (!pgConfig) return [];
       const calls = [];
       if (what.work) calls.push(sql`pg_notify(${workChannel}, '')`);
       if (what.eventsOf !== undefined)
         calls.push(sql`pg_notify(${changeChannels.events}, ${what.eventsOf})`);
-      if (calls.length > 0) await sql`select ${sql.join(calls)}`.execute(trx);
+      return calls;
     },
     close: () => db.destroy(),
   };

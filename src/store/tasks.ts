@@ -21,8 +21,12 @@ export function taskId(
 
 /** Inserts tasks; an existing task with the same id gets the new time and loses its lease. */
 export async function upsertTasks(db: Db, rows: TaskRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  await db
+  if (rows.length > 0) await upsertTasksQuery(db, rows).execute();
+}
+
+/** The upsert of task rows (`rows` not empty), to execute or to embed in a larger statement. */
+export function upsertTasksQuery(db: Db, rows: TaskRow[]) {
+  return db
     .insertInto('tasks')
     .values(rows)
     .onConflict((oc) =>
@@ -32,8 +36,7 @@ export async function upsertTasks(db: Db, rows: TaskRow[]): Promise<void> {
         lease_expires_at: eb.ref('excluded.lease_expires_at'),
         payload: eb.ref('excluded.payload'),
       })),
-    )
-    .execute();
+    );
 }
 
 export async function claimTasks(

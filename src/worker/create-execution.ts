@@ -14,7 +14,7 @@ import { newId } from '../ids.ts';
 import * as concurrencySql from '../store/concurrency.ts';
 import type { Db } from '../store/db.ts';
 import * as eventsSql from '../store/events.ts';
-import { writeNodeStates } from '../store/execution-nodes.ts';
+import { nodeStateRows, writeNodeStates } from '../store/execution-nodes.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
@@ -182,7 +182,7 @@ export async function insertExecution(
     status_reason: queued ?? null,
   };
   await executionsSql.insertExecution(trx, row);
-  await writeNodeStates(trx, id, nodes);
+  await writeNodeStates(trx, nodeStateRows(id, nodes));
   await eventsSql.insertEvents(trx, [
     {
       execution_id: id,

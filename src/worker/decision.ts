@@ -50,7 +50,7 @@ export async function dispatch(
       if (!out) return undefined;
       if (isTerminalExecution(out.snapshot.execution.status)) ctx.snapshots.forget(executionId);
       else ctx.snapshots.set(executionId, out.rev, out.snapshot);
-      afterCommit(ctx, executionId, out.snapshot, out.commands, out.direct);
+      afterCommit(ctx, executionId, out.snapshot, out.commands, out.direct, out.queued);
       // A queued execution of its concurrency group got its start task.
       if (out.promoted) ctx.wake();
       if (out.endEventId !== undefined) ctx.executionEnded(out.endEventId);
@@ -75,6 +75,8 @@ async function decideIn(
       rev: number;
       commands: Command[];
       direct: TaskRow[];
+      /** Some task it enqueued was not leased to this worker. */
+      queued: boolean;
       endEventId?: string;
       promoted: boolean;
     }
@@ -173,6 +175,7 @@ async function decideIn(
     rev: row.rev + 1,
     commands,
     direct,
+    queued: enqueued.some((t) => t.lease_owner === null),
     ...(endEventId !== undefined && { endEventId }),
     promoted,
   };
@@ -214,6 +217,7 @@ function afterCommit(
   snapshot: Snapshot,
   commands: Command[],
   direct: TaskRow[],
+  queued: boolean,
 ): void {
   for (const c of commands) {
     if (c.type === 'kill') ctx.abort(executionId, c.nodeId, 'cancelled');
@@ -226,11 +230,8 @@ function afterCommit(
       void finishEnvironment(ctx, executionId, snapshot.execution);
   }
   for (const t of direct) ctx.runClaimed(t, snapshot);
-  if (
-    commands.some(
-      (c) => c.type === 'enqueue' || c.type === 'notifyParent' || c.type === 'cancelChild',
-    )
-  )
+  // Work this worker did not lease to itself in the decision is for the claim loop.
+  if (queued || commands.some((c) => c.type === 'notifyParent' || c.type === 'cancelChild'))
     ctx.wake();
   ctx.decided(executionId, snapshot);
 }

@@ -96,6 +96,12 @@ export class Worker {
   private loopDone: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private wakePending = false;
+  /**
+   * Claimable work may be waiting for a free slot: work was announced since the last claim, or
+   * the last claim filled every slot it asked for. A finished task wakes the loop only then;
+   * work that merely becomes due (timers, expired leases) is found by the poll.
+   */
+  private backlog = true;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private stopListening: (() => Promise<void>) | undefined;
 
@@ -288,6 +294,11 @@ export class Worker {
   }
 
   wake(): void {
+    this.backlog = true;
+    this.resume();
+  }
+
+  private resume(): void {
     this.wakePending = true;
     const w = this.wakeUp;
     this.wakeUp = undefined;
@@ -302,17 +313,18 @@ export class Worker {
       if (room > 0) {
         try {
           const now = this.clock.now();
-          claimed = await this.db.transaction((trx) =>
-            tasksSql.claimTasks(
-              trx,
-              this.db.dialect,
-              this.workerId,
-              now.toISOString(),
-              new Date(now.getTime() + this.config.leaseMs).toISOString(),
-              Math.min(room, 64),
-            ),
+          // One statement, atomic on its own: no transaction around it.
+          claimed = await tasksSql.claimTasks(
+            this.db.db,
+            this.db.dialect,
+            this.workerId,
+            now.toISOString(),
+            new Date(now.getTime() + this.config.leaseMs).toISOString(),
+            Math.min(room, 64),
           );
           this.claimFailuresInARow = 0;
+          // Work announced while the claim ran is claimed by the next round.
+          if (!this.wakePending) this.backlog = claimed.length === Math.min(room, 64);
         } catch (err) {
           // The loop polls again; an outage is logged when it starts and then once a minute or so,
           // anything else every time (it is a bug).
@@ -356,7 +368,7 @@ export class Worker {
       })
       .finally(() => {
         this.inflight.delete(task.id);
-        this.wake();
+        if (this.backlog) this.resume();
       });
     this.inflight.set(task.id, { task, controller, done });
   }
