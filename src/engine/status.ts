@@ -131,3 +131,22 @@ export function canTransitionNode(from: NodeStatus, to: NodeStatus): boolean {
  */
 export const dlqStatuses = ['open', 'retried', 'resolved'] as const;
 export type DlqStatus = (typeof dlqStatuses)[number];
+
+/** Where a child of a fan-out node (map item, parallel branch, loop iteration) stands. */
+export const ItemStatus = {
+  /** An attempt of the node runs it (or ran it and was lost before it ended). */
+  running: 'running',
+  /** Finished; later attempts of the node reuse its outputs. */
+  succeeded: 'succeeded',
+  /** Failed; the next attempt of the node runs it again. */
+  failed: 'failed',
+  /** Stopped by a cancel or a shutdown; the next attempt runs it again. */
+  cancelled: 'cancelled',
+} as const;
+export type ItemStatus = (typeof ItemStatus)[keyof typeof ItemStatus];
+export const itemStatuses = [
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled',
+] as const satisfies readonly ItemStatus[];

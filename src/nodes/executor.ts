@@ -37,6 +37,29 @@ export interface LlmProvider {
   apiKey?: string;
 }
 
+/**
+ * Checkpoints of a fan-out node's children (map items, parallel branches, loop iterations), kept
+ * across the node's attempts: a child that succeeded in an earlier attempt with the same input is
+ * not run again. `index` is the child's place (item index, branch position, iteration) and
+ * `inputHash` fingerprints its input (`inputHash` in fan-out.ts). A write is made only while the
+ * attempt still holds its task: an attempt that lost its lease leaves the rows as they are.
+ */
+export interface ItemCheckpoints {
+  /** The outputs child `index` left when it succeeded with this input hash; undefined otherwise. */
+  done(index: number, inputHash: string): Promise<Record<string, unknown> | undefined>;
+  /** Records that child `index` starts in this attempt (`key`: a parallel branch's id). */
+  started(index: number, inputHash: string, key?: string): Promise<void>;
+  /** Records how child `index` ended in this attempt. */
+  record(index: number, inputHash: string, result: ExecResult, key?: string): Promise<void>;
+}
+
+/** Checkpoints that keep nothing: children of inline nodes (a map inside a map) run every time. */
+export const noCheckpoints: ItemCheckpoints = {
+  done: () => Promise.resolve(undefined),
+  started: () => Promise.resolve(),
+  record: () => Promise.resolve(),
+};
+
 /** `C`: the node's config type (its type module's `Static<typeof Schema>`). */
 export interface ExecContext<C = GraphNode> {
   executionId: string;
@@ -65,6 +88,8 @@ export interface ExecContext<C = GraphNode> {
   evaluate(expression: string, extra?: Record<string, unknown>): unknown;
   /** Renders `${{ }}` templates in every string of `value` with the context plus `extra`. */
   render<T>(value: T, extra?: Record<string, unknown>): T;
+  /** The checkpoints of this node's children (fan-out types); see `ItemCheckpoints`. */
+  items: ItemCheckpoints;
   /** Runs an inline node definition (parallel branch, map/loop template) with extra context. */
   runInline(node: GraphNode, extra: Record<string, unknown>): Promise<ExecResult>;
   /** Configured LLM providers by name. */

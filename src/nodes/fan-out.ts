@@ -1,4 +1,8 @@
-/** What parallel, map and loop share: a bounded pool, failure summaries, usage sums, CEL fields. */
+/**
+ * What parallel, map and loop share: a bounded pool, checkpointed children, failure summaries,
+ * usage sums, CEL fields.
+ */
+import { createHash } from 'node:crypto';
 import { conditionSource } from '../definition/expressions.ts';
 import type { ExecContext, ExecResult, NodeError, NodeUsage } from './executor.ts';
 import { errorMessage, fail } from './errors.ts';
@@ -30,12 +34,51 @@ export async function runPool(
 }
 
 /** The result of an inline run; a throw (a bug somewhere below) becomes a failed result. */
-export async function settle(run: () => Promise<ExecResult>): Promise<ExecResult> {
+async function settle(run: () => Promise<ExecResult>): Promise<ExecResult> {
   try {
     return await run();
   } catch (error) {
     return fail('ERR_NODE_INTERNAL', `inline run threw: ${errorMessage(error)}`);
   }
+}
+
+/**
+ * Runs child `index` unless an earlier attempt of the node finished it with the same input: then
+ * its stored outputs stand in for it, with no usage (it was charged to the attempt that ran it).
+ * Otherwise the child's start and end are checkpointed around `run` (`ctx.items`).
+ */
+export async function runChild(
+  ctx: ExecContext<unknown>,
+  index: number,
+  hash: string,
+  run: () => Promise<ExecResult>,
+  key?: string,
+): Promise<ExecResult> {
+  const stored = await ctx.items.done(index, hash);
+  if (stored !== undefined) return { status: 'succeeded', outputs: stored };
+  await ctx.items.started(index, hash, key);
+  const result = await settle(run);
+  await ctx.items.record(index, hash, result, key);
+  return result;
+}
+
+/**
+ * The fingerprint of a child's input: SHA-256 of its parts as JSON with object keys sorted, so
+ * the same template and item give the same hash in every attempt.
+ */
+export function inputHash(...parts: unknown[]): string {
+  return createHash('sha256').update(stableJson(parts)).digest('hex');
+}
+
+function stableJson(value: unknown): string {
+  if (value === undefined) return 'null';
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value instanceof Map) return stableJson(Object.fromEntries(value));
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
 }
 
 export interface ChildFailure {

@@ -2,7 +2,7 @@ import { type Static, Type } from 'typebox';
 import { CelString, InlineNodeSchema, nodeSchema } from '../definition/model.ts';
 import type { GraphNode } from '../definition/model.ts';
 import { cancelled, fail } from './errors.ts';
-import { evaluateField, settle, sumUsage, usageOption } from './fan-out.ts';
+import { evaluateField, inputHash, runChild, sumUsage, usageOption } from './fan-out.ts';
 import type { ExecContext, ExecResult, NodeUsage } from './executor.ts';
 import { defineNodeType } from './node-type.ts';
 
@@ -35,7 +35,13 @@ async function executeLoop(ctx: ExecContext<LoopConfig>): Promise<ExecResult> {
 
   for (let iteration = 0; iteration < max; iteration++) {
     if (ctx.signal.aborted) return cancelled(ctx.signal, done(iteration));
-    const result: ExecResult = await settle(() => ctx.runInline(template, { iteration, previous }));
+    // An iteration an earlier attempt finished with the same `previous` is not run again.
+    const result: ExecResult = await runChild(
+      ctx,
+      iteration,
+      inputHash(template, iteration, previous),
+      () => ctx.runInline(template, { iteration, previous }),
+    );
     usages.push(result.usage);
     if (result.status === 'failed') {
       if (ctx.signal.aborted) return cancelled(ctx.signal, done(iteration));

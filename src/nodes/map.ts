@@ -5,6 +5,8 @@ import { cancelled, fail } from './errors.ts';
 import {
   type ChildFailure,
   evaluateField,
+  inputHash,
+  runChild,
   runPool,
   summarizeFailures,
   sumUsage,
@@ -43,7 +45,9 @@ async function executeMap(ctx: ExecContext<MapConfig>): Promise<ExecResult> {
   const list = items as unknown[];
   const concurrency = node.concurrency ?? defaultMapConcurrency;
   const results = await runPool(list.length, concurrency, ctx.signal, (index) =>
-    ctx.runInline(template, { item: list[index], index }),
+    runChild(ctx, index, inputHash(template, list[index]), () =>
+      ctx.runInline(template, { item: list[index], index }),
+    ),
   );
 
   const outputs = results.map((r) => (r?.status === 'succeeded' ? r.outputs : null));

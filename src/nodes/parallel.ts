@@ -2,7 +2,15 @@ import { type Static, Type } from 'typebox';
 import { InlineNodeSchema, nodeSchema } from '../definition/model.ts';
 import type { GraphNode } from '../definition/model.ts';
 import { cancelled, fail } from './errors.ts';
-import { type ChildFailure, runPool, summarizeFailures, sumUsage, usageOption } from './fan-out.ts';
+import {
+  type ChildFailure,
+  inputHash,
+  runChild,
+  runPool,
+  summarizeFailures,
+  sumUsage,
+  usageOption,
+} from './fan-out.ts';
 import type { ExecContext, ExecResult } from './executor.ts';
 import { defineNodeType } from './node-type.ts';
 
@@ -24,7 +32,13 @@ async function executeParallel(ctx: ExecContext<ParallelConfig>): Promise<ExecRe
   const concurrency = node.concurrency ?? branches.length;
   const results = await runPool(branches.length, concurrency, ctx.signal, (i) => {
     const branch = branches[i]!;
-    return ctx.runInline(branch, { branch: branch.id });
+    return runChild(
+      ctx,
+      i,
+      inputHash(branch),
+      () => ctx.runInline(branch, { branch: branch.id }),
+      branch.id,
+    );
   });
 
   const outputs: Record<string, unknown> = {};

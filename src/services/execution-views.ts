@@ -3,7 +3,7 @@
  * nodes and their attempts, and the answer to a run request, built from stored rows; no I/O.
  * Their types are those of the wire schemas (`src/wire/executions.ts`).
  */
-import type { ExecutionStatus } from '../engine/status.ts';
+import type { ExecutionStatus, ItemStatus } from '../engine/status.ts';
 import type {
   ExecutionError,
   ExecutionState,
@@ -12,12 +12,14 @@ import type {
   TriggerInfo,
 } from '../engine/types.ts';
 import type { NodeError } from '../nodes/executor.ts';
+import type { ExecutionItemRow } from '../store/execution-items.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import type { NodeRunRow } from '../store/node-runs.ts';
 import type {
   AttemptView,
   ExecutionSummary,
   ExecutionView,
+  ItemView,
   NodeView,
   RunAccepted,
 } from '../wire/executions.ts';
@@ -62,14 +64,21 @@ export function executionSummary(row: ExecutionRow): ExecutionSummary {
 /**
  * The detail view of an execution: its summary, its params and each node with its attempts.
  * `s` is the row's snapshot, `types` maps node ids to their types in the execution's graph and
- * `runs` are its `node_runs` rows.
+ * `runs` are its `node_runs` rows, `items` its `execution_items` rows.
  */
 export function executionView(
   row: ExecutionRow,
   s: Snapshot,
   types: ReadonlyMap<string, string>,
   runs: readonly NodeRunRow[],
+  items: readonly ExecutionItemRow[],
 ): ExecutionView {
+  const itemsByNode = new Map<string, ItemView[]>();
+  for (const r of items) {
+    const list = itemsByNode.get(r.node_id) ?? [];
+    list.push(itemView(r));
+    itemsByNode.set(r.node_id, list);
+  }
   const nodes: NodeView[] = Object.entries(s.nodes).map(([nodeId, st]) => ({
     nodeId,
     type: types.get(nodeId) ?? 'unknown',
@@ -82,6 +91,7 @@ export function executionView(
     durationMs:
       st.startedAt && st.endedAt ? Date.parse(st.endedAt) - Date.parse(st.startedAt) : null,
     attempts: attemptsOf(nodeId, st, runs),
+    ...(itemsByNode.has(nodeId) && { items: itemsByNode.get(nodeId) }),
     error: st.error,
     outputs: st.outputs,
     cost: st.cost,
@@ -135,4 +145,25 @@ function attemptsOf(nodeId: string, st: NodeState, runs: readonly NodeRunRow[]):
       error: null,
     });
   return out;
+}
+
+/** A child of a fan-out node as its row holds it. */
+function itemView(r: ExecutionItemRow): ItemView {
+  const ended = r.ended_at !== null;
+  return {
+    index: r.idx,
+    ...(r.item_key !== null && { key: r.item_key }),
+    status: r.status as ItemStatus,
+    attempt: r.attempt,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    ...(r.error !== null && { error: JSON.parse(r.error) as NodeError }),
+    ...(ended && {
+      cost: {
+        estimatedUsd: r.cost_usd,
+        tokens: { prompt: Number(r.prompt_tokens), completion: Number(r.completion_tokens) },
+        computeSeconds: r.compute_seconds,
+      },
+    }),
+  };
 }

@@ -21,6 +21,7 @@ import * as dlqSql from '../store/dlq.ts';
 import { readExecutionWithNodes } from '../store/execution-nodes.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
+import * as itemsSql from '../store/execution-items.ts';
 import * as nodeRunsSql from '../store/node-runs.ts';
 import { type VersionRow, getVersion } from '../store/versions.ts';
 import { getWorkflow } from '../store/workflows.ts';
@@ -321,7 +322,8 @@ export class ExecutionService {
     const graph = await this.worker.graphOf(row.workflow_id, row.version, s.execution.workflowType);
     const types = new Map(graph.nodes.map((n) => [n.id, n.type]));
     const runs = await nodeRunsSql.listNodeRuns(this.database.db, row.id);
-    return executionView(row, s, types, runs);
+    const items = await itemsSql.listExecutionItems(this.database.db, row.id);
+    return executionView(row, s, types, runs, items);
   }
 }
 

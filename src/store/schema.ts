@@ -68,6 +68,7 @@ export interface DatabaseSchema {
   schema_migrations: MigrationsTable;
   executions: ExecutionsTable;
   execution_nodes: ExecutionNodesTable;
+  execution_items: ExecutionItemsTable;
   tasks: TasksTable;
   execution_events: ExecutionEventsTable;
   node_runs: NodeRunsTable;
@@ -147,6 +148,36 @@ interface ExecutionNodesTable {
   ord: number;
   /** JSON: the engine's NodeState. */
   state: string;
+}
+
+/**
+ * One child of a fan-out node (a map item, a parallel branch, a loop iteration) as its last
+ * attempt left it (issue 23, stage 2).
+ */
+export interface ExecutionItemsTable {
+  execution_id: string;
+  node_id: string;
+  /** The item's index, the branch's place among the branches, the iteration. */
+  idx: number;
+  /** The parallel branch's id; null for map items and loop iterations. */
+  item_key: string | null;
+  /** running | succeeded | failed | cancelled */
+  status: string;
+  /** The node attempt that ran it last. */
+  attempt: number;
+  /** SHA-256 of the child's input (template and item, branch, iteration and previous outputs). */
+  input_hash: string;
+  /** JSON of the child's outputs once it succeeded. */
+  outputs: string | null;
+  /** JSON of the child's NodeError once it failed or was cancelled. */
+  error: string | null;
+  compute_seconds: number;
+  /** bigint on PostgreSQL, read back as a string there. */
+  prompt_tokens: number | string;
+  completion_tokens: number | string;
+  cost_usd: number;
+  started_at: string | null;
+  ended_at: string | null;
 }
 
 export interface NodeRunsTable {

@@ -79,6 +79,21 @@ export async function heartbeat(
   return new Set(rows.map((r) => r.id));
 }
 
+/**
+ * True while `owner` holds the task's lease. Inside a transaction the row stays locked until the
+ * commit (PostgreSQL), so a write made with it cannot race a takeover.
+ */
+export async function holdsLease(db: Db, id: string, owner: string): Promise<boolean> {
+  const rows = await db
+    .updateTable('tasks')
+    .set((eb) => ({ lease_owner: eb.ref('lease_owner') }))
+    .where('id', '=', id)
+    .where('lease_owner', '=', owner)
+    .returning('id')
+    .execute();
+  return rows.length === 1;
+}
+
 /** Deletes a task this owner holds; false when the lease was lost (the result must be dropped). */
 export async function completeTask(db: Db, id: string, owner: string): Promise<boolean> {
   const res = await db

@@ -6,6 +6,7 @@ import { type Static, Type } from 'typebox';
 import {
   dlqStatuses,
   executionStatuses,
+  itemStatuses,
   nodeStatuses,
   nodeStatusReasons,
 } from '../engine/status.ts';
@@ -61,6 +62,24 @@ const AttemptViewSchema = Type.Object({
 });
 export type AttemptView = Static<typeof AttemptViewSchema>;
 
+/** One child of a fan-out node: a map item, a parallel branch, a loop iteration. */
+const ItemViewSchema = Type.Object({
+  index: Type.Integer({
+    description: "The item's index, the branch's place among the branches, the iteration.",
+  }),
+  key: Type.Optional(Type.String({ description: "A parallel branch's id." })),
+  status: literalUnion(itemStatuses, {
+    description:
+      '`running`, `succeeded` (later attempts reuse its outputs), `failed` or `cancelled` (the next attempt runs it again).',
+  }),
+  attempt: Type.Integer({ description: 'The node attempt that ran it last.' }),
+  startedAt: Nullable(Type.String({ format: 'date-time' })),
+  endedAt: Nullable(Type.String({ format: 'date-time' })),
+  error: Type.Optional(NodeErrorSchema),
+  cost: Type.Optional(CostSchema),
+});
+export type ItemView = Static<typeof ItemViewSchema>;
+
 export const NodeViewSchema = Type.Object({
   nodeId: Type.String(),
   type: Type.String(),
@@ -81,6 +100,12 @@ export const NodeViewSchema = Type.Object({
     description:
       'Each attempt that ran, oldest first, with its own times (a re-run after a takeover has none of its own).',
   }),
+  items: Type.Optional(
+    Type.Array(ItemViewSchema, {
+      description:
+        'A map, parallel or loop node: each child that started, by index, with the attempt that ran it (a child that succeeded is not run again by a later attempt).',
+    }),
+  ),
   error: Nullable(NodeErrorSchema),
   outputs: Nullable(AnyObject()),
   cost: CostSchema,

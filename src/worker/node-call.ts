@@ -12,6 +12,7 @@ import {
   type ExecContext,
   type ExecResult,
   type LogStream,
+  noCheckpoints,
 } from '../nodes/executor.ts';
 import type { NodeRegistry } from '../nodes/registry.ts';
 
@@ -81,6 +82,8 @@ async function runInline(
     ...parent,
     node: rendered.node,
     nodeId: `${owner.id}.${inline.id}`,
+    // Only the top-level node's children are checkpointed; a nested fan-out runs all of its own.
+    items: noCheckpoints,
     ...(t !== undefined && { timeoutMs: t }),
     log: (s, l) => log(s, `[${inline.id}] ${l}`),
   });

@@ -17,6 +17,7 @@ import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { collectArtifacts, sandboxOf } from './environment.ts';
+import { itemCheckpoints } from './item-checkpoints.ts';
 import { callExecutor, expressionMembers, noExecutor, renderOrFail } from './node-call.ts';
 import { currentSnapshot } from './snapshots.ts';
 import { finishedEvent, runStep } from './task-events.ts';
@@ -137,6 +138,7 @@ async function execute(
     ...(timeoutMs !== undefined && { timeoutMs }),
     signal: controller.signal,
     log,
+    items: itemCheckpoints(ctx, e, def.id, task),
     ...expressionMembers(ctx.nodeTypes, () => exec, def, exprCtx, log),
     providers: ctx.providers,
     egress: ctx.egress,

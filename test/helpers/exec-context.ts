@@ -13,7 +13,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createEgressClients } from '../../src/egress/dispatcher.ts';
 import type { GraphNode } from '../../src/definition/model.ts';
-import type { ExecContext, ExecResult, LlmProvider, LogStream } from '../../src/nodes/executor.ts';
+import type {
+  ExecContext,
+  ExecResult,
+  ItemCheckpoints,
+  LlmProvider,
+  LogStream,
+} from '../../src/nodes/executor.ts';
 import { builtinNodeRegistry } from '../../src/nodes/registry.ts';
 import { callExecutor, expressionMembers, renderOrFail } from '../../src/worker/node-call.ts';
 import { type LocalSandbox, createLocalRuntime } from '../../src/runtime/local.ts';
@@ -35,6 +41,8 @@ export interface ExecFixtureOptions {
   scope?: Record<string, unknown>;
   /** Replaces the dispatch of inline nodes (to script outcomes or count calls). */
   runInline?: (node: GraphNode, extra: Record<string, unknown>) => Promise<ExecResult>;
+  /** The node's item checkpoints (default: a fresh `MemoryCheckpoints`, as an empty table). */
+  items?: ItemCheckpoints;
   /** The local runtime's isolation; default `none` (host processes: the tests read their pids). */
   isolation?: 'none' | 'plain' | 'bwrap';
   /** Per-execution cgroups (`auto`); default `off`. */
@@ -116,6 +124,7 @@ export async function createExecFixture(
     timeoutMs: opts.timeoutMs,
     signal: controller.signal,
     log: (stream, line) => log(stream, line, node.id),
+    items: opts.items ?? new MemoryCheckpoints(),
     ...expressionMembers(
       types,
       () => ctx,
@@ -148,6 +157,32 @@ export async function createExecFixture(
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Item checkpoints kept in memory, as the worker keeps them in `execution_items`: the rows by
+ * index, a succeeded one never overwritten. Handing the same instance to a second fixture is a
+ * second attempt of the node.
+ */
+export class MemoryCheckpoints implements ItemCheckpoints {
+  readonly rows = new Map<number, { hash: string; key?: string; result?: ExecResult }>();
+
+  done(index: number, hash: string): Promise<Record<string, unknown> | undefined> {
+    const row = this.rows.get(index);
+    const result = row?.hash === hash ? row.result : undefined;
+    return Promise.resolve(result?.status === 'succeeded' ? result.outputs : undefined);
+  }
+
+  started(index: number, hash: string, key?: string): Promise<void> {
+    if (this.rows.get(index)?.result?.status !== 'succeeded') this.rows.set(index, { hash, key });
+    return Promise.resolve();
+  }
+
+  record(index: number, hash: string, result: ExecResult, key?: string): Promise<void> {
+    if (this.rows.get(index)?.result?.status !== 'succeeded')
+      this.rows.set(index, { hash, key, result });
+    return Promise.resolve();
+  }
 }
 
 /** Runs one node in a fresh fixture and disposes of the workspace afterwards. */

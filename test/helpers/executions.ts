@@ -46,6 +46,17 @@ export interface ErrorJson {
   exitCode?: number;
   nodeId?: string;
 }
+/** A child of a map, parallel or loop node in the detail's `items[]`. */
+export interface ItemJson {
+  index: number;
+  key?: string;
+  status: string;
+  attempt: number;
+  startedAt: string | null;
+  endedAt: string | null;
+  error?: ErrorJson;
+  cost?: CostJson;
+}
 export interface NodeJson {
   nodeId: string;
   type: string;
@@ -58,6 +69,7 @@ export interface NodeJson {
   error: ErrorJson;
   outputs: Record<string, unknown>;
   cost: CostJson;
+  items?: ItemJson[];
   waitingFor: { kind: string; message: string | null; requestedAt: string };
   childExecutionId: string;
 }

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { GraphNode } from '../../src/definition/model.ts';
 import type { ExecResult } from '../../src/nodes/executor.ts';
-import { createExecFixture, runNode, failed, succeeded } from '../helpers/exec-context.ts';
+import {
+  MemoryCheckpoints,
+  createExecFixture,
+  runNode,
+  failed,
+  succeeded,
+} from '../helpers/exec-context.ts';
 
 const sh = (id: string, run: string, more: Record<string, unknown> = {}): GraphNode => ({
   id,
@@ -350,5 +356,121 @@ describe('loop executor', () => {
     } finally {
       await fixture.dispose();
     }
+  });
+});
+
+describe('fan-out resume across attempts', () => {
+  /** An inline runner that fails the runs `failing` picks, counts runs, and reports 1 s of usage. */
+  function scripted(failing: (extra: Record<string, unknown>) => boolean) {
+    const calls: Record<string, unknown>[] = [];
+    const runInline = (node: GraphNode, extra: Record<string, unknown>): Promise<ExecResult> => {
+      calls.push(extra);
+      if (failing(extra))
+        return Promise.resolve({
+          status: 'failed',
+          error: { code: 'ERR_X', message: 'no', retryable: true },
+          usage: { runtimeSeconds: 1 },
+        });
+      const value = 'item' in extra ? extra.item : (extra.branch ?? extra.iteration);
+      return Promise.resolve({
+        status: 'succeeded',
+        outputs: { value, node: node.id },
+        usage: { runtimeSeconds: 1 },
+      });
+    };
+    return { calls, runInline };
+  }
+
+  it('map: a second attempt runs only the items that did not succeed, results in order', async () => {
+    const items = new MemoryCheckpoints();
+    const node = {
+      id: 'each',
+      type: 'map',
+      items: '[10, 20, 30, 40]',
+      node: { id: 'x', type: 'noop' },
+    };
+    const first = scripted((extra) => extra.index === 2);
+    const a1 = await runNode(node, { items, runInline: first.runInline });
+    assert.equal(failed(a1.result).code, 'ERR_ITEM_FAILED');
+    assert.equal(first.calls.length, 4);
+    assert.deepEqual(
+      [...items.rows.entries()].map(([i, r]) => [i, r.result?.status]),
+      [
+        [0, 'succeeded'],
+        [1, 'succeeded'],
+        [2, 'failed'],
+        [3, 'succeeded'],
+      ],
+    );
+
+    const second = scripted(() => false);
+    const a2 = await runNode(node, { items, runInline: second.runInline });
+    assert.deepEqual(
+      second.calls.map((c) => c.index),
+      [2],
+    );
+    assert.deepEqual(succeeded(a2.result), {
+      results: [10, 20, 30, 40].map((value) => ({ value, node: 'x' })),
+    });
+    // Reused items were charged to the attempt that ran them.
+    assert.equal(a2.result.usage?.runtimeSeconds, 1);
+  });
+
+  it('map: an item whose input changed runs again', async () => {
+    const items = new MemoryCheckpoints();
+    const run = (list: string) =>
+      runNode(
+        { id: 'each', type: 'map', items: list, node: { id: 'x', type: 'noop' } },
+        { items, runInline: counter.runInline },
+      );
+    const counter = scripted(() => false);
+    await run('[1, 2]');
+    await run('[1, 3]');
+    assert.deepEqual(
+      counter.calls.map((c) => c.item),
+      [1, 2, 3],
+    );
+  });
+
+  it('parallel: a second attempt runs only the failed branch, keyed by branch id', async () => {
+    const items = new MemoryCheckpoints();
+    const node = {
+      id: 'fan',
+      type: 'parallel',
+      branches: ['a', 'b', 'c'].map((id) => ({ id, type: 'noop' })),
+    };
+    const first = scripted((extra) => extra.branch === 'b');
+    failed((await runNode(node, { items, runInline: first.runInline })).result);
+    assert.equal(items.rows.get(1)?.key, 'b');
+    const second = scripted(() => false);
+    const { result } = await runNode(node, { items, runInline: second.runInline });
+    assert.deepEqual(
+      second.calls.map((c) => c.branch),
+      ['b'],
+    );
+    assert.deepEqual(Object.keys((succeeded(result).branches as object) ?? {}), ['a', 'b', 'c']);
+  });
+
+  it('loop: a second attempt resumes after the last succeeded iteration', async () => {
+    const items = new MemoryCheckpoints();
+    const node = {
+      id: 'again',
+      type: 'loop',
+      maxIterations: 5,
+      until: 'iteration == 3',
+      node: { id: 'x', type: 'noop' },
+    };
+    const first = scripted((extra) => extra.iteration === 2);
+    assert.equal(
+      failed((await runNode(node, { items, runInline: first.runInline })).result).code,
+      'ERR_ITERATION_FAILED',
+    );
+    const second = scripted(() => false);
+    const { result } = await runNode(node, { items, runInline: second.runInline });
+    assert.deepEqual(second.calls, [
+      { iteration: 2, previous: { value: 1, node: 'x' } },
+      { iteration: 3, previous: { value: 2, node: 'x' } },
+    ]);
+    assert.deepEqual(succeeded(result), { iterations: 4, outputs: { value: 3, node: 'x' } });
   });
 });

@@ -12,6 +12,7 @@ import { migration0007 } from './0007-trigger-rules.ts';
 import { migration0008 } from './0008-concurrency.ts';
 import { migration0009 } from './0009-secrets.ts';
 import { migration0010 } from './0010-execution-nodes.ts';
+import { migration0011 } from './0011-execution-items.ts';
 
 import type { Migration } from './migration.ts';
 
@@ -28,4 +29,5 @@ export const migrations: Migration[] = [
   migration0008,
   migration0009,
   migration0010,
+  migration0011,
 ];
