@@ -35,9 +35,13 @@ export interface Database {
   /** Announces new events (or log lines) of an execution inside `trx`; delivered on commit. */
   announceEvents(trx: Db, executionId: string, kind?: ChangeKind): Promise<void>;
   /**
-   * The announcements of a decision (new work, new events of an execution) as expressions to
+   * The announcements of a decision (new work, new events or log lines of an execution) as expressions to
    * select in the decision's own statement; none on SQLite.
    */
-  decisionNotices(what: { work: boolean; eventsOf?: string }): RawBuilder<unknown>[];
+  decisionNotices(what: {
+    work: boolean;
+    eventsOf?: string;
+    logsOf?: string;
+  }): RawBuilder<unknown>[];
   close(): Promise<void>;
 }

@@ -54,6 +54,8 @@ export async function writeDecision(
   id: string,
   rev: number,
   rows: DecisionRows,
+  /** Log lines of the execution were written in this transaction (announced with it). */
+  logsWritten = false,
 ): Promise<boolean> {
   for (const nodeId of rows.killNodes) await deleteNodeTasks(trx, id, nodeId);
   const nodes = nodeStateRows(id, rows.nodes, rows.changedNodes);
@@ -62,6 +64,7 @@ export async function writeDecision(
   const notices = database.decisionNotices({
     work: rows.tasks.some((t) => t.lease_owner === null),
     ...(rows.events.length > 0 && { eventsOf: id }),
+    ...(logsWritten && { logsOf: id }),
   });
   const params =
     nodes.length * 4 +

@@ -39,6 +39,15 @@ export async function getExecutionForDecision(
   return q.executeTakeFirst();
 }
 
+/**
+ * Takes an execution's row lock for the transaction (PostgreSQL; SQLite has one writer): what
+ * a decision takes, so writers of the execution's log lines and its decisions go one at a time.
+ */
+export async function lockExecution(db: Db, dialect: Dialect, id: string): Promise<void> {
+  if (dialect === 'postgres')
+    await db.selectFrom('executions').select('id').where('id', '=', id).forUpdate().execute();
+}
+
 export async function findByIdempotencyKey(
   db: Db,
   workflowId: string,

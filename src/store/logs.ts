@@ -1,24 +1,39 @@
 /** SQL for node_logs: stdout/stderr lines with a per-execution line number. */
+import { sql } from 'kysely';
 import type { Db } from './db.ts';
 import type { NodeLogsTable } from './schema.ts';
 
 export type LogRow = NodeLogsTable;
 
-export async function insertLogs(db: Db, rows: LogRow[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += 200)
-    await db
-      .insertInto('node_logs')
-      .values(rows.slice(i, i + 200))
-      .execute();
-}
+/** A line to write; its number is given when it is written, after the execution's last one. */
+export type NewLogLine = Omit<LogRow, 'execution_id' | 'line'>;
 
-export async function maxLogLine(db: Db, executionId: string): Promise<number> {
-  const r = await db
-    .selectFrom('node_logs')
-    .select((eb) => eb.fn.max('line').as('m'))
-    .where('execution_id', '=', executionId)
-    .executeTakeFirst();
-  return Number(r?.m ?? 0);
+/** Lines per statement. */
+const linesPerStatement = 200;
+
+/**
+ * Writes an execution's new lines numbered after its last line, each batch in one statement.
+ * Callers hold what serializes the execution's writers (its row lock on PostgreSQL, the one
+ * writer on SQLite), so two writers never take the same numbers.
+ */
+export async function insertLines(
+  db: Db,
+  executionId: string,
+  lines: readonly NewLogLine[],
+): Promise<void> {
+  for (let i = 0; i < lines.length; i += linesPerStatement) {
+    const values = lines
+      .slice(i, i + linesPerStatement)
+      .map(
+        (l, j) =>
+          sql`(CAST(${j + 1} AS integer), ${l.node_id}, CAST(${l.attempt} AS integer), ${l.stream}, ${l.text}, ${l.at})`,
+      );
+    await sql`WITH v (i, node_id, attempt, stream, text, at) AS (VALUES ${sql.join(values)}),
+        last (m) AS (SELECT coalesce(max(line), 0) FROM node_logs WHERE execution_id = ${executionId})
+      INSERT INTO node_logs (execution_id, line, node_id, attempt, stream, text, at)
+      SELECT ${executionId}, last.m + v.i, v.node_id, v.attempt, v.stream, v.text, v.at
+      FROM v, last`.execute(db);
+  }
 }
 
 /** The last `n` lines of a node (all attempts), oldest first. */

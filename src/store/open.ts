@@ -120,6 +120,8 @@ function wrap(dialect: Dialect, db: Db, pgConfig?: pg.ClientConfig): Database {
       if (what.work) calls.push(sql`pg_notify(${workChannel}, '')`);
       if (what.eventsOf !== undefined)
         calls.push(sql`pg_notify(${changeChannels.events}, ${what.eventsOf})`);
+      if (what.logsOf !== undefined)
+        calls.push(sql`pg_notify(${changeChannels.logs}, ${what.logsOf})`);
       return calls;
     },
     close: () => db.destroy(),

@@ -12,6 +12,7 @@ import type { RuntimeBroker } from '../runtime/broker.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from 'pino';
 import type { Database } from '../store/db.ts';
+import type { NewLogLine } from '../store/logs.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import type { LogWriter } from './logs.ts';
 import type { PlanCache } from './plans.ts';
@@ -62,7 +63,13 @@ export interface WorkerContext {
   /** Settles once this worker's running attempts of an execution are over (stopped or finished). */
   attemptsStopped(executionId: string): Promise<void>;
   /** Decides an event for an execution and performs what follows (decision.ts). */
-  dispatch(executionId: string, event: EngineEvent, task?: TaskRow): Promise<Snapshot | undefined>;
+  dispatch(
+    executionId: string,
+    event: EngineEvent,
+    task?: TaskRow,
+    /** Log lines to write in the decision's transaction (an attempt's last ones). */
+    lines?: NewLogLine[],
+  ): Promise<Snapshot | undefined>;
   /** Tells the listeners an execution ended and its `execution.*` platform event is recorded. */
   executionEnded(eventId: string): void;
   /** Tells the listeners a decision committed. */

@@ -20,6 +20,7 @@ import { readNodeStates } from '../store/execution-nodes.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as logsSql from '../store/logs.ts';
+import type { NewLogLine } from '../store/logs.ts';
 import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
@@ -43,10 +44,15 @@ export async function dispatch(
   executionId: string,
   event: EngineEvent,
   task?: TaskRow,
+  lines: NewLogLine[] = [],
 ): Promise<Snapshot | undefined> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const out = await ctx.db.transaction((trx) => decideIn(ctx, trx, executionId, event, task));
+      const wrote = { lines: false };
+      const out = await ctx.db.transaction((trx) =>
+        decideIn(ctx, trx, executionId, event, task, lines, wrote),
+      );
+      if (wrote.lines) ctx.logs.written(executionId);
       if (!out) return undefined;
       if (isTerminalExecution(out.snapshot.execution.status)) ctx.snapshots.forget(executionId);
       else ctx.snapshots.set(executionId, out.rev, out.snapshot);
@@ -67,7 +73,9 @@ async function decideIn(
   trx: Db,
   executionId: string,
   event: EngineEvent,
-  task?: TaskRow,
+  task: TaskRow | undefined,
+  lines: NewLogLine[],
+  wrote: { lines: boolean },
 ): Promise<
   | {
       snapshot: Snapshot;
@@ -87,7 +95,15 @@ async function decideIn(
     if (task) await tasksSql.deleteTask(trx, task.id);
     return undefined;
   }
-  if (task && !(await tasksSql.completeTask(trx, task.id, ctx.workerId))) return undefined;
+  // The attempt's last log lines commit with its result (or with nothing, when it is stale).
+  if (lines.length > 0) {
+    await logsSql.insertLines(trx, executionId, lines);
+    wrote.lines = true;
+  }
+  if (task && !(await tasksSql.completeTask(trx, task.id, ctx.workerId))) {
+    if (wrote.lines) await ctx.db.announceEvents(trx, executionId, 'logs');
+    return undefined;
+  }
   const snapshot: Snapshot = ctx.snapshots.get(executionId, row.rev) ?? {
     execution: JSON.parse(row.state) as ExecutionState,
     nodes: await readNodeStates(trx, executionId),
@@ -160,7 +176,7 @@ async function decideIn(
     commands = [...commands, ...more.commands];
   }
 
-  await persist(ctx, trx, row, snapshot, next, commands, enqueued, nowIso);
+  await persist(ctx, trx, row, snapshot, next, commands, enqueued, nowIso, wrote.lines);
   const endEventId = await recordEndEvent(trx, snapshot.execution, next.execution, now);
   // A started run of a concurrency group that ends frees its slot: the group's queue moves in
   // this same transaction, so the end and the hand-over commit (or are lost) together.
@@ -190,6 +206,7 @@ async function persist(
   commands: Command[],
   enqueued: TaskRow[],
   nowIso: string,
+  logsWritten: boolean,
 ): Promise<void> {
   const id = row.id;
   // Lines are flushed before a node's result is decided, so the tail is complete.
@@ -208,7 +225,8 @@ async function persist(
     newDlqId: () => newId('dlq', ctx.clock.now().getTime()),
   });
   // The compare-and-set comes first: a concurrent decider fails there, before writing anything.
-  if (!(await writeDecision(ctx.db, trx, id, row.rev, rows))) throw new RevConflict();
+  if (!(await writeDecision(ctx.db, trx, id, row.rev, rows, logsWritten)))
+    throw new RevConflict();
 }
 
 function afterCommit(

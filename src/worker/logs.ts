@@ -1,28 +1,23 @@
 /**
  * Buffers node log lines and writes them in batches with a per-execution line number (DESIGN §5).
  * Each node attempt has a byte cap; past it one truncation marker is written and the rest
- * dropped. Lines are flushed on a short timer and before a node's result is decided.
+ * dropped. Lines are flushed on a short timer, and an attempt's last lines are written in the
+ * transaction of its result (`take`). A line's number is given in SQL after the execution's last
+ * one, under the execution's row lock (PostgreSQL) that its decisions take too, so writers in
+ * several processes never collide.
  */
 import type { Logger } from 'pino';
 import { isUnavailable } from '../errors.ts';
 import type { Database } from '../store/db.ts';
-import { isUniqueViolation } from '../store/db.ts';
+import { lockExecution } from '../store/executions.ts';
 import * as logsSql from '../store/logs.ts';
-
-interface Pending {
-  nodeId: string;
-  attempt: number;
-  stream: string;
-  text: string;
-  at: string;
-}
+import type { NewLogLine } from '../store/logs.ts';
 
 const flushEveryMs = 200;
 const maxLineChars = 16 * 1024;
 
 export class LogWriter {
-  private readonly buffers = new Map<string, Pending[]>();
-  private readonly nextLine = new Map<string, number>();
+  private readonly buffers = new Map<string, NewLogLine[]>();
   private readonly bytes = new Map<string, number>();
   private readonly flushing = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
@@ -56,7 +51,7 @@ export class LogWriter {
       buf = [];
       this.buffers.set(executionId, buf);
     }
-    buf.push({ nodeId, attempt, stream, text, at: this.now() });
+    buf.push({ node_id: nodeId, attempt, stream, text, at: this.now() });
     if (buf.length >= 500)
       void this.flush(executionId).catch(() => {}); // stays buffered
     else this.schedule();
@@ -97,53 +92,54 @@ export class LogWriter {
     try {
       await this.insert(executionId, buf);
     } catch (err) {
-      // Back in front of the lines appended meanwhile; the timer tries again.
-      this.buffers.set(executionId, [...buf, ...(this.buffers.get(executionId) ?? [])]);
-      this.schedule();
+      this.giveBack(executionId, buf);
       throw err;
     }
   }
 
+  /**
+   * Takes the lines buffered for an execution, for a decision to write in its own transaction
+   * (`insertLines`, then `written`); a decision that does not commit gives them back.
+   */
+  async take(executionId: string): Promise<NewLogLine[]> {
+    await this.flushing.get(executionId);
+    const buf = this.buffers.get(executionId) ?? [];
+    this.buffers.delete(executionId);
+    return buf;
+  }
+
+  /** Puts lines back in front of those appended meanwhile; the timer writes them. */
+  giveBack(executionId: string, lines: NewLogLine[]): void {
+    if (lines.length === 0) return;
+    this.buffers.set(executionId, [...lines, ...(this.buffers.get(executionId) ?? [])]);
+    this.schedule();
+  }
+
+  /** Tells the listeners that lines of an execution committed (written by a decision). */
+  written(executionId: string): void {
+    this.onFlushed(executionId);
+  }
+
   /** Inserts lines after the execution's last one; throws only while the database is unavailable. */
-  private async insert(executionId: string, buf: Pending[]): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      let line =
-        this.nextLine.get(executionId) ?? (await logsSql.maxLogLine(this.db.db, executionId)) + 1;
-      const rows = buf.map((p) => ({
-        execution_id: executionId,
-        line: line++,
-        node_id: p.nodeId,
-        attempt: p.attempt,
-        stream: p.stream,
-        text: p.text,
-        at: p.at,
-      }));
-      try {
-        await this.db.transaction(async (trx) => {
-          await logsSql.insertLogs(trx, rows);
-          await this.db.announceEvents(trx, executionId, 'logs');
-        });
-        this.nextLine.set(executionId, line);
-        this.onFlushed(executionId);
-        return;
-      } catch (err) {
-        this.nextLine.delete(executionId);
-        if (isUnavailable(err)) throw err;
-        // Another process wrote lines of this execution meanwhile: renumber after its lines.
-        if (!isUniqueViolation(err) || attempt >= 5) {
-          this.log.error(
-            { err, executionId, lines: rows.length },
-            `dropped ${rows.length} log lines of ${executionId}: ${(err as Error).message}`,
-          );
-          return;
-        }
-      }
+  private async insert(executionId: string, lines: NewLogLine[]): Promise<void> {
+    try {
+      await this.db.transaction(async (trx) => {
+        await lockExecution(trx, this.db.dialect, executionId);
+        await logsSql.insertLines(trx, executionId, lines);
+        await this.db.announceEvents(trx, executionId, 'logs');
+      });
+      this.onFlushed(executionId);
+    } catch (err) {
+      if (isUnavailable(err)) throw err;
+      this.log.error(
+        { err, executionId, lines: lines.length },
+        `dropped ${lines.length} log lines of ${executionId}: ${(err as Error).message}`,
+      );
     }
   }
 
   /** Forgets per-execution counters (after the execution ended). */
   forget(executionId: string): void {
-    this.nextLine.delete(executionId);
     for (const key of this.bytes.keys())
       if (key.startsWith(`${executionId}\u0000`)) this.bytes.delete(key);
   }

@@ -92,8 +92,13 @@ export async function runNode(
   const finished = finishedEvent(nodeId, task.attempt, result, cost, artifacts);
   // The result is kept and written until it commits or the lease is provably lost.
   const decided = await ctx.keepCommitting(async () => {
-    await ctx.logs.flush(execId);
-    return ctx.dispatch(execId, finished, task);
+    const lines = await ctx.logs.take(execId);
+    try {
+      return await ctx.dispatch(execId, finished, task, lines);
+    } catch (err) {
+      ctx.logs.giveBack(execId, lines);
+      throw err;
+    }
   }, `the result of ${task.id}`);
   // A cancel deleted the task (so the result is stale), but the node is charged what it used.
   if (!decided && controller.signal.aborted && controller.signal.reason === 'cancelled') {

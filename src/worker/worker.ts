@@ -161,7 +161,8 @@ export class Worker {
         );
         await Promise.all(runs.map((f) => f.done));
       },
-      dispatch: (executionId, event, task) => dispatch(this.ctx, executionId, event, task),
+      dispatch: (executionId, event, task, lines) =>
+        dispatch(this.ctx, executionId, event, task, lines),
       executionEnded: (eventId) => {
         for (const l of this.endListeners) l(eventId);
       },

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/suite.ts';
 import { sql } from 'kysely';
 import { readExecutionWithNodes } from '../../src/store/execution-nodes.ts';
+import { lockExecution } from '../../src/store/executions.ts';
+import { insertLines, listLogs } from '../../src/store/logs.ts';
 import { migrations } from '../../src/store/migrations/index.ts';
 import { claimSetting } from '../../src/store/settings.ts';
 import { dialectNames, freshPlace, openPlace, skipFor } from '../helpers/dialects.ts';
@@ -86,6 +88,55 @@ for (const dialect of dialectNames) {
           await database.close();
         }
       } finally {
+        await place.cleanup();
+      }
+    });
+
+    it('numbers the log lines of concurrent writers of one execution apart, in commit order', async () => {
+      const place = freshPlace(dialect);
+      const dbs = await Promise.all([openPlace(place), openPlace(place)]);
+      try {
+        const at = '2026-12-01T00:00:00.000Z';
+        await sql`INSERT INTO workflows (id, name, description, type, status, runtime_config, latest_version, active_version, created_by, created_at, updated_at)
+          VALUES ('wf_l', 'l', '', 'task', 'active', '{}', 1, 1, 'admin', ${at}, ${at})`.execute(
+          dbs[0].db,
+        );
+        await sql`INSERT INTO executions (id, workflow_id, version, status, trigger_type, trigger_info, params, state, cost_usd, rev, last_seq, created_by, created_at, updated_at)
+          VALUES ('exec_l', 'wf_l', 1, 'running', 'manual', '{}', '{}', '{}', 0, 0, 1, 'admin', ${at}, ${at})`.execute(
+          dbs[0].db,
+        );
+        // Two handles (two pools / two SQLite connections) write batches of one execution at once.
+        const writer = (w: number) => async () => {
+          for (let b = 0; b < 15; b++) {
+            const lines = Array.from({ length: 4 }, (_, i) => ({
+              node_id: `n${w}`,
+              attempt: 1,
+              stream: 'stdout',
+              text: `w${w} b${b} l${i}`,
+              at,
+            }));
+            await dbs[w]!.transaction(async (trx) => {
+              await lockExecution(trx, dialect, 'exec_l');
+              await insertLines(trx, 'exec_l', lines);
+            });
+          }
+        };
+        await Promise.all([writer(0)(), writer(1)()]);
+        const rows = await listLogs(dbs[0].db, 'exec_l', { limit: 1000 });
+        assert.deepEqual(
+          rows.map((r) => r.line),
+          Array.from({ length: 120 }, (_, i) => i + 1),
+        );
+        // Each writer's lines keep their order.
+        for (const w of [0, 1]) {
+          const mine = rows.filter((r) => r.node_id === `n${w}`).map((r) => r.text);
+          const want = Array.from({ length: 15 }, (_, b) =>
+            Array.from({ length: 4 }, (_, i) => `w${w} b${b} l${i}`),
+          ).flat();
+          assert.deepEqual(mine, want);
+        }
+      } finally {
+        await Promise.all(dbs.map((d) => d.close()));
         await place.cleanup();
       }
     });
