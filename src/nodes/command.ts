@@ -344,5 +344,8 @@ export const commandNode = defineNodeType({
       description: 'each `name=value` line the command wrote to `$SWITCHYARD_OUTPUT`',
     },
   ],
+  // Only as environment variables: a value on the command line would be seen by every process
+  // of the machine that can list processes.
+  secretFields: ['env'],
   execute: executeCommand,
 });
