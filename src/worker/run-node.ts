@@ -11,7 +11,10 @@ import { isTerminalExecution } from '../engine/status.ts';
 import { expressionContext } from '../engine/draft.ts';
 import type { ExecutionState, NodeState, Snapshot } from '../engine/types.ts';
 import { EnvironmentError, type ExecContext, type ExecResult } from '../nodes/executor.ts';
+import { errorMessage, fail } from '../nodes/errors.ts';
 import { RuntimeUnavailableError } from '../runtime/broker.ts';
+import { SecretMasker } from '../secrets/masker.ts';
+import { secretNamesIn } from '../secrets/references.ts';
 import type { Sandbox } from '../runtime/types.ts';
 import * as executionsSql from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
@@ -84,14 +87,27 @@ export async function runNode(
   );
   const def = vp.plan.nodes.get(nodeId);
   if (!def) return;
-  const result = await execute(ctx, snapshot, def, task, controller);
+  const secrets = await openSecrets(ctx, snapshot.execution, def);
+  const raw =
+    'failed' in secrets
+      ? secrets.failed
+      : await execute(ctx, snapshot, def, task, controller, secrets);
   if (controller.signal.aborted && controller.signal.reason === 'shutdown') return; // another worker re-runs it
+  const masker = 'failed' in secrets ? undefined : secrets.masker;
+  const result = masker === undefined ? raw : maskResult(raw, masker);
   const artifacts =
     result.status === 'succeeded' && Array.isArray(def.artifacts) && def.artifacts.length > 0
       ? await collectArtifacts(ctx, snapshot.execution, def.id, def.artifacts as string[])
       : undefined;
   const cost = price(result.usage, snapshot.execution.runtime, ctx.config);
-  const finished = finishedEvent(nodeId, task.attempt, result, cost, artifacts);
+  const finished = finishedEvent(
+    nodeId,
+    task.attempt,
+    result,
+    cost,
+    artifacts,
+    'failed' in secrets ? undefined : secrets.used,
+  );
   // The result is kept and written until it commits or the lease is provably lost.
   const decided = await ctx.keepCommitting(async () => {
     await ctx.logs.flush(execId);
@@ -109,6 +125,69 @@ export async function runNode(
   }
 }
 
+/** The secrets of a node attempt: what its expressions see and what is masked in its results. */
+interface OpenedSecrets {
+  /** The values of the secrets the node names, as its expressions see them (`secrets.NAME`). */
+  values: Record<string, string>;
+  /** Names of the secrets the node names: what the execution records as used. */
+  used: string[];
+  /** Masks these and every secret earlier attempts of the execution used. */
+  masker: SecretMasker;
+}
+
+/**
+ * Opens the secrets the node names (its config read as text, inline nodes included) and those
+ * the execution used before (recorded by name in its state, so a worker that resumes the
+ * execution masks them too). A secret the node names that is not set fails the attempt.
+ */
+async function openSecrets(
+  ctx: WorkerContext,
+  e: ExecutionState,
+  def: GraphNode,
+): Promise<OpenedSecrets | { failed: ExecResult }> {
+  const named = secretNamesIn(JSON.stringify(def));
+  const names = [...new Set([...(e.secrets ?? []), ...named])];
+  let values: ReadonlyMap<string, string> = new Map();
+  try {
+    if (names.length > 0) values = await ctx.keepCommitting(() => ctx.secrets(e.workflowId, names));
+  } catch (err) {
+    return {
+      failed: fail('ERR_NODE_INTERNAL', `could not open the secrets: ${errorMessage(err)}`),
+    };
+  }
+  const missing = named.filter((n) => !values.has(n));
+  if (missing.length > 0) {
+    const list = missing.join(', ');
+    const one = missing.length === 1;
+    return {
+      failed: {
+        status: 'failed',
+        error: {
+          code: 'ERR_SECRET_NOT_FOUND',
+          message: `${one ? 'Secret' : 'Secrets'} ${list} ${one ? 'is' : 'are'} set neither for workflow ${e.workflowId} nor globally (yard secrets set ${missing[0]!} [--workflow ${e.workflowId}]).`,
+          retryable: false,
+        },
+      },
+    };
+  }
+  return {
+    values: Object.fromEntries(named.map((n) => [n, values.get(n)!])),
+    used: named,
+    masker: new SecretMasker(values.values()),
+  };
+}
+
+/** A result with every secret value masked in its outputs and error message. */
+function maskResult(result: ExecResult, masker: SecretMasker): ExecResult {
+  if (masker.empty) return result;
+  if (result.status === 'succeeded') return { ...result, outputs: masker.maskDeep(result.outputs) };
+  return {
+    ...result,
+    error: masker.maskDeep(result.error),
+    ...(result.outputs && { outputs: masker.maskDeep(result.outputs) }),
+  };
+}
+
 /** Builds the executor context and runs the node's executor; never throws. */
 async function execute(
   ctx: WorkerContext,
@@ -116,9 +195,12 @@ async function execute(
   def: GraphNode,
   task: TaskRow,
   controller: AbortController,
+  secrets: OpenedSecrets,
 ): Promise<ExecResult> {
   const e = snapshot.execution;
-  const exprCtx = expressionContext(snapshot);
+  // Only the worker's rendering sees `secrets`: the engine's context (conditions, DLQ inputs)
+  // never holds a value.
+  const exprCtx = { ...expressionContext(snapshot), secrets: secrets.values };
   if (ctx.nodeTypes.get(def.type)?.execute === undefined)
     return noExecutor(ctx.nodeTypes, def.type);
   // Made on the first call (a command), once per execution: http and llm nodes make none.
@@ -127,7 +209,7 @@ async function execute(
   const first = renderOrFail(ctx.nodeTypes, def, exprCtx);
   if ('failed' in first) return first.failed;
   const log = (stream: 'stdout' | 'stderr' | 'system', line: string) =>
-    ctx.logs.append(e.id, def.id, task.attempt, stream, line);
+    ctx.logs.append(e.id, def.id, task.attempt, stream, secrets.masker.mask(line));
   const timeoutMs = typeof def.timeout === 'string' ? parseDuration(def.timeout) : undefined;
   const exec: ExecContext = {
     executionId: e.id,

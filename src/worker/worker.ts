@@ -27,7 +27,7 @@ import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
-import type { ArtifactCollector, WorkerContext } from './context.ts';
+import type { ArtifactCollector, SecretResolver, WorkerContext } from './context.ts';
 import { type NewExecution, createExecution, insertExecution } from './create-execution.ts';
 import { dispatch } from './decision.ts';
 import { LogWriter } from './logs.ts';
@@ -48,6 +48,8 @@ export interface WorkerOptions {
   artifacts: ArtifactCollector;
   /** The HTTP clients of `http` and `llm` nodes (the caller closes them after `stop`). */
   egress: EgressClients;
+  /** Opens the secrets a node names when it starts. */
+  secrets: SecretResolver;
   /** Identifies this process's leases. */
   workerId?: string;
   /** The node types this worker runs (default: the built-in ones). */
@@ -139,6 +141,7 @@ export class Worker {
       log: this.log,
       providers,
       egress: opts.egress,
+      secrets: opts.secrets,
       room: () => (this.claiming ? this.config.workerConcurrency - this.inflight.size : 0),
       runClaimed: (task, decided) => this.runClaimed(task, false, decided),
       wake: () => this.wake(),

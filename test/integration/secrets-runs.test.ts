@@ -1,0 +1,241 @@
+/**
+ * Secrets used in runs (issue 14) on both dialects: a command gets them through `env:` only;
+ * what it prints of them (as is, split across writes, base64, URL-encoded, JSON-escaped, a
+ * multi-line value line by line) and writes to `$SWITCHYARD_OUTPUT` is stored masked — read
+ * through the API and straight from the tables; the detail names the secrets used. A workflow's
+ * own secret wins over a global one and is invisible to other workflows, whose node fails with
+ * ERR_SECRET_NOT_FOUND naming it.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it } from '../helpers/suite.ts';
+import { dialectNames, skipFor } from '../helpers/dialects.ts';
+import {
+  createWorkflow,
+  executionUrl,
+  listDlq,
+  nodeOf,
+  runAndWait,
+} from '../helpers/executions.ts';
+import { type Harness, adminToken, startHarness } from '../helpers/harness.ts';
+import { readToClose } from '../helpers/sse.ts';
+import { secretForms } from '../../src/secrets/masker.ts';
+
+/** Characters that JSON, URL and base64 encodings all change. */
+const single = 'tok/3n+"quoted" & more?=';
+const multi = '-----BEGIN KEY-----\nMIIBfakeKeyLine2xyz\nthird line with ü\n-----END KEY-----';
+const node = JSON.stringify(process.execPath);
+
+/** Every encoded form the test makes the command print, per value (and line of `multi`). */
+function forbidden(): string[] {
+  const out = new Set<string>();
+  for (const value of [single, multi, ...multi.split('\n')]) {
+    const bytes = Buffer.from(value);
+    out.add(value);
+    out.add(JSON.stringify(value).slice(1, -1));
+    out.add(encodeURIComponent(value));
+    out.add(bytes.toString('base64'));
+  }
+  // `x` + value in base64: the value sits one byte into the encoding.
+  out.add(Buffer.from(`x${single}`).toString('base64').slice(4, -4));
+  return [...out];
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+for (const dialect of dialectNames) {
+  describe(`secrets in runs (${dialect})`, { skip: await skipFor(dialect) }, () => {
+    let h: Harness;
+    let base: string;
+    before(async () => {
+      h = await startHarness(dialect);
+      base = await h.yard.app.listen({ port: 0, host: '127.0.0.1' });
+    });
+    after(async () => {
+      await h?.close();
+    });
+
+    async function setSecret(name: string, value: string, workflowId?: string) {
+      const url =
+        workflowId === undefined
+          ? `/api/v1/secrets/${name}`
+          : `/api/v1/workflows/${workflowId}/secrets/${name}`;
+      const res = await h.call('PUT', url, { value });
+      assert.ok(res.statusCode === 201 || res.statusCode === 200, res.body);
+    }
+
+    /** Every row of the tables that hold what an execution stored (each harness has a fresh database). */
+    async function storedRows(): Promise<string> {
+      const db = h.yard.database.db;
+      const tables = [
+        'node_logs',
+        'execution_events',
+        'executions',
+        'dlq',
+        'node_runs',
+        'platform_events',
+        'tasks',
+      ] as const;
+      const rows: unknown[] = [];
+      for (const t of tables) rows.push(await db.selectFrom(t).selectAll().execute());
+      return JSON.stringify(rows);
+    }
+
+    function assertNoValue(where: string, text: string) {
+      for (const form of forbidden())
+        assert.ok(!text.includes(form), `${where} holds the secret form ${JSON.stringify(form)}`);
+    }
+
+    it('masks every form of the values a failing command printed and wrote, everywhere', async () => {
+      await setSecret('SINGLE', single);
+      await setSecret('MULTI', multi);
+      const run = [
+        'echo "plain: $TOKEN"',
+        // One value in two writes of the process.
+        'printf "split: %s" "$(printf %s "$TOKEN" | cut -c1-6)"',
+        'printf "%s\\n" "$(printf %s "$TOKEN" | cut -c7-)"',
+        'echo "b64: $(printf %s "$TOKEN" | base64 | tr -d "\\n")"',
+        'echo "b64 shifted: $(printf x%s "$TOKEN" | base64 | tr -d "\\n")"',
+        `echo "url: $(${node} -e 'process.stdout.write(encodeURIComponent(process.env.TOKEN))')"`,
+        `echo "json: $(${node} -e 'process.stdout.write(JSON.stringify(process.env.TOKEN))')"`,
+        'printf "%s\\n" "$KEY"',
+        'echo "key b64: $(printf %s "$KEY" | base64 | tr -d "\\n")"',
+        'echo "token=$TOKEN" >> "$SWITCHYARD_OUTPUT"',
+        'echo "length=${#TOKEN}" >> "$SWITCHYARD_OUTPUT"',
+        'echo "error: $TOKEN" >&2',
+        'exit 3',
+      ].join('\n');
+      const wf = await createWorkflow(h, {
+        name: `leaky-${dialect}`,
+        graph: {
+          nodes: [
+            {
+              id: 'leak',
+              type: 'command',
+              run,
+              env: { TOKEN: '${{ secrets.SINGLE }}', KEY: "${{ secrets['MULTI'] }}" },
+            },
+          ],
+        },
+      });
+      const detail = await runAndWait(h, wf.id, ['failed']);
+      const leak = nodeOf(detail, 'leak');
+      // The command had the value: its length came through, the value itself did not.
+      assert.equal(leak.outputs?.length, String(single.length));
+      assert.equal(leak.outputs?.token, '***');
+      assert.equal(leak.error?.code, 'ERR_NODE_EXIT');
+      assert.match(leak.error?.message ?? '', /exited with code 3: error: \*\*\*$/);
+      assert.deepEqual(detail.secrets, ['MULTI', 'SINGLE']);
+      assertNoValue('the detail', JSON.stringify(detail));
+
+      const logs = await h.call('GET', `${executionUrl(wf.id, detail.id)}/logs?limit=5000`);
+      assert.equal(logs.statusCode, 200, logs.body);
+      const texts = logs.json<{ items: { text: string }[] }>().items.map((l) => l.text);
+      for (const line of [
+        'plain: ***',
+        'split: ***',
+        'b64: ***',
+        'url: ***',
+        'json: "***"',
+        '***',
+        'error: ***',
+      ])
+        assert.ok(
+          texts.includes(line),
+          `no log line ${JSON.stringify(line)} in ${texts.join('\n')}`,
+        );
+      // The value one byte into a base64 text: only what depends on the byte before it shows.
+      assert.ok(
+        texts.some((t) => /^b64 shifted: [A-Za-z0-9+/]{0,4}\*\*\*[A-Za-z0-9+/=]{0,4}$/.test(t)),
+        texts.join('\n'),
+      );
+      assertNoValue('the logs', logs.body);
+
+      const stream = await readToClose(`${base}${executionUrl(wf.id, detail.id)}/stream`, {
+        authorization: `Bearer ${adminToken}`,
+      });
+      assert.equal(stream.status, 200);
+      assert.ok(
+        stream.frames.some((f) => f.type === 'node.status' && f.data.includes('error: ***')),
+        stream.text,
+      );
+      assertNoValue('the event stream', stream.text);
+
+      const [entry] = await listDlq(h, `workflowId=${wf.id}`);
+      assert.ok(entry, 'a DLQ entry');
+      const dlq = await h.call('GET', `/api/v1/workflows/dlq/${entry.id}`);
+      assert.equal(dlq.statusCode, 200, dlq.body);
+      assert.match(dlq.body, /error: \*\*\*/);
+      assertNoValue('the DLQ entry', dlq.body);
+
+      const exported = await h.call('GET', `/api/v1/workflows/${wf.id}/export`);
+      assert.equal(exported.statusCode, 200, exported.body);
+      assert.match(exported.body, /secrets\.SINGLE/);
+      assertNoValue('the export', exported.body);
+
+      const stored = await storedRows();
+      assert.match(stored, /plain: \*\*\*/);
+      assertNoValue('the database', stored);
+    });
+
+    it("a workflow's own secret wins over a global one and no other workflow sees it", async () => {
+      const own = await createWorkflow(h, {
+        name: `own-${dialect}`,
+        graph: {
+          nodes: [
+            {
+              id: 'use',
+              type: 'command',
+              run: 'echo "digest=$(printf %s "$S" | sha256sum | cut -c1-64)" >> "$SWITCHYARD_OUTPUT"',
+              env: { S: '${{ secrets.SHARED }}' },
+            },
+          ],
+        },
+      });
+      await setSecret('SHARED', 'the global value');
+      await setSecret('SHARED', 'the workflow value', own.id);
+      await setSecret('ONLY_OWN', 'private to one workflow', own.id);
+      const ran = await runAndWait(h, own.id, ['succeeded']);
+      assert.equal(nodeOf(ran, 'use').outputs?.digest, sha256('the workflow value'));
+
+      const other = await createWorkflow(h, {
+        name: `other-${dialect}`,
+        graph: {
+          nodes: [
+            {
+              id: 'peek',
+              type: 'command',
+              run: 'echo "$S $P"',
+              env: { S: '${{ secrets.SHARED }}', P: '${{ secrets.ONLY_OWN }}' },
+            },
+          ],
+        },
+      });
+      const failed = await runAndWait(h, other.id, ['failed']);
+      const peek = nodeOf(failed, 'peek');
+      assert.equal(peek.error?.code, 'ERR_SECRET_NOT_FOUND');
+      assert.match(peek.error?.message ?? '', /\bONLY_OWN\b/);
+      assert.doesNotMatch(peek.error?.message ?? '', /\bSHARED\b/);
+      assert.equal(peek.attempt, 1);
+    });
+
+    it('refuses a secret on a command line when the workflow is saved', async () => {
+      const res = await h.call('POST', '/api/v1/workflows', {
+        name: `cmdline-${dialect}`,
+        graph: { nodes: [{ id: 'a', type: 'command', run: 'deploy ${{ secrets.SINGLE }}' }] },
+      });
+      assert.equal(res.statusCode, 422, res.body);
+      assert.match(res.body, /reads secrets only in env/);
+    });
+  });
+}
+
+describe('masked forms', () => {
+  it('leaves short lines of a multi-line value alone', () => {
+    const forms = secretForms('line one\n}\n\nend');
+    assert.ok(forms.includes('line one'));
+    assert.ok(!forms.includes('}'));
+    assert.ok(!forms.includes(''));
+    assert.ok(!forms.includes('end'));
+  });
+});
