@@ -25,6 +25,7 @@ export interface ArtifactCollector {
     hostWorkspace: string;
     globs: string[];
     retentionHours: number;
+    maskPath: (relPath: string) => string;
   }): Promise<{ collected: ArtifactInfo[]; skipped: { path: string; reason: string }[] }>;
 }
 

@@ -11,10 +11,7 @@ import { isTerminalExecution } from '../engine/status.ts';
 import { expressionContext } from '../engine/draft.ts';
 import type { ExecutionState, NodeState, Snapshot } from '../engine/types.ts';
 import { EnvironmentError, type ExecContext, type ExecResult } from '../nodes/executor.ts';
-import { errorMessage, fail } from '../nodes/errors.ts';
 import { RuntimeUnavailableError } from '../runtime/broker.ts';
-import { SecretMasker } from '../secrets/masker.ts';
-import { secretNamesIn } from '../secrets/references.ts';
 import type { Sandbox } from '../runtime/types.ts';
 import * as executionsSql from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
@@ -22,6 +19,8 @@ import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { collectArtifacts, sandboxOf } from './environment.ts';
 import { callExecutor, expressionMembers, noExecutor, renderOrFail } from './node-call.ts';
+import { SecretMasker } from '../secrets/masker.ts';
+import { type OpenedSecrets, maskResult, openSecrets } from './secrets.ts';
 import { finishedEvent, runStep } from './task-events.ts';
 
 /**
@@ -97,7 +96,13 @@ export async function runNode(
   const result = masker === undefined ? raw : maskResult(raw, masker);
   const artifacts =
     result.status === 'succeeded' && Array.isArray(def.artifacts) && def.artifacts.length > 0
-      ? await collectArtifacts(ctx, snapshot.execution, def.id, def.artifacts as string[])
+      ? await collectArtifacts(
+          ctx,
+          snapshot.execution,
+          def.id,
+          def.artifacts as string[],
+          masker ?? new SecretMasker([]),
+        )
       : undefined;
   const cost = price(result.usage, snapshot.execution.runtime, ctx.config);
   const finished = finishedEvent(
@@ -123,69 +128,6 @@ export async function runNode(
     if (charged && isTerminalExecution(charged.execution.status))
       void ctx.broker.release(execId, ctx.attemptsStopped(execId)).catch(() => undefined);
   }
-}
-
-/** The secrets of a node attempt: what its expressions see and what is masked in its results. */
-interface OpenedSecrets {
-  /** The values of the secrets the node names, as its expressions see them (`secrets.NAME`). */
-  values: Record<string, string>;
-  /** Names of the secrets the node names: what the execution records as used. */
-  used: string[];
-  /** Masks these and every secret earlier attempts of the execution used. */
-  masker: SecretMasker;
-}
-
-/**
- * Opens the secrets the node names (its config read as text, inline nodes included) and those
- * the execution used before (recorded by name in its state, so a worker that resumes the
- * execution masks them too). A secret the node names that is not set fails the attempt.
- */
-async function openSecrets(
-  ctx: WorkerContext,
-  e: ExecutionState,
-  def: GraphNode,
-): Promise<OpenedSecrets | { failed: ExecResult }> {
-  const named = secretNamesIn(JSON.stringify(def));
-  const names = [...new Set([...(e.secrets ?? []), ...named])];
-  let values: ReadonlyMap<string, string> = new Map();
-  try {
-    if (names.length > 0) values = await ctx.keepCommitting(() => ctx.secrets(e.workflowId, names));
-  } catch (err) {
-    return {
-      failed: fail('ERR_NODE_INTERNAL', `could not open the secrets: ${errorMessage(err)}`),
-    };
-  }
-  const missing = named.filter((n) => !values.has(n));
-  if (missing.length > 0) {
-    const list = missing.join(', ');
-    const one = missing.length === 1;
-    return {
-      failed: {
-        status: 'failed',
-        error: {
-          code: 'ERR_SECRET_NOT_FOUND',
-          message: `${one ? 'Secret' : 'Secrets'} ${list} ${one ? 'is' : 'are'} set neither for workflow ${e.workflowId} nor globally (yard secrets set ${missing[0]!} [--workflow ${e.workflowId}]).`,
-          retryable: false,
-        },
-      },
-    };
-  }
-  return {
-    values: Object.fromEntries(named.map((n) => [n, values.get(n)!])),
-    used: named,
-    masker: new SecretMasker(values.values()),
-  };
-}
-
-/** A result with every secret value masked in its outputs and error message. */
-function maskResult(result: ExecResult, masker: SecretMasker): ExecResult {
-  if (masker.empty) return result;
-  if (result.status === 'succeeded') return { ...result, outputs: masker.maskDeep(result.outputs) };
-  return {
-    ...result,
-    error: masker.maskDeep(result.error),
-    ...(result.outputs && { outputs: masker.maskDeep(result.outputs) }),
-  };
 }
 
 /** Builds the executor context and runs the node's executor; never throws. */

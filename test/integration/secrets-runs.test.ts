@@ -75,6 +75,7 @@ for (const dialect of dialectNames) {
         'node_runs',
         'platform_events',
         'tasks',
+        'artifacts',
       ] as const;
       const rows: unknown[] = [];
       for (const t of tables) rows.push(await db.selectFrom(t).selectAll().execute());
@@ -176,6 +177,46 @@ for (const dialect of dialectNames) {
       const stored = await storedRows();
       assert.match(stored, /plain: \*\*\*/);
       assertNoValue('the database', stored);
+    });
+
+    it('masks a value a later node prints, and keeps no artifact whose path holds one', async () => {
+      await setSecret('FILE_PART', 'part-of-a-file-name');
+      await setSecret('EARLY', 'read by the first node only');
+      const wf = await createWorkflow(h, {
+        name: `later-${dialect}`,
+        graph: {
+          nodes: [
+            {
+              id: 'write',
+              type: 'command',
+              run: 'printf "%s\\n" "$E" > kept.txt && touch "out-$F.txt" plain.txt',
+              env: { E: '${{ secrets.EARLY }}', F: '${{ secrets.FILE_PART }}' },
+              artifacts: ['out-*.txt', 'plain.txt'],
+            },
+            // Names no secret: the execution's record of the secrets used masks them.
+            { id: 'later', type: 'command', run: 'cat kept.txt', needs: ['write'] },
+          ],
+        },
+      });
+      const detail = await runAndWait(h, wf.id, ['succeeded']);
+      assert.deepEqual(detail.secrets, ['EARLY', 'FILE_PART']);
+      const logs = await h.call('GET', `${executionUrl(wf.id, detail.id)}/logs?limit=5000`);
+      const lines = logs.json<{ items: { nodeId: string; text: string }[] }>().items;
+      assert.ok(
+        lines.some((l) => l.nodeId === 'later' && l.text === '***'),
+        JSON.stringify(lines),
+      );
+      assert.ok(
+        lines.some((l) => l.text.startsWith('artifact out-***.txt not kept')),
+        JSON.stringify(lines),
+      );
+      const listed = await h.call('GET', `${executionUrl(wf.id, detail.id)}/artifacts`);
+      assert.equal(listed.statusCode, 200, listed.body);
+      assert.match(listed.body, /plain\.txt/);
+      for (const body of [logs.body, listed.body, await storedRows()]) {
+        assert.ok(!body.includes('part-of-a-file-name'), body);
+        assert.ok(!body.includes('read by the first node only'), body);
+      }
     });
 
     it("a workflow's own secret wins over a global one and no other workflow sees it", async () => {
