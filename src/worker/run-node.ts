@@ -164,6 +164,7 @@ async function execute(
     ...(timeoutMs !== undefined && { timeoutMs }),
     signal: controller.signal,
     log,
+    logHoldback: secrets.masker.holdback,
     ...expressionMembers(ctx.nodeTypes, () => exec, def, exprCtx, log),
     providers: ctx.providers,
     egress: ctx.egress,

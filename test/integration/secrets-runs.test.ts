@@ -179,6 +179,29 @@ for (const dialect of dialectNames) {
       assertNoValue('the database', stored);
     });
 
+    it('masks a value that straddles the cut of an over-long line', async () => {
+      await setSecret('SINGLE', single);
+      const before = 16 * 1024 - 5;
+      const wf = await createWorkflow(h, {
+        name: `long-line-${dialect}`,
+        graph: {
+          nodes: [
+            {
+              id: 'long',
+              type: 'command',
+              run: `head -c ${before} /dev/zero | tr '\\0' a; printf '%s' "$TOKEN"; head -c 50 /dev/zero | tr '\\0' b; echo`,
+              env: { TOKEN: '${{ secrets.SINGLE }}' },
+            },
+          ],
+        },
+      });
+      const detail = await runAndWait(h, wf.id, ['succeeded']);
+      const logs = await h.call('GET', `${executionUrl(wf.id, detail.id)}/logs?limit=5000`);
+      const [line] = logs.json<{ items: { text: string }[] }>().items.map((l) => l.text);
+      assert.ok(line?.startsWith(`${'a'.repeat(before)}***`), line?.slice(before - 10));
+      assert.ok(!logs.body.includes(single.slice(0, 4)), line?.slice(before - 10));
+    });
+
     it('masks a value a later node prints, and keeps no artifact whose path holds one', async () => {
       await setSecret('FILE_PART', 'part-of-a-file-name');
       await setSecret('EARLY', 'read by the first node only');
