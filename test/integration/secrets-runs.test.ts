@@ -18,6 +18,7 @@ import {
   runAndWait,
 } from '../helpers/executions.ts';
 import { type Harness, adminToken, startHarness } from '../helpers/harness.ts';
+import { startLocalServer } from '../helpers/exec-context.ts';
 import { readToClose } from '../helpers/sse.ts';
 import { secretForms } from '../../src/secrets/masker.ts';
 
@@ -47,12 +48,23 @@ for (const dialect of dialectNames) {
   describe(`secrets in runs (${dialect})`, { skip: await skipFor(dialect) }, () => {
     let h: Harness;
     let base: string;
+    /** A loopback API that answers with the authorization header it received. */
+    let api: Awaited<ReturnType<typeof startLocalServer>>;
+    const received: string[] = [];
     before(async () => {
-      h = await startHarness(dialect);
+      api = await startLocalServer((req, res) => {
+        received.push(req.headers.authorization ?? '');
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ youSent: req.headers.authorization }));
+      });
+      h = await startHarness(dialect, {
+        config: { egressAllow: [`127.0.0.1:${new URL(api.url).port}`] },
+      });
       base = await h.yard.app.listen({ port: 0, host: '127.0.0.1' });
     });
     after(async () => {
       await h?.close();
+      await api?.close();
     });
 
     async function setSecret(name: string, value: string, workflowId?: string) {
@@ -240,6 +252,27 @@ for (const dialect of dialectNames) {
         assert.ok(!body.includes('part-of-a-file-name'), body);
         assert.ok(!body.includes('read by the first node only'), body);
       }
+    });
+
+    it('an http node sends a secret in a header; its echo in the outputs is masked', async () => {
+      await setSecret('API_TOKEN', 'bearer-secret-0123456789');
+      const wf = await createWorkflow(h, {
+        name: `http-${dialect}`,
+        graph: {
+          nodes: [
+            {
+              id: 'call',
+              type: 'http',
+              url: `${api.url}/echo`,
+              headers: { authorization: 'Bearer ${{ secrets.API_TOKEN }}' },
+            },
+          ],
+        },
+      });
+      const detail = await runAndWait(h, wf.id, ['succeeded']);
+      assert.ok(received.includes('Bearer bearer-secret-0123456789'), received.join(', '));
+      assert.deepEqual(nodeOf(detail, 'call').outputs?.body, { youSent: 'Bearer ***' });
+      assert.ok(!(await storedRows()).includes('bearer-secret-0123456789'));
     });
 
     it("a workflow's own secret wins over a global one and no other workflow sees it", async () => {
