@@ -86,7 +86,7 @@ export async function runNode(
   );
   const def = vp.plan.nodes.get(nodeId);
   if (!def) return;
-  const secrets = await openSecrets(ctx, snapshot.execution, def);
+  const secrets = await openSecrets(ctx, snapshot.execution, def, vp.secrets);
   const raw =
     'failed' in secrets
       ? secrets.failed

@@ -22,17 +22,21 @@ export interface OpenedSecrets {
 }
 
 /**
- * Opens the secrets the node names (its config read as text, inline nodes included) and those
- * the execution used before (recorded by name in its state, so a worker that resumes the
- * execution masks them too). A secret the node names that is not set fails the attempt.
+ * Opens the secrets the node names (its config read as text, inline nodes included) for its
+ * executor, and, for its masker, also those the execution used before (recorded by name in its
+ * state, so a worker that resumes the execution masks them too) and those `graphNames` (the
+ * workflow version's graph) names anywhere: a node running beside the one that uses a secret
+ * may print it before that node's use is recorded. A secret the node names that is not set
+ * fails the attempt.
  */
 export async function openSecrets(
   ctx: WorkerContext,
   e: ExecutionState,
   def: GraphNode,
+  graphNames: readonly string[],
 ): Promise<OpenedSecrets | { failed: ExecResult }> {
   const named = secretNamesIn(JSON.stringify(def));
-  const names = [...new Set([...(e.secrets ?? []), ...named])];
+  const names = [...new Set([...(e.secrets ?? []), ...graphNames, ...named])];
   let values: ReadonlyMap<string, string> = new Map();
   try {
     if (names.length > 0) values = await ctx.keepCommitting(() => ctx.secrets(e.workflowId, names));

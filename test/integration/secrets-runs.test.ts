@@ -254,6 +254,39 @@ for (const dialect of dialectNames) {
       }
     });
 
+    it('masks a value a node prints while the node that uses it still runs', async () => {
+      await setSecret('BESIDE', 'value of a node running beside');
+      const wf = await createWorkflow(h, {
+        name: `beside-${dialect}`,
+        graph: {
+          nodes: [
+            {
+              id: 'use',
+              type: 'command',
+              // Stays running until the other node printed the value.
+              run: 'printf "%s\\n" "$S" > shared.txt; while [ ! -f printed ]; do sleep 0.02; done',
+              env: { S: '${{ secrets.BESIDE }}' },
+              timeout: '30s',
+            },
+            {
+              id: 'peek',
+              type: 'command',
+              run: 'while [ ! -s shared.txt ]; do sleep 0.02; done; cat shared.txt; touch printed',
+              timeout: '30s',
+            },
+          ],
+        },
+      });
+      const detail = await runAndWait(h, wf.id, ['succeeded']);
+      const logs = await h.call('GET', `${executionUrl(wf.id, detail.id)}/logs?limit=5000`);
+      const lines = logs.json<{ items: { nodeId: string; text: string }[] }>().items;
+      assert.ok(
+        lines.some((l) => l.nodeId === 'peek' && l.text === '***'),
+        JSON.stringify(lines),
+      );
+      assert.ok(!logs.body.includes('value of a node running beside'), logs.body);
+    });
+
     it('an http node sends a secret in a header; its echo in the outputs is masked', async () => {
       await setSecret('API_TOKEN', 'bearer-secret-0123456789');
       const wf = await createWorkflow(h, {
