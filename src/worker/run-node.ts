@@ -13,13 +13,13 @@ import type { ExecutionState, NodeState, Snapshot } from '../engine/types.ts';
 import { EnvironmentError, type ExecContext, type ExecResult } from '../nodes/executor.ts';
 import { RuntimeUnavailableError } from '../runtime/broker.ts';
 import type { Sandbox } from '../runtime/types.ts';
+import { SecretMasker } from '../secrets/masker.ts';
 import * as executionsSql from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { collectArtifacts, sandboxOf } from './environment.ts';
 import { callExecutor, expressionMembers, noExecutor, renderOrFail } from './node-call.ts';
-import { SecretMasker } from '../secrets/masker.ts';
 import { type OpenedSecrets, maskResult, openSecrets } from './secrets.ts';
 import { finishedEvent, runStep } from './task-events.ts';
 

@@ -17,7 +17,7 @@ export interface OpenedSecrets {
   values: Record<string, string>;
   /** Names of the secrets the node names: what the execution records as used. */
   used: string[];
-  /** Masks these and every secret earlier attempts of the execution used. */
+  /** Masks these, those earlier attempts of the execution used and those its graph names. */
   masker: SecretMasker;
 }
 
