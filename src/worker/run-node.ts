@@ -1,6 +1,6 @@
 /**
  * Running one node attempt (a `run` task): check it is still this attempt's turn, mark it
- * running, build the executor's context (environment variables, rendered config, the sandbox,
+ * running, open the secrets it names (secrets.ts), build the executor's context (environment variables, rendered config, the sandbox,
  * inline runs for parallel/map/loop), run the executor, collect the node's artifacts, price
  * what it used and decide `node.finished`.
  */

@@ -6,8 +6,8 @@
  *
  * This file is the loop: claims, leases and their heartbeat, start, and stop (which drains).
  * The parts are `decision.ts` (load → decide → persist), `task-events.ts` (a task → its engine event),
- * `decision-rows.ts` (a decision → its rows), `create-execution.ts`, `run-node.ts` and
- * `environment.ts`.
+ * `decision-rows.ts` (a decision → its rows), `create-execution.ts`, `run-node.ts`,
+ * `secrets.ts` and `environment.ts`.
  */
 import { randomBytes } from 'node:crypto';
 import { type Logger, pino } from 'pino';
