@@ -1,8 +1,9 @@
 /**
  * Running one node attempt (a `run` task): check it is still this attempt's turn, mark it
- * running, open the secrets it names (secrets.ts), build the executor's context (environment variables, rendered config, the sandbox,
- * inline runs for parallel/map/loop), run the executor, collect the node's artifacts, price
- * what it used and decide `node.finished`.
+ * running, open the secrets it names (secrets.ts), build the executor's context (environment
+ * variables, rendered config, the sandbox, inline runs for parallel/map/loop), run the
+ * executor, mask its result, collect the node's artifacts, price what it used and decide
+ * `node.finished`.
  */
 import type { GraphNode } from '../definition/index.ts';
 import { parseDuration } from '../definition/index.ts';
