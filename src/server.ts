@@ -160,6 +160,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       broker,
       egress,
       nodeTypes,
+      secrets: (workflowId, names) => secrets.resolve(workflowId, names),
       ...(logger && { logger: logger.child({ component: 'worker' }) }),
     });
     const executions = new ExecutionService(database, worker, clock, artifacts);

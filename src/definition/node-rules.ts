@@ -40,6 +40,13 @@ export interface NodeRules {
    * on nodes that passed the schema, so fields have their declared types.
    */
   check?(node: GraphNode, ctx: NodeCheckContext): ErrorDetail[];
+  /**
+   * Fields whose expressions may read `secrets.NAME`: fields the executor renders when the node
+   * runs, where a value goes only where the type sends it (a command's `env`, an http node's
+   * headers). None by default: what the engine decides (`if`, conditions, a child's params)
+   * never sees a secret.
+   */
+  secretFields?: readonly string[];
   /** Fields the executor renders itself, per item or iteration. */
   lateFields?: readonly string[];
   /**

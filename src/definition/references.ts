@@ -14,6 +14,17 @@ import type { NodeCatalog, NodeRules } from './node-rules.ts';
 /** The names every expression in a node sees (engine/draft.ts `expressionContext`). */
 const executionNames = ['params', 'vars', 'nodes', 'execution', 'trigger'] as const;
 
+/** A secret's name (wire/secrets.ts `SecretNameSchema`). */
+const secretNameRe = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+/**
+ * Why `secrets` cannot be read where the engine decides: it renders and evaluates these itself
+ * and never holds a secret's value (src/worker/run-node.ts opens them for the executor alone).
+ */
+const secretsWhere =
+  "secrets are read only in fields a node renders when it runs (a command's env, an http node's url, headers and body, an llm node's prompt, system and messages)";
+const engineDecides = `the engine decides this itself and never sees secrets; ${secretsWhere}`;
+
 /** Identifiers cel-js itself defines (type names and namespaces): never a missing variable. */
 const celConstants = new Set([
   'string',
@@ -39,6 +50,10 @@ export interface ExpressionNames {
   roots: Set<string>;
   /** Node ids read as `nodes.<id>` or `nodes['<id>']`; a computed key names none. */
   nodes: Set<string>;
+  /** Secret names read as `secrets.NAME` or `secrets['NAME']`. */
+  secrets: Set<string>;
+  /** True when `secrets` is read otherwise (whole, or with a computed key or a bad name). */
+  secretsUnnamed: boolean;
 }
 
 /** The AST as this walk sees it: an operator and its operands (index.d.ts `ASTNode`). */
@@ -59,7 +74,12 @@ export function expressionNames(expr: string): ExpressionNames | undefined {
   } catch {
     return undefined;
   }
-  const names: ExpressionNames = { roots: new Set(), nodes: new Set() };
+  const names: ExpressionNames = {
+    roots: new Set(),
+    nodes: new Set(),
+    secrets: new Set(),
+    secretsUnnamed: false,
+  };
   if (isAst(ast)) visit(ast, new Set(), names);
   return names;
 }
@@ -75,20 +95,31 @@ function visit(node: Ast, bound: ReadonlySet<string>, out: ExpressionNames): voi
     case 'id': {
       const name = node.args as string;
       if (!bound.has(name) && !celConstants.has(name)) out.roots.add(name);
+      if (name === 'secrets' && !bound.has(name)) out.secretsUnnamed = true;
       return;
     }
     case '.':
     case '.?': {
       const [target, field] = node.args as [Ast, string];
       if (isFree(target, 'nodes', bound)) out.nodes.add(field);
+      if (isFree(target, 'secrets', bound) && secretNameRe.test(field)) {
+        out.secrets.add(field);
+        out.roots.add('secrets');
+        return;
+      }
       visit(target, bound, out);
       return;
     }
     case '[]':
     case '[?]': {
       const [target, key] = node.args as [Ast, Ast];
-      if (isFree(target, 'nodes', bound) && key.op === 'value' && typeof key.args === 'string')
-        out.nodes.add(key.args);
+      const literal = key.op === 'value' && typeof key.args === 'string' ? key.args : undefined;
+      if (isFree(target, 'nodes', bound) && literal !== undefined) out.nodes.add(literal);
+      if (isFree(target, 'secrets', bound) && literal !== undefined && secretNameRe.test(literal)) {
+        out.secrets.add(literal);
+        out.roots.add('secrets');
+        return;
+      }
       visit(target, bound, out);
       visit(key, bound, out);
       return;
@@ -143,6 +174,8 @@ export interface ExpressionUse {
   reader: string | undefined;
   /** True when the reader itself may be read: an edge's `when` reads its source's outputs. */
   readerVisible: boolean;
+  /** Why `secrets` cannot be read here; undefined where it can (secretFields of the node type). */
+  secretsRefused: string | undefined;
 }
 
 export interface ReferenceGraph {
@@ -166,9 +199,18 @@ export class ReferenceChecker {
     if (names === undefined) return [];
     const messages: string[] = [];
     const shown = quote(use.expr);
-    const known = [...executionNames, ...use.extras];
+    const known: string[] = [...executionNames, ...use.extras];
+    if (use.secretsRefused === undefined) known.push('secrets');
+    if (names.roots.has('secrets')) {
+      if (use.secretsRefused !== undefined)
+        messages.push(`in ${shown}: secrets cannot be read here: ${use.secretsRefused}`);
+      else if (names.secretsUnnamed)
+        messages.push(
+          `in ${shown}: name each secret, as secrets.NAME or secrets['NAME'] (a node is given only the secrets it names)`,
+        );
+    }
     for (const root of names.roots) {
-      if (known.includes(root)) continue;
+      if (known.includes(root) || root === 'secrets') continue;
       messages.push(
         `in ${shown}: unknown name ${quote(root)}; expressions here see ${known.join(', ')}${this.hint(root)}`,
       );
@@ -254,12 +296,36 @@ export function expressionUses(
         /^[.]?([A-Za-z0-9_-]+)/.exec(path.slice(site.path.length))?.[1] ?? '',
       );
       const extras = Object.hasOwn(late, field) ? late[field]! : passed;
-      uses.push({ expr, path, extras, reader: top.id, readerVisible: false });
+      uses.push({
+        expr,
+        path,
+        extras,
+        reader: top.id,
+        readerVisible: false,
+        secretsRefused: secretsRefusal(site.spec, field),
+      });
     }
   }
   for (const when of whens)
-    uses.push({ ...when, extras: [], reader: when.from, readerVisible: true });
+    uses.push({
+      ...when,
+      extras: [],
+      reader: when.from,
+      readerVisible: true,
+      secretsRefused: engineDecides,
+    });
   return uses;
+}
+
+/** Why a field of a node type may not read secrets; undefined when it may. */
+function secretsRefusal(spec: NodeRules | undefined, field: string): string | undefined {
+  const fields = spec?.secretFields ?? [];
+  if (fields.includes(field)) return undefined;
+  if (field === 'if') return engineDecides;
+  const type = spec?.type ?? 'unknown';
+  const a = /^[aeiou]/.test(type) ? 'an' : 'a';
+  if (fields.length === 0) return `${a} ${type} node reads no secrets; ${secretsWhere}`;
+  return `${a} ${type} node reads secrets only in ${fields.join(', ')}${type === 'command' ? ' (as environment variables, never on its command line)' : ''}`;
 }
 
 /** "inside a map node's inline nodes", per name a node type passes, for unknown-name hints. */

@@ -23,6 +23,8 @@ export const engineErrorCatalog = {
   ERR_ENGINE_STUCK: { retryable: false },
   /** No executor for the node's type. */
   ERR_NODE_TYPE: { retryable: false },
+  /** A secret the node names is set neither for its workflow nor globally. */
+  ERR_SECRET_NOT_FOUND: { retryable: false },
   /** The runtime could not give the node an environment. */
   ERR_RUNTIME: { retryable: true },
   /** The runtime (e.g. the Docker engine) is not reachable. */

@@ -18,6 +18,7 @@ export function onNodeFinished(
   const st = d.nodes[ev.nodeId];
   if (!st || st.status !== 'running' || st.attempt !== ev.attempt) return; // stale: cancelled, retried or taken over
   d.addNodeCost(ev.nodeId, ev.outcome.cost);
+  if (ev.outcome.secrets) recordSecrets(d, ev.outcome.secrets);
   if (ev.outcome.artifacts) announceArtifacts(d, ev.outcome.artifacts);
   if (ev.outcome.status === 'succeeded') {
     succeed(d, ev.nodeId, ev.outcome.outputs ?? {});
@@ -52,6 +53,13 @@ export function onNodeFinished(
     return;
   }
   failNode(d, ev.nodeId, error, ev.outcome.outputs);
+}
+
+/** Adds the names of secrets an attempt used to the execution's (kept sorted, each once). */
+function recordSecrets(d: Draft, names: readonly string[]): void {
+  const known = d.execution.secrets ?? [];
+  if (names.every((n) => known.includes(n))) return;
+  d.execution.secrets = [...new Set([...known, ...names])].sort();
 }
 
 /**

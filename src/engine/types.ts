@@ -128,6 +128,11 @@ export interface ExecutionState {
   environment?: EnvironmentInfo;
   /** The effective runtime config pinned at creation (cpu prices compute; idleTimeout ends chats). */
   runtime: Record<string, unknown>;
+  /**
+   * Names of the secrets the execution's node attempts used, sorted; never their values. A
+   * worker masks the values of all of them in what later attempts store (src/secrets/masker.ts).
+   */
+  secrets?: string[];
 }
 
 export interface Snapshot {
@@ -143,6 +148,8 @@ export interface NodeOutcome {
   cost?: Cost;
   /** Files collected from the workspace after the attempt (announced as artifact.created). */
   artifacts?: ArtifactInfo[];
+  /** Names of the secrets the attempt used (its values are masked in all of the above). */
+  secrets?: string[];
 }
 
 /** An artifact as announced in events (the artifact service owns the full record). */

@@ -231,15 +231,20 @@ async function runProcess(
   // compilers, package managers say what went wrong there), else the last.
   let lastStderr: string | undefined;
   let tellingStderr: string | undefined;
-  const out = new LineSplitter((line) => ctx.log('stdout', line));
-  const err = new LineSplitter((line) => {
-    if (line.trim() !== '') {
-      const shown = line.length > 500 ? `${line.slice(0, 500)}…` : line;
-      lastStderr = shown;
-      if (tellingStderr === undefined && tellingLine.test(line)) tellingStderr = shown;
-    }
-    ctx.log('stderr', line);
-  });
+  const holdback = ctx.logHoldback ?? 0;
+  const out = new LineSplitter((line) => ctx.log('stdout', line), undefined, holdback);
+  const err = new LineSplitter(
+    (line) => {
+      if (line.trim() !== '') {
+        const shown = line.length > 500 ? `${line.slice(0, 500)}…` : line;
+        lastStderr = shown;
+        if (tellingStderr === undefined && tellingLine.test(line)) tellingStderr = shown;
+      }
+      ctx.log('stderr', line);
+    },
+    undefined,
+    holdback,
+  );
   proc.stdout.on('data', (chunk: Buffer) => out.push(chunk));
   proc.stderr.on('data', (chunk: Buffer) => err.push(chunk));
 
@@ -344,5 +349,8 @@ export const commandNode = defineNodeType({
       description: 'each `name=value` line the command wrote to `$SWITCHYARD_OUTPUT`',
     },
   ],
+  // Only as environment variables: a value on the command line would be seen by every process
+  // of the machine that can list processes.
+  secretFields: ['env'],
   execute: executeCommand,
 });

@@ -84,6 +84,11 @@ export interface ExecContext<C = GraphNode> {
   signal: AbortSignal;
   /** Appends one line of log for this node attempt. */
   log(stream: LogStream, line: string): void;
+  /**
+   * Characters a line splitter keeps past its cut of an over-long line (the longest masked form
+   * of a secret the execution used, minus one), so `log` masks a value straddling the cut.
+   */
+  logHoldback?: number;
   /** Evaluates a CEL expression against the execution context plus `extra` variables. */
   evaluate(expression: string, extra?: Record<string, unknown>): unknown;
   /** Renders `${{ }}` templates in every string of `value` with the context plus `extra`. */

@@ -171,5 +171,6 @@ export const httpNode = defineNodeType({
       description: 'the body: parsed JSON when the content type is JSON, else text',
     },
   ],
+  secretFields: ['url', 'headers', 'body'],
   execute: executeHttp,
 });

@@ -2,6 +2,10 @@
  * Splits a byte stream into text lines: `\n` and `\r\n` end a line, a multi-byte UTF-8 sequence
  * split across chunks stays whole, and a line longer than `maxChars` is cut with a marker while
  * the rest of it is counted and dropped, so memory stays bounded whatever a process prints.
+ *
+ * With a `holdback`, an over-long line keeps that many characters past `maxChars`: whoever masks
+ * secret values in the lines (the worker) then sees a value that straddles the cut whole, and
+ * the log writer cuts the line at its own limit after masking.
  */
 import { StringDecoder } from 'node:string_decoder';
 
@@ -14,10 +18,15 @@ export class LineSplitter {
   private dropped = 0;
   private droppedCR = false;
 
+  private readonly maxChars: number;
+
   constructor(
     private readonly emit: (line: string) => void,
-    private readonly maxChars = defaultMaxLineChars,
-  ) {}
+    maxChars = defaultMaxLineChars,
+    holdback = 0,
+  ) {
+    this.maxChars = maxChars + holdback;
+  }
 
   push(chunk: Buffer | string): void {
     this.take(typeof chunk === 'string' ? chunk : this.decoder.write(chunk));

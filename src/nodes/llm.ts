@@ -280,6 +280,7 @@ export const llmNode = defineNodeType({
     ...exactlyOne(node, 'prompt', 'messages', ctx),
     ...providerProblems(node, ctx),
   ],
+  secretFields: ['prompt', 'system', 'messages'],
   execute: executeLlm,
 });
 

@@ -53,6 +53,13 @@ export interface NodeType<S extends TSchema = TSchema> {
   /** The successor a rejection runs instead of failing the execution (approval `on_reject`). */
   rejectRoute?(node: Static<S>): string | undefined;
   /**
+   * Fields whose expressions may read `secrets.NAME`: fields the executor renders when the node
+   * runs, where a value goes only where the type sends it (a command's `env`, an http node's
+   * headers). None by default: what the engine decides (`if`, conditions, a child's params)
+   * never sees a secret.
+   */
+  secretFields?: readonly string[];
+  /**
    * Fields the executor renders itself, per item or iteration (the worker leaves their `${{ }}`
    * alone); `if` is always decided before the node starts.
    */

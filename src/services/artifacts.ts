@@ -32,6 +32,8 @@ export interface CollectInput {
   globs: string[];
   /** `runtime_config.retention_hours`; default 24. */
   retentionHours?: number;
+  /** A path with the execution's secret values masked; a file whose path changes is skipped. */
+  maskPath?: (relPath: string) => string;
 }
 
 export interface CollectResult {

@@ -105,6 +105,7 @@ export function executionView(
     createdBy: row.created_by,
     nodes,
     ...(s.execution.environment && { environment: s.execution.environment }),
+    secrets: s.execution.secrets ?? [],
     ...(s.execution.workflowType === 'chat' && {
       turn: s.execution.turn,
       conversation: s.execution.conversation,

@@ -17,6 +17,7 @@ import {
   sealColumnValue,
   sealSecret,
 } from '../secrets/crypto.ts';
+import { secretNamesIn } from '../secrets/references.ts';
 import { SecretsKeyError } from '../secrets/key.ts';
 import type { Database } from '../store/database.ts';
 import type { Db } from '../store/db.ts';
@@ -241,7 +242,10 @@ export class SecretService {
     const db = this.database.db;
     const rows = await secretsSql.listSecretMeta(db, scopeKey);
     if (rows.length === 0) return [];
-    const graphs = await secretsSql.listLatestGraphs(db, scope.workflowId);
+    const graphs = (await secretsSql.listLatestGraphs(db, scope.workflowId)).map((g) => ({
+      workflowId: g.workflow_id,
+      names: new Set(secretNamesIn(g.graph)),
+    }));
     // A workflow's own secret wins over a global one of the same name.
     const shadowed = new Set<string>();
     if (scopeKey === '')
@@ -250,10 +254,8 @@ export class SecretService {
     return rows.map((row) => ({
       ...toView(row),
       usedBy: graphs
-        .filter(
-          (g) => !shadowed.has(`${g.workflow_id}/${row.name}`) && namesSecret(g.graph, row.name),
-        )
-        .map((g) => g.workflow_id),
+        .filter((g) => !shadowed.has(`${g.workflowId}/${row.name}`) && g.names.has(row.name))
+        .map((g) => g.workflowId),
     }));
   }
 
@@ -267,6 +269,18 @@ export class SecretService {
             : `No secret ${name} in workflow ${scopeKey}.`,
         context: { name, scope: scopeKey === '' ? 'global' : scopeKey },
       });
+  }
+
+  /**
+   * The values of the named secrets as a workflow's nodes see them: the workflow's own secret,
+   * else the global one of that name. Names with neither are left out (the caller says which
+   * are missing). The one way a value leaves the store: the worker's resolver (run-node.ts).
+   */
+  async resolve(workflowId: string, names: readonly string[]): Promise<Map<string, string>> {
+    const rows = await secretsSql.listSealedSecrets(this.database.db, workflowId, names);
+    // Globals first, so the workflow's own secret of a name replaces the global one.
+    rows.sort((a, b) => (a.scope === '' ? 0 : 1) - (b.scope === '' ? 0 : 1));
+    return new Map(rows.map((row) => [row.name, openSecret(this.key, row.ciphertext)]));
   }
 
   /** '' for global; the workflow's id after checking it exists. */
@@ -291,16 +305,4 @@ function toView(row: SecretMetaRow): SecretView {
     updatedBy: row.updated_by,
     updatedAt: row.updated_at,
   };
-}
-
-/**
- * Whether a version's graph JSON names the secret inside a `${{ … }}` expression:
- * `secrets.NAME`, `secrets['NAME']` or `secrets["NAME"]` (JSON-escaped in the text). Textual,
- * so it is cheap and may count a mention inside an expression's string literal; names are
- * `[A-Za-z0-9_]`, so they need no escaping in the pattern.
- */
-function namesSecret(graphJson: string, name: string): boolean {
-  return new RegExp(
-    `\\$\\{\\{(?:(?!\\}\\})[^])*?\\bsecrets\\s*(?:\\.\\s*${name}(?![A-Za-z0-9_])|\\[\\s*(?:'|\\\\")${name}(?:'|\\\\")\\s*\\])`,
-  ).test(graphJson);
 }

@@ -121,3 +121,18 @@ export async function replaceSealedValue(
     .where('name', '=', row.name)
     .execute();
 }
+
+/** The sealed values of the named secrets of a workflow and the global ones (`scope` ''). */
+export async function listSealedSecrets(
+  db: Db,
+  workflowId: string,
+  names: readonly string[],
+): Promise<Pick<SecretRow, 'scope' | 'name' | 'ciphertext'>[]> {
+  if (names.length === 0) return [];
+  return db
+    .selectFrom('secrets')
+    .select(['scope', 'name', 'ciphertext'])
+    .where('scope', 'in', [workflowId, ''])
+    .where('name', 'in', [...names])
+    .execute();
+}

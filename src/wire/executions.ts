@@ -204,6 +204,10 @@ export const ExecutionSchema = Type.Object({
     ),
   ),
   environment: Type.Optional(EnvironmentInfoSchema),
+  secrets: Type.Array(Type.String(), {
+    description:
+      'Names of the secrets its nodes used (`${{ secrets.NAME }}`), sorted; never their values, which are masked as `***` in its logs, outputs, errors, events and DLQ entries.',
+  }),
 });
 /** An execution's detail: its summary, params and each node with its attempts. */
 export type ExecutionView = Static<typeof ExecutionSchema>;

@@ -27,8 +27,18 @@ export interface ArtifactCollector {
     hostWorkspace: string;
     globs: string[];
     retentionHours: number;
+    maskPath: (relPath: string) => string;
   }): Promise<{ collected: ArtifactInfo[]; skipped: { path: string; reason: string }[] }>;
 }
+
+/**
+ * The values of the named secrets a workflow's nodes see (its own secret, else the global one);
+ * names with neither are left out. A narrow view of the secret store (SecretService.resolve).
+ */
+export type SecretResolver = (
+  workflowId: string,
+  names: readonly string[],
+) => Promise<ReadonlyMap<string, string>>;
 
 export interface WorkerContext {
   /** Identifies this process's leases. */
@@ -49,6 +59,8 @@ export interface WorkerContext {
   readonly providers: ReadonlyMap<string, LlmProvider>;
   /** The egress-checked HTTP clients `http` and `llm` nodes call through. */
   readonly egress: EgressClients;
+  /** Opens the secrets a node names when it starts. */
+  readonly secrets: SecretResolver;
   /** Run slots free right now; 0 while the worker is stopped. */
   room(): number;
   /**

@@ -5,7 +5,9 @@
  */
 import type { ArtifactInfo, EnvironmentInfo, ExecutionState } from '../engine/types.ts';
 import type { Sandbox } from '../runtime/types.ts';
+import type { SecretMasker } from '../secrets/masker.ts';
 import type { WorkerContext } from './context.ts';
+import { executionMasker } from './secrets.ts';
 
 /** The execution's environment; the first acquisition is recorded on the execution. */
 export async function sandboxOf(ctx: WorkerContext, e: ExecutionState): Promise<Sandbox> {
@@ -38,6 +40,7 @@ export async function collectArtifacts(
   e: ExecutionState,
   nodeId: string | null,
   globs: string[],
+  masker: SecretMasker,
 ): Promise<ArtifactInfo[]> {
   try {
     const hostWorkspace = ctx.broker.hostWorkspaceOf({
@@ -56,6 +59,7 @@ export async function collectArtifacts(
           nodeId,
           hostWorkspace,
           globs,
+          maskPath: (p) => masker.mask(p),
           retentionHours: Number.isFinite(retention) && retention > 0 ? retention : 24,
         }),
       `the artifacts of ${e.id}${nodeId ? `/${nodeId}` : ''}`,
@@ -96,7 +100,12 @@ export async function finishEnvironment(
   await stopped;
   const globs = Array.isArray(e.runtime.artifacts) ? (e.runtime.artifacts as string[]) : [];
   if (e.environment && globs.length > 0) {
-    const artifacts = await collectArtifacts(ctx, e, null, globs);
+    const masker = await executionMasker(ctx, e).catch((err: unknown) => {
+      ctx.log.error({ err, executionId }, `opening the secrets of ${executionId} failed`);
+      return undefined;
+    });
+    // Unmasked paths are not collected at all.
+    const artifacts = masker ? await collectArtifacts(ctx, e, null, globs, masker) : [];
     if (artifacts.length > 0)
       await ctx
         .dispatch(executionId, { type: 'artifacts.collected', artifacts })

@@ -2,12 +2,15 @@
 import type { Graph } from '../definition/index.ts';
 import { type NodeBehaviours, type Plan, compilePlan } from '../engine/plan.ts';
 import type { Db } from '../store/db.ts';
+import { secretNamesIn } from '../secrets/references.ts';
 import { getVersion } from '../store/versions.ts';
 
 export interface VersionPlan {
   plan: Plan;
   graph: Graph;
   variables: Record<string, unknown>;
+  /** Names of the secrets the version's graph names anywhere: every node's masker masks them. */
+  secrets: readonly string[];
 }
 
 export class PlanCache {
@@ -36,6 +39,7 @@ export class PlanCache {
         ),
         graph,
         variables: JSON.parse(row.variables) as Record<string, unknown>,
+        secrets: secretNamesIn(row.graph),
       };
       if (this.plans.size > 5000) this.plans.clear();
       this.plans.set(key, vp);

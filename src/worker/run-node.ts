@@ -1,8 +1,9 @@
 /**
  * Running one node attempt (a `run` task): check it is still this attempt's turn, mark it
- * running, build the executor's context (environment variables, rendered config, the sandbox,
- * inline runs for parallel/map/loop), run the executor, collect the node's artifacts, price
- * what it used and decide `node.finished`.
+ * running, open the secrets it names (secrets.ts), build the executor's context (environment
+ * variables, rendered config, the sandbox, inline runs for parallel/map/loop), run the
+ * executor, mask its result, collect the node's artifacts, price what it used and decide
+ * `node.finished`.
  */
 import type { GraphNode } from '../definition/index.ts';
 import { parseDuration } from '../definition/index.ts';
@@ -13,6 +14,7 @@ import type { ExecutionState, Snapshot } from '../engine/types.ts';
 import { EnvironmentError, type ExecContext, type ExecResult } from '../nodes/executor.ts';
 import { RuntimeUnavailableError } from '../runtime/broker.ts';
 import type { Sandbox } from '../runtime/types.ts';
+import { SecretMasker } from '../secrets/masker.ts';
 import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
@@ -20,6 +22,7 @@ import { collectArtifacts, sandboxOf } from './environment.ts';
 import { itemCheckpoints } from './item-checkpoints.ts';
 import { callExecutor, expressionMembers, noExecutor, renderOrFail } from './node-call.ts';
 import { currentSnapshot } from './snapshots.ts';
+import { type OpenedSecrets, maskResult, openSecrets } from './secrets.ts';
 import { finishedEvent, runStep } from './task-events.ts';
 
 /**
@@ -82,14 +85,33 @@ export async function runNode(
   );
   const def = vp.plan.nodes.get(nodeId);
   if (!def) return;
-  const result = await execute(ctx, snapshot, def, task, controller);
+  const secrets = await openSecrets(ctx, snapshot.execution, def, vp.secrets);
+  const raw =
+    'failed' in secrets
+      ? secrets.failed
+      : await execute(ctx, snapshot, def, task, controller, secrets);
   if (controller.signal.aborted && controller.signal.reason === 'shutdown') return; // another worker re-runs it
+  const masker = 'failed' in secrets ? undefined : secrets.masker;
+  const result = masker === undefined ? raw : maskResult(raw, masker);
   const artifacts =
     result.status === 'succeeded' && Array.isArray(def.artifacts) && def.artifacts.length > 0
-      ? await collectArtifacts(ctx, snapshot.execution, def.id, def.artifacts as string[])
+      ? await collectArtifacts(
+          ctx,
+          snapshot.execution,
+          def.id,
+          def.artifacts as string[],
+          masker ?? new SecretMasker([]),
+        )
       : undefined;
   const cost = price(result.usage, snapshot.execution.runtime, ctx.config);
-  const finished = finishedEvent(nodeId, task.attempt, result, cost, artifacts);
+  const finished = finishedEvent(
+    nodeId,
+    task.attempt,
+    result,
+    cost,
+    artifacts,
+    'failed' in secrets ? undefined : secrets.used,
+  );
   // The result is kept and written until it commits or the lease is provably lost.
   const decided = await ctx.keepCommitting(async () => {
     const lines = await ctx.logs.take(execId);
@@ -119,9 +141,12 @@ async function execute(
   def: GraphNode,
   task: TaskRow,
   controller: AbortController,
+  secrets: OpenedSecrets,
 ): Promise<ExecResult> {
   const e = snapshot.execution;
-  const exprCtx = expressionContext(snapshot);
+  // Only the worker's rendering sees `secrets`: the engine's context (conditions, DLQ inputs)
+  // never holds a value.
+  const exprCtx = { ...expressionContext(snapshot), secrets: secrets.values };
   if (ctx.nodeTypes.get(def.type)?.execute === undefined)
     return noExecutor(ctx.nodeTypes, def.type);
   // Made on the first call (a command), once per execution: http and llm nodes make none.
@@ -130,7 +155,7 @@ async function execute(
   const first = renderOrFail(ctx.nodeTypes, def, exprCtx);
   if ('failed' in first) return first.failed;
   const log = (stream: 'stdout' | 'stderr' | 'system', line: string) =>
-    ctx.logs.append(e.id, def.id, task.attempt, stream, line);
+    ctx.logs.append(e.id, def.id, task.attempt, stream, secrets.masker.mask(line));
   const timeoutMs = typeof def.timeout === 'string' ? parseDuration(def.timeout) : undefined;
   const exec: ExecContext = {
     executionId: e.id,
@@ -144,6 +169,7 @@ async function execute(
     signal: controller.signal,
     log,
     items: itemCheckpoints(ctx, e, def.id, task),
+    logHoldback: secrets.masker.holdback,
     ...expressionMembers(ctx.nodeTypes, () => exec, def, exprCtx, log),
     providers: ctx.providers,
     egress: ctx.egress,

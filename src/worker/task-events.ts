@@ -67,19 +67,28 @@ export function finishedEvent(
   result: ExecResult,
   cost: Cost,
   artifacts?: ArtifactInfo[],
+  secrets?: string[],
 ): Extract<EngineEvent, { type: 'node.finished' }> {
+  const used = secrets !== undefined && secrets.length > 0 ? { secrets } : {};
   return {
     type: 'node.finished',
     nodeId,
     attempt,
     outcome:
       result.status === 'succeeded'
-        ? { status: 'succeeded', outputs: result.outputs, cost, ...(artifacts && { artifacts }) }
+        ? {
+            status: 'succeeded',
+            outputs: result.outputs,
+            cost,
+            ...(artifacts && { artifacts }),
+            ...used,
+          }
         : {
             status: 'failed',
             error: result.error,
             ...(result.outputs && { outputs: result.outputs }),
             cost,
+            ...used,
           },
   };
 }

@@ -6,8 +6,8 @@
  *
  * This file is the loop: claims, leases and their heartbeat, start, and stop (which drains).
  * The parts are `decision.ts` (load → decide → persist), `task-events.ts` (a task → its engine event),
- * `decision-rows.ts` (a decision → its rows), `create-execution.ts`, `run-node.ts` and
- * `environment.ts`.
+ * `decision-rows.ts` (a decision → its rows), `create-execution.ts`, `run-node.ts`,
+ * `secrets.ts` and `environment.ts`.
  */
 import { randomBytes } from 'node:crypto';
 import { type Logger, pino } from 'pino';
@@ -27,7 +27,7 @@ import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
-import type { ArtifactCollector, WorkerContext } from './context.ts';
+import type { ArtifactCollector, SecretResolver, WorkerContext } from './context.ts';
 import { SnapshotCache } from './snapshots.ts';
 import { type NewExecution, createExecution, insertExecution } from './create-execution.ts';
 import { dispatch } from './decision.ts';
@@ -49,6 +49,8 @@ export interface WorkerOptions {
   artifacts: ArtifactCollector;
   /** The HTTP clients of `http` and `llm` nodes (the caller closes them after `stop`). */
   egress: EgressClients;
+  /** Opens the secrets a node names when it starts. */
+  secrets: SecretResolver;
   /** Identifies this process's leases. */
   workerId?: string;
   /** The node types this worker runs (default: the built-in ones). */
@@ -147,6 +149,7 @@ export class Worker {
       log: this.log,
       providers,
       egress: opts.egress,
+      secrets: opts.secrets,
       room: () => (this.claiming ? this.config.workerConcurrency - this.inflight.size : 0),
       runClaimed: (task, decided) => this.runClaimed(task, false, decided),
       wake: () => this.wake(),

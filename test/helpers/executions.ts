@@ -108,6 +108,8 @@ export interface ExecutionJson {
     readOnlyPaths?: string[];
     network?: string;
   };
+  /** Names of the secrets its nodes used. */
+  secrets: string[];
 }
 export interface DlqJson {
   id: string;

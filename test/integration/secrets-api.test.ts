@@ -32,9 +32,9 @@ for (const dialect of dialectNames) {
       h.call('PUT', url, { value }, token === undefined ? {} : { token });
 
     /**
-     * Puts expressions into a workflow's stored graph in place of placeholders. Definitions may
-     * not name `secrets` yet (their use in runs comes next), so the test writes the graph that
-     * such a workflow will store; `usedBy` reads it from there.
+     * Puts expressions into a workflow's stored graph in place of placeholders: `usedBy` reads
+     * the stored text, which may name secrets where a definition saved today may not (a command
+     * line), as one saved by hand or by another version could.
      */
     async function writeIntoGraph(workflowId: string, replacements: Record<string, string>) {
       const db = h.yard.database.db;

@@ -9,6 +9,10 @@ import { defaultDefinitionLimits } from '../../src/definition/index.ts';
 import { type Problem, definitionProblems, parseWorkflowYaml } from '../helpers/definition.ts';
 import { expressionNames } from '../../src/definition/references.ts';
 
+/** Where secrets can be read, as the problems say. */
+const where =
+  "secrets are read only in fields a node renders when it runs (a command's env, an http node's url, headers and body, an llm node's prompt, system and messages)";
+
 /** The problems of a graph (JSON parts), or [] when it is valid. */
 const problems = (nodes: unknown[], edges: unknown[] = [], limits = defaultDefinitionLimits) =>
   definitionProblems({ graph: { nodes, edges } }, limits);
@@ -84,16 +88,76 @@ describe('save-time reference checks', () => {
       ],
     ],
     [
-      'an unknown root (secrets are not there yet)',
+      'a secret on a command line',
       [cmd('deploy', 'echo ${{ secrets.TOKEN }}')],
       [],
       [
         {
           path: 'graph.nodes[0].run',
           message:
-            "in 'secrets.TOKEN': unknown name 'secrets'; expressions here see params, vars, nodes, execution, trigger",
+            "in 'secrets.TOKEN': secrets cannot be read here: a command node reads secrets only in env (as environment variables, never on its command line)",
         },
       ],
+    ],
+    [
+      'secrets where the engine decides: if, an edge when, an approval message',
+      [
+        { ...cmd('a', 'true'), if: "secrets.TOKEN == 'x'" },
+        { id: 'ok', type: 'approval', message: 'token ${{ secrets.TOKEN }}' },
+        cmd('b', 'true'),
+      ],
+      [{ from: 'a', to: 'b', when: "secrets['TOKEN'] != ''" }],
+      [
+        {
+          path: 'graph.nodes[0].if',
+          message: `in 'secrets.TOKEN == 'x'': secrets cannot be read here: the engine decides this itself and never sees secrets; ${where}`,
+        },
+        {
+          path: 'graph.nodes[1].message',
+          message: `in 'secrets.TOKEN': secrets cannot be read here: an approval node reads no secrets; ${where}`,
+        },
+        {
+          path: 'graph.edges[0].when',
+          message: `in 'secrets['TOKEN'] != ''': secrets cannot be read here: the engine decides this itself and never sees secrets; ${where}`,
+        },
+      ],
+    ],
+    [
+      'a secret not named literally',
+      [{ ...cmd('a', 'true'), env: { T: '${{ secrets[params.which] }}', U: '${{ secrets }}' } }],
+      [],
+      [
+        {
+          path: 'graph.nodes[0].env.T',
+          message:
+            "in 'secrets[params.which]': name each secret, as secrets.NAME or secrets['NAME'] (a node is given only the secrets it names)",
+        },
+        {
+          path: 'graph.nodes[0].env.U',
+          message:
+            "in 'secrets': name each secret, as secrets.NAME or secrets['NAME'] (a node is given only the secrets it names)",
+        },
+      ],
+    ],
+    [
+      'secrets where a node renders them: a command env, http url and headers, an inline command env',
+      [
+        { ...cmd('a', 'deploy'), env: { T: '${{ secrets.TOKEN }}', K: "${{ secrets['KEY'] }}" } },
+        {
+          id: 'call',
+          type: 'http',
+          url: 'https://example.com/${{ secrets.PATH_TOKEN }}',
+          headers: { authorization: 'Bearer ${{ secrets.TOKEN }}' },
+        },
+        {
+          id: 'each',
+          type: 'map',
+          items: '[1, 2]',
+          node: { ...cmd('one', 'true'), env: { T: '${{ secrets.TOKEN + string(item) }}' } },
+        },
+      ],
+      [],
+      [],
     ],
     [
       'item outside a map template',

@@ -29,7 +29,8 @@ type ArtifactSkipReason =
   | 'file_too_large'
   | 'execution_cap'
   | 'walk_limit'
-  | 'io_error';
+  | 'io_error'
+  | 'secret_in_path';
 
 export interface SkippedArtifact {
   /** The file's relative path, or the glob for `glob_refused`. */
@@ -75,7 +76,13 @@ const privateTopLevel = new Set(['.switchyard']);
 export async function collectWorkspace<E, V>(
   files: ArtifactBlobStore,
   limits: CollectLimits,
-  input: { executionId: string; hostWorkspace: string; globs: string[] },
+  input: {
+    executionId: string;
+    hostWorkspace: string;
+    globs: string[];
+    /** A path with a secret's value masked (`***`); one that changes is not collected. */
+    maskPath?: (relPath: string) => string;
+  },
   ledger: CollectLedger<E, V>,
 ): Promise<{ collected: V[]; skipped: SkippedArtifact[] }> {
   const collected: V[] = [];
@@ -108,6 +115,16 @@ export async function collectWorkspace<E, V>(
   const walk = await walkWorkspace(workspace, matchers, limits.maxWalkEntries);
   skipped.push(...walk.skipped);
   for (const file of walk.files) {
+    const masked = input.maskPath?.(file.relPath) ?? file.relPath;
+    if (masked !== file.relPath) {
+      // Its listing would show the value, and the path is its name for downloads.
+      skipped.push({
+        path: masked,
+        reason: 'secret_in_path',
+        message: "The path holds a secret's value.",
+      });
+      continue;
+    }
     const budget = Math.min(
       limits.maxFileBytes,
       limits.maxExecutionBytes - (total - (stored.get(file.relPath) ?? 0)),

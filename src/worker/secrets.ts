@@ -1,0 +1,90 @@
+/**
+ * The secrets of a node attempt (issue 14): opened when the node starts, for its executor alone,
+ * and masked in what the attempt stores. The execution records the names used, so a worker that
+ * resumes it (or collects its artifacts at the end) masks them too.
+ */
+import type { GraphNode } from '../definition/index.ts';
+import type { ExecutionState } from '../engine/types.ts';
+import { errorMessage, fail } from '../nodes/errors.ts';
+import type { ExecResult } from '../nodes/executor.ts';
+import { SecretMasker } from '../secrets/masker.ts';
+import { secretNamesIn } from '../secrets/references.ts';
+import type { WorkerContext } from './context.ts';
+
+/** The secrets of a node attempt: what its expressions see and what is masked in its results. */
+export interface OpenedSecrets {
+  /** The values of the secrets the node names, as its expressions see them (`secrets.NAME`). */
+  values: Record<string, string>;
+  /** Names of the secrets the node names: what the execution records as used. */
+  used: string[];
+  /** Masks these, those earlier attempts of the execution used and those its graph names. */
+  masker: SecretMasker;
+}
+
+/**
+ * Opens the secrets the node names (its config read as text, inline nodes included) for its
+ * executor, and, for its masker, also those the execution used before (recorded by name in its
+ * state, so a worker that resumes the execution masks them too) and those `graphNames` (the
+ * workflow version's graph) names anywhere: a node running beside the one that uses a secret
+ * may print it before that node's use is recorded. A secret the node names that is not set
+ * fails the attempt.
+ */
+export async function openSecrets(
+  ctx: WorkerContext,
+  e: ExecutionState,
+  def: GraphNode,
+  graphNames: readonly string[],
+): Promise<OpenedSecrets | { failed: ExecResult }> {
+  const named = secretNamesIn(JSON.stringify(def));
+  const names = [...new Set([...(e.secrets ?? []), ...graphNames, ...named])];
+  let values: ReadonlyMap<string, string> = new Map();
+  try {
+    if (names.length > 0) values = await ctx.keepCommitting(() => ctx.secrets(e.workflowId, names));
+  } catch (err) {
+    return {
+      failed: fail('ERR_NODE_INTERNAL', `could not open the secrets: ${errorMessage(err)}`),
+    };
+  }
+  const missing = named.filter((n) => !values.has(n));
+  if (missing.length > 0) {
+    const list = missing.join(', ');
+    const one = missing.length === 1;
+    return {
+      failed: {
+        status: 'failed',
+        error: {
+          code: 'ERR_SECRET_NOT_FOUND',
+          message: `${one ? 'Secret' : 'Secrets'} ${list} ${one ? 'is' : 'are'} set neither for workflow ${e.workflowId} nor globally (yard secrets set ${missing[0]!} [--workflow ${e.workflowId}]).`,
+          retryable: false,
+        },
+      },
+    };
+  }
+  return {
+    values: Object.fromEntries(named.map((n) => [n, values.get(n)!])),
+    used: named,
+    masker: new SecretMasker(values.values()),
+  };
+}
+
+/** A result with every secret value masked in its outputs and error message. */
+export function maskResult(result: ExecResult, masker: SecretMasker): ExecResult {
+  if (masker.empty) return result;
+  if (result.status === 'succeeded') return { ...result, outputs: masker.maskDeep(result.outputs) };
+  return {
+    ...result,
+    error: masker.maskDeep(result.error),
+    ...(result.outputs && { outputs: masker.maskDeep(result.outputs) }),
+  };
+}
+
+/** A masker of the secrets the execution used (for what is stored after its nodes ran). */
+export async function executionMasker(
+  ctx: WorkerContext,
+  e: ExecutionState,
+): Promise<SecretMasker> {
+  const names = e.secrets ?? [];
+  if (names.length === 0) return new SecretMasker([]);
+  const values = await ctx.keepCommitting(() => ctx.secrets(e.workflowId, names));
+  return new SecretMasker(values.values());
+}
