@@ -6,18 +6,21 @@
  */
 import { type RawBuilder, sql } from 'kysely';
 import type { NodeState } from '../engine/types.ts';
-import type { Database, Db } from './db.ts';
+import type { Database, Db, Dialect } from './db.ts';
 import { type DlqRow, insertDlq, insertDlqQuery } from './dlq.ts';
 import { type EventRow, insertEvents, insertEventsQuery } from './events.ts';
 import { nodeStateRows, upsertNodeStatesQuery, writeNodeStates } from './execution-nodes.ts';
 import {
   type ExecutionChanges,
+  type ExecutionRow,
+  getExecutionForDecision,
   updateExecutionCas,
   updateExecutionCasQuery,
 } from './executions.ts';
 import { type NodeRunRow, insertNodeRuns, insertNodeRunsQuery } from './node-runs.ts';
 import {
   type TaskRow,
+  completeTask,
   deleteNodeTasks,
   deleteTasksOf,
   upsertTasks,
@@ -39,6 +42,35 @@ export interface DecisionRows {
   events: EventRow[];
   dlq: DlqRow[];
   nodeRuns: NodeRunRow[];
+}
+
+/**
+ * Opens a decision on execution `id`: its row, locked for the transaction on PostgreSQL, and
+ * with `task` whether this worker still held that task, which is deleted (a result of a lost
+ * lease is stale). On PostgreSQL both are one statement; the task's delete waits for the
+ * execution's lock, the order every decision takes them in.
+ */
+export async function openDecision(
+  trx: Db,
+  dialect: Dialect,
+  id: string,
+  task?: { id: string; owner: string },
+): Promise<{ row: ExecutionRow | undefined; taskHeld: boolean }> {
+  if (dialect !== 'postgres' || task === undefined) {
+    const row = await getExecutionForDecision(trx, dialect, id);
+    const taskHeld =
+      row !== undefined && task !== undefined && (await completeTask(trx, task.id, task.owner));
+    return { row, taskHeld };
+  }
+  const res = await sql<ExecutionRow & { task_held: string }>`
+    WITH e AS (SELECT * FROM executions WHERE id = ${id} FOR UPDATE),
+      d AS (DELETE FROM tasks WHERE id = ${task.id} AND lease_owner = ${task.owner}
+        AND EXISTS (SELECT 1 FROM e) RETURNING id)
+    SELECT e.*, (SELECT count(*) FROM d) AS task_held FROM e`.execute(trx);
+  const found = res.rows[0];
+  if (found === undefined) return { row: undefined, taskHeld: false };
+  const { task_held: held, ...row } = found;
+  return { row, taskHeld: Number(held) === 1 };
 }
 
 /** Bound parameters one combined statement may carry (PostgreSQL allows 65,535). */

@@ -15,9 +15,8 @@ import type {
 } from '../engine/types.ts';
 import { newId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
-import { writeDecision } from '../store/decisions.ts';
+import { openDecision, writeDecision } from '../store/decisions.ts';
 import { readNodeStates } from '../store/execution-nodes.ts';
-import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as logsSql from '../store/logs.ts';
 import type { NewLogLine } from '../store/logs.ts';
@@ -90,7 +89,12 @@ async function decideIn(
     }
   | undefined
 > {
-  const row = await executionsSql.getExecutionForDecision(trx, ctx.db.dialect, executionId);
+  const { row, taskHeld } = await openDecision(
+    trx,
+    ctx.db.dialect,
+    executionId,
+    task && { id: task.id, owner: ctx.workerId },
+  );
   if (!row) {
     if (task) await tasksSql.deleteTask(trx, task.id);
     return undefined;
@@ -100,7 +104,7 @@ async function decideIn(
     await logsSql.insertLines(trx, executionId, lines);
     wrote.lines = true;
   }
-  if (task && !(await tasksSql.completeTask(trx, task.id, ctx.workerId))) {
+  if (task && !taskHeld) {
     if (wrote.lines) await ctx.db.announceEvents(trx, executionId, 'logs');
     return undefined;
   }
