@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { parseEgressAllow } from './egress/ranges.ts';
+import { secretNamePattern } from './secrets/references.ts';
 
 export interface Config {
   /** TCP port of the HTTP server (0 picks a free one). */
@@ -44,10 +45,14 @@ export interface Config {
   cpuSecondPriceUsd: number;
   /** Model prices in USD per 1M tokens: {"gpt-4o": {"prompt": 2.5, "completion": 10}}. */
   modelPrices: Record<string, { prompt: number; completion: number }>;
-  /** LLM providers by name: {"openai": {"kind": "openai", "baseUrl": "...", "apiKeyEnv": "OPENAI_API_KEY"}}. */
+  /**
+   * LLM providers by name: {"openai": {"kind": "openai", "baseUrl": "...", "apiKeyEnv":
+   * "OPENAI_API_KEY"}}; the key comes from the server's environment (`apiKeyEnv`) or from the
+   * secret store (`apiKeySecret`: a secret's name, the workflow's own or a global one).
+   */
   llmProviders: Record<
     string,
-    { kind: 'openai' | 'anthropic'; baseUrl: string; apiKeyEnv?: string }
+    { kind: 'openai' | 'anthropic'; baseUrl: string; apiKeyEnv?: string; apiKeySecret?: string }
   >;
   /** Most log bytes stored per node attempt; the rest is replaced by a truncation marker. */
   maxLogBytesPerNode: number;
@@ -426,10 +431,14 @@ function parseJsonSetting(key: Key, value: unknown, source: string): Config[Key]
       !e ||
       (e.kind !== 'openai' && e.kind !== 'anthropic') ||
       typeof e.baseUrl !== 'string' ||
-      !/^https?:\/\//.test(e.baseUrl)
+      !/^https?:\/\//.test(e.baseUrl) ||
+      (e.apiKeySecret !== undefined &&
+        (typeof e.apiKeySecret !== 'string' ||
+          !secretNamePattern.test(e.apiKeySecret) ||
+          e.apiKeyEnv !== undefined))
     ) {
       throw new ConfigError(
-        `config: llmProviders.${name} must be {kind: openai|anthropic, baseUrl: http(s)://…, apiKeyEnv?} (from ${source})`,
+        `config: llmProviders.${name} must be {kind: openai|anthropic, baseUrl: http(s)://…, apiKeyEnv? or apiKeySecret? (a secret's name)} (from ${source})`,
       );
     }
   }

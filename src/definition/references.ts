@@ -9,13 +9,12 @@
  */
 import { parse } from '@marcbachmann/cel-js';
 import { inStyle, pathKey, quote, snakeToCamel, type KeyStyle } from './keys.ts';
+import { secretNamePattern } from '../secrets/references.ts';
 import type { NodeCatalog, NodeRules } from './node-rules.ts';
 
 /** The names every expression in a node sees (engine/draft.ts `expressionContext`). */
 const executionNames = ['params', 'vars', 'nodes', 'execution', 'trigger'] as const;
 
-/** A secret's name (wire/secrets.ts `SecretNameSchema`). */
-const secretNameRe = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 /**
  * Why `secrets` cannot be read where the engine decides: it renders and evaluates these itself
@@ -102,7 +101,7 @@ function visit(node: Ast, bound: ReadonlySet<string>, out: ExpressionNames): voi
     case '.?': {
       const [target, field] = node.args as [Ast, string];
       if (isFree(target, 'nodes', bound)) out.nodes.add(field);
-      if (isFree(target, 'secrets', bound) && secretNameRe.test(field)) {
+      if (isFree(target, 'secrets', bound) && secretNamePattern.test(field)) {
         out.secrets.add(field);
         out.roots.add('secrets');
         return;
@@ -115,7 +114,7 @@ function visit(node: Ast, bound: ReadonlySet<string>, out: ExpressionNames): voi
       const [target, key] = node.args as [Ast, Ast];
       const literal = key.op === 'value' && typeof key.args === 'string' ? key.args : undefined;
       if (isFree(target, 'nodes', bound) && literal !== undefined) out.nodes.add(literal);
-      if (isFree(target, 'secrets', bound) && literal !== undefined && secretNameRe.test(literal)) {
+      if (isFree(target, 'secrets', bound) && literal !== undefined && secretNamePattern.test(literal)) {
         out.secrets.add(literal);
         out.roots.add('secrets');
         return;

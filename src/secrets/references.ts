@@ -6,6 +6,9 @@
  * The listings' `usedBy` and the worker (which secrets a node needs when it starts) share it.
  */
 
+/** A secret's name (wire/secrets.ts `SecretNameSchema`). */
+export const secretNamePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
 /** One `${{ … }}` span (unclosed at the end of the text: up to its end). */
 const spanRe = /\$\{\{((?:(?!\}\})[^])*)/g;
 const nameRe =

@@ -171,7 +171,7 @@ async function execute(
     items: itemCheckpoints(ctx, e, def.id, task),
     logHoldback: secrets.masker.holdback,
     ...expressionMembers(ctx.nodeTypes, () => exec, def, exprCtx, log),
-    providers: ctx.providers,
+    providers: secrets.providers,
     egress: ctx.egress,
     killGraceMs: ctx.config.killGraceMs,
   };

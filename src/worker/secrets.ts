@@ -6,7 +6,7 @@
 import type { GraphNode } from '../definition/index.ts';
 import type { ExecutionState } from '../engine/types.ts';
 import { errorMessage, fail } from '../nodes/errors.ts';
-import type { ExecResult } from '../nodes/executor.ts';
+import type { ExecResult, LlmProvider } from '../nodes/executor.ts';
 import { SecretMasker } from '../secrets/masker.ts';
 import { secretNamesIn } from '../secrets/references.ts';
 import type { WorkerContext } from './context.ts';
@@ -19,6 +19,21 @@ export interface OpenedSecrets {
   used: string[];
   /** Masks these, those earlier attempts of the execution used and those its graph names. */
   masker: SecretMasker;
+  /** The LLM providers as the executor sees them: keys from the secret store filled in. */
+  providers: ReadonlyMap<string, LlmProvider>;
+}
+
+/**
+ * The providers a node names (`provider:` in its config, inline nodes included) whose key comes
+ * from the secret store (`llmProviders.<name>.apiKeySecret`), with that secret's name.
+ */
+function providerKeySecrets(ctx: WorkerContext, nodeJson: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of nodeJson.matchAll(/"provider":"([^"\\]*)"/g)) {
+    const secret = ctx.config.llmProviders[m[1]!]?.apiKeySecret;
+    if (secret !== undefined) out.set(m[1]!, secret);
+  }
+  return out;
 }
 
 /**
@@ -35,8 +50,11 @@ export async function openSecrets(
   def: GraphNode,
   graphNames: readonly string[],
 ): Promise<OpenedSecrets | { failed: ExecResult }> {
-  const named = secretNamesIn(JSON.stringify(def));
-  const names = [...new Set([...(e.secrets ?? []), ...graphNames, ...named])];
+  const nodeJson = JSON.stringify(def);
+  const named = secretNamesIn(nodeJson);
+  const keys = providerKeySecrets(ctx, nodeJson);
+  const needed = [...new Set([...named, ...keys.values()])];
+  const names = [...new Set([...(e.secrets ?? []), ...graphNames, ...needed])];
   let values: ReadonlyMap<string, string> = new Map();
   try {
     if (names.length > 0) values = await ctx.keepCommitting(() => ctx.secrets(e.workflowId, names));
@@ -45,9 +63,12 @@ export async function openSecrets(
       failed: fail('ERR_NODE_INTERNAL', `could not open the secrets: ${errorMessage(err)}`),
     };
   }
-  const missing = named.filter((n) => !values.has(n));
+  const missing = needed.filter((n) => !values.has(n));
   if (missing.length > 0) {
-    const list = missing.join(', ');
+    const keyOf = new Map([...keys].map(([provider, secret]) => [secret, provider]));
+    const list = missing
+      .map((n) => (keyOf.has(n) ? `${n} (the key of provider ${keyOf.get(n)!})` : n))
+      .join(', ');
     const one = missing.length === 1;
     return {
       failed: {
@@ -60,10 +81,20 @@ export async function openSecrets(
       },
     };
   }
+  let providers = ctx.providers;
+  if (keys.size > 0) {
+    const filled = new Map(providers);
+    for (const [name, secret] of keys) {
+      const p = filled.get(name);
+      if (p !== undefined) filled.set(name, { ...p, apiKey: values.get(secret)! });
+    }
+    providers = filled;
+  }
   return {
     values: Object.fromEntries(named.map((n) => [n, values.get(n)!])),
-    used: named,
+    used: needed,
     masker: new SecretMasker(values.values()),
+    providers,
   };
 }
 

@@ -115,6 +115,25 @@ describe('config', () => {
         }),
       /llmProviders\.x must be/,
     );
+    // A key from the secret store: a secret's name, and not together with apiKeyEnv.
+    c = loadConfig({
+      env: {
+        SWITCHYARD_LLM_PROVIDERS:
+          '{"s": {"kind": "anthropic", "baseUrl": "http://a", "apiKeySecret": "CLAUDE_KEY"}}',
+      },
+      cwd: empty,
+    });
+    assert.deepEqual(c.llmProviders, {
+      s: { kind: 'anthropic', baseUrl: 'http://a', apiKeySecret: 'CLAUDE_KEY' },
+    });
+    for (const bad of [
+      '{"s": {"kind": "openai", "baseUrl": "http://a", "apiKeySecret": "no-dashes"}}',
+      '{"s": {"kind": "openai", "baseUrl": "http://a", "apiKeySecret": "K", "apiKeyEnv": "K"}}',
+    ])
+      assert.throws(
+        () => loadConfig({ env: { SWITCHYARD_LLM_PROVIDERS: bad }, cwd: empty }),
+        /llmProviders\.s must be .*apiKeySecret/,
+      );
     assert.throws(
       () => loadConfig({ env: { SWITCHYARD_CPU_SECOND_PRICE_USD: 'free' }, cwd: empty }),
       /cpuSecondPriceUsd must be a number/,
