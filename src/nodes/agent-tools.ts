@@ -228,11 +228,7 @@ function processError(end: Exited, what: string): ToolOutcome {
  * absolute one must be inside it (`/workspace/...` is the workspace on every runtime). `..`
  * that leaves it, and the server's state directory, are refused.
  */
-export function confine(
-  sandbox: Sandbox,
-  value: unknown,
-  allowRoot: boolean,
-): string | { error: string } {
+function confine(sandbox: Sandbox, value: unknown, allowRoot: boolean): string | { error: string } {
   if (typeof value !== 'string' || value === '') return { error: "'path' must be a string" };
   if (value.includes('\0')) return { error: "'path' holds a NUL character" };
   const root = sandbox.workspace;

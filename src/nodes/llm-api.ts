@@ -17,7 +17,7 @@ export interface ToolSpec {
   parameters: Record<string, unknown>;
 }
 
-export interface ToolCall {
+interface ToolCall {
   id: string;
   name: string;
   /** The arguments as the model gave them: an object, or a string when they are not JSON. */
@@ -45,7 +45,7 @@ export interface ChatRequest {
   tools?: ToolSpec[];
 }
 
-export interface Completion {
+interface Completion {
   text: string;
   finishReason: string | null;
   toolCalls: ToolCall[];

@@ -225,8 +225,7 @@ async function persist(
     newDlqId: () => newId('dlq', ctx.clock.now().getTime()),
   });
   // The compare-and-set comes first: a concurrent decider fails there, before writing anything.
-  if (!(await writeDecision(ctx.db, trx, id, row.rev, rows, logsWritten)))
-    throw new RevConflict();
+  if (!(await writeDecision(ctx.db, trx, id, row.rev, rows, logsWritten))) throw new RevConflict();
 }
 
 function afterCommit(
