@@ -43,6 +43,10 @@ const nodeErrorCatalog = {
   ERR_LLM_NETWORK: { retryable: true },
   /** The LLM API answered 2xx with a body that is not the expected shape. */
   ERR_LLM_RESPONSE: { retryable: true },
+  /** The agent's model still asked for tools after `maxSteps` steps (`onMaxSteps: fail`). */
+  ERR_AGENT_MAX_STEPS: { retryable: false },
+  /** The agent's steps used more tokens than its `maxTokens` budget. */
+  ERR_AGENT_TOKEN_BUDGET: { retryable: false },
   /** One or more parallel branches failed. */
   ERR_BRANCH_FAILED: { retryable: true },
   /** The map's `items` is not a list (or too long, or does not evaluate). */

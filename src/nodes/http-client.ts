@@ -6,7 +6,6 @@
  */
 import { type Dispatcher, type Response, fetch } from 'undici';
 import { EgressForbiddenError } from '../egress/dispatcher.ts';
-import type { ExecContext } from './executor.ts';
 import { errorMessage, watchAttempt } from './errors.ts';
 
 interface HttpExchange {
@@ -31,7 +30,7 @@ export type HttpOutcome =
   | { kind: 'network'; message: string; ms: number };
 
 export async function exchange(
-  ctx: ExecContext<unknown>,
+  ctx: { timeoutMs?: number | undefined; signal: AbortSignal },
   dispatcher: Dispatcher,
   url: string,
   init: { method: string; headers: Headers; body?: string },

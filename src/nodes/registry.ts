@@ -3,6 +3,7 @@
  * registry to validation, the engine's plans and the worker; a test (or an embedding program) may
  * build one with more types (`createNodeRegistry([...builtinNodeTypes, myType])`).
  */
+import { agentNode } from './agent.ts';
 import { approvalNode } from './approval.ts';
 import { commandNode } from './command.ts';
 import { conditionNode } from './condition.ts';
@@ -22,6 +23,7 @@ export const builtinNodeTypes: readonly NodeType[] = [
   commandNode,
   httpNode,
   llmNode,
+  agentNode,
   approvalNode,
   inputNode,
   conditionNode,

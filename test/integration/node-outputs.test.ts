@@ -1,9 +1,10 @@
 /**
  * Every node type's outputs are what its module declares (issue 21, item 13): one workflow using
- * every built-in type runs through the API — http against a loopback listener, llm against a fake
- * OpenAI-compatible provider, the approval and the input answered through their routes — and
- * each node's output keys are compared with the declared ones, which docs/workflow-yaml.md shows
- * (the table there is generated from the same declarations and checked here too).
+ * every built-in type runs through the API — http against a loopback listener, llm and agent (an
+ * answer without tools) against a fake OpenAI-compatible provider, the approval and the input
+ * answered through their routes — and each node's output keys are compared with the declared
+ * ones, which docs/workflow-yaml.md shows (the table there is generated from the same
+ * declarations and checked here too).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -77,6 +78,7 @@ describe('node outputs', () => {
         },
         { id: 'web', type: 'http', url: `${web.url}/status` },
         { id: 'ask', type: 'llm', provider: 'fake', model: 'm', prompt: 'hello' },
+        { id: 'think', type: 'agent', provider: 'fake', model: 'm', prompt: 'hello' },
         { id: 'ok', type: 'approval', message: 'go?' },
         { id: 'say', type: 'input', message: 'say something' },
         { id: 'cond', type: 'condition', expression: 'true', then: ['sw'] },

@@ -20,6 +20,7 @@ const noop = (id: string) => ({ id, type: 'noop' });
 describe('node types', () => {
   it('registers every DESIGN §3 type once, each with a schema', () => {
     assert.deepEqual([...nodeTypes.keys()].sort(), [
+      'agent',
       'approval',
       'command',
       'condition',
@@ -109,6 +110,36 @@ describe('node types', () => {
         'graph.nodes[3].temperature',
         'graph.nodes[0]',
         'graph.nodes[1]',
+      ],
+    ],
+    [
+      'agent needs a prompt, known tools and bounded limits',
+      [
+        { id: 'a', type: 'agent', provider: 'p', model: 'm' },
+        { id: 'b', type: 'agent', provider: 'p', model: 'm', prompt: 'x', tools: ['browser'] },
+        { id: 'c', type: 'agent', provider: 'p', model: 'm', prompt: 'x', maxSteps: 0 },
+        { id: 'd', type: 'agent', provider: 'p', model: 'm', prompt: 'x', onMaxSteps: 'stop' },
+        { id: 'e', type: 'agent', provider: 'p', model: 'm', prompt: 'x', shellTimeout: 'soon' },
+        {
+          id: 'f',
+          type: 'agent',
+          provider: 'p',
+          model: 'm',
+          prompt: 'x',
+          tools: ['shell', 'read_file'],
+          maxSteps: 200,
+          maxTokens: 5000,
+          onMaxSteps: 'finish',
+          shellTimeout: '30s',
+          toolOutputBytes: 4096,
+        },
+      ],
+      [
+        'graph.nodes[0].prompt',
+        'graph.nodes[1].tools[0]',
+        'graph.nodes[2].maxSteps',
+        'graph.nodes[3].onMaxSteps',
+        'graph.nodes[4].shellTimeout',
       ],
     ],
     [

@@ -342,6 +342,9 @@ describe('llm providers at save time', () => {
     it(what, () => {
       const limits = { ...defaultDefinitionLimits, ...(llmProviders && { llmProviders }) };
       assert.deepEqual(problems([llm(provider)], [], limits), expected);
+      // An agent node's provider is checked the same way.
+      const agent = { ...llm(provider), type: 'agent' };
+      assert.deepEqual(problems([agent], [], limits), expected);
     });
   }
 });

@@ -237,6 +237,40 @@ describe('parseWorkflowYaml', () => {
     );
   });
 
+  it("maps the agent node's snake_case limits to its camelCase config", () => {
+    const yaml = [
+      'name: x',
+      'nodes:',
+      '  - id: fix',
+      '    type: agent',
+      '    provider: openai',
+      '    model: m',
+      '    prompt: fix the tests',
+      '    tools: [shell, write_file]',
+      '    max_steps: 5',
+      '    max_tokens: 1000',
+      '    on_max_steps: finish',
+      '    shell_timeout: 30s',
+      '    tool_output_bytes: 2048',
+      '',
+    ].join('\n');
+    const def = parseWorkflowYaml(yaml, limits);
+    assert.deepEqual(def.graph.nodes[0], {
+      id: 'fix',
+      type: 'agent',
+      provider: 'openai',
+      model: 'm',
+      prompt: 'fix the tests',
+      tools: ['shell', 'write_file'],
+      maxSteps: 5,
+      maxTokens: 1000,
+      onMaxSteps: 'finish',
+      shellTimeout: '30s',
+      toolOutputBytes: 2048,
+    });
+    assert.equal(workflowToYaml(def).includes('on_max_steps: finish'), true);
+  });
+
   it('rejects unknown top-level keys and JSON spellings', () => {
     const err = appError(() =>
       parseWorkflowYaml('name: x\nruntimeConfig: {}\ngraph: {}\nfoo: 1\nnodes: []\n', limits),

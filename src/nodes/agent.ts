@@ -1,0 +1,305 @@
+import { type Static, Type } from 'typebox';
+import { DurationString, NonEmptyString, nodeSchema } from '../definition/model.ts';
+import { parseDuration } from '../definition/duration.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Sandbox } from '../runtime/types.ts';
+import {
+  type ToolLimits,
+  type ToolName,
+  runTool,
+  toolEnv,
+  toolNames,
+  toolSpecs,
+} from './agent-tools.ts';
+import { cancelled, fail, formatMs } from './errors.ts';
+import type { ExecContext, ExecResult, NodeUsage } from './executor.ts';
+import {
+  type ChatMessage,
+  type ChatOutcome,
+  type ToolResult,
+  chat,
+  resolveProvider,
+} from './llm-api.ts';
+import { providerProblems } from './llm.ts';
+import { defineNodeType } from './node-type.ts';
+
+/** A bounded tool loop on an LLM whose tools run in the execution's sandbox. */
+const AgentNodeSchema = nodeSchema('agent', {
+  provider: NonEmptyString({ description: 'a provider name from the server config' }),
+  model: NonEmptyString(),
+  prompt: NonEmptyString({ description: 'the task' }),
+  system: Type.Optional(Type.String()),
+  tools: Type.Optional(
+    Type.Array(Type.Union(toolNames.map((name) => Type.Literal(name))), { uniqueItems: true }),
+  ),
+  maxSteps: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+  maxTokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+  onMaxSteps: Type.Optional(Type.Union([Type.Literal('fail'), Type.Literal('finish')])),
+  temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
+  shellTimeout: Type.Optional(DurationString()),
+  toolOutputBytes: Type.Optional(Type.Integer({ minimum: 256, maximum: 1024 * 1024 })),
+});
+
+/*
+ * The `agent` executor: the model is called with the task and the tools; each tool call it makes
+ * runs in the sandbox and its result goes back to it, until it answers without tools. Steps
+ * (model calls) are bounded by `maxSteps`, tokens over all steps by `maxTokens`, time by the
+ * node's timeout. Usage is summed over the steps and priced as an `llm` node's.
+ */
+type AgentConfig = Static<typeof AgentNodeSchema>;
+
+const defaultMaxSteps = 20;
+const defaultTokenBudget = 200_000;
+/** Output tokens asked per step (Anthropic requires a value), never more than the budget left. */
+const stepOutputTokens = 4096;
+const defaultShellTimeoutMs = 120_000;
+const defaultToolOutputBytes = 16 * 1024;
+/** A retryable provider failure is tried again this many times inside the loop. */
+const providerRetries = 2;
+const maxRetryWaitMs = 30_000;
+/** Per step in the `transcript` output: the answer or a tool result, cut to this many characters. */
+const transcriptChars = 500;
+const transcriptSteps = 50;
+
+interface TranscriptStep {
+  step: number;
+  text: string;
+  tools: { name: string; isError: boolean; result: string }[];
+}
+
+async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> {
+  const node = ctx.node;
+  const target = resolveProvider(ctx, node.provider);
+  if ('failed' in target) return target.failed;
+  const shellTimeoutMs =
+    node.shellTimeout === undefined ? defaultShellTimeoutMs : parseDuration(node.shellTimeout);
+  if (shellTimeoutMs === undefined)
+    return fail(
+      'ERR_NODE_CONFIG',
+      `shell_timeout ${JSON.stringify(node.shellTimeout)} is not a duration`,
+    );
+  const limits: ToolLimits = {
+    shellTimeoutMs,
+    outputBytes: node.toolOutputBytes ?? defaultToolOutputBytes,
+  };
+  const tools: ToolName[] = node.tools ?? [...toolNames];
+  const maxSteps = node.maxSteps ?? defaultMaxSteps;
+  const budget = node.maxTokens ?? defaultTokenBudget;
+  if (ctx.signal.aborted) return cancelled(ctx.signal);
+
+  const startedAt = performance.now();
+  const remainingMs = () =>
+    ctx.timeoutMs === undefined ? undefined : ctx.timeoutMs - (performance.now() - startedAt);
+  const label = `${node.provider}/${node.model}`;
+  const messages: ChatMessage[] = [{ role: 'user', content: node.prompt }];
+  const transcript: TranscriptStep[] = [];
+  let promptTokens = 0;
+  let completionTokens = 0;
+  let runtimeSeconds = 0;
+  let toolCalls = 0;
+  let sandbox: Sandbox | undefined;
+  let env: Record<string, string> = {};
+
+  const usage = (): NodeUsage => ({
+    model: node.model,
+    promptTokens,
+    completionTokens,
+    ...(runtimeSeconds > 0 && { runtimeSeconds }),
+  });
+  const outputs = (answer: string, steps: number, finishReason: string | null) => ({
+    answer,
+    steps,
+    toolCalls,
+    transcript: transcript.slice(-transcriptSteps),
+    usage: { promptTokens, completionTokens },
+    model: node.model,
+    finishReason,
+  });
+  const timedOut = () =>
+    fail('ERR_NODE_TIMEOUT', `agent timed out after ${formatMs(ctx.timeoutMs ?? 0)}`, {
+      usage: usage(),
+    });
+
+  for (let step = 1; ; step++) {
+    const left = budget - promptTokens - completionTokens;
+    if (left <= 0) {
+      return fail(
+        'ERR_AGENT_TOKEN_BUDGET',
+        `agent used its max_tokens of ${budget} in ${step - 1} step(s) before it finished`,
+        { usage: usage(), outputs: outputs('', step - 1, 'token_budget') },
+      );
+    }
+    const outcome = await callWithRetries(ctx, target, label, remainingMs, {
+      model: node.model,
+      messages,
+      maxTokens: Math.min(stepOutputTokens, left),
+      ...(node.system !== undefined && { system: node.system }),
+      ...(node.temperature !== undefined && { temperature: node.temperature }),
+      ...(tools.length > 0 && { tools: tools.map((name) => toolSpecs[name]) }),
+    });
+    if ('failed' in outcome) {
+      const failed = outcome.failed;
+      return failed.status === 'failed' ? { ...failed, usage: usage() } : failed;
+    }
+    const { completion } = outcome;
+    promptTokens += completion.promptTokens ?? 0;
+    completionTokens += completion.completionTokens ?? 0;
+    const calls = completion.toolCalls;
+    ctx.log(
+      'system',
+      `agent step ${step}/${maxSteps}: ${label} → ${outcome.status} (${outcome.ms} ms), ${completion.promptTokens ?? '?'} prompt + ${completion.completionTokens ?? '?'} completion tokens, ${calls.length} tool call(s)`,
+    );
+    const record: TranscriptStep = { step, text: cut(completion.text), tools: [] };
+    transcript.push(record);
+    const used = promptTokens + completionTokens;
+    if (used > budget) {
+      return fail(
+        'ERR_AGENT_TOKEN_BUDGET',
+        `agent used ${used} tokens in ${step} step(s), over its max_tokens of ${budget}`,
+        { usage: usage(), outputs: outputs(completion.text, step, 'token_budget') },
+      );
+    }
+    if (calls.length === 0) {
+      return {
+        status: 'succeeded',
+        outputs: outputs(completion.text, step, completion.finishReason),
+        usage: usage(),
+      };
+    }
+    if (step >= maxSteps) {
+      ctx.log(
+        'system',
+        `agent reached max_steps (${maxSteps}) with ${calls.length} tool call(s) not run`,
+      );
+      if (node.onMaxSteps === 'finish') {
+        return {
+          status: 'succeeded',
+          outputs: outputs(completion.text, step, 'max_steps'),
+          usage: usage(),
+        };
+      }
+      return fail(
+        'ERR_AGENT_MAX_STEPS',
+        `agent reached max_steps (${maxSteps}) and the model still asks for tools`,
+        { usage: usage(), outputs: outputs(completion.text, step, 'max_steps') },
+      );
+    }
+
+    messages.push({ role: 'assistant', content: completion.text, toolCalls: calls });
+    const results: ToolResult[] = [];
+    for (const call of calls) {
+      toolCalls++;
+      const name = tools.find((t) => t === call.name);
+      if (name === undefined) {
+        const content = `error: unknown tool ${JSON.stringify(call.name)} (available: ${tools.join(', ')})`;
+        ctx.log('system', `agent tool ${call.name}: unknown tool`);
+        results.push({ id: call.id, content, isError: true });
+        record.tools.push({ name: call.name, isError: true, result: cut(content) });
+        continue;
+      }
+      if (sandbox === undefined) {
+        // The execution's environment is made on the first tool call, as for a command node.
+        sandbox = await ctx.sandbox();
+        env = toolEnv(ctx, sandbox, node.env);
+      }
+      const ran = await runTool(ctx, sandbox, env, name, call.input, limits, remainingMs());
+      runtimeSeconds += ran.seconds;
+      ctx.log(
+        'system',
+        `agent tool ${name}(${shortArgs(call.input)}) → ${ran.isError ? 'error, ' : ''}${ran.summary}`,
+      );
+      if (ran.stopped === 'timeout') return timedOut();
+      if (ran.stopped === 'cancelled') return cancelled(ctx.signal, { usage: usage() });
+      results.push({ id: call.id, content: ran.content, isError: ran.isError });
+      record.tools.push({ name, isError: ran.isError, result: cut(ran.content) });
+    }
+    messages.push({ role: 'tool', results });
+  }
+}
+
+/** One step's call, a retryable failure (429, 5xx, network, unreadable body) tried again. */
+async function callWithRetries(
+  ctx: ExecContext<AgentConfig>,
+  target: Exclude<ReturnType<typeof resolveProvider>, { failed: ExecResult }>,
+  label: string,
+  remainingMs: () => number | undefined,
+  request: Parameters<typeof chat>[2],
+): Promise<ChatOutcome> {
+  for (let retry = 0; ; retry++) {
+    const left = remainingMs();
+    if (left !== undefined && left <= 0) {
+      return {
+        failed: fail('ERR_NODE_TIMEOUT', `agent timed out after ${formatMs(ctx.timeoutMs ?? 0)}`),
+      };
+    }
+    const outcome = await chat(ctx, target, request, label, {
+      timeoutMs: left,
+      signal: ctx.signal,
+    });
+    if (!('failed' in outcome)) return outcome;
+    const error = outcome.failed.status === 'failed' ? outcome.failed.error : undefined;
+    const transient =
+      error !== undefined &&
+      error.retryable &&
+      (error.code === 'ERR_LLM_STATUS' ||
+        error.code === 'ERR_LLM_NETWORK' ||
+        error.code === 'ERR_LLM_RESPONSE');
+    if (!transient || retry >= providerRetries) return outcome;
+    const waitMs = Math.min(error.retryAfterMs ?? 500 * 2 ** retry, maxRetryWaitMs);
+    const after = remainingMs();
+    if (after !== undefined && waitMs >= after) return outcome;
+    ctx.log('system', `agent: ${error.message}; trying again in ${formatMs(waitMs)}`);
+    try {
+      await sleep(waitMs, undefined, { signal: ctx.signal });
+    } catch {
+      return { failed: cancelled(ctx.signal) };
+    }
+  }
+}
+
+function cut(text: string): string {
+  return text.length > transcriptChars ? `${text.slice(0, transcriptChars)}…` : text;
+}
+
+/** The tool's arguments for a log line: each value shown briefly. */
+function shortArgs(input: unknown): string {
+  if (typeof input !== 'object' || input === null) return JSON.stringify(input) ?? '';
+  return Object.entries(input)
+    .map(([key, value]) => {
+      const text = typeof value === 'string' ? value : JSON.stringify(value);
+      const flat = (text ?? '').replace(/\s+/g, ' ');
+      return `${key}=${JSON.stringify(flat.length > 60 ? `${flat.slice(0, 60)}…` : flat)}`;
+    })
+    .join(', ');
+}
+
+export const agentNode = defineNodeType({
+  type: 'agent',
+  schema: AgentNodeSchema,
+  description:
+    "Runs a bounded tool loop on an LLM; its tools (shell, read_file, write_file, list_files) run in the execution's sandbox.",
+  outputs: [
+    { name: 'answer', type: 'string', description: "the model's final answer" },
+    { name: 'steps', type: 'int', description: 'model calls made' },
+    { name: 'toolCalls', type: 'int', description: 'tool calls made' },
+    {
+      name: 'transcript',
+      type: 'list',
+      description:
+        'per step (the last 50): `{step, text, tools: [{name, isError, result}]}`, texts cut at 500 characters',
+    },
+    {
+      name: 'usage',
+      type: 'map',
+      description: '`promptTokens` and `completionTokens` over all steps',
+    },
+    { name: 'model', type: 'string', description: 'the model called' },
+    {
+      name: 'finishReason',
+      type: 'string',
+      description: "the provider's last finish reason, or `max_steps` (`on_max_steps: finish`)",
+    },
+  ],
+  check: (node, ctx) => providerProblems(node, ctx),
+  execute: executeAgent,
+});
