@@ -15,7 +15,6 @@ import type { NodeCatalog, NodeRules } from './node-rules.ts';
 /** The names every expression in a node sees (engine/draft.ts `expressionContext`). */
 const executionNames = ['params', 'vars', 'nodes', 'execution', 'trigger'] as const;
 
-
 /**
  * Why `secrets` cannot be read where the engine decides: it renders and evaluates these itself
  * and never holds a secret's value (src/worker/run-node.ts opens them for the executor alone).
@@ -114,7 +113,11 @@ function visit(node: Ast, bound: ReadonlySet<string>, out: ExpressionNames): voi
       const [target, key] = node.args as [Ast, Ast];
       const literal = key.op === 'value' && typeof key.args === 'string' ? key.args : undefined;
       if (isFree(target, 'nodes', bound) && literal !== undefined) out.nodes.add(literal);
-      if (isFree(target, 'secrets', bound) && literal !== undefined && secretNamePattern.test(literal)) {
+      if (
+        isFree(target, 'secrets', bound) &&
+        literal !== undefined &&
+        secretNamePattern.test(literal)
+      ) {
         out.secrets.add(literal);
         out.roots.add('secrets');
         return;
