@@ -15,6 +15,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { eventually } from '../helpers/eventually.ts';
 import { after, before, describe, it } from '../helpers/suite.ts';
 import {
   type DialectPlace,
@@ -71,7 +72,8 @@ function databaseFlags(place: DialectPlace): string[] {
   return flags;
 }
 
-function start(place: DialectPlace, config: Partial<Config>): Promise<Switchyard> {
+/** A server on the place's database; with `worker`, it runs executions too. */
+function start(place: DialectPlace, config: Partial<Config>, worker = false): Promise<Switchyard> {
   return composeSwitchyard({
     config: {
       ...defaultConfig,
@@ -79,11 +81,11 @@ function start(place: DialectPlace, config: Partial<Config>): Promise<Switchyard
       databaseUrl: place.databaseUrl,
       adminToken,
       logLevel: 'silent',
-      workerConcurrency: 0,
+      workerConcurrency: worker ? 2 : 0,
       drainTimeoutMs: 0,
       ...config,
     },
-    startWorker: false,
+    startWorker: worker,
     ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
     ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
   });
@@ -294,11 +296,46 @@ for (const dialect of dialectNames) {
           start(place, { secretsKey: keyA.toString('base64') }),
           /is not the key this database's secrets are sealed with/,
         );
-        const next = await start(place, {
-          secretsKey: keyB.toString('base64'),
-          egressAllow: ['127.0.0.1'],
-        });
+        const next = await start(
+          place,
+          { secretsKey: keyB.toString('base64'), egressAllow: ['127.0.0.1'] },
+          true,
+        );
         try {
+          // Runs keep working: a command gets the value opened with the new key.
+          const uses = await call(next, 'POST', '/api/v1/workflows', {
+            name: 'uses-token',
+            graph: {
+              nodes: [
+                {
+                  id: 'check',
+                  type: 'command',
+                  run: 'test "$T" = tok-1 && echo token-ok',
+                  env: { T: '${{ secrets.TOKEN }}' },
+                },
+              ],
+            },
+          });
+          assert.equal(uses.statusCode, 201, uses.body);
+          const usesId = uses.json<{ id: string }>().id;
+          const run = await call(next, 'POST', `/api/v1/workflows/${usesId}/run`, {});
+          assert.equal(run.statusCode, 202, run.body);
+          const runId = run.json<{ id: string }>().id;
+          const ended = await eventually('the run after the rotation to end', async () => {
+            const d = await call(next, 'GET', `/api/v1/workflows/${usesId}/executions/${runId}`);
+            const status = d.json<{ status: string }>().status;
+            return ['succeeded', 'failed'].includes(status)
+              ? d.json<{ status: string }>()
+              : undefined;
+          });
+          assert.equal(ended.status, 'succeeded', JSON.stringify(ended));
+          const logs = await call(
+            next,
+            'GET',
+            `/api/v1/workflows/${usesId}/executions/${runId}/logs`,
+          );
+          assert.match(logs.body, /token-ok/);
+
           // Inbound: the hook's secret still verifies; another does not.
           const ok = await deliver(next, hook.id, hook.secret);
           assert.equal(ok.statusCode, 202, ok.body);
