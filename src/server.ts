@@ -96,6 +96,23 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     ...(opts.sqlitePath !== undefined && { sqlitePath: opts.sqlitePath }),
     ...(opts.pgSchema !== undefined && { pgSchema: opts.pgSchema }),
   });
+  // PostgreSQL: the worker gets connections of its own, so API requests (a `POST /run` above
+  // all) do not queue behind its decisions; SQLite has one writer either way.
+  const workerDatabase =
+    database.dialect === 'postgres'
+      ? await openDatabase({
+          databaseUrl: config.databaseUrl,
+          dataDir: config.dataDir,
+          ...(opts.pgSchema !== undefined && { pgSchema: opts.pgSchema }),
+        }).catch(async (err: unknown) => {
+          await database.close();
+          throw err;
+        })
+      : database;
+  const closeDatabases = async (): Promise<void> => {
+    if (workerDatabase !== database) await workerDatabase.close();
+    await database.close();
+  };
   if (config.databaseUrl === '') {
     const file = opts.sqlitePath ?? path.join(config.dataDir, 'switchyard.db');
     // SQLite creates its -wal and -shm files with the database file's mode.
@@ -153,7 +170,8 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       llmBaseUrls: Object.values(config.llmProviders).map((p) => p.baseUrl),
     });
     const worker = new Worker({
-      database,
+      database: workerDatabase,
+      apiDatabase: database,
       clock,
       config,
       artifacts,
@@ -290,12 +308,12 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         await rules.stop();
         await egress.close();
         await broker.close();
-        await database.close();
+        await closeDatabases();
       },
     };
   } catch (err) {
     await stopStreams();
-    await database.close();
+    await closeDatabases();
     throw err;
   }
 }

@@ -12,7 +12,7 @@ import type { ConcurrencyPolicy } from '../definition/index.ts';
 import { AppError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import * as concurrencySql from '../store/concurrency.ts';
-import type { Db } from '../store/db.ts';
+import type { Database, Db } from '../store/db.ts';
 import * as eventsSql from '../store/events.ts';
 import { nodeStateRows, writeNodeStates } from '../store/execution-nodes.ts';
 import * as executionsSql from '../store/executions.ts';
@@ -46,9 +46,11 @@ export interface NewExecution {
 export async function createExecution(
   ctx: WorkerContext,
   spec: NewExecution,
+  /** Where to write (an API request's: its own pool, not queued behind the worker's writes). */
+  database: Database = ctx.db,
 ): Promise<ExecutionRow> {
   const lease = ctx.room() > 0;
-  const { row, task } = await ctx.db.transaction(async (trx) => {
+  const { row, task } = await database.transaction(async (trx) => {
     const queued = spec.concurrency ? await admit(ctx, trx, spec.concurrency) : undefined;
     const r = await insertExecution(ctx, trx, spec, lease && queued === undefined, queued);
     // Queued behind others while a slot is free (a version with a larger max, or a start that

@@ -40,7 +40,13 @@ import { taskEvent } from './task-events.ts';
 export type { NewExecution } from './create-execution.ts';
 
 export interface WorkerOptions {
+  /** The worker's own connections (its decisions, claims, heartbeats, logs). */
   database: Database;
+  /**
+   * Where executions started through the API are written (default `database`): on PostgreSQL a
+   * pool of their own, so a `POST /run` does not queue behind the worker's writes.
+   */
+  apiDatabase?: Database;
   clock: Clock;
   config: Config;
   /** Hands out the environments nodes run in. */
@@ -78,6 +84,7 @@ export type EndListener = (eventId: string) => void;
 export class Worker {
   readonly workerId: string;
   private readonly db: Database;
+  private readonly apiDatabase: Database;
   private readonly clock: Clock;
   private readonly config: Config;
   private readonly broker: RuntimeBroker;
@@ -109,6 +116,7 @@ export class Worker {
 
   constructor(opts: WorkerOptions) {
     this.db = opts.database;
+    this.apiDatabase = opts.apiDatabase ?? opts.database;
     this.broker = opts.broker;
     this.clock = opts.clock;
     this.config = opts.config;
@@ -206,7 +214,7 @@ export class Worker {
 
   /** Creates an execution in its own transaction (see create-execution.ts). */
   createExecution(spec: NewExecution): Promise<ExecutionRow> {
-    return createExecution(this.ctx, spec);
+    return createExecution(this.ctx, spec, this.apiDatabase);
   }
 
   /** Inserts a pending execution and its start task inside `trx` (leased to this worker with `lease`). */
