@@ -82,6 +82,11 @@ export class TokenService {
     input: { name: string; permissions: readonly Permission[]; expiresAt?: string },
     actor: string,
   ): Promise<CreatedToken> {
+    if (input.expiresAt !== undefined && Date.parse(input.expiresAt) <= this.clock.now().getTime())
+      throw new AppError('ERR_VALIDATION', {
+        message: 'The token would be expired already.',
+        details: [{ path: 'body.expiresAt', message: `${input.expiresAt} is not in the future` }],
+      });
     const secret = newSecret();
     const row = await this.insert(
       input.name,

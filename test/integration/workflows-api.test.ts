@@ -405,14 +405,31 @@ for (const dialect of dialectNames) {
       assert.equal(res.statusCode, 401);
       assert.equal((await h.call('DELETE', '/api/v1/tokens/tok_missing')).statusCode, 404);
 
-      const expired = (
+      // A token that would be expired already is refused.
+      res = await h.call('POST', '/api/v1/tokens', {
+        name: 'old',
+        permissions: ['workflows.read'],
+        expiresAt: '2000-01-01T00:00:00Z',
+      });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(res.json().code, 'ERR_VALIDATION');
+      assert.match(res.body, /body\.expiresAt/);
+      // One that expires is refused from then on.
+      const expiring = (
         await h.call('POST', '/api/v1/tokens', {
-          name: 'old',
+          name: 'soon',
           permissions: ['workflows.read'],
-          expiresAt: '2000-01-01T00:00:00Z',
+          expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
         })
       ).json();
-      res = await h.call('GET', '/api/v1/workflows', undefined, { token: expired.token });
+      res = await h.call('GET', '/api/v1/workflows', undefined, { token: expiring.token });
+      assert.equal(res.statusCode, 200);
+      await h.yard.database.db
+        .updateTable('tokens')
+        .set({ expires_at: '2000-01-01T00:00:00.000Z' })
+        .where('id', '=', expiring.id)
+        .execute();
+      res = await h.call('GET', '/api/v1/workflows', undefined, { token: expiring.token });
       assert.equal(res.statusCode, 401);
     });
 
