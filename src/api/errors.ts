@@ -19,13 +19,21 @@ const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_ASYNC_CONSTRAINT: 'ERR_BAD_REQUEST',
 };
 
+/** The message of a failed schema validation, by what failed it. */
+const validationMessages: Record<string, string> = {
+  body: 'The request body is invalid.',
+  querystring: 'The query string is invalid.',
+  params: 'The path parameters are invalid.',
+  headers: 'The request headers are invalid.',
+};
+
 /** Converts a thrown value into an AppError with the right code. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const fe = err as Partial<FastifyError> & { validationContext?: string };
   if (fe && Array.isArray(fe.validation)) {
     return new AppError('ERR_VALIDATION', {
-      message: `The request ${fe.validationContext ?? 'input'} is invalid.`,
+      message: validationMessages[fe.validationContext ?? ''] ?? 'The request is invalid.',
       details: ajvDetails(fe.validation, fe.validationContext ?? 'body'),
     });
   }

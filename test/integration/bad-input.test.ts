@@ -21,6 +21,8 @@ interface Case {
   code: string;
   /** A detail path the answer must name. */
   path?: RegExp;
+  /** What the answer's message must say. */
+  message?: RegExp;
 }
 
 const node = (id: string, extra: Record<string, unknown> = {}) => ({ id, type: 'noop', ...extra });
@@ -448,6 +450,7 @@ const cases: Case[] = [
     url: '/api/v1/workflows?limit=abc',
     status: 400,
     code: 'ERR_VALIDATION',
+    message: /^The query string is invalid\.$/,
   },
   {
     name: 'limit too large',
@@ -609,6 +612,7 @@ for (const dialect of dialectNames) {
             err.details.some((d: { path: string }) => c.path!.test(d.path)),
             JSON.stringify(err.details),
           );
+        if (c.message) assert.match(err.error, c.message);
       });
     }
 
