@@ -13,13 +13,16 @@ import { cancelled, errorMessage, fail, formatMs, watchAttempt } from './errors.
 import { LineSplitter } from './line-splitter.ts';
 import { parseOutputFile } from './output-file.ts';
 import type { ExecContext, ExecResult, NodeUsage } from './executor.ts';
-import { defineNodeType } from './node-type.ts';
+import { defineNodeType, type NodeCheckContext } from './node-type.ts';
+import type { ErrorDetail } from '../errors.ts';
 
 /** A shell command run in the execution's runtime (or in a sidecar `image`). */
 const CommandNodeSchema = nodeSchema('command', {
   run: NonEmptyString({ description: 'the script, run by `shell`' }),
   shell: Type.Optional(NonEmptyString({ description: 'default: sh -e' })),
-  workingDir: Type.Optional(NonEmptyString({ description: 'relative to /workspace' })),
+  workingDir: Type.Optional(
+    NonEmptyString({ description: 'relative to the workspace, or absolute under /workspace' }),
+  ),
   image: Type.Optional(
     NonEmptyString({ description: 'run in a sidecar container from this image' }),
   ),
@@ -49,7 +52,7 @@ async function executeCommand(ctx: ExecContext<CommandConfig>): Promise<ExecResu
   if (ctx.signal.aborted) return cancelled(ctx.signal);
   // The execution's environment is made on the first node that runs a process.
   const sandbox = await ctx.sandbox();
-  const cwd = await resolveWorkingDir(sandbox.hostWorkspace, node.workingDir);
+  const cwd = await resolveWorkingDir(sandbox.hostWorkspace, sandbox.workspace, node.workingDir);
   if ('error' in cwd) return fail('ERR_NODE_CONFIG', cwd.error);
 
   let outputFile: string;
@@ -129,17 +132,55 @@ function shellArgv(shell: string | undefined, run: string): string[] | undefined
   return [...parts, '-c', run];
 }
 
+/** Where the workspace is as the docs name it, whatever the runtime mounts it as. */
+const documentedWorkspace = '/workspace';
+
+/**
+ * `workingDir` relative to the workspace: as given, or an absolute path under `/workspace` (or
+ * under the path the sandbox mounts the workspace at) made relative; undefined when absolute
+ * anywhere else.
+ */
+function workspaceRelative(workingDir: string, mountedAt: string): string | undefined {
+  if (!path.posix.isAbsolute(workingDir)) return workingDir;
+  for (const root of [documentedWorkspace, mountedAt]) {
+    const rel = path.posix.relative(root, path.posix.normalize(workingDir));
+    if (rel === '' || (rel !== '..' && !rel.startsWith('../'))) return rel === '' ? '.' : rel;
+  }
+  return undefined;
+}
+
+/**
+ * Save-time: a literal `workingDir` that is absolute outside `/workspace`, or climbs out of the
+ * workspace, is refused before any run (a templated one is judged when the node runs).
+ */
+function checkWorkingDir(node: CommandConfig, ctx: NodeCheckContext): ErrorDetail[] {
+  const dir = node.workingDir;
+  if (dir === undefined || dir.includes('${{')) return [];
+  const rel = workspaceRelative(dir, documentedWorkspace);
+  const message =
+    rel === undefined
+      ? `${JSON.stringify(dir)} must be relative to the workspace or under ${documentedWorkspace}`
+      : path.posix.normalize(rel).split('/')[0] === '..'
+        ? `${JSON.stringify(dir)} leaves the workspace`
+        : undefined;
+  return message === undefined ? [] : [{ path: ctx.field('workingDir'), message }];
+}
+
 /** The absolute working directory inside the workspace, or why `workingDir` is refused. */
 async function resolveWorkingDir(
   workspace: string,
-  workingDir: string | undefined,
+  mountedAt: string,
+  given: string | undefined,
 ): Promise<{ path: string } | { error: string }> {
-  if (workingDir === undefined || workingDir === '' || workingDir === '.') {
+  if (given === undefined || given === '' || given === '.') {
     return { path: workspace };
   }
-  const shown = JSON.stringify(workingDir);
-  if (path.isAbsolute(workingDir)) {
-    return { error: `workingDir ${shown} must be relative to the workspace` };
+  const shown = JSON.stringify(given);
+  const workingDir = workspaceRelative(given, mountedAt);
+  if (workingDir === undefined) {
+    return {
+      error: `workingDir ${shown} must be relative to the workspace or under ${documentedWorkspace}`,
+    };
   }
   const resolved = path.resolve(workspace, workingDir);
   if (!isInside(workspace, resolved)) {
@@ -352,5 +393,6 @@ export const commandNode = defineNodeType({
   // Only as environment variables: a value on the command line would be seen by every process
   // of the machine that can list processes.
   secretFields: ['env'],
+  check: checkWorkingDir,
   execute: executeCommand,
 });

@@ -271,6 +271,18 @@ describe('node types', () => {
       ['graph.nodes[2].until', 'graph.nodes[0]', 'graph.nodes[1]'],
     ],
     [
+      'a command runs inside the workspace: relative, or absolute under /workspace',
+      [
+        { id: 'a', type: 'command', run: 'true', workingDir: '/workspace/src' },
+        { id: 'b', type: 'command', run: 'true', workingDir: 'src/../lib' },
+        { id: 'c', type: 'command', run: 'true', workingDir: '${{ params.dir }}' },
+        { id: 'd', type: 'command', run: 'true', workingDir: '/tmp' },
+        { id: 'e', type: 'command', run: 'true', workingDir: '../up' },
+        { id: 'f', type: 'command', run: 'true', workingDir: '/workspace/../etc' },
+      ],
+      ['graph.nodes[3].workingDir', 'graph.nodes[4].workingDir', 'graph.nodes[5].workingDir'],
+    ],
+    [
       'workflow names its child',
       [{ id: 'w', type: 'workflow', workflow: '', version: 0, wait: 'yes' }],
       ['graph.nodes[0].workflow', 'graph.nodes[0].version', 'graph.nodes[0].wait'],

@@ -95,7 +95,20 @@ describe('command executor', () => {
       await fixture.dispose();
     }
 
-    for (const workingDir of ['..', '../elsewhere', 'a/../../b', '/tmp']) {
+    // An absolute path under /workspace (the documented root, whatever the runtime mounts the
+    // workspace as) is the same directory.
+    for (const workingDir of ['/workspace/sub/dir', '/workspace/sub/./dir/']) {
+      const f = await createExecFixture(command('pwd', { workingDir }));
+      try {
+        await mkdir(path.join(f.workspace, 'sub/dir'), { recursive: true });
+        succeeded(await f.run());
+        assert.deepEqual(f.text('stdout'), [path.join(f.workspace, 'sub/dir')], workingDir);
+      } finally {
+        await f.dispose();
+      }
+    }
+
+    for (const workingDir of ['..', '../elsewhere', 'a/../../b', '/tmp', '/workspace/../etc']) {
       const { result, fixture: f } = await runNode(command('echo should-not-run', { workingDir }));
       const error = failed(result);
       assert.equal(error.code, 'ERR_NODE_CONFIG', workingDir);
