@@ -13,7 +13,8 @@ export interface RetryPolicy {
   jitter: number;
 }
 
-const defaultRetryPolicy: RetryPolicy = {
+/** The defaults (docs/workflow-yaml.md and docs/engine.md show them; a test checks both). */
+export const defaultRetryPolicy: RetryPolicy = {
   maxAttempts: 1,
   backoff: 'exponential',
   initialIntervalMs: 1000,
