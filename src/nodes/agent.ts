@@ -19,7 +19,7 @@ import {
   chat,
   resolveProvider,
 } from './llm-api.ts';
-import { providerProblems } from './llm.ts';
+import { providerProblems, unpricedWarnings } from './llm.ts';
 import { defineNodeType } from './node-type.ts';
 
 /** A bounded tool loop on an LLM whose tools run in the execution's sandbox. */
@@ -278,5 +278,6 @@ export const agentNode = defineNodeType({
     },
   ],
   check: (node, ctx) => providerProblems(node, ctx),
+  warnings: unpricedWarnings,
   execute: executeAgent,
 });

@@ -205,28 +205,64 @@ export const llmNode = defineNodeType({
     ...providerProblems(node, ctx),
     ...schemaProblems(node, ctx),
   ],
+  warnings: unpricedWarnings,
   secretFields: ['prompt', 'system', 'messages'],
   execute: executeLlm,
 });
 
 /**
- * The run-time rule of executeLlm, at save time: the provider is a key of the server's
- * `llmProviders` (there is no default provider). A templated name is known only at run time.
+ * The run-time rules of the `llm` and `agent` nodes, at save time: the provider (or, without
+ * `provider:`, the server's default) is configured, and a provider that lists its `models` has
+ * the node's. A templated name is known only at run time.
  */
 export function providerProblems(node: GraphNode, ctx: NodeCheckContext): ErrorDetail[] {
   const configured = ctx.server.llmProviders;
-  const provider = node.provider;
-  if (configured === undefined || typeof provider !== 'string' || provider.includes('${{'))
-    return [];
-  if (configured.includes(provider)) return [];
+  if (configured === undefined) return [];
   const known =
     configured.length === 0
       ? 'none are configured; set llmProviders or SWITCHYARD_LLM_PROVIDERS'
       : `configured: ${configured.join(', ')}`;
+  const named = node.provider;
+  if (named === undefined && ctx.server.defaultLlmProvider === undefined) {
+    return [
+      {
+        path: ctx.path,
+        message: `names no provider and this server has no default LLM provider (${known}; set default: true on one)`,
+      },
+    ];
+  }
+  const provider = typeof named === 'string' ? named : ctx.server.defaultLlmProvider;
+  if (typeof provider !== 'string' || provider.includes('${{')) return [];
+  if (!configured.includes(provider)) {
+    return [
+      {
+        path: ctx.field('provider'),
+        message: `unknown LLM provider ${quote(provider)} on this server (${known})`,
+      },
+    ];
+  }
+  const models = ctx.server.llmModels?.[provider];
+  const model = node.model;
+  if (models === undefined || typeof model !== 'string' || model.includes('${{')) return [];
+  if (models.includes(model)) return [];
   return [
     {
-      path: ctx.field('provider'),
-      message: `unknown LLM provider ${quote(provider)} on this server (${known})`,
+      path: ctx.field('model'),
+      message: `unknown model ${quote(model)} for LLM provider ${quote(provider)} (its models: ${models.join(', ')})`,
+    },
+  ];
+}
+
+/** A model `modelPrices` does not price: its tokens are counted but cost nothing (`unpriced`). */
+export function unpricedWarnings(node: GraphNode, ctx: NodeCheckContext): ErrorDetail[] {
+  const priced = ctx.server.pricedModels;
+  const model = node.model;
+  if (priced === undefined || typeof model !== 'string' || model.includes('${{')) return [];
+  if (priced.includes(model)) return [];
+  return [
+    {
+      path: ctx.field('model'),
+      message: `model ${quote(model)} has no price in modelPrices: its tokens are counted, its cost is marked unpriced, not $0`,
     },
   ];
 }
