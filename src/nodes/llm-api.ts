@@ -51,7 +51,7 @@ export interface ChatRequest {
   stream?: StreamSink;
 }
 
-export interface StreamSink {
+interface StreamSink {
   onText(delta: string): void;
 }
 
