@@ -101,7 +101,7 @@ export interface LlmProviderSetting {
    * a server with a single provider uses that one without it.
    */
   default?: boolean;
-  /** Longest one call may take (a duration: `60s`, `2m`); a call past it is retried. Default 120s. */
+  /** Longest one call may take (a duration: `60s`, `2m`); a call past it is retried. Default 5m. */
   timeout?: string;
   /** Most calls this server process has open to the provider at once; unset: no cap. */
   maxConcurrency?: number;

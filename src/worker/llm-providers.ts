@@ -6,7 +6,7 @@ import { CallSlots } from '../nodes/call-slots.ts';
 import type { LlmProvider } from '../nodes/executor.ts';
 
 /** Longest one provider call may take when its `timeout` is unset. */
-const defaultLlmTimeoutMs = 120_000;
+const defaultLlmTimeoutMs = 300_000;
 
 /**
  * The configured LLM providers as executors see them, made once per worker: the call slots of a

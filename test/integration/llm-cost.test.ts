@@ -165,3 +165,48 @@ for (const dialect of dialectNames) {
     });
   });
 }
+
+describe('maxConcurrency through the worker (sqlite)', () => {
+  let h: Harness;
+  let llm: FakeLlm;
+  before(async () => {
+    llm = await startFakeLlm();
+    h = await startHarness('sqlite', {
+      config: {
+        llmProviders: {
+          capped: { kind: 'openai', baseUrl: `${llm.url}/v1`, maxConcurrency: 1 },
+          free: { kind: 'openai', baseUrl: `${llm.url}/v1` },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await h?.close();
+    await llm?.close();
+  });
+
+  it("one provider's calls wait for its slots across nodes; another provider's do not", async () => {
+    for (const [provider, expected] of [
+      ['capped', 1],
+      ['free', 3],
+    ] as const) {
+      const wf = await createWorkflow(h, {
+        name: `three-asks-${provider}`,
+        graph: {
+          nodes: ['a', 'b', 'c'].map((id) => ({
+            id,
+            type: 'llm',
+            provider,
+            model: 'm',
+            prompt: `question ${id}`,
+          })),
+        },
+      });
+      llm.script([1, 2, 3].map(() => ({ text: 'ok', holdMs: 300 })));
+      const done = await runAndWait(h, wf.id, ['succeeded', 'failed']);
+      assert.equal(done.status, 'succeeded', JSON.stringify(done));
+      assert.equal(llm.requests.length, 3);
+      assert.equal(llm.maxOpen, expected, provider);
+    }
+  });
+});
