@@ -2,8 +2,10 @@
  * The wire formats of the LLM providers, shared by the `llm` and `agent` nodes: a chat request
  * in one shape (messages, optional tools and tool results) turned into an OpenAI-compatible
  * `/chat/completions` or an Anthropic `/v1/messages` body, the 2xx body read back into one
- * completion (text, tool calls, usage), and one exchange with its failures mapped to the node
- * error codes (429/5xx and network errors retryable).
+ * completion (text, tool calls, usage) — or a streamed answer read event by event — and the
+ * provider layer around each call: the default provider, the provider's timeout, its call slots
+ * (`maxConcurrency`) and in-place retries after `Retry-After` (`maxRetries`), failures mapped to
+ * the node error codes (429/5xx and network errors retryable).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecContext, ExecResult, LlmProvider } from './executor.ts';

@@ -44,14 +44,13 @@ const LlmNodeSchema = nodeSchema('llm', {
 });
 
 /*
- * The `llm` executor: one chat completion on a configured provider, OpenAI-compatible
- * (`/chat/completions`) or Anthropic (`/v1/messages`); token usage is reported for pricing.
+ * The `llm` executor: one streamed chat completion on a configured provider (the default one
+ * when the node names none), OpenAI-compatible (`/chat/completions`) or Anthropic
+ * (`/v1/messages`); the text goes to the log as it arrives, token usage is reported for pricing,
+ * and with `response_format: json` the answer is parsed and checked against `schema`.
  */
 type LlmConfig = Static<typeof LlmNodeSchema>;
 type Message = NonNullable<LlmConfig['messages']>[number];
-
-/** JSON Schemas of `schema:` fields; `format` is not checked (no format vocabulary here). */
-const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
 
 async function executeLlm(ctx: ExecContext<LlmConfig>): Promise<ExecResult> {
   const node = ctx.node;
@@ -144,7 +143,9 @@ function isSchemaObject(value: unknown): value is Record<string, unknown> {
 function compileSchema(schema: unknown): ValidateFunction | string {
   if (!isSchemaObject(schema) && typeof schema !== 'boolean') return 'it must be an object';
   try {
-    return ajv.compile(schema);
+    // A validator of its own per schema: ajv keeps what it compiled, and refuses a second `$id`.
+    // `format` is not checked (no format vocabulary here).
+    return new Ajv({ allErrors: true, strict: false, validateFormats: false }).compile(schema);
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
   }
