@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { type Config, redactUrl } from './config.ts';
+import { defaultLlmProvider } from './config-settings.ts';
 import { defaultDefinitionLimits } from './definition/index.ts';
 import { createEgressClients } from './egress/dispatcher.ts';
 import { parseEgressAllow } from './egress/ranges.ts';
@@ -121,6 +122,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
   }
   let stopStreams = async (): Promise<void> => {};
   try {
+    const fallbackProvider = defaultLlmProvider(config.llmProviders);
     const limits = {
       ...defaultDefinitionLimits,
       maxNodes: config.maxGraphNodes,
@@ -128,6 +130,13 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       maxYamlAliases: config.maxYamlAliases,
       allowHostNetwork: config.allowHostNetwork,
       llmProviders: Object.keys(config.llmProviders),
+      llmModels: Object.fromEntries(
+        Object.entries(config.llmProviders).flatMap(([name, p]) =>
+          p.models === undefined ? [] : [[name, p.models]],
+        ),
+      ),
+      ...(fallbackProvider !== undefined && { defaultLlmProvider: fallbackProvider }),
+      pricedModels: Object.keys(config.modelPrices),
     };
     // Before anything runs: a server whose key does not open this database's secrets stops here.
     const secretsKey = loadSecretsKey({ secretsKey: config.secretsKey, dataDir: config.dataDir });

@@ -206,12 +206,16 @@ export function registerWorkflows(program: Command): void {
       let checked = await checkYaml(text);
       // What only the server knows (its settings) is checked there, when one answers.
       let serverNote: string | undefined;
+      let warnings: { path: string; message: string }[] = [];
       if (checked.ok && opts.local !== true) {
         const c = client();
         try {
-          await c.request('POST', '/api/v1/workflows/validate', {
-            text: { body: text, contentType: 'application/yaml' },
-          });
+          const answer = await c.request<{ warnings?: { path: string; message: string }[] }>(
+            'POST',
+            '/api/v1/workflows/validate',
+            { text: { body: text, contentType: 'application/yaml' } },
+          );
+          warnings = answer.warnings ?? [];
         } catch (err) {
           if (!(err instanceof CliError)) throw err;
           if (err.status === 422) {
@@ -237,6 +241,7 @@ export function registerWorkflows(program: Command): void {
                 name: checked.def.name,
                 nodes: checked.def.graph.nodes.length,
                 server: serverNote === undefined && opts.local !== true,
+                warnings,
               }
             : { valid: false, error: checked.message, problems: checked.problems },
         );
@@ -245,6 +250,7 @@ export function registerWorkflows(program: Command): void {
       }
       if (!checked.ok) throw invalid(opts.file, checked.message, checked.problems);
       if (serverNote !== undefined) note(serverNote);
+      for (const w of warnings) note(`warning: ${w.path}: ${w.message}`);
       say(
         `${opts.file}: valid (workflow ${checked.def.name}, ${checked.def.graph.nodes.length} nodes)`,
       );

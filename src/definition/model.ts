@@ -387,6 +387,12 @@ export interface DefinitionLimits {
    * is refused when a workflow is saved. Undefined (no server) does not judge.
    */
   llmProviders?: readonly string[];
+  /** Per provider that lists them, the models a node may name (`llmProviders.<name>.models`). */
+  llmModels?: Readonly<Record<string, readonly string[]>>;
+  /** The provider a node without `provider:` uses (`default: true`, or the only one). */
+  defaultLlmProvider?: string;
+  /** Models `modelPrices` prices: another model's tokens are a save-time warning. */
+  pricedModels?: readonly string[];
 }
 
 export const defaultDefinitionLimits: DefinitionLimits = {

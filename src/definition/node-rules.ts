@@ -28,6 +28,12 @@ export interface NodeCheckContext {
 interface ServerSettings {
   /** Names of the configured LLM providers (`llmProviders`); undefined: not known here. */
   llmProviders?: readonly string[] | undefined;
+  /** The models of the providers that list theirs (`llmProviders.<name>.models`). */
+  llmModels?: Readonly<Record<string, readonly string[]>> | undefined;
+  /** The provider nodes without `provider:` use; undefined: none (or not known here). */
+  defaultLlmProvider?: string | undefined;
+  /** Models with a price (`modelPrices`); undefined: not known here (no unpriced warnings). */
+  pricedModels?: readonly string[] | undefined;
 }
 
 /** A node type as validation sees it (a `NodeType` of src/nodes/ is one). */
@@ -40,6 +46,11 @@ export interface NodeRules {
    * on nodes that passed the schema, so fields have their declared types.
    */
   check?(node: GraphNode, ctx: NodeCheckContext): ErrorDetail[];
+  /**
+   * What is allowed but worth saying when the workflow is saved (an unpriced model): the save's
+   * `warnings[]`. Runs only on nodes that passed the schema.
+   */
+  warnings?(node: GraphNode, ctx: NodeCheckContext): ErrorDetail[];
   /**
    * Fields whose expressions may read `secrets.NAME`: fields the executor renders when the node
    * runs, where a value goes only where the type sends it (a command's `env`, an http node's

@@ -5,7 +5,7 @@
  * The cost is linear in the size of the input: each node is walked once, ids live in Maps and
  * Sets, cycles are found with one Tarjan pass.
  */
-import { AppError } from '../errors.ts';
+import { AppError, type ErrorDetail } from '../errors.ts';
 import type { NodeCatalog, NodeCheckContext, NodeRules } from './node-rules.ts';
 import { parseDuration } from './duration.ts';
 import { findCycles, normalizeGraph } from './graph.ts';
@@ -81,9 +81,10 @@ export function validateDefinitionParts(
   parts: DefinitionParts,
   limits: DefinitionLimits,
   types: NodeCatalog,
+  warnings: ErrorDetail[] = [],
 ): ValidatedParts {
   const problems = new ProblemList();
-  const result = checkParts(parts, limits, types, 'camel', problems);
+  const result = checkParts(parts, limits, types, 'camel', problems, warnings);
   throwIfInvalid(problems);
   return result;
 }
@@ -113,6 +114,8 @@ export function checkParts(
   types: NodeCatalog,
   style: KeyStyle,
   problems: ProblemList,
+  /** Gets what is allowed but worth saying (an unpriced model): `warnings[]` of a save. */
+  warnings: ErrorDetail[] = [],
 ): ValidatedParts {
   const paths = partPaths[style];
   const nodesPath = pathKey(paths.graph, 'nodes');
@@ -124,7 +127,7 @@ export function checkParts(
   ) {
     throw graphTooLarge(limits, nodesPath, parts.graph.nodes.length);
   }
-  const checker = new GraphChecker(limits, types, style, problems);
+  const checker = new GraphChecker(limits, types, style, problems, warnings);
   const result: ValidatedParts = {};
   if (parts.graph !== undefined) result.graph = checker.graph(parts.graph, paths.graph);
   const w = checker.walker;
@@ -212,6 +215,7 @@ class GraphChecker {
     private readonly types: NodeCatalog,
     private readonly style: KeyStyle,
     private readonly problems: ProblemList,
+    private readonly warnings: ErrorDetail[],
   ) {
     this.walker = {
       keys: style,
@@ -395,10 +399,17 @@ class GraphChecker {
         nodeIds: topIds,
         successors: record.kind === 'graph' ? new Set(successors.get(node.id) ?? []) : none,
         inline: record.kind === 'inline',
-        server: { llmProviders: this.limits.llmProviders },
+        server: {
+          llmProviders: this.limits.llmProviders,
+          llmModels: this.limits.llmModels,
+          defaultLlmProvider: this.limits.defaultLlmProvider,
+          pricedModels: this.limits.pricedModels,
+        },
       };
       for (const problem of record.spec.check(node, ctx))
         problems.add(problem.path, problem.message);
+      if (record.spec.warnings !== undefined)
+        this.warnings.push(...record.spec.warnings(node, ctx));
     }
     checkRetry(
       input.retry as RetryPolicyInput | undefined,

@@ -67,6 +67,8 @@ export function parseWorkflowYaml(
   text: string,
   limits: DefinitionLimits,
   types: NodeCatalog,
+  /** Gets what is allowed but worth saying (an unpriced model). */
+  warnings: ErrorDetail[] = [],
 ): WorkflowDefinition {
   const root = loadYaml(text, limits);
   const problems = new ProblemList();
@@ -116,6 +118,7 @@ export function parseWorkflowYaml(
     types,
     'snake',
     problems,
+    warnings,
   );
   throwIfInvalid(problems);
   return {

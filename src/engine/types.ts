@@ -35,6 +35,21 @@ export interface Cost {
   estimatedUsd: number;
   tokens: { prompt: number; completion: number };
   computeSeconds: number;
+  /**
+   * Tokens were spent on a model `modelPrices` does not price (or on no named model):
+   * `estimatedUsd` leaves them out. Absent when every token is priced.
+   */
+  unpriced?: boolean;
+  /** Tokens and their USD per model; absent when no tokens were spent. */
+  models?: Record<string, ModelCost>;
+}
+
+/** The tokens one model took and what they cost (`unpriced`: the model has no price). */
+export interface ModelCost {
+  prompt: number;
+  completion: number;
+  estimatedUsd: number;
+  unpriced?: boolean;
 }
 
 export interface NodeState {

@@ -13,7 +13,7 @@ import { stateDirName } from '../runtime/local.ts';
 import type { Sandbox, SandboxProcess } from '../runtime/types.ts';
 import { errorMessage, formatMs } from './errors.ts';
 import type { ExecContext } from './executor.ts';
-import type { ToolSpec } from './llm-api.ts';
+import type { ToolSpec } from './llm-wire.ts';
 
 export const toolNames = ['shell', 'read_file', 'write_file', 'list_files'] as const;
 export type ToolName = (typeof toolNames)[number];

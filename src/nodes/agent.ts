@@ -1,7 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { DurationString, NonEmptyString, nodeSchema } from '../definition/model.ts';
 import { parseDuration } from '../definition/duration.ts';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sandbox } from '../runtime/types.ts';
 import {
   type ToolLimits,
@@ -20,12 +19,16 @@ import {
   chat,
   resolveProvider,
 } from './llm-api.ts';
-import { providerProblems } from './llm.ts';
+import { providerProblems, unpricedWarnings } from './llm.ts';
 import { defineNodeType } from './node-type.ts';
 
 /** A bounded tool loop on an LLM whose tools run in the execution's sandbox. */
 const AgentNodeSchema = nodeSchema('agent', {
-  provider: NonEmptyString({ description: 'a provider name from the server config' }),
+  provider: Type.Optional(
+    NonEmptyString({
+      description: "a provider name from the server config; default: the server's default provider",
+    }),
+  ),
   model: NonEmptyString(),
   prompt: NonEmptyString({ description: 'the task' }),
   system: Type.Optional(Type.String()),
@@ -54,9 +57,6 @@ const defaultTokenBudget = 200_000;
 const stepOutputTokens = 4096;
 const defaultShellTimeoutMs = 120_000;
 const defaultToolOutputBytes = 16 * 1024;
-/** A retryable provider failure is tried again this many times inside the loop. */
-const providerRetries = 2;
-const maxRetryWaitMs = 30_000;
 /** Per step in the `transcript` output: the answer or a tool result, cut to this many characters. */
 const transcriptChars = 500;
 const transcriptSteps = 50;
@@ -90,7 +90,7 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
   const startedAt = performance.now();
   const remainingMs = () =>
     ctx.timeoutMs === undefined ? undefined : ctx.timeoutMs - (performance.now() - startedAt);
-  const label = `${node.provider}/${node.model}`;
+  const label = `${target.name}/${node.model}`;
   const messages: ChatMessage[] = [{ role: 'user', content: node.prompt }];
   const transcript: TranscriptStep[] = [];
   let promptTokens = 0;
@@ -129,7 +129,7 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
         { usage: usage(), outputs: outputs('', step - 1, 'token_budget') },
       );
     }
-    const outcome = await callWithRetries(ctx, target, label, remainingMs, {
+    const outcome = await callStep(ctx, target, label, remainingMs, {
       model: node.model,
       messages,
       maxTokens: Math.min(stepOutputTokens, left),
@@ -217,44 +217,21 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
   }
 }
 
-/** One step's call, a retryable failure (429, 5xx, network, unreadable body) tried again. */
-async function callWithRetries(
+/** One step's call; the provider layer (llm-api.ts) tries a 429, 5xx or lost call again. */
+async function callStep(
   ctx: ExecContext<AgentConfig>,
   target: Exclude<ReturnType<typeof resolveProvider>, { failed: ExecResult }>,
   label: string,
   remainingMs: () => number | undefined,
   request: Parameters<typeof chat>[2],
 ): Promise<ChatOutcome> {
-  for (let retry = 0; ; retry++) {
-    const left = remainingMs();
-    if (left !== undefined && left <= 0) {
-      return {
-        failed: fail('ERR_NODE_TIMEOUT', `agent timed out after ${formatMs(ctx.timeoutMs ?? 0)}`),
-      };
-    }
-    const outcome = await chat(ctx, target, request, label, {
-      timeoutMs: left,
-      signal: ctx.signal,
-    });
-    if (!('failed' in outcome)) return outcome;
-    const error = outcome.failed.status === 'failed' ? outcome.failed.error : undefined;
-    const transient =
-      error !== undefined &&
-      error.retryable &&
-      (error.code === 'ERR_LLM_STATUS' ||
-        error.code === 'ERR_LLM_NETWORK' ||
-        error.code === 'ERR_LLM_RESPONSE');
-    if (!transient || retry >= providerRetries) return outcome;
-    const waitMs = Math.min(error.retryAfterMs ?? 500 * 2 ** retry, maxRetryWaitMs);
-    const after = remainingMs();
-    if (after !== undefined && waitMs >= after) return outcome;
-    ctx.log('system', `agent: ${error.message}; trying again in ${formatMs(waitMs)}`);
-    try {
-      await sleep(waitMs, undefined, { signal: ctx.signal });
-    } catch {
-      return { failed: cancelled(ctx.signal) };
-    }
+  const left = remainingMs();
+  if (left !== undefined && left <= 0) {
+    return {
+      failed: fail('ERR_NODE_TIMEOUT', `agent timed out after ${formatMs(ctx.timeoutMs ?? 0)}`),
+    };
   }
+  return chat(ctx, target, request, label, { timeoutMs: left, signal: ctx.signal });
 }
 
 function cut(text: string): string {
@@ -301,5 +278,6 @@ export const agentNode = defineNodeType({
     },
   ],
   check: (node, ctx) => providerProblems(node, ctx),
+  warnings: unpricedWarnings,
   execute: executeAgent,
 });

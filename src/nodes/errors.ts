@@ -43,6 +43,8 @@ const nodeErrorCatalog = {
   ERR_LLM_NETWORK: { retryable: true },
   /** The LLM API answered 2xx with a body that is not the expected shape. */
   ERR_LLM_RESPONSE: { retryable: true },
+  /** The `llm` node's answer is not JSON, or not valid for its `schema` (`response_format: json`): asking again may help. */
+  ERR_LLM_SCHEMA: { retryable: true },
   /** The agent's model still asked for tools after `maxSteps` steps (`onMaxSteps: fail`). */
   ERR_AGENT_MAX_STEPS: { retryable: false },
   /** The agent's steps used more tokens than its `maxTokens` budget. */

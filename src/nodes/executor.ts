@@ -7,6 +7,7 @@
 import type { GraphNode } from '../definition/index.ts';
 import type { EgressClients } from '../egress/dispatcher.ts';
 import type { Sandbox } from '../runtime/types.ts';
+import type { CallSlots } from './call-slots.ts';
 import type { NodeError, NodeUsage } from '../engine/types.ts';
 
 export type { NodeError, NodeUsage };
@@ -35,6 +36,14 @@ export interface LlmProvider {
   /** e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1 (OpenAI-compatible), https://api.anthropic.com */
   baseUrl: string;
   apiKey?: string;
+  /** The provider nodes use when they name none (`default: true`, or the only one configured). */
+  isDefault?: boolean;
+  /** Longest one call may take; past it the call counts as lost (retryable). */
+  timeoutMs?: number;
+  /** Times a 429/5xx or lost call is tried again in place; unset: 2. */
+  maxRetries?: number;
+  /** The process-wide cap on open calls (`maxConcurrency`); unset: no cap. */
+  slots?: CallSlots;
 }
 
 /**

@@ -35,6 +35,8 @@ export async function exchange(
   url: string,
   init: { method: string; headers: Headers; body?: string },
   maxBodyBytes: number,
+  /** Sees each chunk of the body as it arrives (streamed answers), with the response's status. */
+  onChunk?: (chunk: Uint8Array, head: { status: number; contentType: string }) => void,
 ): Promise<HttpOutcome> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
@@ -55,7 +57,15 @@ export async function exchange(
       redirect: 'follow',
       dispatcher,
     });
-    const { body, truncated } = await readCapped(response, maxBodyBytes);
+    const head = {
+      status: response.status,
+      contentType: response.headers.get('content-type') ?? '',
+    };
+    const { body, truncated } = await readCapped(
+      response,
+      maxBodyBytes,
+      onChunk && ((chunk) => onChunk(chunk, head)),
+    );
     const headers: Record<string, string> = {};
     response.headers.forEach((value, name) => {
       const seen = headers[name];
@@ -87,6 +97,7 @@ export async function exchange(
 async function readCapped(
   response: Response,
   maxBytes: number,
+  onChunk?: (chunk: Uint8Array) => void,
 ): Promise<{ body: Buffer; truncated: boolean }> {
   if (response.body === null) return { body: Buffer.alloc(0), truncated: false };
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
@@ -95,6 +106,7 @@ async function readCapped(
   for (;;) {
     const { done, value } = await reader.read();
     if (done) return { body: Buffer.concat(chunks, size), truncated: false };
+    onChunk?.(value);
     const room = maxBytes - size;
     if (value.byteLength > room) {
       chunks.push(Buffer.from(value.buffer, value.byteOffset, room));

@@ -39,6 +39,8 @@ export interface NodeType<S extends TSchema = TSchema> {
    * on nodes that passed the schema, so fields have their declared types.
    */
   check?(node: Static<S>, ctx: NodeCheckContext): ErrorDetail[];
+  /** What is allowed but worth saying at save time (the save's `warnings[]`). */
+  warnings?(node: Static<S>, ctx: NodeCheckContext): ErrorDetail[];
   /**
    * How the engine starts a node of this type itself (pure: it edits the decision's draft —
    * succeeds the node, makes it wait, sets a timer, starts a child). Types without it run in

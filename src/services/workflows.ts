@@ -17,7 +17,7 @@ import {
   validateDefinitionParts,
   workflowToYaml,
 } from '../definition/index.ts';
-import { AppError } from '../errors.ts';
+import { AppError, type ErrorDetail } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { type Database, type Db, isUniqueViolation } from '../store/db.ts';
 import { restartSchedules } from '../store/schedules.ts';
@@ -83,6 +83,7 @@ export class WorkflowService {
     actor: string,
     source: 'create' | 'import' = 'create',
   ): Promise<WorkflowView> {
+    const warnings: ErrorDetail[] = [];
     const parts = validateDefinitionParts(
       {
         graph: input.graph ?? emptyGraph(),
@@ -93,6 +94,7 @@ export class WorkflowService {
       },
       this.limits,
       this.types,
+      warnings,
     );
     const now = isoNow(this.clock);
     const row: WorkflowRow = {
@@ -132,10 +134,11 @@ export class WorkflowService {
       if (isUniqueViolation(err)) throw nameTaken(input.name);
       throw err;
     }
-    return this.get(row.id);
+    return { ...(await this.get(row.id)), warnings };
   }
 
   async patch(id: string, input: PatchInput, actor: string): Promise<WorkflowView> {
+    const warnings: ErrorDetail[] = [];
     const parts = validateDefinitionParts(
       {
         ...(input.graph !== undefined && { graph: input.graph }),
@@ -146,6 +149,7 @@ export class WorkflowService {
       },
       this.limits,
       this.types,
+      warnings,
     );
     await this.appendWith(
       id,
@@ -186,7 +190,7 @@ export class WorkflowService {
       },
       actor,
     );
-    return this.get(id);
+    return { ...(await this.get(id)), warnings };
   }
 
   /** Soft delete: archives the workflow and all its versions. Deleting twice is a no-op. */
@@ -340,9 +344,15 @@ export class WorkflowService {
    * Checks a YAML document as a save would, with this server's limits and settings (e.g.
    * `allowHostNetwork`), without saving anything; throws the same 422 a save would.
    */
-  validateYaml(text: string): { valid: true; name: string; nodes: number } {
-    const def = parseWorkflowYaml(text, this.limits, this.types);
-    return { valid: true, name: def.name, nodes: def.graph.nodes.length };
+  validateYaml(text: string): {
+    valid: true;
+    name: string;
+    nodes: number;
+    warnings: ErrorDetail[];
+  } {
+    const warnings: ErrorDetail[] = [];
+    const def = parseWorkflowYaml(text, this.limits, this.types, warnings);
+    return { valid: true, name: def.name, nodes: def.graph.nodes.length, warnings };
   }
 
   /** Creates a new workflow (draft version 1) from a YAML document. */

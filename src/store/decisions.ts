@@ -103,7 +103,7 @@ export async function writeDecision(
     rows.tasks.length * 10 +
     rows.events.length * 6 +
     rows.dlq.length * 14 +
-    rows.nodeRuns.length * 14;
+    rows.nodeRuns.length * 16;
   if (database.dialect === 'postgres' && params <= maxCombinedParams && !rows.clearTasks) {
     // The compare-and-set is the statement's first part, and its result decides: when it
     // updated nothing the caller rolls the rest back.

@@ -194,6 +194,10 @@ export interface NodeRunsTable {
   prompt_tokens: number;
   completion_tokens: number;
   cost_usd: number;
+  /** JSON: the attempt's tokens and USD per model (`Cost.models`); null without tokens. */
+  models: string | null;
+  /** 1 when some of the attempt's tokens were spent on a model without a price. */
+  unpriced: number;
 }
 
 export interface NodeLogsTable {

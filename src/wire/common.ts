@@ -21,11 +21,20 @@ export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]
 export const AnyObject = (opts: { description?: string } = {}) =>
   Type.Unsafe<Record<string, unknown>>(Type.Object({}, { additionalProperties: true, ...opts }));
 
+/** One problem or warning, at a path of the input (`graph.nodes[0].model`). */
+const DetailSchema = Type.Object({ path: Type.String(), message: Type.String() });
+
+/** What a save allows but says (an unpriced model): `warnings[]` of save and validate answers. */
+export const WarningsSchema = Type.Array(DetailSchema, {
+  description:
+    'What the save allowed but is worth knowing, with its path: e.g. a model without a price in modelPrices (its cost is marked unpriced). Present on saves and validation, absent on reads.',
+});
+
 export const ErrorBodySchema = Type.Object(
   {
     error: Type.String({ description: 'Human-readable message.' }),
     code: Type.String({ description: 'Stable code from the error catalog (docs/api.md).' }),
-    details: Type.Array(Type.Object({ path: Type.String(), message: Type.String() })),
+    details: Type.Array(DetailSchema),
     context: Type.Optional(Type.Object({}, { additionalProperties: true })),
   },
   { $id: 'ErrorBody' },

@@ -17,10 +17,30 @@ export const NodeStatusSchema = literalUnion(nodeStatuses);
 
 const Tokens = Type.Object({ prompt: Type.Integer(), completion: Type.Integer() });
 
+const unpricedField = Type.Optional(
+  Type.Boolean({
+    description:
+      'Present (true) when tokens were spent on a model modelPrices does not price: estimatedUsd leaves them out, it is not a real $0.',
+  }),
+);
+
 const CostSchema = Type.Object({
   estimatedUsd: Type.Number(),
   tokens: Tokens,
   computeSeconds: Type.Number(),
+  unpriced: unpricedField,
+  models: Type.Optional(
+    Type.Record(
+      Type.String(),
+      Type.Object({
+        prompt: Type.Integer(),
+        completion: Type.Integer(),
+        estimatedUsd: Type.Number(),
+        unpriced: Type.Optional(Type.Boolean()),
+      }),
+      { description: 'Tokens and their USD per model (absent when no tokens were spent).' },
+    ),
+  ),
 });
 
 const TriggerInfoSchema = Type.Object({
@@ -246,7 +266,7 @@ export type DlqView = Static<typeof DlqSchema>;
 
 // --- usage -------------------------------------------------------------------------------------
 
-export const usageGroupings = ['day', 'version', 'node'] as const;
+export const usageGroupings = ['day', 'version', 'node', 'model'] as const;
 export type UsageGrouping = (typeof usageGroupings)[number];
 
 const UsageGroupSchema = Type.Object({
@@ -255,6 +275,7 @@ const UsageGroupSchema = Type.Object({
   computeSeconds: Type.Number(),
   tokens: Tokens,
   estimatedUsd: Type.Number(),
+  unpriced: unpricedField,
 });
 export type UsageGroup = Static<typeof UsageGroupSchema>;
 

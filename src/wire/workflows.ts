@@ -8,7 +8,7 @@ import {
   VariablesSchema,
 } from '../definition/model.ts';
 import { versionSources, versionStatuses, workflowStatuses, workflowTypes } from '../types.ts';
-import { DescriptionSchema, NameSchema, literalUnion } from './common.ts';
+import { DescriptionSchema, NameSchema, WarningsSchema, literalUnion } from './common.ts';
 
 const WorkflowTypeSchema = literalUnion(workflowTypes, {
   description: 'agent | ci | chat | automation',
@@ -35,6 +35,7 @@ export const WorkflowSchema = Type.Object({
   createdBy: Type.String(),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
+  warnings: Type.Optional(WarningsSchema),
 });
 /** A workflow's read shape: the row with the graph, variables and triggers of one version. */
 export type WorkflowView = Static<typeof WorkflowSchema>;

@@ -202,6 +202,8 @@ function finishedRuns(
       prompt_tokens: delta.tokens.prompt,
       completion_tokens: delta.tokens.completion,
       cost_usd: delta.estimatedUsd,
+      models: delta.models === undefined ? null : JSON.stringify(delta.models),
+      unpriced: delta.unpriced === true ? 1 : 0,
     });
   }
   return out;

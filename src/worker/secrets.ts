@@ -3,6 +3,7 @@
  * and masked in what the attempt stores. The execution records the names used, so a worker that
  * resumes it (or collects its artifacts at the end) masks them too.
  */
+import { defaultLlmProvider } from '../config-settings.ts';
 import type { GraphNode } from '../definition/index.ts';
 import type { ExecutionState } from '../engine/types.ts';
 import { errorMessage, fail } from '../nodes/errors.ts';
@@ -29,9 +30,14 @@ export interface OpenedSecrets {
  */
 function providerKeySecrets(ctx: WorkerContext, nodeJson: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const m of nodeJson.matchAll(/"provider":"([^"\\]*)"/g)) {
-    const secret = ctx.config.llmProviders[m[1]!]?.apiKeySecret;
-    if (secret !== undefined) out.set(m[1]!, secret);
+  const named = [...nodeJson.matchAll(/"provider":"([^"\\]*)"/g)].map((m) => m[1]!);
+  // An llm or agent node without `provider:` uses the default provider.
+  const callers = [...nodeJson.matchAll(/"type":"(?:llm|agent)"/g)].length;
+  const fallback = defaultLlmProvider(ctx.config.llmProviders);
+  if (callers > named.length && fallback !== undefined) named.push(fallback);
+  for (const name of named) {
+    const secret = ctx.config.llmProviders[name]?.apiKeySecret;
+    if (secret !== undefined) out.set(name, secret);
   }
   return out;
 }

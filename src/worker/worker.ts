@@ -17,7 +17,6 @@ import type { EgressClients } from '../egress/dispatcher.ts';
 import { isTerminalExecution } from '../engine/status.ts';
 import type { ExecutionStatus } from '../engine/status.ts';
 import type { EngineEvent, Snapshot } from '../engine/types.ts';
-import type { LlmProvider } from '../nodes/executor.ts';
 import { type NodeRegistry, builtinNodeRegistry } from '../nodes/registry.ts';
 import type { RuntimeBroker } from '../runtime/broker.ts';
 import type { Clock } from '../clock.ts';
@@ -31,6 +30,7 @@ import type { ArtifactCollector, SecretResolver, WorkerContext } from './context
 import { SnapshotCache } from './snapshots.ts';
 import { type NewExecution, createExecution, insertExecution } from './create-execution.ts';
 import { dispatch } from './decision.ts';
+import { llmProvidersOf } from './llm-providers.ts';
 import { LogWriter } from './logs.ts';
 import { commitUntilDone } from './commit-retry.ts';
 import { PlanCache } from './plans.ts';
@@ -123,17 +123,7 @@ export class Worker {
     this.workerId = opts.workerId ?? `w_${randomBytes(6).toString('hex')}`;
     const nodeTypes = opts.nodeTypes ?? builtinNodeRegistry;
     this.log = opts.logger ?? pino({ level: 'silent' });
-    const providers = new Map<string, LlmProvider>(
-      Object.entries(opts.config.llmProviders).map(([name, p]) => [
-        name,
-        {
-          kind: p.kind,
-          baseUrl: p.baseUrl,
-          ...(p.apiKeyEnv !== undefined &&
-            process.env[p.apiKeyEnv] !== undefined && { apiKey: process.env[p.apiKeyEnv] }),
-        },
-      ]),
-    );
+    const providers = llmProvidersOf(opts.config.llmProviders);
     this.logs = new LogWriter(
       this.db,
       opts.config.maxLogBytesPerNode,

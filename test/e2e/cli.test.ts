@@ -132,6 +132,11 @@ describe('yard CLI', () => {
       SWITCHYARD_ADMIN_TOKEN: token,
       SWITCHYARD_LOCAL_ISOLATION: 'none',
       SWITCHYARD_RUNTIME: 'local',
+      // Never called: the validate test checks models and prices against them.
+      SWITCHYARD_LLM_PROVIDERS: JSON.stringify({
+        listed: { kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1', models: ['m1', 'm2'] },
+      }),
+      SWITCHYARD_MODEL_PRICES: JSON.stringify({ m1: { prompt: 1, completion: 2 } }),
     });
     baseEnv = {
       YARD_URL: server.url,
@@ -306,6 +311,34 @@ describe('yard CLI', () => {
       await yard(['wf', 'validate', '-f', hostNet], { YARD_URL: 'http://127.0.0.1:9' }),
     );
     assert.match(offline.stderr, /not checked against the server/);
+  });
+
+  it("validate prints the server's warnings (an unpriced model) and refuses a model the provider does not list", async () => {
+    const ask = (model: string) =>
+      file(
+        `ask-${model}.yaml`,
+        `name: ask-${model}\nnodes:\n  - { id: ask, type: llm, model: ${model}, prompt: hi }\n`,
+      );
+    const priced = ok(await yard(['wf', 'validate', '-f', ask('m1')]));
+    assert.equal(priced.stderr.includes('warning'), false, priced.stderr);
+    const unpriced = ok(await yard(['wf', 'validate', '-f', ask('m2')]));
+    assert.match(unpriced.stdout, /valid \(workflow ask-m2, 1 nodes\)/);
+    assert.match(
+      unpriced.stderr,
+      /warning: nodes\[0\]\.model: model 'm2' has no price in modelPrices/,
+    );
+    const json = await yardJson<{ warnings: { path: string }[] }>([
+      'wf',
+      'validate',
+      '-f',
+      ask('m2'),
+    ]);
+    assert.deepEqual(
+      json.warnings.map((w) => w.path),
+      ['nodes[0].model'],
+    );
+    const refused = ok(await yard(['wf', 'validate', '-f', ask('m3')]), 1);
+    assert.match(refused.stderr, /nodes\[0\]\.model: unknown model 'm3' for LLM provider 'listed'/);
   });
 
   it('apply creates, updates by name (snake_case node keys) and publishes; the workflow verbs work', async () => {

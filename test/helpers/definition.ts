@@ -19,12 +19,17 @@ import { builtinNodeRegistry } from '../../src/nodes/registry.ts';
 export function validateDefinitionParts(
   parts: DefinitionParts,
   limits: DefinitionLimits,
+  warnings?: Problem[],
 ): ValidatedParts {
-  return validateWith(parts, limits, builtinNodeRegistry);
+  return validateWith(parts, limits, builtinNodeRegistry, warnings);
 }
 
-export function parseWorkflowYaml(text: string, limits: DefinitionLimits): WorkflowDefinition {
-  return parseWith(text, limits, builtinNodeRegistry);
+export function parseWorkflowYaml(
+  text: string,
+  limits: DefinitionLimits,
+  warnings?: Problem[],
+): WorkflowDefinition {
+  return parseWith(text, limits, builtinNodeRegistry, warnings);
 }
 
 export function workflowToYaml(def: WorkflowDefinition): string {

@@ -29,6 +29,8 @@ export interface LogLine {
   stream: LogStream;
   line: string;
   nodeId: string;
+  /** `performance.now()` when the line was logged. */
+  at: number;
 }
 
 export interface ExecFixtureOptions {
@@ -101,7 +103,7 @@ export async function createExecFixture(
 
   const types = builtinNodeRegistry;
   const log = (stream: LogStream, line: string, nodeId: string) => {
-    const entry = { stream, line, nodeId };
+    const entry = { stream, line, nodeId, at: performance.now() };
     lines.push(entry);
     for (let i = waiters.length - 1; i >= 0; i--) {
       const waiter = waiters[i]!;

@@ -39,6 +39,11 @@ export interface CostJson {
   estimatedUsd: number;
   tokens: { prompt: number; completion: number };
   computeSeconds: number;
+  unpriced?: boolean;
+  models?: Record<
+    string,
+    { prompt: number; completion: number; estimatedUsd: number; unpriced?: boolean }
+  >;
 }
 export interface ErrorJson {
   code: string;

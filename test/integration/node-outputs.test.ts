@@ -45,7 +45,13 @@ describe('node outputs', () => {
         if (req.url === '/v1/chat/completions') {
           res.end(
             JSON.stringify({
-              choices: [{ message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+              // JSON, so the llm node's `json` output (response_format: json) is there too.
+              choices: [
+                {
+                  message: { role: 'assistant', content: '{"greeting": "hi"}' },
+                  finish_reason: 'stop',
+                },
+              ],
               usage: { prompt_tokens: 2, completion_tokens: 1 },
             }),
           );
@@ -77,7 +83,14 @@ describe('node outputs', () => {
           outputs: ['version'],
         },
         { id: 'web', type: 'http', url: `${web.url}/status` },
-        { id: 'ask', type: 'llm', provider: 'fake', model: 'm', prompt: 'hello' },
+        {
+          id: 'ask',
+          type: 'llm',
+          provider: 'fake',
+          model: 'm',
+          prompt: 'hello',
+          responseFormat: 'json',
+        },
         { id: 'think', type: 'agent', provider: 'fake', model: 'm', prompt: 'hello' },
         { id: 'ok', type: 'approval', message: 'go?' },
         { id: 'say', type: 'input', message: 'say something' },

@@ -71,4 +71,19 @@ describe('an LLM provider key from the secret store', () => {
     const detail = await h.call('GET', executionUrl(wf.id, second.id));
     assert.equal(detail.body.includes(key), false);
   });
+
+  it('a node without provider uses the default one (the only one here) and gets its key', async () => {
+    const put = await h.call('PUT', '/api/v1/secrets/KEYED_API_KEY', { value: key });
+    assert.ok(put.statusCode === 200 || put.statusCode === 201, put.body);
+    const wf = await createWorkflow(h, {
+      name: 'default-llm',
+      graph: { nodes: [{ id: 'ask', type: 'llm', model: 'm', prompt: 'hello' }] },
+    });
+    seen.length = 0;
+    const run = await runWorkflow(h, wf.id);
+    const done = await waitForStatus(h, wf.id, run.id, ['succeeded', 'failed']);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    assert.deepEqual(seen, [`Bearer ${key}`]);
+    assert.deepEqual(done.secrets, ['KEYED_API_KEY']);
+  });
 });

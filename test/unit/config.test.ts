@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, defaultConfig, loadConfig, parseFlags, redactUrl } from '../../src/config.ts';
+import { defaultLlmProvider } from '../../src/config-settings.ts';
 
 const empty = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
 
@@ -134,6 +135,65 @@ describe('config', () => {
         () => loadConfig({ env: { SWITCHYARD_LLM_PROVIDERS: bad }, cwd: empty }),
         /llmProviders\.s must be .*apiKeySecret/,
       );
+    // The provider layer: a default, a timeout, a concurrency cap, retries, the known models.
+    c = loadConfig({
+      env: {
+        SWITCHYARD_LLM_PROVIDERS: JSON.stringify({
+          main: {
+            kind: 'openai',
+            baseUrl: 'http://a/v1',
+            default: true,
+            timeout: '90s',
+            maxConcurrency: 4,
+            maxRetries: 3,
+            models: ['gpt-4o', 'gpt-4o-mini'],
+          },
+          other: { kind: 'anthropic', baseUrl: 'http://b' },
+        }),
+      },
+      cwd: empty,
+    });
+    assert.equal(defaultLlmProvider(c.llmProviders), 'main');
+    assert.deepEqual(c.llmProviders.main?.models, ['gpt-4o', 'gpt-4o-mini']);
+    assert.equal(c.llmProviders.main?.maxConcurrency, 4);
+    // One provider is the default without saying so; two without `default` have none.
+    assert.equal(defaultLlmProvider({ only: { kind: 'openai', baseUrl: 'http://a' } }), 'only');
+    assert.equal(
+      defaultLlmProvider({
+        a: { kind: 'openai', baseUrl: 'http://a' },
+        b: { kind: 'openai', baseUrl: 'http://b' },
+      }),
+      undefined,
+    );
+    for (const [extra, message] of [
+      [{ timeout: 'soon' }, /llmProviders\.p\.timeout must be a duration such as 60s.*"soon"/],
+      [{ timeout: 30 }, /llmProviders\.p\.timeout must be a duration/],
+      [{ maxConcurrency: 0 }, /llmProviders\.p\.maxConcurrency must be an integer from 1/],
+      [{ maxRetries: 11 }, /llmProviders\.p\.maxRetries must be an integer from 0 to 10/],
+      [{ models: [] }, /llmProviders\.p\.models must be a non-empty list/],
+      [{ models: ['ok', 3] }, /llmProviders\.p\.models must be a non-empty list/],
+      [{ default: 'yes' }, /llmProviders\.p\.default must be true or false/],
+      [{ retries: 2 }, /llmProviders\.p must be .*unknown field "retries"/],
+    ] as const) {
+      const bad = JSON.stringify({ p: { kind: 'openai', baseUrl: 'http://a', ...extra } });
+      assert.throws(
+        () => loadConfig({ env: { SWITCHYARD_LLM_PROVIDERS: bad }, cwd: empty }),
+        message,
+      );
+    }
+    assert.throws(
+      () =>
+        loadConfig({
+          env: {
+            SWITCHYARD_LLM_PROVIDERS: JSON.stringify({
+              a: { kind: 'openai', baseUrl: 'http://a', default: true },
+              b: { kind: 'openai', baseUrl: 'http://b', default: true },
+            }),
+          },
+          cwd: empty,
+        }),
+      /only one provider may be the default \(default: true on a, b\)/,
+    );
     assert.throws(
       () => loadConfig({ env: { SWITCHYARD_CPU_SECOND_PRICE_USD: 'free' }, cwd: empty }),
       /cpuSecondPriceUsd must be a number/,

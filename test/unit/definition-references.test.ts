@@ -6,7 +6,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/suite.ts';
 import { AppError } from '../../src/errors.ts';
 import { defaultDefinitionLimits } from '../../src/definition/index.ts';
-import { type Problem, definitionProblems, parseWorkflowYaml } from '../helpers/definition.ts';
+import {
+  type Problem,
+  definitionProblems,
+  parseWorkflowYaml,
+  validateDefinitionParts,
+} from '../helpers/definition.ts';
 import { expressionNames } from '../../src/definition/references.ts';
 
 /** Where secrets can be read, as the problems say. */
@@ -347,4 +352,112 @@ describe('llm providers at save time', () => {
       assert.deepEqual(problems([agent], [], limits), expected);
     });
   }
+});
+
+describe('default provider, known models and prices at save time', () => {
+  const limits = {
+    ...defaultDefinitionLimits,
+    llmProviders: ['openai', 'claude'],
+    llmModels: { openai: ['gpt-4o', 'gpt-4o-mini'] },
+    defaultLlmProvider: 'openai',
+    pricedModels: ['gpt-4o'],
+  };
+  const node = (more: Record<string, unknown>) => ({
+    id: 'ask',
+    type: 'llm',
+    prompt: 'hi',
+    ...more,
+  });
+
+  it('a node without provider takes the default; without one it is refused', () => {
+    assert.deepEqual(problems([node({ model: 'gpt-4o' })], [], limits), []);
+    const { defaultLlmProvider: _none, ...noDefault } = limits;
+    assert.deepEqual(problems([node({ model: 'gpt-4o' })], [], noDefault), [
+      {
+        path: 'graph.nodes[0]',
+        message:
+          'names no provider and this server has no default LLM provider (configured: openai, claude; set default: true on one)',
+      },
+    ]);
+    // Without a server nothing is judged.
+    assert.deepEqual(problems([node({ model: 'x' })]), []);
+  });
+
+  it("a model outside the provider's models list is refused; a provider without a list takes any", () => {
+    const expected = [
+      {
+        path: 'graph.nodes[0].model',
+        message:
+          "unknown model 'gpt-5' for LLM provider 'openai' (its models: gpt-4o, gpt-4o-mini)",
+      },
+    ];
+    assert.deepEqual(problems([node({ model: 'gpt-5' })], [], limits), expected);
+    assert.deepEqual(
+      problems([node({ provider: 'openai', model: 'gpt-5' })], [], limits),
+      expected,
+    );
+    assert.deepEqual(
+      problems([{ ...node({ provider: 'openai', model: 'gpt-5' }), type: 'agent' }], [], limits),
+      expected,
+    );
+    assert.deepEqual(problems([node({ provider: 'claude', model: 'any-model' })], [], limits), []);
+    assert.deepEqual(
+      problems([node({ model: '${{ params.model }}' })], [], limits),
+      [],
+      'a templated model is known only at run time',
+    );
+  });
+
+  it('an unpriced model is a warning, not a problem, in JSON and in YAML', () => {
+    const warnings: Problem[] = [];
+    validateDefinitionParts(
+      {
+        graph: {
+          nodes: [
+            node({ model: 'gpt-4o' }),
+            node({ id: 'cheap', model: 'gpt-4o-mini' }),
+            { id: 'think', type: 'agent', provider: 'claude', model: 'claude-x', prompt: 'go' },
+          ],
+        },
+      },
+      limits,
+      warnings,
+    );
+    const says = (m: string) =>
+      `model '${m}' has no price in modelPrices: its tokens are counted, its cost is marked unpriced, not $0`;
+    assert.deepEqual(warnings, [
+      { path: 'graph.nodes[1].model', message: says('gpt-4o-mini') },
+      { path: 'graph.nodes[2].model', message: says('claude-x') },
+    ]);
+    const yamlWarnings: Problem[] = [];
+    parseWorkflowYaml(
+      'name: w\nnodes:\n  - id: ask\n    type: llm\n    model: gpt-4o-mini\n    prompt: hi\n    max_tokens: 5\n',
+      limits,
+      yamlWarnings,
+    );
+    assert.deepEqual(yamlWarnings, [{ path: 'nodes[0].model', message: says('gpt-4o-mini') }]);
+  });
+
+  it('schema needs response_format: json and must be a JSON Schema', () => {
+    assert.deepEqual(
+      problems([node({ model: 'gpt-4o', schema: { type: 'object' } })], [], limits),
+      [{ path: 'graph.nodes[0].schema', message: 'needs responseFormat: json' }],
+    );
+    assert.deepEqual(
+      problems(
+        [node({ model: 'gpt-4o', responseFormat: 'json', schema: { type: 'nonsense' } })],
+        [],
+        limits,
+      ).map((p) => p.path),
+      ['graph.nodes[0].schema'],
+    );
+    assert.deepEqual(
+      problems(
+        [node({ model: 'gpt-4o', responseFormat: 'json', schema: { type: 'array' } })],
+        [],
+        limits,
+      ),
+      [],
+    );
+  });
 });

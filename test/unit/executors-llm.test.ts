@@ -80,7 +80,12 @@ describe('llm executor', () => {
     providers = {
       openai: { kind: 'openai', baseUrl: `${server.url}/v1/`, apiKey: 'sk-test' },
       claude: { kind: 'anthropic', baseUrl: server.url, apiKey: 'ak-test' },
-      limited: { kind: 'openai', baseUrl: `${server.url}/limited`, apiKey: 'sk-test' },
+      limited: {
+        kind: 'openai',
+        baseUrl: `${server.url}/limited`,
+        apiKey: 'sk-test',
+        maxRetries: 0,
+      },
       wrongKey: { kind: 'openai', baseUrl: `${server.url}/v1`, apiKey: 'nope' },
     };
   });
@@ -94,6 +99,7 @@ describe('llm executor', () => {
     );
     assert.deepEqual(succeeded(result), {
       text: 'Hello!',
+      model: 'test-model',
       finishReason: 'stop',
       usage: { promptTokens: 12, completionTokens: 3 },
     });
@@ -108,10 +114,14 @@ describe('llm executor', () => {
         { role: 'system', content: 'Be brief.' },
         { role: 'user', content: 'Say hello' },
       ],
+      stream: true,
+      stream_options: { include_usage: true },
       max_tokens: 50,
       temperature: 0.2,
     });
     assert.match(fixture.text('system').join('\n'), /12 prompt \+ 3 completion tokens/);
+    // This endpoint ignores `stream: true`: its one JSON answer is read, and logged, as such.
+    assert.deepEqual(fixture.text('stdout'), ['Hello!']);
   });
 
   it('calls the Anthropic API with system as a field and a default max_tokens', async () => {
@@ -129,6 +139,7 @@ describe('llm executor', () => {
     );
     assert.deepEqual(succeeded(result), {
       text: 'Hello',
+      model: 'test-model',
       finishReason: 'end_turn',
       usage: { promptTokens: 20, completionTokens: 5 },
     });
@@ -139,6 +150,7 @@ describe('llm executor', () => {
       max_tokens: 1024,
       system: 'Be brief.\n\nAnswer in English.',
       messages: [{ role: 'user', content: 'Hi' }],
+      stream: true,
     });
   });
 
@@ -149,7 +161,7 @@ describe('llm executor', () => {
     assert.match(error.message, /"missing".*openai, claude/);
   });
 
-  it('retries a 429 after Retry-After, but not a 400', async () => {
+  it('leaves a 429 to the engine after Retry-After when no retry is left, and a 400 is final', async () => {
     const limited = failed((await runNode(llm('limited'), { providers })).result);
     assert.equal(limited.code, 'ERR_LLM_STATUS');
     assert.equal(limited.retryable, true);
@@ -168,7 +180,7 @@ describe('llm executor', () => {
     const error = failed(
       (
         await runNode(llm('gone'), {
-          providers: { gone: { kind: 'anthropic', baseUrl: closed.url } },
+          providers: { gone: { kind: 'anthropic', baseUrl: closed.url, maxRetries: 0 } },
         })
       ).result,
     );

@@ -4,6 +4,7 @@ import { AppError } from '../../errors.ts';
 import { principalOf } from '../auth.ts';
 import { VersionParams, WorkflowIdParams, errorResponses } from '../schemas.ts';
 import { VersionSchema, VersionSummarySchema, WorkflowSchema } from '../../wire/workflows.ts';
+import { WarningsSchema } from '../../wire/common.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['versions'];
@@ -176,6 +177,7 @@ export function versionRoutes(app: App, services: Services): void {
             valid: Type.Literal(true),
             name: Type.String(),
             nodes: Type.Integer({ description: 'Nodes in the graph.' }),
+            warnings: WarningsSchema,
           }),
           ...errorResponses(400, 401, 403, 413, 415, 422),
         },
