@@ -52,7 +52,14 @@ export interface Config {
    */
   llmProviders: Record<
     string,
-    { kind: 'openai' | 'anthropic'; baseUrl: string; apiKeyEnv?: string; apiKeySecret?: string }
+    {
+      kind: 'openai' | 'anthropic';
+      baseUrl: string;
+      apiKeyEnv?: string;
+      apiKeySecret?: string;
+      /** The models the LLM gateway sends to this provider (see docs/llm.md). */
+      models?: string[];
+    }
   >;
   /** Most log bytes stored per node attempt; the rest is replaced by a truncation marker. */
   maxLogBytesPerNode: number;
@@ -435,7 +442,9 @@ function parseJsonSetting(key: Key, value: unknown, source: string): Config[Key]
       (e.apiKeySecret !== undefined &&
         (typeof e.apiKeySecret !== 'string' ||
           !secretNamePattern.test(e.apiKeySecret) ||
-          e.apiKeyEnv !== undefined))
+          e.apiKeyEnv !== undefined)) ||
+      (e.models !== undefined &&
+        (!Array.isArray(e.models) || !e.models.every((m) => typeof m === 'string')))
     ) {
       throw new ConfigError(
         `config: llmProviders.${name} must be {kind: openai|anthropic, baseUrl: http(s)://…, apiKeyEnv? or apiKeySecret? (a secret's name)} (from ${source})`,

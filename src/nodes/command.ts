@@ -12,7 +12,7 @@ import { createInWorkspace, openInWorkspace } from '../runtime/workspace-files.t
 import { cancelled, errorMessage, fail, formatMs, watchAttempt } from './errors.ts';
 import { LineSplitter } from './line-splitter.ts';
 import { parseOutputFile } from './output-file.ts';
-import type { ExecContext, ExecResult, NodeUsage } from './executor.ts';
+import type { ExecContext, ExecResult, GatewayAccess, NodeUsage } from './executor.ts';
 import { defineNodeType } from './node-type.ts';
 
 /** A shell command run in the execution's runtime (or in a sidecar `image`). */
@@ -63,16 +63,40 @@ async function executeCommand(ctx: ExecContext<CommandConfig>): Promise<ExecResu
   // Processes see the workspace where the sandbox mounts it (`/workspace` under bubblewrap).
   const inside = (hostPath: string) =>
     path.posix.join(sandbox.workspace, path.relative(sandbox.hostWorkspace, hostPath));
+  let gateway: GatewayAccess | undefined;
+  try {
+    gateway = await ctx.gateway?.();
+  } catch (error) {
+    await rm(outputFile, { force: true });
+    return fail('ERR_NODE_SPAWN', `could not make the execution token: ${errorMessage(error)}`, {
+      retryable: true,
+    });
+  }
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? fallbackPath,
     HOME: sandbox.workspace,
     ...ctx.env,
+    // The SDKs refuse to start without a key: the execution token is the key the gateway takes.
+    ...(gateway !== undefined && {
+      SWITCHYARD_TOKEN: gateway.token,
+      YARD_TOKEN: gateway.token,
+      OPENAI_API_KEY: gateway.token,
+      ANTHROPIC_API_KEY: gateway.token,
+    }),
     ...(node.env ?? {}),
     SWITCHYARD_OUTPUT: inside(outputFile),
     SWITCHYARD_WORKSPACE: sandbox.workspace,
   };
   const started = performance.now();
-  const end = await runProcess(ctx, sandbox, argv, inside(cwd.path), env, node.image);
+  const end = await runProcess(
+    ctx,
+    sandbox,
+    argv,
+    inside(cwd.path),
+    env,
+    node.image,
+    gateway?.socket,
+  );
   const usage: NodeUsage = { runtimeSeconds: (performance.now() - started) / 1000 };
   if (end.kind === 'spawn-error') {
     await rm(outputFile, { force: true });
@@ -209,6 +233,7 @@ async function runProcess(
   cwd: string,
   env: Record<string, string>,
   image: string | undefined,
+  gatewaySocket: string | undefined,
 ): Promise<ProcessEnd> {
   let proc: SandboxProcess;
   try {
@@ -216,6 +241,7 @@ async function runProcess(
       cwd,
       env,
       ...(image !== undefined && { image }),
+      ...(gatewaySocket !== undefined && { gatewaySocket }),
       key: ctx.nodeId,
     });
   } catch (error) {

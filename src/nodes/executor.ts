@@ -103,4 +103,17 @@ export interface ExecContext<C = GraphNode> {
   egress: EgressClients;
   /** Grace between SIGTERM and SIGKILL when stopping processes. */
   killGraceMs: number;
+  /**
+   * The LLM gateway for this attempt's processes: its execution token (made on the first call,
+   * ended with the attempt) and the server's gateway socket. Absent when the server serves none.
+   */
+  gateway?(): Promise<GatewayAccess>;
+}
+
+/** What a process needs to reach the LLM gateway (docs/llm.md). */
+export interface GatewayAccess {
+  /** The attempt's execution token (`SWITCHYARD_TOKEN`). */
+  token: string;
+  /** Host path of the server's gateway socket. */
+  socket: string;
 }

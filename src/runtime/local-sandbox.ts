@@ -15,6 +15,7 @@ import {
   writeUserFiles,
 } from './identity.ts';
 import { type Confinement, type NetnsEntry, commandArgv } from './local-argv.ts';
+import { forwarderArgv, sandboxGatewaySocket } from './gateway-forwarder.ts';
 import type { LocalCapabilities } from './local-capabilities.ts';
 import {
   bwrapRootArgs,
@@ -212,17 +213,26 @@ export async function createSandbox(
         : hostDir;
       const identity = switchUser ? await identities.claim(executionId, hostDir) : undefined;
       const leaf = cgroup === undefined ? undefined : await cgroup.leaf();
+      const confinement = await confinementOf(identity, hostDir, insideDir, spawnOpts.cwd);
+      const gateway = gatewayWiring(spawnOpts.gatewaySocket, confinement, identity !== undefined);
+      if (gateway !== undefined && confinement.kind === 'bwrap')
+        confinement.rootArgs = [...confinement.rootArgs, ...gateway.bwrapArgs];
       const full = commandArgv({
         command: argv,
         prlimit,
         dropPrivileges: identity === undefined ? [] : dropPrivilegesArgs(caps.setpriv!, identity),
-        confinement: await confinementOf(identity, hostDir, insideDir, spawnOpts.cwd),
+        confinement,
+        ...(gateway?.forwarder !== undefined && { forwarder: gateway.forwarder }),
         ...(leaf !== undefined && { cgroupProcsFiles: leaf.procsFiles() }),
       });
       return startProcess(full, {
         cwd: useBwrap ? hostWorkspace : spawnOpts.cwd,
         // The execution id in the environment identifies orphans later (OrphanRecords.reap).
-        env: { ...spawnOpts.env, SWITCHYARD_EXECUTION_ID: executionId },
+        env: {
+          ...spawnOpts.env,
+          ...(gateway !== undefined && { SWITCHYARD_GATEWAY_SOCKET: gateway.socket }),
+          SWITCHYARD_EXECUTION_ID: executionId,
+        },
         leaf,
         bwrap: useBwrap,
         running,
@@ -240,6 +250,40 @@ export async function createSandbox(
       if (!shared) identities.release(spec.executionId);
     },
   };
+}
+
+/**
+ * How a command reaches the LLM gateway socket (`host`: its host path): under bubblewrap it is
+ * bound at a fixed path and the forwarder (host `node`, under /usr) serves it on the command's
+ * own loopback; a plain command of the server's user uses the host path. Plain commands of
+ * another user (namespaces, or only setpriv) cannot reach the server's data directory: they get
+ * no gateway.
+ */
+function gatewayWiring(
+  host: string | undefined,
+  confinement: Confinement,
+  otherUser: boolean,
+): { socket: string; bwrapArgs: string[]; forwarder?: string[] } | undefined {
+  if (host === undefined) return undefined;
+  // The forwarder needs the host's node where the sandbox sees it (bubblewrap shows /usr only).
+  const node = process.execPath;
+  if (confinement.kind === 'bwrap') {
+    return {
+      socket: sandboxGatewaySocket,
+      bwrapArgs: [
+        '--perms',
+        '0755',
+        '--dir',
+        path.posix.dirname(sandboxGatewaySocket),
+        '--bind',
+        host,
+        sandboxGatewaySocket,
+      ],
+      ...(node.startsWith('/usr/') && { forwarder: forwarderArgv(node, sandboxGatewaySocket) }),
+    };
+  }
+  if (confinement.kind === 'namespaces' || otherUser) return undefined;
+  return { socket: host, bwrapArgs: [], forwarder: forwarderArgv(node, host) };
 }
 
 /** `outbound` needs namespaces and pasta; without them the sandbox gets no network at all. */

@@ -72,6 +72,12 @@ export interface SpawnOptions {
    * `<workspace>/<execution>` and runs as that execution's user.
    */
   execution?: string;
+  /**
+   * The server's LLM gateway socket (host path): the sandbox makes it reachable to the process
+   * (`SWITCHYARD_GATEWAY_SOCKET`) and, where it can, as an HTTP base URL on the process's own
+   * loopback (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`, `YARD_URL`); docs/runtimes.md says where.
+   */
+  gatewaySocket?: string;
 }
 
 export interface Sandbox {

@@ -13,6 +13,7 @@ import { migration0008 } from './0008-concurrency.ts';
 import { migration0009 } from './0009-secrets.ts';
 import { migration0010 } from './0010-execution-nodes.ts';
 import { migration0011 } from './0011-execution-items.ts';
+import { migration0012 } from './0012-execution-tokens.ts';
 
 import type { Migration } from './migration.ts';
 
@@ -30,4 +31,5 @@ export const migrations: Migration[] = [
   migration0009,
   migration0010,
   migration0011,
+  migration0012,
 ];

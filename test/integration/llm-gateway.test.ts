@@ -1,0 +1,223 @@
+/**
+ * The LLM gateway and execution tokens (issue 11, point 4): a command node calls the gateway
+ * with `curl`, as an agent CLI would — through `$OPENAI_BASE_URL` (the forwarder on the
+ * command's own loopback) and through the mounted socket — and the fake provider's usage shows
+ * in the node's cost, the execution's cost and `/usage`. The execution token reads its own
+ * execution, nothing else unless `runtime_config.permissions` (capped by the starting token)
+ * says so, and is refused (401) once the execution ended. Under bubblewrap the server's API port
+ * stays unreachable from the sandbox. Traffic stays on loopback and in the sandbox's namespace.
+ */
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from '../helpers/suite.ts';
+import { createLocalRuntime } from '../../src/runtime/local.ts';
+import { type FakeLlm, startFakeLlm } from '../helpers/fake-llm.ts';
+import {
+  createWorkflow,
+  executionUrl,
+  nodeOf,
+  runAndWait,
+  tokenWith,
+  waitForStatus,
+} from '../helpers/executions.ts';
+import { type Harness, startHarness } from '../helpers/harness.ts';
+
+const inCi = process.env.CI === 'true';
+const caps = await createLocalRuntime({ dataDir: '/tmp' }).capabilities();
+const providerKey = 'sk-provider-only-the-server-knows';
+process.env.SY_TEST_GATEWAY_KEY = providerKey;
+
+function skipUnless(ok: boolean, why: string): string | false {
+  if (ok) return false;
+  if (inCi) throw new Error(`${why}; CI requires it`);
+  process.stderr.write(`# skipping: ${why}\n`);
+  return why;
+}
+
+const modes = [
+  { name: 'no sandbox (development)', localIsolation: 'none', skip: false as string | false },
+  {
+    name: 'bubblewrap, network none',
+    localIsolation: 'bwrap',
+    skip: skipUnless(caps.bwrap !== undefined, caps.bwrapProblem ?? 'no bwrap'),
+  },
+];
+
+/** curl's status code of a call, as `name=<code>` in the outputs. */
+const status = (name: string, args: string) =>
+  `echo "${name}=$(curl -s -o /dev/null -w '%{http_code}' ${args})" >> "$SWITCHYARD_OUTPUT"`;
+
+const chatBody = `'{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}'`;
+
+for (const mode of modes) {
+  describe(`LLM gateway (${mode.name})`, { skip: mode.skip, timeout: 120_000 }, () => {
+    let h: Harness;
+    let fake: FakeLlm;
+    let apiPort = 0;
+
+    before(async () => {
+      fake = await startFakeLlm();
+      h = await startHarness('sqlite', {
+        config: {
+          localIsolation: mode.localIsolation,
+          runtime: 'local',
+          cpuSecondPriceUsd: 0,
+          modelPrices: { 'gpt-test': { prompt: 1000, completion: 2000 } },
+          llmProviders: {
+            fake: {
+              kind: 'openai',
+              baseUrl: fake.providers.openai.baseUrl,
+              apiKeyEnv: 'SY_TEST_GATEWAY_KEY',
+            },
+          },
+        },
+      });
+      await h.yard.app.listen({ port: 0, host: '127.0.0.1' });
+      apiPort = (h.yard.app.server.address() as AddressInfo).port;
+    });
+    after(async () => {
+      await h?.close();
+      await fake?.close();
+    });
+
+    it('bills the tokens of a curl through $OPENAI_BASE_URL and the socket to the node, then refuses the token', async () => {
+      fake.script([
+        { text: 'one', usage: { prompt: 120, completion: 30 } },
+        { text: 'two', usage: { prompt: 7, completion: 3 } },
+      ]);
+      const own = `/api/v1/workflows/$SWITCHYARD_WORKFLOW_ID/executions/$SWITCHYARD_EXECUTION_ID`;
+      const run = [
+        // As an OpenAI SDK would: the base URL and the key from the environment.
+        `curl -sS -f -H "Authorization: Bearer $OPENAI_API_KEY" -H 'content-type: application/json' -d ${chatBody} "$OPENAI_BASE_URL/chat/completions" > first.json`,
+        `echo "first=$(tr -d '\\n ' < first.json | grep -o '"content":"one"')" >> "$SWITCHYARD_OUTPUT"`,
+        // As Anthropic's key header, straight on the socket.
+        `curl -sS -f --unix-socket "$SWITCHYARD_GATEWAY_SOCKET" -H "x-api-key: $SWITCHYARD_TOKEN" -H 'content-type: application/json' -d ${chatBody} http://gateway/api/v1/llm/v1/chat/completions > /dev/null`,
+        status('ownExecution', `-H "Authorization: Bearer $SWITCHYARD_TOKEN" "$YARD_URL${own}"`),
+        status(
+          'otherExecution',
+          `-H "Authorization: Bearer $SWITCHYARD_TOKEN" "$YARD_URL/api/v1/workflows/$SWITCHYARD_WORKFLOW_ID/executions/exec_00000000000000000000000000"`,
+        ),
+        // The socket serves nothing else, whatever the token.
+        status(
+          'socketWorkflows',
+          `-H "Authorization: Bearer $SWITCHYARD_TOKEN" "$YARD_URL/api/v1/workflows"`,
+        ),
+        `echo "providerKeySeen=$(env | grep -c ${providerKey} || true)" >> "$SWITCHYARD_OUTPUT"`,
+        `echo "token=$SWITCHYARD_TOKEN" >> "$SWITCHYARD_OUTPUT"`,
+        // The server's API port, from the command's network.
+        `echo "apiPort=$(curl -s -m 3 -o /dev/null -w '%{http_code}' http://127.0.0.1:${apiPort}/healthz || true)" >> "$SWITCHYARD_OUTPUT"`,
+      ].join('\n');
+      const wf = await createWorkflow(h, {
+        name: `gateway-${mode.localIsolation}`,
+        runtimeConfig: { network: 'none' },
+        graph: { nodes: [{ id: 'agent', type: 'command', run }] },
+      });
+      const done = await runAndWait(h, wf.id, ['succeeded', 'failed']);
+      const node = nodeOf(done, 'agent');
+      assert.equal(done.status, 'succeeded', JSON.stringify(node.error));
+      const out = node.outputs as Record<string, string>;
+      assert.equal(out.first, '"content":"one"');
+      assert.equal(out.ownExecution, '200');
+      assert.equal(out.otherExecution, '403');
+      assert.equal(out.socketWorkflows, '404');
+      assert.equal(out.providerKeySeen, '0');
+      if (mode.localIsolation === 'bwrap') assert.equal(out.apiPort, '000', 'API port reached');
+      else assert.equal(out.apiPort, '200', 'without a sandbox the API port answers');
+
+      // The provider got its own key, never the execution token.
+      assert.equal(fake.requests.length, 2);
+      for (const r of fake.requests) assert.equal(r.headers.authorization, `Bearer ${providerKey}`);
+
+      // 127 prompt and 33 completion tokens at 1000/2000 USD per 1M.
+      const tokens = { prompt: 127, completion: 33 };
+      assert.deepEqual(node.cost.tokens, tokens);
+      assert.equal(node.cost.estimatedUsd, 0.193);
+      assert.deepEqual(done.cost.tokens, tokens);
+      assert.equal(done.cost.estimatedUsd, 0.193);
+      const usage = await h.call('GET', `/api/v1/workflows/${wf.id}/usage`);
+      assert.equal(usage.statusCode, 200, usage.body);
+      assert.deepEqual(usage.json().total.tokens, tokens);
+      assert.equal(usage.json().total.estimatedUsd, 0.193);
+
+      // The execution ended: its token is refused, on the API and on the gateway.
+      const token = out.token!;
+      assert.match(token, /^sye_[0-9a-f]{40}$/);
+      const read = await h.call('GET', executionUrl(wf.id, done.id), undefined, { token });
+      assert.equal(read.statusCode, 401, read.body);
+      assert.equal(read.json().code, 'ERR_AUTH_TOKEN_ENDED');
+      const call = await h.call(
+        'POST',
+        '/api/v1/llm/v1/chat/completions',
+        { model: 'gpt-test', messages: [] },
+        { token },
+      );
+      assert.equal(call.statusCode, 401, call.body);
+      assert.equal(call.json().code, 'ERR_AUTH_TOKEN_ENDED');
+      assert.equal(fake.requests.length, 2, 'nothing more reached the provider');
+    });
+
+    it('refuses API tokens on the gateway and execution tokens elsewhere', async () => {
+      const admin = await h.call('POST', '/api/v1/llm/v1/chat/completions', {
+        model: 'gpt-test',
+        messages: [],
+      });
+      assert.equal(admin.statusCode, 403, admin.body);
+      assert.equal(admin.json().code, 'ERR_AUTH_FORBIDDEN');
+      const none = await h.call(
+        'POST',
+        '/api/v1/llm/v1/chat/completions',
+        { model: 'gpt-test' },
+        { token: null },
+      );
+      assert.equal(none.statusCode, 401, none.body);
+    });
+
+    // Through the API port, which only a command without a sandbox reaches.
+    if (mode.localIsolation === 'none')
+      it('grants runtime_config.permissions capped by the starting token, never more', async () => {
+        const api = `http://127.0.0.1:${apiPort}/api/v1/workflows`;
+        const auth = `-H "Authorization: Bearer $SWITCHYARD_TOKEN"`;
+        const run = [
+          status('list', `${auth} ${api}`),
+          status('create', `${auth} -H 'content-type: application/json' -d '{}' ${api}`),
+        ].join('\n');
+        const plain = await createWorkflow(h, {
+          name: 'perms-none',
+          graph: { nodes: [{ id: 'c', type: 'command', run }] },
+        });
+        const granted = await createWorkflow(h, {
+          name: 'perms-granted',
+          runtimeConfig: { permissions: ['workflows.read', 'workflows.create'] },
+          graph: { nodes: [{ id: 'c', type: 'command', run }] },
+        });
+        const a = await runAndWait(h, plain.id, ['succeeded', 'failed']);
+        assert.deepEqual(
+          [nodeOf(a, 'c').outputs.list, nodeOf(a, 'c').outputs.create],
+          ['403', '403'],
+        );
+        // Started by a token that may read and run but not create: create stays refused.
+        const runner = await tokenWith(h, 'runner', ['workflows.read', 'workflows.run']);
+        const res = await h.call(
+          'POST',
+          `/api/v1/workflows/${granted.id}/run`,
+          {},
+          { token: runner },
+        );
+        assert.equal(res.statusCode, 202, res.body);
+        const b = await waitForStatus(h, granted.id, res.json().id as string, [
+          'succeeded',
+          'failed',
+        ]);
+        assert.deepEqual(
+          [nodeOf(b, 'c').outputs.list, nodeOf(b, 'c').outputs.create],
+          ['200', '403'],
+        );
+        // Started by the admin: create is granted too (a body that fails validation, not auth).
+        const c = await runAndWait(h, granted.id, ['succeeded', 'failed']);
+        assert.deepEqual(
+          [nodeOf(c, 'c').outputs.list, nodeOf(c, 'c').outputs.create],
+          ['200', '400'],
+        );
+      });
+  });
+}
