@@ -11,12 +11,15 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from '../helpers/suite.ts';
 import { createLocalRuntime } from '../../src/runtime/local.ts';
+import { startLocalServer } from '../helpers/exec-context.ts';
 import { type FakeLlm, startFakeLlm } from '../helpers/fake-llm.ts';
 import {
+  awaitLogs,
   createWorkflow,
   executionUrl,
   nodeOf,
   runAndWait,
+  runWorkflow,
   tokenWith,
   waitForStatus,
 } from '../helpers/executions.ts';
@@ -221,3 +224,105 @@ for (const mode of modes) {
       });
   });
 }
+
+describe('LLM gateway, streamed answers', { timeout: 120_000 }, () => {
+  let h: Harness;
+  let provider: { url: string; close(): Promise<void> };
+  const bodies: Record<string, unknown>[] = [];
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const sse = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
+
+  before(async () => {
+    // A provider that streams: OpenAI's first chunk, then (once the test saw it arrive in the
+    // command's log) the rest with the usage; Anthropic's events in one go.
+    provider = await startLocalServer((req, res, raw) => {
+      const body = JSON.parse(raw) as Record<string, unknown>;
+      bodies.push(body);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      if (req.url === '/v1/chat/completions') {
+        res.write(sse({ choices: [{ index: 0, delta: { content: 'first-chunk' } }] }));
+        void released.then(() => {
+          res.write(sse({ choices: [{ index: 0, delta: { content: '!' } }] }));
+          res.write(sse({ choices: [], usage: { prompt_tokens: 11, completion_tokens: 4 } }));
+          res.end('data: [DONE]\n\n');
+        });
+        return;
+      }
+      res.write(
+        `event: message_start\n${sse({ type: 'message_start', message: { usage: { input_tokens: 20, output_tokens: 1 } } })}`,
+      );
+      res.write(
+        `event: content_block_delta\n${sse({ type: 'content_block_delta', delta: { type: 'text_delta', text: 'hi' } })}`,
+      );
+      res.write(
+        `event: message_delta\n${sse({ type: 'message_delta', usage: { output_tokens: 6 } })}`,
+      );
+      res.end(`event: message_stop\n${sse({ type: 'message_stop' })}`);
+    });
+    h = await startHarness('sqlite', {
+      config: {
+        cpuSecondPriceUsd: 0,
+        modelPrices: {
+          'gpt-stream': { prompt: 1000, completion: 1000 },
+          'claude-stream': { prompt: 1000, completion: 1000 },
+        },
+        llmProviders: {
+          gpt: { kind: 'openai', baseUrl: `${provider.url}/v1`, models: ['gpt-stream'] },
+          other: { kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1' },
+          claude: { kind: 'anthropic', baseUrl: provider.url },
+        },
+      },
+    });
+  });
+  after(async () => {
+    release();
+    await h?.close();
+    await provider?.close();
+  });
+
+  it('passes chunks through as they arrive and bills the usage of the last chunk and events', async () => {
+    const run = [
+      // Printed line by line as curl receives them (-N: no buffering).
+      `curl -sS -N -f "$OPENAI_BASE_URL/chat/completions" -H "Authorization: Bearer $OPENAI_API_KEY" -H 'content-type: application/json' -d '{"model":"gpt-stream","stream":true,"messages":[]}'`,
+      `curl -sS -N -f "$ANTHROPIC_BASE_URL/v1/messages" -H "x-api-key: $ANTHROPIC_API_KEY" -H 'content-type: application/json' -d '{"model":"claude-stream","stream":true,"max_tokens":9,"messages":[]}'`,
+    ].join('\n');
+    const wf = await createWorkflow(h, {
+      name: 'gateway-stream',
+      graph: { nodes: [{ id: 'agent', type: 'command', run }] },
+    });
+    const started = await runWorkflow(h, wf.id);
+    // The first chunk reaches the command while the provider still holds the rest.
+    await awaitLogs(h, started.id, 'the first chunk', (lines) =>
+      lines.some((l) => l.text.includes('first-chunk')),
+    );
+    release();
+    const done = await waitForStatus(h, wf.id, started.id, ['succeeded', 'failed']);
+    const node = nodeOf(done, 'agent');
+    assert.equal(done.status, 'succeeded', JSON.stringify(node.error));
+    // The gateway asked for the streamed usage; the models list chose `gpt` over `other`.
+    assert.deepEqual(bodies[0]?.stream_options, { include_usage: true });
+    assert.equal(bodies.length, 2);
+    // 11+4 (OpenAI's last chunk) and 20+6 (message_start, last message_delta), at $1000 per 1M.
+    assert.deepEqual(node.cost.tokens, { prompt: 31, completion: 10 });
+    assert.equal(node.cost.estimatedUsd, 0.041);
+  });
+
+  it('answers 400 naming the providers when none serves the model', async () => {
+    const wf = await createWorkflow(h, {
+      name: 'gateway-unknown-model',
+      graph: {
+        nodes: [
+          {
+            id: 'agent',
+            type: 'command',
+            run: `curl -s "$OPENAI_BASE_URL/chat/completions" -H "Authorization: Bearer $OPENAI_API_KEY" -H 'content-type: application/json' -d '{"model":"nope","messages":[]}' > answer.json; echo "code=$(grep -o '"code":"[A-Z_]*"' answer.json)" >> "$SWITCHYARD_OUTPUT"`,
+          },
+        ],
+      },
+    });
+    const done = await runAndWait(h, wf.id, ['succeeded', 'failed']);
+    assert.equal(nodeOf(done, 'agent').outputs.code, '"code":"ERR_GATEWAY_PROVIDER"');
+    assert.deepEqual(nodeOf(done, 'agent').cost.tokens, { prompt: 0, completion: 0 });
+  });
+});
