@@ -68,11 +68,13 @@ export type Confinement =
       unshare: string;
       network: NetworkMode;
       netns?: NetnsEntry;
-      /** plainMountScript's arguments: the workspace, the host top to hide, the cwd, resolv.conf. */
+      /** plainMountScript's arguments: the workspace, the host top to hide, the cwd, resolv.conf, the gateway socket. */
       hostDir: string;
       hiddenTop: string;
       cwd: string;
       resolvConf: string;
+      /** Host path of the LLM gateway socket to bind in ('' for none). */
+      gatewaySocket: string;
     }
   /** No namespaces: at least the command itself dies with the server. */
   | { kind: 'pdeathsig'; setpriv: string }
@@ -125,6 +127,7 @@ export function commandArgv(o: CommandArgvOptions): string[] {
       c.hiddenTop,
       c.cwd,
       c.resolvConf,
+      c.gatewaySocket,
       ...full,
     ];
   } else if (c.kind === 'pdeathsig') {

@@ -169,6 +169,7 @@ export async function createSandbox(
         hiddenTop: hiddenTopOf(hostDir) ?? '',
         cwd,
         resolvConf: net.netns === undefined ? '' : await outboundResolvConf(etcDir),
+        gatewaySocket: '',
       };
     }
     return caps.setpriv !== undefined
@@ -217,6 +218,8 @@ export async function createSandbox(
       const gateway = gatewayWiring(spawnOpts.gatewaySocket, confinement, identity !== undefined);
       if (gateway !== undefined && confinement.kind === 'bwrap')
         confinement.rootArgs = [...confinement.rootArgs, ...gateway.bwrapArgs];
+      if (gateway !== undefined && confinement.kind === 'namespaces')
+        confinement.gatewaySocket = spawnOpts.gatewaySocket!;
       const full = commandArgv({
         command: argv,
         prlimit,
@@ -255,9 +258,9 @@ export async function createSandbox(
 /**
  * How a command reaches the LLM gateway socket (`host`: its host path): under bubblewrap it is
  * bound at a fixed path and the forwarder (host `node`, under /usr) serves it on the command's
- * own loopback; a plain command of the server's user uses the host path. Plain commands of
- * another user (namespaces, or only setpriv) cannot reach the server's data directory: they get
- * no gateway.
+ * own loopback; plain as root (namespaces) the mount script binds it at the same path; a plain
+ * command of the server's user uses the host path. A plain command of another user without
+ * namespaces (setpriv only) cannot reach the server's data directory: it gets no gateway.
  */
 function gatewayWiring(
   host: string | undefined,
@@ -282,7 +285,14 @@ function gatewayWiring(
       ...(node.startsWith('/usr/') && { forwarder: forwarderArgv(node, sandboxGatewaySocket) }),
     };
   }
-  if (confinement.kind === 'namespaces' || otherUser) return undefined;
+  if (confinement.kind === 'namespaces') {
+    return {
+      socket: sandboxGatewaySocket,
+      bwrapArgs: [],
+      forwarder: forwarderArgv(node, sandboxGatewaySocket),
+    };
+  }
+  if (otherUser) return undefined;
   return { socket: host, bwrapArgs: [], forwarder: forwarderArgv(node, host) };
 }
 

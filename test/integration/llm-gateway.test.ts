@@ -44,6 +44,14 @@ const modes = [
     localIsolation: 'bwrap',
     skip: skipUnless(caps.bwrap !== undefined, caps.bwrapProblem ?? 'no bwrap'),
   },
+  {
+    name: 'plain as root (namespaces), network none',
+    localIsolation: 'plain',
+    skip: skipUnless(
+      caps.unshare !== undefined && process.getuid?.() === 0,
+      caps.unshareProblem ?? 'plain mode has namespaces only as root',
+    ),
+  },
 ];
 
 /** curl's status code of a call, as `name=<code>` in the outputs. */
@@ -124,8 +132,9 @@ for (const mode of modes) {
       assert.equal(out.otherExecution, '403');
       assert.equal(out.socketWorkflows, '404');
       assert.equal(out.providerKeySeen, '0');
-      if (mode.localIsolation === 'bwrap') assert.equal(out.apiPort, '000', 'API port reached');
-      else assert.equal(out.apiPort, '200', 'without a sandbox the API port answers');
+      if (mode.localIsolation === 'none')
+        assert.equal(out.apiPort, '200', 'without a sandbox the API port answers');
+      else assert.equal(out.apiPort, '000', 'the sandbox reached the API port');
 
       // The provider got its own key, never the execution token.
       assert.equal(fake.requests.length, 2);
