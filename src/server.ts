@@ -148,6 +148,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         owner,
         allowDockerSocket: config.allowDockerSocket,
         egressAllow,
+        gatewaySocket,
       }),
       defaultRuntime: config.runtime as RuntimeChoice,
       owner,

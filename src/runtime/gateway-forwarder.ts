@@ -1,6 +1,7 @@
 /**
  * The LLM gateway as an HTTP base URL inside a sandbox (docs/runtimes.md): a small Node program,
- * run with the host's own `node` in front of the command, listens on 127.0.0.1 of the command's
+ * run with the host's own `node` in front of the command (docker: once per container, entered
+ * into the container's network namespace from the host), listens on 127.0.0.1 of the command's
  * network namespace (a free port), forwards each connection to the gateway socket, sets
  * `OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL` and `YARD_URL` (unless the node's env set them), then
  * runs the command and ends as it ends (its exit code, or its signal). Signals it receives pass
@@ -27,7 +28,15 @@ server.on('error', (err) => {
   process.exit(125);
 });
 server.listen(0, '127.0.0.1', () => {
-  const base = 'http://127.0.0.1:' + server.address().port;
+  const port = server.address().port;
+  if (command.length === 0) {
+    // Serve-only (docker): say the port, serve until the server that started it goes away.
+    process.stdout.write(port + '\\n');
+    process.stdin.on('end', () => process.exit(0));
+    process.stdin.resume();
+    return;
+  }
+  const base = 'http://127.0.0.1:' + port;
   const env = { ...process.env };
   const set = (k, v) => { if (env[k] === undefined) env[k] = v; };
   set('OPENAI_BASE_URL', base + '/api/v1/llm/v1');
@@ -48,7 +57,21 @@ server.listen(0, '127.0.0.1', () => {
 });
 `;
 
-/** The argv prefix that runs a command behind the forwarder to `socket` (as the command sees it). */
+/**
+ * The argv prefix that runs a command behind the forwarder to `socket` (as the command sees it).
+ * Without a command after it, the forwarder only serves: it prints its port on stdout and ends
+ * when its stdin closes.
+ */
 export function forwarderArgv(node: string, socket: string): string[] {
   return [node, '-e', forwarderScript, socket];
+}
+
+/** The variables a command behind a forwarder at `port` gets (those it set itself stay). */
+export function gatewayBaseUrls(port: number): Record<string, string> {
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    OPENAI_BASE_URL: `${base}/api/v1/llm/v1`,
+    ANTHROPIC_BASE_URL: `${base}/api/v1/llm`,
+    YARD_URL: base,
+  };
 }

@@ -11,6 +11,13 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from '../helpers/suite.ts';
 import { createLocalRuntime } from '../../src/runtime/local.ts';
+import {
+  dockerAvailable,
+  dockerSocket,
+  ensureTestImage,
+  testDocker,
+  testImage,
+} from '../helpers/docker.ts';
 import { startLocalServer } from '../helpers/exec-context.ts';
 import { type FakeLlm, startFakeLlm } from '../helpers/fake-llm.ts';
 import {
@@ -335,3 +342,83 @@ describe('LLM gateway, streamed answers', { timeout: 120_000 }, () => {
     assert.deepEqual(nodeOf(done, 'agent').cost.tokens, { prompt: 0, completion: 0 });
   });
 });
+
+// The test image is busybox: `wget` is the agent CLI here.
+describe(
+  'LLM gateway (docker, network none)',
+  { skip: await dockerAvailable(), timeout: 300_000 },
+  () => {
+    let h: Harness;
+    let fake: FakeLlm;
+    let apiPort = 0;
+
+    before(async () => {
+      await ensureTestImage(testDocker());
+      fake = await startFakeLlm();
+      h = await startHarness('sqlite', {
+        config: {
+          runtime: 'docker',
+          dockerSocket,
+          killGraceMs: 500,
+          cpuSecondPriceUsd: 0,
+          modelPrices: { 'gpt-test': { prompt: 1000, completion: 2000 } },
+          llmProviders: {
+            fake: {
+              kind: 'openai',
+              baseUrl: fake.providers.openai.baseUrl,
+              apiKeyEnv: 'SY_TEST_GATEWAY_KEY',
+            },
+          },
+        },
+      });
+      await h.yard.app.listen({ port: 0, host: '127.0.0.1' });
+      apiPort = (h.yard.app.server.address() as AddressInfo).port;
+    });
+    after(async () => {
+      await h?.close();
+      await fake?.close();
+    });
+
+    it('bills a wget through $OPENAI_BASE_URL to the node; the socket is mounted; the API port is not reachable', async () => {
+      fake.script([{ text: 'one', usage: { prompt: 120, completion: 30 } }]);
+      const own = `/api/v1/workflows/$SWITCHYARD_WORKFLOW_ID/executions/$SWITCHYARD_EXECUTION_ID`;
+      const get = (name: string, url: string) =>
+        `timeout 5 wget -q -O /dev/null --header "Authorization: Bearer $SWITCHYARD_TOKEN" "${url}" && echo "${name}=ok" >> "$SWITCHYARD_OUTPUT" || echo "${name}=refused" >> "$SWITCHYARD_OUTPUT"`;
+      const run = [
+        `wget -q -O first.json --header "Authorization: Bearer $OPENAI_API_KEY" --header 'content-type: application/json' --post-data ${chatBody} "$OPENAI_BASE_URL/chat/completions"`,
+        `echo "first=$(tr -d '\\n ' < first.json | grep -o '"content":"one"')" >> "$SWITCHYARD_OUTPUT"`,
+        `[ -S "$SWITCHYARD_GATEWAY_SOCKET" ] && echo socket=yes >> "$SWITCHYARD_OUTPUT"`,
+        get('ownExecution', `$YARD_URL${own}`),
+        get(
+          'otherExecution',
+          `$YARD_URL/api/v1/workflows/$SWITCHYARD_WORKFLOW_ID/executions/exec_00000000000000000000000000`,
+        ),
+        get('apiPort', `http://127.0.0.1:${apiPort}/healthz`),
+        `echo "token=$SWITCHYARD_TOKEN" >> "$SWITCHYARD_OUTPUT"`,
+      ].join('\n');
+      const wf = await createWorkflow(h, {
+        name: 'gateway-docker',
+        runtimeConfig: { runtime: 'docker', image: testImage, network: 'none' },
+        graph: { nodes: [{ id: 'agent', type: 'command', run }] },
+      });
+      const done = await runAndWait(h, wf.id, ['succeeded', 'failed']);
+      const node = nodeOf(done, 'agent');
+      assert.equal(done.status, 'succeeded', JSON.stringify(node.error));
+      const out = node.outputs as Record<string, string>;
+      assert.equal(out.first, '"content":"one"');
+      assert.equal(out.socket, 'yes');
+      assert.equal(out.ownExecution, 'ok');
+      assert.equal(out.otherExecution, 'refused');
+      assert.equal(out.apiPort, 'refused');
+      assert.equal(fake.requests[0]?.headers.authorization, `Bearer ${providerKey}`);
+      assert.deepEqual(node.cost.tokens, { prompt: 120, completion: 30 });
+      assert.equal(node.cost.estimatedUsd, 0.18);
+      assert.deepEqual(done.cost.tokens, { prompt: 120, completion: 30 });
+      const read = await h.call('GET', executionUrl(wf.id, done.id), undefined, {
+        token: out.token!,
+      });
+      assert.equal(read.statusCode, 401, read.body);
+      assert.equal(read.json().code, 'ERR_AUTH_TOKEN_ENDED');
+    });
+  },
+);
