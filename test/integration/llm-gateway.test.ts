@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { after, before, describe, it } from '../helpers/suite.ts';
 import { createLocalRuntime } from '../../src/runtime/local.ts';
 import {
@@ -64,6 +65,8 @@ const modes = [
 /** curl's status code of a call, as `name=<code>` in the outputs. */
 const status = (name: string, args: string) =>
   `echo "${name}=$(curl -s -o /dev/null -w '%{http_code}' ${args})" >> "$SWITCHYARD_OUTPUT"`;
+
+const yardBin = path.resolve(import.meta.dirname, '../../bin/yard.js');
 
 const chatBody = `'{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}'`;
 
@@ -121,6 +124,13 @@ for (const mode of modes) {
           `-H "Authorization: Bearer $SWITCHYARD_TOKEN" "$YARD_URL/api/v1/workflows"`,
         ),
         `echo "providerKeySeen=$(env | grep -c ${providerKey} || true)" >> "$SWITCHYARD_OUTPUT"`,
+        // `yard` reads its own execution with YARD_URL and YARD_TOKEN (the checkout is only
+        // visible without a sandbox).
+        ...(mode.localIsolation === 'none'
+          ? [
+              `echo "yard=$(${process.execPath} ${yardBin} executions get "$SWITCHYARD_EXECUTION_ID" --json | grep -o '"status": *"running"' | head -n 1)" >> "$SWITCHYARD_OUTPUT"`,
+            ]
+          : []),
         `echo "token=$SWITCHYARD_TOKEN" >> "$SWITCHYARD_OUTPUT"`,
         // The server's API port, from the command's network.
         `echo "apiPort=$(curl -s -m 3 -o /dev/null -w '%{http_code}' http://127.0.0.1:${apiPort}/healthz || true)" >> "$SWITCHYARD_OUTPUT"`,
@@ -139,6 +149,7 @@ for (const mode of modes) {
       assert.equal(out.otherExecution, '403');
       assert.equal(out.socketWorkflows, '404');
       assert.equal(out.providerKeySeen, '0');
+      if (mode.localIsolation === 'none') assert.match(out.yard ?? '', /"status": *"running"/);
       if (mode.localIsolation === 'none')
         assert.equal(out.apiPort, '200', 'without a sandbox the API port answers');
       else assert.equal(out.apiPort, '000', 'the sandbox reached the API port');
@@ -173,6 +184,16 @@ for (const mode of modes) {
       assert.equal(call.statusCode, 401, call.body);
       assert.equal(call.json().code, 'ERR_AUTH_TOKEN_ENDED');
       assert.equal(fake.requests.length, 2, 'nothing more reached the provider');
+    });
+
+    it('refuses an *.admin permission in runtime_config when saved', async () => {
+      const res = await h.call('POST', '/api/v1/workflows', {
+        name: 'perms-admin',
+        runtimeConfig: { permissions: ['workflows.read', 'tokens.admin'] },
+        graph: { nodes: [{ id: 'c', type: 'command', run: 'true' }] },
+      });
+      assert.equal(res.statusCode, 422, res.body);
+      assert.match(JSON.stringify(res.json().details), /runtimeConfig\.permissions/);
     });
 
     it('refuses API tokens on the gateway and execution tokens elsewhere', async () => {
