@@ -76,27 +76,12 @@ async function executeCommand(ctx: ExecContext<CommandConfig>): Promise<ExecResu
     PATH: process.env.PATH ?? fallbackPath,
     HOME: sandbox.workspace,
     ...ctx.env,
-    // The SDKs refuse to start without a key: the execution token is the key the gateway takes.
-    ...(gateway !== undefined && {
-      SWITCHYARD_TOKEN: gateway.token,
-      YARD_TOKEN: gateway.token,
-      OPENAI_API_KEY: gateway.token,
-      ANTHROPIC_API_KEY: gateway.token,
-    }),
     ...(node.env ?? {}),
     SWITCHYARD_OUTPUT: inside(outputFile),
     SWITCHYARD_WORKSPACE: sandbox.workspace,
   };
   const started = performance.now();
-  const end = await runProcess(
-    ctx,
-    sandbox,
-    argv,
-    inside(cwd.path),
-    env,
-    node.image,
-    gateway?.socket,
-  );
+  const end = await runProcess(ctx, sandbox, argv, inside(cwd.path), env, node.image, gateway);
   const usage: NodeUsage = { runtimeSeconds: (performance.now() - started) / 1000 };
   if (end.kind === 'spawn-error') {
     await rm(outputFile, { force: true });
@@ -233,7 +218,7 @@ async function runProcess(
   cwd: string,
   env: Record<string, string>,
   image: string | undefined,
-  gatewaySocket: string | undefined,
+  gateway: GatewayAccess | undefined,
 ): Promise<ProcessEnd> {
   let proc: SandboxProcess;
   try {
@@ -241,7 +226,8 @@ async function runProcess(
       cwd,
       env,
       ...(image !== undefined && { image }),
-      ...(gatewaySocket !== undefined && { gatewaySocket }),
+      // The sandbox adds the token and the gateway's variables where it can reach the gateway.
+      ...(gateway !== undefined && { gateway }),
       key: ctx.nodeId,
     });
   } catch (error) {

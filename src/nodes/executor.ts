@@ -6,10 +6,10 @@
  */
 import type { GraphNode } from '../definition/index.ts';
 import type { EgressClients } from '../egress/dispatcher.ts';
-import type { Sandbox } from '../runtime/types.ts';
+import type { GatewayAccess, Sandbox } from '../runtime/types.ts';
 import type { NodeError, NodeUsage } from '../engine/types.ts';
 
-export type { NodeError, NodeUsage };
+export type { GatewayAccess, NodeError, NodeUsage };
 
 /** The node has no environment: the runtime refused it or cannot be reached (`ctx.sandbox()`). */
 export class EnvironmentError extends Error {
@@ -108,12 +108,4 @@ export interface ExecContext<C = GraphNode> {
    * ended with the attempt) and the server's gateway socket. Absent when the server serves none.
    */
   gateway?(): Promise<GatewayAccess>;
-}
-
-/** What a process needs to reach the LLM gateway (docs/llm.md). */
-export interface GatewayAccess {
-  /** The attempt's execution token (`SWITCHYARD_TOKEN`). */
-  token: string;
-  /** Host path of the server's gateway socket. */
-  socket: string;
 }

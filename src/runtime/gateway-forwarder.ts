@@ -75,3 +75,26 @@ export function gatewayBaseUrls(port: number): Record<string, string> {
     YARD_URL: base,
   };
 }
+
+/**
+ * A command's environment with the gateway's variables; what `env` (the node's variables) sets
+ * already stays. The SDKs' key variables hold the token only where a base URL leads to the
+ * gateway (`http`), so no SDK sends it to a provider directly.
+ */
+export function withGatewayEnv(
+  env: Record<string, string>,
+  access: { token: string; socket: string },
+  http: { baseUrls: Record<string, string> } | undefined,
+): Record<string, string> {
+  return {
+    SWITCHYARD_TOKEN: access.token,
+    YARD_TOKEN: access.token,
+    SWITCHYARD_GATEWAY_SOCKET: access.socket,
+    ...(http !== undefined && {
+      OPENAI_API_KEY: access.token,
+      ANTHROPIC_API_KEY: access.token,
+      ...http.baseUrls,
+    }),
+    ...env,
+  };
+}

@@ -15,7 +15,7 @@ import {
   writeUserFiles,
 } from './identity.ts';
 import { type Confinement, type NetnsEntry, commandArgv } from './local-argv.ts';
-import { forwarderArgv, sandboxGatewaySocket } from './gateway-forwarder.ts';
+import { forwarderArgv, sandboxGatewaySocket, withGatewayEnv } from './gateway-forwarder.ts';
 import type { LocalCapabilities } from './local-capabilities.ts';
 import {
   bwrapRootArgs,
@@ -215,11 +215,15 @@ export async function createSandbox(
       const identity = switchUser ? await identities.claim(executionId, hostDir) : undefined;
       const leaf = cgroup === undefined ? undefined : await cgroup.leaf();
       const confinement = await confinementOf(identity, hostDir, insideDir, spawnOpts.cwd);
-      const gateway = gatewayWiring(spawnOpts.gatewaySocket, confinement, identity !== undefined);
+      const access = spawnOpts.gateway;
+      const gateway =
+        access === undefined
+          ? undefined
+          : gatewayWiring(access.socket, confinement, identity !== undefined);
       if (gateway !== undefined && confinement.kind === 'bwrap')
         confinement.rootArgs = [...confinement.rootArgs, ...gateway.bwrapArgs];
       if (gateway !== undefined && confinement.kind === 'namespaces')
-        confinement.gatewaySocket = spawnOpts.gatewaySocket!;
+        confinement.gatewaySocket = access!.socket;
       const full = commandArgv({
         command: argv,
         prlimit,
@@ -232,8 +236,14 @@ export async function createSandbox(
         cwd: useBwrap ? hostWorkspace : spawnOpts.cwd,
         // The execution id in the environment identifies orphans later (OrphanRecords.reap).
         env: {
-          ...spawnOpts.env,
-          ...(gateway !== undefined && { SWITCHYARD_GATEWAY_SOCKET: gateway.socket }),
+          // The forwarder sets the base URLs itself (its port is its own).
+          ...(gateway === undefined
+            ? spawnOpts.env
+            : withGatewayEnv(
+                spawnOpts.env,
+                { token: access!.token, socket: gateway.socket },
+                gateway.forwarder === undefined ? undefined : { baseUrls: {} },
+              )),
           SWITCHYARD_EXECUTION_ID: executionId,
         },
         leaf,
@@ -263,11 +273,10 @@ export async function createSandbox(
  * namespaces (setpriv only) cannot reach the server's data directory: it gets no gateway.
  */
 function gatewayWiring(
-  host: string | undefined,
+  host: string,
   confinement: Confinement,
   otherUser: boolean,
 ): { socket: string; bwrapArgs: string[]; forwarder?: string[] } | undefined {
-  if (host === undefined) return undefined;
   // The forwarder needs the host's node where the sandbox sees it (bubblewrap shows /usr only).
   const node = process.execPath;
   if (confinement.kind === 'bwrap') {

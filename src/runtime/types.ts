@@ -73,11 +73,20 @@ export interface SpawnOptions {
    */
   execution?: string;
   /**
-   * The server's LLM gateway socket (host path): the sandbox makes it reachable to the process
-   * (`SWITCHYARD_GATEWAY_SOCKET`) and, where it can, as an HTTP base URL on the process's own
-   * loopback (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`, `YARD_URL`); docs/runtimes.md says where.
+   * The LLM gateway for this process: the sandbox makes the socket reachable
+   * (`SWITCHYARD_GATEWAY_SOCKET`) and, where it can, an HTTP base URL on the process's own
+   * loopback (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`, `YARD_URL`), and gives it the token
+   * (docs/runtimes.md says where). A sandbox that cannot reach the socket gives none of it.
    */
-  gatewaySocket?: string;
+  gateway?: GatewayAccess;
+}
+
+/** What a process needs to reach the LLM gateway (docs/llm.md). */
+export interface GatewayAccess {
+  /** The attempt's execution token (`SWITCHYARD_TOKEN`). */
+  token: string;
+  /** Host path of the server's gateway socket. */
+  socket: string;
 }
 
 export interface Sandbox {

@@ -374,7 +374,10 @@ describe(
     let apiPort = 0;
 
     before(async () => {
-      await ensureTestImage(testDocker());
+      const docker = testDocker();
+      await ensureTestImage(docker);
+      // A second tag of the test image stands in for a node's own (sidecar) image.
+      await docker.getImage(testImage).tag({ repo: 'switchyard-test', tag: 'sidecar' });
       fake = await startFakeLlm();
       h = await startHarness('sqlite', {
         config: {
@@ -420,11 +423,23 @@ describe(
       const wf = await createWorkflow(h, {
         name: 'gateway-docker',
         runtimeConfig: { runtime: 'docker', image: testImage, network: 'none' },
-        graph: { nodes: [{ id: 'agent', type: 'command', run }] },
+        graph: {
+          nodes: [
+            { id: 'agent', type: 'command', run },
+            // A sidecar has no way to the gateway yet: no token an SDK could send elsewhere.
+            {
+              id: 'sidecar',
+              type: 'command',
+              image: 'switchyard-test:sidecar',
+              run: 'echo "keys=${OPENAI_API_KEY:-none}/${SWITCHYARD_TOKEN:-none}" >> "$SWITCHYARD_OUTPUT"',
+            },
+          ],
+        },
       });
       const done = await runAndWait(h, wf.id, ['succeeded', 'failed']);
       const node = nodeOf(done, 'agent');
       assert.equal(done.status, 'succeeded', JSON.stringify(node.error));
+      assert.equal(nodeOf(done, 'sidecar').outputs.keys, 'none/none');
       const out = node.outputs as Record<string, string>;
       assert.equal(out.first, '"content":"one"');
       assert.equal(out.socket, 'yes');

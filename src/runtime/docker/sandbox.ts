@@ -9,7 +9,7 @@ import type { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import type { NetworkMode } from '../../definition/model.ts';
 import type { OutboundNamespace } from '../outbound.ts';
-import { gatewayBaseUrls, sandboxGatewaySocket } from '../gateway-forwarder.ts';
+import { gatewayBaseUrls, sandboxGatewaySocket, withGatewayEnv } from '../gateway-forwarder.ts';
 import type { ContainerForwarder } from './gateway.ts';
 import type { ProcessEnd, Sandbox, SandboxProcess, SandboxSpec, SpawnOptions } from '../types.ts';
 import {
@@ -86,13 +86,13 @@ export class DockerSandbox implements Sandbox {
    * socket and the forwarder's base URLs; variables the node set itself stay.
    */
   private gatewayEnv(opts: SpawnOptions): Record<string, string> {
-    if (opts.gatewaySocket === undefined) return opts.env;
+    if (opts.gateway === undefined || !this.gateway.mounted) return opts.env;
     const port = this.gateway.forwarder?.port;
-    return {
-      ...(this.gateway.mounted && { SWITCHYARD_GATEWAY_SOCKET: sandboxGatewaySocket }),
-      ...(port !== undefined && gatewayBaseUrls(port)),
-      ...opts.env,
-    };
+    return withGatewayEnv(
+      opts.env,
+      { token: opts.gateway.token, socket: sandboxGatewaySocket },
+      port === undefined ? undefined : { baseUrls: gatewayBaseUrls(port) },
+    );
   }
 
   private async spawnExec(argv: string[], opts: SpawnOptions): Promise<SandboxProcess> {
