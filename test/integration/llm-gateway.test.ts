@@ -83,11 +83,19 @@ for (const mode of modes) {
           localIsolation: mode.localIsolation,
           runtime: 'local',
           cpuSecondPriceUsd: 0,
-          modelPrices: { 'gpt-test': { prompt: 1000, completion: 2000 } },
+          modelPrices: {
+            'gpt-test': { prompt: 1000, completion: 2000 },
+            'claude-test': { prompt: 1000, completion: 1000 },
+          },
           llmProviders: {
             fake: {
               kind: 'openai',
               baseUrl: fake.providers.openai.baseUrl,
+              apiKeyEnv: 'SY_TEST_GATEWAY_KEY',
+            },
+            claude: {
+              kind: 'anthropic',
+              baseUrl: fake.providers.anthropic.baseUrl,
               apiKeyEnv: 'SY_TEST_GATEWAY_KEY',
             },
           },
@@ -105,6 +113,7 @@ for (const mode of modes) {
       fake.script([
         { text: 'one', usage: { prompt: 120, completion: 30 } },
         { text: 'two', usage: { prompt: 7, completion: 3 } },
+        { text: 'three', usage: { prompt: 50, completion: 10 } },
       ]);
       const own = `/api/v1/workflows/$SWITCHYARD_WORKFLOW_ID/executions/$SWITCHYARD_EXECUTION_ID`;
       const run = [
@@ -113,6 +122,8 @@ for (const mode of modes) {
         `echo "first=$(tr -d '\\n ' < first.json | grep -o '"content":"one"')" >> "$SWITCHYARD_OUTPUT"`,
         // As Anthropic's key header, straight on the socket.
         `curl -sS -f --unix-socket "$SWITCHYARD_GATEWAY_SOCKET" -H "x-api-key: $SWITCHYARD_TOKEN" -H 'content-type: application/json' -d ${chatBody} http://gateway/api/v1/llm/v1/chat/completions > /dev/null`,
+        // As the Anthropic SDK would: ANTHROPIC_BASE_URL + /v1/messages, the key as x-api-key.
+        `curl -sS -f -H "x-api-key: $ANTHROPIC_API_KEY" -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' -d '{"model":"claude-test","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}' "$ANTHROPIC_BASE_URL/v1/messages" > /dev/null`,
         status('ownExecution', `-H "Authorization: Bearer $SWITCHYARD_TOKEN" "$YARD_URL${own}"`),
         status(
           'otherExecution',
@@ -155,19 +166,26 @@ for (const mode of modes) {
       else assert.equal(out.apiPort, '000', 'the sandbox reached the API port');
 
       // The provider got its own key, never the execution token.
-      assert.equal(fake.requests.length, 2);
-      for (const r of fake.requests) assert.equal(r.headers.authorization, `Bearer ${providerKey}`);
+      assert.deepEqual(
+        fake.requests.map((r) => [r.path, r.headers.authorization ?? r.headers['x-api-key']]),
+        [
+          ['/v1/chat/completions', `Bearer ${providerKey}`],
+          ['/v1/chat/completions', `Bearer ${providerKey}`],
+          ['/v1/messages', providerKey],
+        ],
+      );
 
-      // 127 prompt and 33 completion tokens at 1000/2000 USD per 1M.
-      const tokens = { prompt: 127, completion: 33 };
+      // gpt-test: 127 prompt and 33 completion tokens at 1000/2000 USD per 1M (0.193);
+      // claude-test: 50 and 10 at 1000/1000 (0.06). Each model at its own price.
+      const tokens = { prompt: 177, completion: 43 };
       assert.deepEqual(node.cost.tokens, tokens);
-      assert.equal(node.cost.estimatedUsd, 0.193);
+      assert.equal(node.cost.estimatedUsd, 0.253);
       assert.deepEqual(done.cost.tokens, tokens);
-      assert.equal(done.cost.estimatedUsd, 0.193);
+      assert.equal(done.cost.estimatedUsd, 0.253);
       const usage = await h.call('GET', `/api/v1/workflows/${wf.id}/usage`);
       assert.equal(usage.statusCode, 200, usage.body);
       assert.deepEqual(usage.json().total.tokens, tokens);
-      assert.equal(usage.json().total.estimatedUsd, 0.193);
+      assert.equal(usage.json().total.estimatedUsd, 0.253);
 
       // The execution ended: its token is refused, on the API and on the gateway.
       const token = out.token!;
@@ -183,7 +201,7 @@ for (const mode of modes) {
       );
       assert.equal(call.statusCode, 401, call.body);
       assert.equal(call.json().code, 'ERR_AUTH_TOKEN_ENDED');
-      assert.equal(fake.requests.length, 2, 'nothing more reached the provider');
+      assert.equal(fake.requests.length, 3, 'nothing more reached the provider');
     });
 
     it('refuses an *.admin permission in runtime_config when saved', async () => {
@@ -345,7 +363,7 @@ describe('LLM gateway, streamed answers', { timeout: 120_000 }, () => {
     assert.equal(node.cost.estimatedUsd, 0.041);
   });
 
-  it('answers 400 naming the providers when none serves the model', async () => {
+  it('answers 400 when no provider serves the model, 502 when the provider is down', async () => {
     const wf = await createWorkflow(h, {
       name: 'gateway-unknown-model',
       graph: {
@@ -353,13 +371,20 @@ describe('LLM gateway, streamed answers', { timeout: 120_000 }, () => {
           {
             id: 'agent',
             type: 'command',
-            run: `curl -s "$OPENAI_BASE_URL/chat/completions" -H "Authorization: Bearer $OPENAI_API_KEY" -H 'content-type: application/json' -d '{"model":"nope","messages":[]}' > answer.json; echo "code=$(grep -o '"code":"[A-Z_]*"' answer.json)" >> "$SWITCHYARD_OUTPUT"`,
+            run: [
+              `curl -s "$OPENAI_BASE_URL/chat/completions" -H "Authorization: Bearer $OPENAI_API_KEY" -H 'content-type: application/json' -d '{"model":"nope","messages":[]}' > answer.json`,
+              `echo "code=$(grep -o '"code":"[A-Z_]*"' answer.json)" >> "$SWITCHYARD_OUTPUT"`,
+              // The header names the provider whose port nothing listens on.
+              `curl -s -w '%{http_code}' "$OPENAI_BASE_URL/chat/completions" -H 'x-switchyard-provider: other' -H "Authorization: Bearer $OPENAI_API_KEY" -H 'content-type: application/json' -d '{"model":"nope","messages":[]}' > down.txt`,
+              `echo "down=$(grep -o '"code":"[A-Z_]*"' down.txt) $(tail -c 3 down.txt)" >> "$SWITCHYARD_OUTPUT"`,
+            ].join('\n'),
           },
         ],
       },
     });
     const done = await runAndWait(h, wf.id, ['succeeded', 'failed']);
     assert.equal(nodeOf(done, 'agent').outputs.code, '"code":"ERR_GATEWAY_PROVIDER"');
+    assert.equal(nodeOf(done, 'agent').outputs.down, '"code":"ERR_GATEWAY_UPSTREAM" 502');
     assert.deepEqual(nodeOf(done, 'agent').cost.tokens, { prompt: 0, completion: 0 });
   });
 });
