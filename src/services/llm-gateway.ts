@@ -8,7 +8,7 @@
  * Which provider: one of the call's wire format whose `models` lists the body's `model`; else
  * the one the `x-switchyard-provider` header names; else the only provider of that format.
  */
-import { type Readable, Transform } from 'node:stream';
+import { type Readable, Transform, pipeline } from 'node:stream';
 import { type Dispatcher, request } from 'undici';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
@@ -104,7 +104,9 @@ export class LlmGateway {
           this.opts.tokens.charge(scope.tokenId, model, prompt, completion),
         )
       : new Transform({ transform: (chunk, _enc, done) => done(null, chunk) });
-    return { status: answer.statusCode, headers: out, body: answer.body.pipe(meter) };
+    // A provider that breaks off mid-answer ends the client's answer too (pipeline destroys it).
+    pipeline(answer.body, meter, () => {});
+    return { status: answer.statusCode, headers: out, body: meter };
   }
 
   private pick(

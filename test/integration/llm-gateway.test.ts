@@ -31,6 +31,7 @@ import {
   tokenWith,
   waitForStatus,
 } from '../helpers/executions.ts';
+import { type DialectName, skipFor } from '../helpers/dialects.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
 
 const inCi = process.env.CI === 'true';
@@ -45,16 +46,30 @@ function skipUnless(ok: boolean, why: string): string | false {
   return why;
 }
 
-const modes = [
-  { name: 'no sandbox (development)', localIsolation: 'none', skip: false as string | false },
+// Execution tokens are stored rows: the sandbox-less mode runs on both dialects.
+const modes: {
+  name: string;
+  localIsolation: string;
+  dialect: DialectName;
+  skip: string | false;
+}[] = [
+  { name: 'no sandbox (development)', localIsolation: 'none', dialect: 'sqlite', skip: false },
+  {
+    name: 'no sandbox (development), PostgreSQL',
+    localIsolation: 'none',
+    dialect: 'postgres',
+    skip: await skipFor('postgres'),
+  },
   {
     name: 'bubblewrap, network none',
     localIsolation: 'bwrap',
+    dialect: 'sqlite',
     skip: skipUnless(caps.bwrap !== undefined, caps.bwrapProblem ?? 'no bwrap'),
   },
   {
     name: 'plain as root (namespaces), network none',
     localIsolation: 'plain',
+    dialect: 'sqlite',
     skip: skipUnless(
       caps.unshare !== undefined && process.getuid?.() === 0,
       caps.unshareProblem ?? 'plain mode has namespaces only as root',
@@ -78,7 +93,7 @@ for (const mode of modes) {
 
     before(async () => {
       fake = await startFakeLlm();
-      h = await startHarness('sqlite', {
+      h = await startHarness(mode.dialect, {
         config: {
           localIsolation: mode.localIsolation,
           runtime: 'local',
