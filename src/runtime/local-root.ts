@@ -166,10 +166,10 @@ async function copyResolvConf(etcDir: string): Promise<string | undefined> {
 export const plainMountScript = [
   'ws=$1; top=$2; cwd=$3; resolv=$4; gw=$5; shift 5',
   'mount -t tmpfs -o mode=0755,size=16m switchyard-run /run || exit 125',
-  // A new network namespace starts with its loopback down; `none` means the sandbox's own loopback.
-  'PATH="$PATH:/usr/sbin:/sbin" ip link set lo up 2>/dev/null',
-  // The LLM gateway socket, bound before the data directory's top is hidden.
+  // The LLM gateway socket, bound before the data directory's top is hidden; its forwarder
+  // listens on the loopback, which a new network namespace starts with down.
   'if [ -n "$gw" ]; then',
+  '  PATH="$PATH:/usr/sbin:/sbin" ip link set lo up 2>/dev/null',
   `  mkdir -p ${path.posix.dirname(sandboxGatewaySocket)} && : > ${sandboxGatewaySocket} && mount --bind "$gw" ${sandboxGatewaySocket} || exit 125`,
   'fi',
   'if [ -n "$resolv" ]; then',
