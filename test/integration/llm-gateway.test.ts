@@ -217,6 +217,13 @@ for (const mode of modes) {
       assert.equal(call.statusCode, 401, call.body);
       assert.equal(call.json().code, 'ERR_AUTH_TOKEN_ENDED');
       assert.equal(fake.requests.length, 3, 'nothing more reached the provider');
+
+      // Deleting the execution deletes its tokens: the secret is then unknown.
+      const deleted = await h.call('DELETE', executionUrl(wf.id, done.id));
+      assert.equal(deleted.statusCode, 204, deleted.body);
+      const gone = await h.call('GET', executionUrl(wf.id, done.id), undefined, { token });
+      assert.equal(gone.statusCode, 401, gone.body);
+      assert.equal(gone.json().code, 'ERR_AUTH_INVALID');
     });
 
     it('refuses an *.admin permission in runtime_config when saved', async () => {
