@@ -4,7 +4,9 @@
  * execution token's scope) — through the same app, routes and auth as the API port. Sandboxes
  * get this socket mounted, never the API port.
  */
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { type Server, createServer } from 'node:http';
 import path from 'node:path';
 import type { App } from './types.ts';
@@ -15,9 +17,19 @@ const served = [
   /^GET \/api\/v1\/workflows\/[^/?]+\/executions\/[^/?]+(\/logs|\/stream)?(\?.*)?$/,
 ];
 
-/** The socket's path under the data directory. */
+/** Longest unix socket path that binds everywhere (sun_path is 108 bytes on Linux, 104 on BSDs). */
+const maxSocketPathBytes = 100;
+
+/**
+ * The socket's path: under the data directory, or, when that path is too long for a unix socket,
+ * a directory of this data directory's own in the system's temporary directory (made 0700 and
+ * checked to be the server's, see `listenGatewaySocket`).
+ */
 export function gatewaySocketPath(dataDir: string): string {
-  return path.join(path.resolve(dataDir), 'run', 'gateway.sock');
+  const inData = path.join(path.resolve(dataDir), 'run', 'gateway.sock');
+  if (Buffer.byteLength(inData) <= maxSocketPathBytes) return inData;
+  const id = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16);
+  return path.join(tmpdir(), `switchyard-gateway-${id}`, 'gateway.sock');
 }
 
 /**
@@ -29,8 +41,16 @@ export async function listenGatewaySocket(
   app: App,
   socketPath: string,
 ): Promise<{ close(): Promise<void> }> {
-  await mkdir(path.dirname(socketPath), { recursive: true, mode: 0o700 });
-  await chmod(path.dirname(socketPath), 0o700);
+  const dir = path.dirname(socketPath);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // In a shared temporary directory someone else may have made it first.
+  const st = await lstat(dir);
+  if (!st.isDirectory() || st.uid !== (process.getuid?.() ?? st.uid)) {
+    throw new Error(
+      `${dir} is not a directory of the server's user: refusing to serve the gateway socket there`,
+    );
+  }
+  await chmod(dir, 0o700);
   await rm(socketPath, { force: true });
   const server: Server = createServer((req, res) => {
     if (!served.some((r) => r.test(`${req.method ?? ''} ${req.url ?? ''}`))) {
