@@ -33,6 +33,21 @@ const errorCatalog = {
     retryable: false,
     message: 'The token lacks the permission for this route.',
   },
+  ERR_AUTH_TOKEN_ENDED: {
+    status: 401,
+    retryable: false,
+    message: 'The execution token is no longer valid: its node attempt or execution has ended.',
+  },
+  ERR_GATEWAY_PROVIDER: {
+    status: 400,
+    retryable: false,
+    message: 'No configured LLM provider serves this model on this wire format.',
+  },
+  ERR_GATEWAY_UPSTREAM: {
+    status: 502,
+    retryable: true,
+    message: 'The LLM provider could not be reached.',
+  },
   ERR_NOT_FOUND: { status: 404, retryable: false, message: 'No such route.' },
   ERR_WORKFLOW_NOT_FOUND: { status: 404, retryable: false, message: 'No such workflow.' },
   ERR_VERSION_NOT_FOUND: {

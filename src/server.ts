@@ -4,6 +4,7 @@
  */
 import { type LoggerOptions, pino } from 'pino';
 import { buildApp } from './api/app.ts';
+import { gatewaySocketPath, listenGatewaySocket } from './api/gateway-socket.ts';
 import type { App } from './api/types.ts';
 import { SseHub } from './api/sse.ts';
 import { createHash } from 'node:crypto';
@@ -25,6 +26,8 @@ import { SecretService } from './services/secrets.ts';
 import { loadSecretsKey } from './secrets/key.ts';
 import { ExecutionStream } from './services/stream.ts';
 import { TokenService } from './services/tokens.ts';
+import { ExecutionTokenService } from './services/execution-tokens.ts';
+import { LlmGateway } from './services/llm-gateway.ts';
 import { TriggerRuleService } from './services/trigger-rules.ts';
 import { UsageService } from './services/usage.ts';
 import { WorkflowService } from './services/workflows.ts';
@@ -121,6 +124,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       if (file !== ':memory:' && existsSync(f)) chmodSync(f, 0o600);
   }
   let stopStreams = async (): Promise<void> => {};
+  let stopGateway = async (): Promise<void> => {};
   try {
     const fallbackProvider = defaultLlmProvider(config.llmProviders);
     const limits = {
@@ -145,6 +149,8 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     // Hook and webhook-rule secrets an earlier version stored in plaintext.
     await secrets.sealPlaintext();
     const tokens = new TokenService(database, clock);
+    const executionTokens = new ExecutionTokenService(database, clock);
+    const gatewaySocket = gatewaySocketPath(config.dataDir);
     const nodeTypes = opts.nodeTypes ?? builtinNodeRegistry;
     const workflows = new WorkflowService(database, clock, limits, nodeTypes);
     const artifacts = new ArtifactService(database, clock, {
@@ -168,6 +174,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         owner,
         allowDockerSocket: config.allowDockerSocket,
         egressAllow,
+        gatewaySocket,
       }),
       defaultRuntime: config.runtime as RuntimeChoice,
       owner,
@@ -188,6 +195,8 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       egress,
       nodeTypes,
       secrets: (workflowId, names) => secrets.resolve(workflowId, names),
+      executionTokens,
+      gatewaySocket,
       ...(logger && { logger: logger.child({ component: 'worker' }) }),
     });
     const executions = new ExecutionService(database, worker, clock, artifacts);
@@ -245,6 +254,13 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     const app = await buildApp({
       services: {
         tokens,
+        executionTokens,
+        gateway: new LlmGateway({
+          providers: config.llmProviders,
+          dispatcher: egress.llm,
+          secrets: (workflowId, names) => secrets.resolve(workflowId, names),
+          tokens: executionTokens,
+        }),
         workflows,
         executions,
         dlq: new DlqService(database, worker, clock),
@@ -264,6 +280,9 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       workerStats: () => worker.stats(),
       ...(logger && { logger }),
     });
+    // Before the worker starts: the commands it runs reach the gateway through this socket.
+    const gatewayListener = await listenGatewaySocket(app, gatewaySocket);
+    stopGateway = () => gatewayListener.close();
     logMatchError = (err) => app.log.error({ err }, 'matching a platform event failed');
     logSchedulerError = (err, context) => app.log.error({ err, ...context }, 'scheduler');
     logRuleError = (err, context) => app.log.error({ err, ...context }, 'trigger rules');
@@ -309,6 +328,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         clearTimeout(cut);
         app.server.closeAllConnections();
         await apiClosed;
+        await stopGateway();
         await streams.stop();
         await stopReaper();
         // Ends drained above may still be starting their listeners' runs.
@@ -321,6 +341,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       },
     };
   } catch (err) {
+    await stopGateway();
     await stopStreams();
     await closeDatabases();
     throw err;

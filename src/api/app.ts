@@ -13,6 +13,7 @@ import { dlqRoutes } from './routes/dlq.ts';
 import { eventRoutes } from './routes/events.ts';
 import { executionRoutes } from './routes/executions.ts';
 import { hookDeliveryRoute, hookRoutes } from './routes/hooks.ts';
+import { llmGatewayRoutes } from './routes/llm-gateway.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 import { secretRoutes } from './routes/secrets.ts';
@@ -148,13 +149,19 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         description:
           'Durable workflow engine. Every /api/v1 route but this document needs `Authorization: Bearer <token>`.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          // The LLM gateway also takes the execution token where SDKs put an Anthropic key.
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
+        },
+      },
       security: [{ bearer: [] }],
     },
   });
 
   const registry = registerMetrics(app, opts.workerStats);
-  registerAuth(app, opts.services.tokens);
+  registerAuth(app, opts.services.tokens, opts.services.executionTokens);
   opsRoutes(app, opts.services, registry);
   workflowRoutes(app, opts.services);
   versionRoutes(app, opts.services);
@@ -167,6 +174,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   hookRoutes(app, opts.services);
   secretRoutes(app, opts.services);
   triggerRuleRoutes(app, opts.services);
+  llmGatewayRoutes(app, opts.services);
   await hookDeliveryRoute(app, opts.services, opts.hookBodyLimitBytes ?? 25 * 1024 * 1024);
   streamRoutes(app, opts.services, sse);
   // Open streams would keep the server from closing; their clients reconnect elsewhere.

@@ -16,6 +16,8 @@ import type { ScheduleService } from '../services/schedules.ts';
 import type { SecretService } from '../services/secrets.ts';
 import type { ExecutionStream } from '../services/stream.ts';
 import type { TokenService } from '../services/tokens.ts';
+import type { ExecutionTokenService } from '../services/execution-tokens.ts';
+import type { LlmGateway } from '../services/llm-gateway.ts';
 import type { TriggerRuleService } from '../services/trigger-rules.ts';
 import type { UsageService } from '../services/usage.ts';
 import type { WorkflowService } from '../services/workflows.ts';
@@ -32,6 +34,10 @@ export type App = FastifyInstance<
 export interface Services {
   workflows: WorkflowService;
   tokens: TokenService;
+  /** Execution tokens: one per node attempt that runs a process. */
+  executionTokens: ExecutionTokenService;
+  /** The LLM gateway (`/api/v1/llm/v1/...`). */
+  gateway: LlmGateway;
   executions: ExecutionService;
   /** The dead letter queue (`/api/v1/workflows/dlq`). */
   dlq: DlqService;

@@ -64,17 +64,23 @@ export function parseExecutionId(text: string): string {
 }
 
 /**
- * The execution with its workflow id. With a workflow reference it is used directly; without, the
- * executions list (newest first, 200 a page) is scanned until the id turns up.
+ * The execution with its workflow id. With a workflow reference it is used directly; inside a
+ * command, its own execution's workflow is `SWITCHYARD_WORKFLOW_ID` (its execution token may not
+ * list executions); otherwise the executions list (newest first, 200 a page) is scanned until the
+ * id turns up.
  */
 export async function resolveExecution(
   client: ApiClient,
   text: string,
   workflowRef: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<ExecutionRef> {
   const id = parseExecutionId(text);
   if (workflowRef !== undefined)
     return { id, workflowId: await resolveWorkflowId(client, workflowRef) };
+  const ownWorkflow = env.SWITCHYARD_WORKFLOW_ID;
+  if (env.SWITCHYARD_EXECUTION_ID === id && ownWorkflow !== undefined && ownWorkflow !== '')
+    return { id, workflowId: ownWorkflow };
   for await (const items of client.pages<ExecutionSummary>('/api/v1/workflows/executions', {
     limit: 200,
   })) {

@@ -166,6 +166,17 @@ export const RuntimeConfigPreciseSchema = Type.Object(
     artifacts: Type.Optional(Type.Array(NonEmptyString())),
     user: Type.Optional(Type.String({ pattern: containerUserPattern })),
     dockerSocket: Type.Optional(Type.Boolean()),
+    permissions: Type.Optional(
+      Type.Array(
+        Type.Union([
+          Type.Literal('workflows.read'),
+          Type.Literal('workflows.create'),
+          Type.Literal('workflows.edit'),
+          Type.Literal('workflows.run'),
+        ]),
+        { uniqueItems: true },
+      ),
+    ),
   },
   { additionalProperties: false, 'x-name': 'runtime config' },
 );
@@ -194,6 +205,12 @@ export interface RuntimeConfig {
   user?: string;
   /** Docker runtime: mount the engine's socket at /var/run/docker.sock (the server may forbid it). */
   dockerSocket?: boolean;
+  /**
+   * What the execution token of each command may do beyond reading its own execution and calling
+   * the LLM gateway; capped at the permissions of the token that started the execution, never an
+   * `*.admin` one.
+   */
+  permissions?: ('workflows.read' | 'workflows.create' | 'workflows.edit' | 'workflows.run')[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -447,6 +464,12 @@ export const RuntimeConfigSchema = Type.Object(
       Type.Boolean({
         description:
           "Docker runtime: mount the engine's socket in the container (root on the host; forbidden unless the server allows it).",
+      }),
+    ),
+    permissions: Type.Optional(
+      Type.Array(Type.String(), {
+        description:
+          "What each command's execution token may do beyond reading its own execution and calling the LLM gateway (no `*.admin`); capped at the starting token's permissions.",
       }),
     ),
   },

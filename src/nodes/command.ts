@@ -12,7 +12,7 @@ import { createInWorkspace, openInWorkspace } from '../runtime/workspace-files.t
 import { cancelled, errorMessage, fail, formatMs, watchAttempt } from './errors.ts';
 import { LineSplitter } from './line-splitter.ts';
 import { parseOutputFile } from './output-file.ts';
-import type { ExecContext, ExecResult, NodeUsage } from './executor.ts';
+import type { ExecContext, ExecResult, GatewayAccess, NodeUsage } from './executor.ts';
 import { defineNodeType, type NodeCheckContext } from './node-type.ts';
 import type { ErrorDetail } from '../errors.ts';
 
@@ -66,6 +66,15 @@ async function executeCommand(ctx: ExecContext<CommandConfig>): Promise<ExecResu
   // Processes see the workspace where the sandbox mounts it (`/workspace` under bubblewrap).
   const inside = (hostPath: string) =>
     path.posix.join(sandbox.workspace, path.relative(sandbox.hostWorkspace, hostPath));
+  let gateway: GatewayAccess | undefined;
+  try {
+    gateway = await ctx.gateway?.();
+  } catch (error) {
+    await rm(outputFile, { force: true });
+    return fail('ERR_NODE_SPAWN', `could not make the execution token: ${errorMessage(error)}`, {
+      retryable: true,
+    });
+  }
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? fallbackPath,
     HOME: sandbox.workspace,
@@ -75,7 +84,7 @@ async function executeCommand(ctx: ExecContext<CommandConfig>): Promise<ExecResu
     SWITCHYARD_WORKSPACE: sandbox.workspace,
   };
   const started = performance.now();
-  const end = await runProcess(ctx, sandbox, argv, inside(cwd.path), env, node.image);
+  const end = await runProcess(ctx, sandbox, argv, inside(cwd.path), env, node.image, gateway);
   const usage: NodeUsage = { runtimeSeconds: (performance.now() - started) / 1000 };
   if (end.kind === 'spawn-error') {
     await rm(outputFile, { force: true });
@@ -250,6 +259,7 @@ async function runProcess(
   cwd: string,
   env: Record<string, string>,
   image: string | undefined,
+  gateway: GatewayAccess | undefined,
 ): Promise<ProcessEnd> {
   let proc: SandboxProcess;
   try {
@@ -257,6 +267,8 @@ async function runProcess(
       cwd,
       env,
       ...(image !== undefined && { image }),
+      // The sandbox adds the token and the gateway's variables where it can reach the gateway.
+      ...(gateway !== undefined && { gateway }),
       key: ctx.nodeId,
     });
   } catch (error) {

@@ -6,11 +6,11 @@
  */
 import type { GraphNode } from '../definition/index.ts';
 import type { EgressClients } from '../egress/dispatcher.ts';
-import type { Sandbox } from '../runtime/types.ts';
+import type { GatewayAccess, Sandbox } from '../runtime/types.ts';
 import type { CallSlots } from './call-slots.ts';
 import type { NodeError, NodeUsage } from '../engine/types.ts';
 
-export type { NodeError, NodeUsage };
+export type { GatewayAccess, NodeError, NodeUsage };
 
 /** The node has no environment: the runtime refused it or cannot be reached (`ctx.sandbox()`). */
 export class EnvironmentError extends Error {
@@ -112,4 +112,9 @@ export interface ExecContext<C = GraphNode> {
   egress: EgressClients;
   /** Grace between SIGTERM and SIGKILL when stopping processes. */
   killGraceMs: number;
+  /**
+   * The LLM gateway for this attempt's processes: its execution token (made on the first call,
+   * ended with the attempt) and the server's gateway socket. Absent when the server serves none.
+   */
+  gateway?(): Promise<GatewayAccess>;
 }

@@ -3,7 +3,7 @@
  * argv out; spawning is local-sandbox.ts's):
  *
  *   [enter cgroup] [nsenter] [bwrap … | setpriv --pdeathsig [nsenter] unshare … sh mount-script]
- *   [setpriv --reuid …] [prlimit …] command
+ *   [setpriv --reuid …] [gateway forwarder] [prlimit …] command
  */
 import type { NetworkMode } from '../definition/model.ts';
 import { plainMountScript } from './local-root.ts';
@@ -68,11 +68,13 @@ export type Confinement =
       unshare: string;
       network: NetworkMode;
       netns?: NetnsEntry;
-      /** plainMountScript's arguments: the workspace, the host top to hide, the cwd, resolv.conf. */
+      /** plainMountScript's arguments: the workspace, the host top to hide, the cwd, resolv.conf, the gateway socket. */
       hostDir: string;
       hiddenTop: string;
       cwd: string;
       resolvConf: string;
+      /** Host path of the LLM gateway socket to bind in ('' for none). */
+      gatewaySocket: string;
     }
   /** No namespaces: at least the command itself dies with the server. */
   | { kind: 'pdeathsig'; setpriv: string }
@@ -84,13 +86,16 @@ export interface CommandArgvOptions {
   prlimit: readonly string[];
   /** dropPrivilegesArgs for the sandbox user, or empty. */
   dropPrivileges: readonly string[];
+  /** Runs the command behind the gateway forwarder (gateway-forwarder.ts), as the sandbox user. */
+  forwarder?: readonly string[];
   confinement: Confinement;
   /** The process's cgroup leaf's `cgroup.procs` files, when it has one. */
   cgroupProcsFiles?: readonly string[];
 }
 
 export function commandArgv(o: CommandArgvOptions): string[] {
-  let full = [...o.dropPrivileges, ...o.prlimit, ...o.command];
+  // The forwarder is not bound by prlimit's address-space cap (V8 reserves more than it uses).
+  let full = [...o.dropPrivileges, ...(o.forwarder ?? []), ...o.prlimit, ...o.command];
   const c = o.confinement;
   const nsenter = (netns: NetnsEntry | undefined) =>
     netns === undefined ? [] : [netns.nsenter, `--net=${netns.path}`, '--'];
@@ -122,6 +127,7 @@ export function commandArgv(o: CommandArgvOptions): string[] {
       c.hiddenTop,
       c.cwd,
       c.resolvConf,
+      c.gatewaySocket,
       ...full,
     ];
   } else if (c.kind === 'pdeathsig') {

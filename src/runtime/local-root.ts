@@ -15,6 +15,7 @@
 import { readFile, lstat, readlink, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { NetworkMode } from '../definition/model.ts';
+import { sandboxGatewaySocket } from './gateway-forwarder.ts';
 import { outboundDnsAddress } from './outbound.ts';
 
 /** Where processes see the workspace under bubblewrap. */
@@ -159,12 +160,18 @@ async function copyResolvConf(etcDir: string): Promise<string | undefined> {
  * tmpfs mounts, mounts the workspace back at its own path, changes to the working directory and
  * runs the rest (which drops privileges) as its child. An `outbound` command gets its own
  * resolv.conf (also where the host's links into the hidden /run).
- * Arguments: workspace, top-level directory, working directory, resolv.conf (or empty), then
- * the command.
+ * Arguments: workspace, top-level directory, working directory, resolv.conf (or empty), the LLM
+ * gateway socket to bind at `sandboxGatewaySocket` (or empty), then the command.
  */
 export const plainMountScript = [
-  'ws=$1; top=$2; cwd=$3; resolv=$4; shift 4',
+  'ws=$1; top=$2; cwd=$3; resolv=$4; gw=$5; shift 5',
   'mount -t tmpfs -o mode=0755,size=16m switchyard-run /run || exit 125',
+  // The LLM gateway socket, bound before the data directory's top is hidden; its forwarder
+  // listens on the loopback, which a new network namespace starts with down.
+  'if [ -n "$gw" ]; then',
+  '  PATH="$PATH:/usr/sbin:/sbin" ip link set lo up 2>/dev/null',
+  `  mkdir -p ${path.posix.dirname(sandboxGatewaySocket)} && : > ${sandboxGatewaySocket} && mount --bind "$gw" ${sandboxGatewaySocket} || exit 125`,
+  'fi',
   'if [ -n "$resolv" ]; then',
   '  t=$(readlink -f /etc/resolv.conf)',
   '  case "$t" in /run/*) mkdir -p "${t%/*}" && : > "$t" ;; esac',

@@ -15,6 +15,7 @@ import {
   writeUserFiles,
 } from './identity.ts';
 import { type Confinement, type NetnsEntry, commandArgv } from './local-argv.ts';
+import { forwarderArgv, sandboxGatewaySocket, withGatewayEnv } from './gateway-forwarder.ts';
 import type { LocalCapabilities } from './local-capabilities.ts';
 import {
   bwrapRootArgs,
@@ -168,6 +169,7 @@ export async function createSandbox(
         hiddenTop: hiddenTopOf(hostDir) ?? '',
         cwd,
         resolvConf: net.netns === undefined ? '' : await outboundResolvConf(etcDir),
+        gatewaySocket: '',
       };
     }
     return caps.setpriv !== undefined
@@ -212,17 +214,38 @@ export async function createSandbox(
         : hostDir;
       const identity = switchUser ? await identities.claim(executionId, hostDir) : undefined;
       const leaf = cgroup === undefined ? undefined : await cgroup.leaf();
+      const confinement = await confinementOf(identity, hostDir, insideDir, spawnOpts.cwd);
+      const access = spawnOpts.gateway;
+      const gateway =
+        access === undefined
+          ? undefined
+          : gatewayWiring(access.socket, confinement, identity !== undefined);
+      if (gateway !== undefined && confinement.kind === 'bwrap')
+        confinement.rootArgs = [...confinement.rootArgs, ...gateway.bwrapArgs];
+      if (gateway !== undefined && confinement.kind === 'namespaces')
+        confinement.gatewaySocket = access!.socket;
       const full = commandArgv({
         command: argv,
         prlimit,
         dropPrivileges: identity === undefined ? [] : dropPrivilegesArgs(caps.setpriv!, identity),
-        confinement: await confinementOf(identity, hostDir, insideDir, spawnOpts.cwd),
+        confinement,
+        ...(gateway?.forwarder !== undefined && { forwarder: gateway.forwarder }),
         ...(leaf !== undefined && { cgroupProcsFiles: leaf.procsFiles() }),
       });
       return startProcess(full, {
         cwd: useBwrap ? hostWorkspace : spawnOpts.cwd,
         // The execution id in the environment identifies orphans later (OrphanRecords.reap).
-        env: { ...spawnOpts.env, SWITCHYARD_EXECUTION_ID: executionId },
+        env: {
+          // The forwarder sets the base URLs itself (its port is its own).
+          ...(gateway === undefined
+            ? spawnOpts.env
+            : withGatewayEnv(
+                spawnOpts.env,
+                { token: access!.token, socket: gateway.socket },
+                gateway.forwarder === undefined ? undefined : { baseUrls: {} },
+              )),
+          SWITCHYARD_EXECUTION_ID: executionId,
+        },
         leaf,
         bwrap: useBwrap,
         running,
@@ -240,6 +263,46 @@ export async function createSandbox(
       if (!shared) identities.release(spec.executionId);
     },
   };
+}
+
+/**
+ * How a command reaches the LLM gateway socket (`host`: its host path): under bubblewrap it is
+ * bound at a fixed path and the forwarder (host `node`, under /usr) serves it on the command's
+ * own loopback; plain as root (namespaces) the mount script binds it at the same path; a plain
+ * command of the server's user uses the host path. A plain command of another user without
+ * namespaces (setpriv only) cannot reach the server's data directory: it gets no gateway.
+ */
+function gatewayWiring(
+  host: string,
+  confinement: Confinement,
+  otherUser: boolean,
+): { socket: string; bwrapArgs: string[]; forwarder?: string[] } | undefined {
+  // The forwarder needs the host's node where the sandbox sees it (bubblewrap shows /usr only).
+  const node = process.execPath;
+  if (confinement.kind === 'bwrap') {
+    return {
+      socket: sandboxGatewaySocket,
+      bwrapArgs: [
+        '--perms',
+        '0755',
+        '--dir',
+        path.posix.dirname(sandboxGatewaySocket),
+        '--bind',
+        host,
+        sandboxGatewaySocket,
+      ],
+      ...(node.startsWith('/usr/') && { forwarder: forwarderArgv(node, sandboxGatewaySocket) }),
+    };
+  }
+  if (confinement.kind === 'namespaces') {
+    return {
+      socket: sandboxGatewaySocket,
+      bwrapArgs: [],
+      forwarder: forwarderArgv(node, sandboxGatewaySocket),
+    };
+  }
+  if (otherUser) return undefined;
+  return { socket: host, bwrapArgs: [], forwarder: forwarderArgv(node, host) };
 }
 
 /** `outbound` needs namespaces and pasta; without them the sandbox gets no network at all. */

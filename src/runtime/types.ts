@@ -72,6 +72,21 @@ export interface SpawnOptions {
    * `<workspace>/<execution>` and runs as that execution's user.
    */
   execution?: string;
+  /**
+   * The LLM gateway for this process: the sandbox makes the socket reachable
+   * (`SWITCHYARD_GATEWAY_SOCKET`) and, where it can, an HTTP base URL on the process's own
+   * loopback (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`, `YARD_URL`), and gives it the token
+   * (docs/runtimes.md says where). A sandbox that cannot reach the socket gives none of it.
+   */
+  gateway?: GatewayAccess;
+}
+
+/** What a process needs to reach the LLM gateway (docs/llm.md). */
+export interface GatewayAccess {
+  /** The attempt's execution token (`SWITCHYARD_TOKEN`). */
+  token: string;
+  /** Host path of the server's gateway socket. */
+  socket: string;
 }
 
 export interface Sandbox {

@@ -122,6 +122,7 @@ export async function deleteExecutions(db: Db, ids: string[]): Promise<number> {
     await deleteArtifactRows(db, chunk);
     await db.deleteFrom('execution_nodes').where('execution_id', 'in', chunk).execute();
     await db.deleteFrom('execution_items').where('execution_id', 'in', chunk).execute();
+    await db.deleteFrom('execution_tokens').where('execution_id', 'in', chunk).execute();
     const res = await db.deleteFrom('executions').where('id', 'in', chunk).executeTakeFirst();
     deleted += Number(res.numDeletedRows);
   }

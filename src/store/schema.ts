@@ -49,6 +49,22 @@ export interface TokensTable {
   expires_at: string | null;
 }
 
+export interface ExecutionTokensTable {
+  id: string;
+  /** SHA-256 hex of the secret; the secret itself is never stored. */
+  hash: string;
+  execution_id: string;
+  workflow_id: string;
+  /** The node attempt the token was made for: gateway calls are billed to it. */
+  node_id: string;
+  attempt: number;
+  /** JSON list: what `runtime_config.permissions` grants beyond reading the own execution. */
+  permissions: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
 interface SettingsTable {
   key: string;
   value: string;
@@ -82,6 +98,7 @@ export interface DatabaseSchema {
   trigger_rules: TriggerRulesTable;
   rule_deliveries: RuleDeliveriesTable;
   secrets: SecretsTable;
+  execution_tokens: ExecutionTokensTable;
 }
 
 export interface ExecutionsTable {

@@ -61,3 +61,13 @@ export async function systemAdminTokens(db: Db): Promise<TokenRow[]> {
 export async function setTokenPermissions(db: Db, id: string, permissions: string): Promise<void> {
   await db.updateTable('tokens').set({ permissions }).where('id', '=', id).execute();
 }
+
+/** The live (unrevoked) API token of this name, if any: names are unique among live tokens. */
+export async function getLiveTokenByName(db: Db, name: string): Promise<TokenRow | undefined> {
+  return db
+    .selectFrom('tokens')
+    .selectAll()
+    .where('name', '=', name)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+}

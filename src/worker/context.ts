@@ -10,6 +10,7 @@ import type { LlmProvider } from '../nodes/executor.ts';
 import type { NodeRegistry } from '../nodes/registry.ts';
 import type { RuntimeBroker } from '../runtime/broker.ts';
 import type { Clock } from '../clock.ts';
+import type { ExecutionTokenService } from '../services/execution-tokens.ts';
 import type { Logger } from 'pino';
 import type { Database } from '../store/db.ts';
 import type { NewLogLine } from '../store/logs.ts';
@@ -61,6 +62,10 @@ export interface WorkerContext {
   readonly egress: EgressClients;
   /** Opens the secrets a node names when it starts. */
   readonly secrets: SecretResolver;
+  /** Execution tokens of the attempts that run processes (and their gateway usage). */
+  readonly executionTokens: ExecutionTokenService;
+  /** Host path of this server's LLM gateway socket; none: commands get no gateway. */
+  readonly gatewaySocket: string | undefined;
   /** Run slots free right now; 0 while the worker is stopped. */
   room(): number;
   /**

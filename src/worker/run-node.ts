@@ -11,10 +11,17 @@ import { price } from '../engine/cost.ts';
 import { isTerminalExecution } from '../engine/status.ts';
 import { expressionContext } from '../engine/draft.ts';
 import type { ExecutionState, Snapshot } from '../engine/types.ts';
-import { EnvironmentError, type ExecContext, type ExecResult } from '../nodes/executor.ts';
+import {
+  EnvironmentError,
+  type ExecContext,
+  type ExecResult,
+  type GatewayAccess,
+  type NodeUsage,
+} from '../nodes/executor.ts';
 import { RuntimeUnavailableError } from '../runtime/broker.ts';
 import type { Sandbox } from '../runtime/types.ts';
 import { SecretMasker } from '../secrets/masker.ts';
+import { withGatewayUsage } from '../services/execution-tokens.ts';
 import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
@@ -86,10 +93,14 @@ export async function runNode(
   const def = vp.plan.nodes.get(nodeId);
   if (!def) return;
   const secrets = await openSecrets(ctx, snapshot.execution, def, vp.secrets);
-  const raw =
+  const gateway = gatewayOf(ctx, snapshot.execution, nodeId, task.attempt);
+  let raw =
     'failed' in secrets
       ? secrets.failed
-      : await execute(ctx, snapshot, def, task, controller, secrets);
+      : await execute(ctx, snapshot, def, task, controller, secrets, gateway.access);
+  // The attempt's token ends with it; what its gateway calls used is billed to it.
+  const charged = await gateway.end();
+  if (charged !== undefined) raw = { ...raw, usage: withGatewayUsage(raw.usage, charged) };
   if (controller.signal.aborted && controller.signal.reason === 'shutdown') return; // another worker re-runs it
   const masker = 'failed' in secrets ? undefined : secrets.masker;
   const result = masker === undefined ? raw : maskResult(raw, masker);
@@ -142,6 +153,7 @@ async function execute(
   task: TaskRow,
   controller: AbortController,
   secrets: OpenedSecrets,
+  gateway: (() => Promise<GatewayAccess>) | undefined,
 ): Promise<ExecResult> {
   const e = snapshot.execution;
   // Only the worker's rendering sees `secrets`: the engine's context (conditions, DLQ inputs)
@@ -174,8 +186,50 @@ async function execute(
     providers: secrets.providers,
     egress: ctx.egress,
     killGraceMs: ctx.config.killGraceMs,
+    ...(gateway !== undefined && { gateway }),
   };
   return callExecutor(ctx.nodeTypes, exec);
+}
+
+/**
+ * The attempt's gateway access, its execution token made on the first call (a command that
+ * starts), and `end`, which revokes it and returns what its gateway calls used.
+ */
+function gatewayOf(
+  ctx: WorkerContext,
+  e: ExecutionState,
+  nodeId: string,
+  attempt: number,
+): {
+  access: (() => Promise<GatewayAccess>) | undefined;
+  end: () => Promise<NodeUsage | undefined>;
+} {
+  const socket = ctx.gatewaySocket;
+  if (socket === undefined) return { access: undefined, end: () => Promise.resolve(undefined) };
+  let minted: Promise<{ id: string; secret: string }> | undefined;
+  const requested = Array.isArray(e.runtime.permissions)
+    ? e.runtime.permissions.filter((p): p is string => typeof p === 'string')
+    : [];
+  return {
+    access: async () => {
+      minted ??= ctx.executionTokens.mint({
+        executionId: e.id,
+        workflowId: e.workflowId,
+        nodeId,
+        attempt,
+        requested,
+        // Only a run started by hand names the token that started it.
+        startedBy: e.trigger.type === 'manual' ? e.trigger.actor : undefined,
+      });
+      return { token: (await minted).secret, socket };
+    },
+    end: async () => {
+      if (minted === undefined) return undefined;
+      const token = await minted.catch(() => undefined);
+      if (token === undefined) return undefined;
+      return ctx.keepCommitting(() => ctx.executionTokens.end(token.id));
+    },
+  };
 }
 
 /** Why there is no environment, as the node's error: a refusal's own code, else a runtime one. */

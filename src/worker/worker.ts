@@ -20,6 +20,7 @@ import type { EngineEvent, Snapshot } from '../engine/types.ts';
 import { type NodeRegistry, builtinNodeRegistry } from '../nodes/registry.ts';
 import type { RuntimeBroker } from '../runtime/broker.ts';
 import type { Clock } from '../clock.ts';
+import type { ExecutionTokenService } from '../services/execution-tokens.ts';
 import { isUnavailable } from '../errors.ts';
 import type { Database, Db } from '../store/db.ts';
 import * as executionsSql from '../store/executions.ts';
@@ -57,6 +58,10 @@ export interface WorkerOptions {
   egress: EgressClients;
   /** Opens the secrets a node names when it starts. */
   secrets: SecretResolver;
+  /** Execution tokens of the attempts that run processes (and their gateway usage). */
+  executionTokens: ExecutionTokenService;
+  /** Host path of this server's LLM gateway socket; none: commands get no gateway. */
+  gatewaySocket?: string;
   /** Identifies this process's leases. */
   workerId?: string;
   /** The node types this worker runs (default: the built-in ones). */
@@ -148,6 +153,8 @@ export class Worker {
       providers,
       egress: opts.egress,
       secrets: opts.secrets,
+      executionTokens: opts.executionTokens,
+      gatewaySocket: opts.gatewaySocket,
       room: () => (this.claiming ? this.config.workerConcurrency - this.inflight.size : 0),
       runClaimed: (task, decided) => this.runClaimed(task, false, decided),
       wake: () => this.wake(),

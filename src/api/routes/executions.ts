@@ -98,7 +98,7 @@ export function executionRoutes(app: App, services: Services): void {
   app.get(
     '/api/v1/workflows/:id/executions/:execId',
     {
-      config: { permission: 'workflows.read' },
+      config: { permission: 'workflows.read', ownExecution: true },
       schema: {
         tags,
         summary: 'Read an execution with node states and cost',

@@ -52,7 +52,7 @@ export function streamRoutes(app: App, services: Services, hub: SseHub): void {
   app.get(
     '/api/v1/workflows/:id/executions/:execId/stream',
     {
-      config: { permission: 'workflows.read' },
+      config: { permission: 'workflows.read', ownExecution: true },
       schema: {
         tags,
         summary:
@@ -96,7 +96,7 @@ export function streamRoutes(app: App, services: Services, hub: SseHub): void {
   app.get(
     '/api/v1/workflows/:id/executions/:execId/logs',
     {
-      config: { permission: 'workflows.read' },
+      config: { permission: 'workflows.read', ownExecution: true },
       schema: {
         tags,
         summary:

@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import type Docker from 'dockerode';
+import { sandboxGatewaySocket } from '../gateway-forwarder.ts';
 import type { SandboxSpec } from '../types.ts';
 
 /** Where the workspace is mounted in every container. */
@@ -52,12 +53,16 @@ export function containerConfig(
   role: Role,
   socketPath: string,
   extra: Partial<Docker.ContainerCreateOptions>,
+  gatewaySocket?: string,
 ): Docker.ContainerCreateOptions {
   const { cpu, memoryBytes, pids } = spec.limits;
   const binds = [`${path.resolve(spec.hostWorkspace)}:${containerWorkspace}`];
   // Only asked for and allowed (create checks): it is root on the host.
   if (spec.dockerSocket === true)
     binds.push(`${path.resolve(socketPath)}:${containerDockerSocket}`);
+  // The LLM gateway's socket (docs/runtimes.md): serves the gateway and the own execution only.
+  if (gatewaySocket !== undefined && role === 'sandbox')
+    binds.push(`${path.resolve(gatewaySocket)}:${sandboxGatewaySocket}`);
   return {
     name,
     Image: image,

@@ -29,6 +29,7 @@ import { createOrAdopt, giveWorkspace, removeContainer, removeVolume, userIds } 
 import { SandboxError } from './errors.ts';
 import { HostView } from './host-view.ts';
 import { containerNetwork } from './network.ts';
+import { startContainerForwarder } from './gateway.ts';
 import { DockerSandbox } from './sandbox.ts';
 
 export interface DockerRuntimeOptions {
@@ -51,6 +52,8 @@ export interface DockerRuntimeOptions {
   allowDockerSocket?: boolean;
   /** What `outbound` containers may reach although it is refused by default (`egressAllow`). */
   egressAllow?: readonly EgressAllowEntry[];
+  /** Host path of the server's LLM gateway socket, mounted into sandbox containers. */
+  gatewaySocket?: string;
 }
 
 /** What `dockerd` says it can limit, asked once per runtime. */
@@ -105,12 +108,20 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): Runtime {
         );
       }
       const name = containerName(spec.executionId);
-      const config = containerConfig(spec, image, name, 'sandbox', opts.socketPath, {
-        Entrypoint: ['sleep'],
-        Cmd: ['infinity'],
-        // The workspace may not be the user's yet; execs set their own working directory.
-        ...(spec.user !== undefined && { WorkingDir: '/' }),
-      });
+      const config = containerConfig(
+        spec,
+        image,
+        name,
+        'sandbox',
+        opts.socketPath,
+        {
+          Entrypoint: ['sleep'],
+          Cmd: ['infinity'],
+          // The workspace may not be the user's yet; execs set their own working directory.
+          ...(spec.user !== undefined && { WorkingDir: '/' }),
+        },
+        opts.gatewaySocket,
+      );
       const container = await createOrAdopt(docker, config, image, spec.user);
       const have = await engineCaps();
       const unenforced: string[] = [];
@@ -143,6 +154,11 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): Runtime {
         throw err;
       }
       if (net.network !== spec.network) unenforced.push(spec.network);
+      // The gateway's base URL on the container's loopback; without it, the mounted socket only.
+      const forwarder =
+        opts.gatewaySocket === undefined || opts.hostProcessControl === false
+          ? undefined
+          : await startContainerForwarder(info.State.Pid, opts.gatewaySocket);
       return new DockerSandbox(
         docker,
         spec,
@@ -154,6 +170,10 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): Runtime {
         hostUser,
         opts.socketPath,
         net,
+        {
+          mounted: opts.gatewaySocket !== undefined,
+          ...(forwarder !== undefined && 'port' in forwarder && { forwarder }),
+        },
       );
     },
 

@@ -9,6 +9,8 @@ import type { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import type { NetworkMode } from '../../definition/model.ts';
 import type { OutboundNamespace } from '../outbound.ts';
+import { gatewayBaseUrls, sandboxGatewaySocket, withGatewayEnv } from '../gateway-forwarder.ts';
+import type { ContainerForwarder } from './gateway.ts';
 import type { ProcessEnd, Sandbox, SandboxProcess, SandboxSpec, SpawnOptions } from '../types.ts';
 import {
   containerConfig,
@@ -40,6 +42,10 @@ export class DockerSandbox implements Sandbox {
     readonly hostUser: { uid: number; gid: number } | undefined,
     private readonly socketPath: string,
     net: { network: NetworkMode; netns?: OutboundNamespace },
+    /** The LLM gateway: its socket mounted at `sandboxGatewaySocket`, the forwarder's port. */
+    private readonly gateway: { mounted: boolean; forwarder?: ContainerForwarder } = {
+      mounted: false,
+    },
   ) {
     this.hostWorkspace = path.resolve(spec.hostWorkspace);
     this.network = net.network;
@@ -75,6 +81,20 @@ export class DockerSandbox implements Sandbox {
     return this.spawnExec(argv, opts);
   }
 
+  /**
+   * The exec's environment with the gateway's (when the command has a token): the mounted
+   * socket and the forwarder's base URLs; variables the node set itself stay.
+   */
+  private gatewayEnv(opts: SpawnOptions): Record<string, string> {
+    if (opts.gateway === undefined || !this.gateway.mounted) return opts.env;
+    const port = this.gateway.forwarder?.port;
+    return withGatewayEnv(
+      opts.env,
+      { token: opts.gateway.token, socket: sandboxGatewaySocket },
+      port === undefined ? undefined : { baseUrls: gatewayBaseUrls(port) },
+    );
+  }
+
   private async spawnExec(argv: string[], opts: SpawnOptions): Promise<SandboxProcess> {
     const token = randomBytes(6).toString('hex');
     // Before the command starts, while the container still has room for the controller.
@@ -84,7 +104,7 @@ export class DockerSandbox implements Sandbox {
     try {
       exec = await this.container.exec({
         Cmd: ['/bin/sh', '-c', wrapperScript, 'switchyard', token, ...argv],
-        Env: Object.entries(opts.env).map(([k, v]) => `${k}=${v}`),
+        Env: Object.entries(this.gatewayEnv(opts)).map(([k, v]) => `${k}=${v}`),
         WorkingDir: opts.cwd,
         AttachStdin: false,
         AttachStdout: true,
@@ -303,6 +323,7 @@ export class DockerSandbox implements Sandbox {
     // The sandbox container goes at once; sidecars still around (a cancel mid-sidecar) are found
     // by label. Sandboxes create no volumes (the workspace is a bind mount); reap sweeps any.
     await this.netns?.destroy();
+    this.gateway.forwarder?.stop();
     void this.controller?.then((c) => c?.close());
     const own = removeContainer(this.container);
     const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });

@@ -14,6 +14,7 @@ import { migration0009 } from './0009-secrets.ts';
 import { migration0010 } from './0010-execution-nodes.ts';
 import { migration0011 } from './0011-execution-items.ts';
 import { migration0012 } from './0012-node-run-models.ts';
+import { migration0013 } from './0013-execution-tokens.ts';
 
 import type { Migration } from './migration.ts';
 
@@ -32,4 +33,5 @@ export const migrations: Migration[] = [
   migration0010,
   migration0011,
   migration0012,
+  migration0013,
 ];
