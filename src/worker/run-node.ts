@@ -212,15 +212,22 @@ function gatewayOf(
     : [];
   return {
     access: async () => {
-      minted ??= ctx.executionTokens.mint({
-        executionId: e.id,
-        workflowId: e.workflowId,
-        nodeId,
-        attempt,
-        requested,
-        // Only a run started by hand names the token that started it.
-        startedBy: e.trigger.type === 'manual' ? e.trigger.actor : undefined,
-      });
+      // Made again while the database is unavailable (as a result is committed): a command
+      // that starts during an outage waits for its token instead of failing. A token made twice
+      // (a commit whose answer was lost) ends with the execution.
+      minted ??= ctx.keepCommitting(
+        () =>
+          ctx.executionTokens.mint({
+            executionId: e.id,
+            workflowId: e.workflowId,
+            nodeId,
+            attempt,
+            requested,
+            // Only a run started by hand names the token that started it.
+            startedBy: e.trigger.type === 'manual' ? e.trigger.actor : undefined,
+          }),
+        `the execution token of ${e.id}/${nodeId}#${attempt}`,
+      );
       return { token: (await minted).secret, socket };
     },
     end: async () => {
