@@ -38,6 +38,7 @@ import {
 } from '../helpers/executions.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
 import { eventually } from '../helpers/eventually.ts';
+import { sandboxGatewaySocket } from '../../src/runtime/gateway-forwarder.ts';
 
 /** Generous: a loaded 2-core machine runs several suites at once. */
 const deadlineMs = 60_000;
@@ -211,8 +212,10 @@ describe('hostile workflows on the docker runtime', { skip, timeout: 600_000 }, 
               "probe pg_socket sh -c 'ls -la /run/postgresql/ && test -S /run/postgresql/.s.PGSQL.5432'",
               "probe docker_sock sh -c 'test -S /var/run/docker.sock'",
               `probe engine_sock sh -c 'test -S ${dockerSocket}'`,
-              // Not one unix socket anywhere in the container's tree.
-              'probe any_socket sh -c \'test -n "$(find / \\( -path /proc -o -path /sys \\) -prune -o -type s -print 2>/dev/null)"\'',
+              // Not one unix socket anywhere in the container's tree but the LLM gateway's, the
+              // channel made for it (it serves the gateway and this execution only: llm-gateway.test.ts).
+              'probe any_socket sh -c \'test -n "$(find / \\( -path /proc -o -path /sys \\) -prune -o -type s -print 2>/dev/null | grep -vx /run/switchyard/gateway.sock)"\'',
+              "probe gateway_socket sh -c 'find / \\( -path /proc -o -path /sys \\) -prune -o -type s -print 2>/dev/null'",
             ].join('\n'),
           },
           {
@@ -330,6 +333,8 @@ describe('hostile workflows on the docker runtime', { skip, timeout: 600_000 }, 
     assertFailed(done, 'sockets', 'docker_sock');
     assertFailed(done, 'sockets', 'engine_sock');
     assertFailed(done, 'sockets', 'any_socket');
+    // The one socket there is the gateway's, where docs/runtimes.md says it is.
+    assert.equal(probeOf(done, 'sockets', 'gateway_socket').out.trim(), sandboxGatewaySocket);
 
     // Host ports: the controls prove the probes notice an open port.
     const control = probeOf(done, 'ports', 'control_nc');
