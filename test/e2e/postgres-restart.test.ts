@@ -47,6 +47,10 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
         // Plain processes: commands die with the server, as in production without bubblewrap.
         SWITCHYARD_LOCAL_ISOLATION: 'plain',
         SWITCHYARD_RUNTIME: 'local',
+        // More slots than executions: while the database is down the claim loop has room to
+        // poll (and fail), however many attempts wait to commit their results or make their
+        // execution tokens meanwhile; a worker with every slot taken does not claim.
+        SWITCHYARD_WORKER_CONCURRENCY: '200',
       });
       const base = server.url;
       const pid = server.child.pid;
