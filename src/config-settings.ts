@@ -3,9 +3,12 @@
  * (flag, environment, file) becomes a typed one with a message naming the bad value and its source.
  */
 import path from 'node:path';
-import { parseDuration } from './definition/duration.ts';
 import { parseEgressAllow } from './egress/ranges.ts';
-import { secretNamePattern } from './secrets/references.ts';
+import {
+  type LlmProviderSetting,
+  defaultsProblem,
+  providerProblem,
+} from './config-llm-providers.ts';
 
 export interface Config {
   /** TCP port of the HTTP server (0 picks a free one). */
@@ -88,27 +91,6 @@ export interface Config {
    * port. Applies to the server's own calls (`http`, `llm`) and to `outbound` sandboxes.
    */
   egressAllow: string[];
-}
-
-/** One entry of `llmProviders`. */
-export interface LlmProviderSetting {
-  kind: 'openai' | 'anthropic';
-  baseUrl: string;
-  apiKeyEnv?: string;
-  apiKeySecret?: string;
-  /**
-   * The provider `llm` and `agent` nodes use when they name none. At most one provider has it;
-   * a server with a single provider uses that one without it.
-   */
-  default?: boolean;
-  /** Longest one call may take (a duration: `60s`, `2m`); a call past it is retried. Default 5m. */
-  timeout?: string;
-  /** Most calls this server process has open to the provider at once; unset: no cap. */
-  maxConcurrency?: number;
-  /** Times a call answered 429/5xx (or lost) is tried again in place, after `Retry-After`. Default 2. */
-  maxRetries?: number;
-  /** The models nodes may name; unset: any model. A model outside the list is refused on save. */
-  models?: string[];
 }
 
 export const defaultConfig: Config = {
@@ -453,75 +435,9 @@ function parseJsonSetting(key: Key, value: unknown, source: string): Config[Key]
     }
   }
   if (key === 'llmProviders') {
-    const defaults = Object.entries(v as Record<string, LlmProviderSetting>)
-      .filter(([, p]) => p.default === true)
-      .map(([name]) => name);
-    if (defaults.length > 1)
-      throw new ConfigError(
-        `config: llmProviders: only one provider may be the default (default: true on ${defaults.join(', ')}) (from ${source})`,
-      );
+    const problem = defaultsProblem(v as Record<string, LlmProviderSetting>);
+    if (problem !== undefined)
+      throw new ConfigError(`config: llmProviders: ${problem} (from ${source})`);
   }
   return v as Config[Key];
-}
-
-const providerShape =
-  " must be {kind: openai|anthropic, baseUrl: http(s)://…, apiKeyEnv? or apiKeySecret? (a secret's name), default?, timeout?, maxConcurrency?, maxRetries?, models?}";
-
-/** What is wrong with one `llmProviders` entry (after its name in the message), or undefined. */
-function providerProblem(e: Record<string, unknown> | null): string | undefined {
-  if (
-    !e ||
-    (e.kind !== 'openai' && e.kind !== 'anthropic') ||
-    typeof e.baseUrl !== 'string' ||
-    !/^https?:\/\//.test(e.baseUrl) ||
-    (e.apiKeySecret !== undefined &&
-      (typeof e.apiKeySecret !== 'string' ||
-        !secretNamePattern.test(e.apiKeySecret) ||
-        e.apiKeyEnv !== undefined))
-  )
-    return providerShape;
-  const known = new Set([
-    'kind',
-    'baseUrl',
-    'apiKeyEnv',
-    'apiKeySecret',
-    'default',
-    'timeout',
-    'maxConcurrency',
-    'maxRetries',
-    'models',
-  ]);
-  const unknown = Object.keys(e).find((k) => !known.has(k));
-  if (unknown !== undefined) return `${providerShape}; unknown field ${JSON.stringify(unknown)}`;
-  if (e.default !== undefined && typeof e.default !== 'boolean')
-    return '.default must be true or false';
-  if (
-    e.timeout !== undefined &&
-    (typeof e.timeout !== 'string' || (parseDuration(e.timeout) ?? 0) <= 0)
-  )
-    return `.timeout must be a duration such as 60s or 2m (got ${JSON.stringify(e.timeout)})`;
-  const isInt = (n: unknown, min: number, max: number) =>
-    typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max;
-  if (e.maxConcurrency !== undefined && !isInt(e.maxConcurrency, 1, 10_000))
-    return `.maxConcurrency must be an integer from 1 to 10000 (got ${JSON.stringify(e.maxConcurrency)})`;
-  if (e.maxRetries !== undefined && !isInt(e.maxRetries, 0, 10))
-    return `.maxRetries must be an integer from 0 to 10 (got ${JSON.stringify(e.maxRetries)})`;
-  if (
-    e.models !== undefined &&
-    (!Array.isArray(e.models) ||
-      e.models.length === 0 ||
-      e.models.some((m) => typeof m !== 'string' || m === ''))
-  )
-    return '.models must be a non-empty list of model names';
-  return undefined;
-}
-
-/** The provider `llm` and `agent` nodes use when they name none: `default: true`, else the only one. */
-export function defaultLlmProvider(
-  providers: Readonly<Record<string, LlmProviderSetting>>,
-): string | undefined {
-  const names = Object.keys(providers);
-  return (
-    names.find((n) => providers[n]!.default === true) ?? (names.length === 1 ? names[0] : undefined)
-  );
 }

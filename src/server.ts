@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { type Config, redactUrl } from './config.ts';
-import { defaultLlmProvider } from './config-settings.ts';
+import { defaultLlmProvider } from './config-llm-providers.ts';
 import { defaultDefinitionLimits } from './definition/index.ts';
 import { createEgressClients } from './egress/dispatcher.ts';
 import { parseEgressAllow } from './egress/ranges.ts';

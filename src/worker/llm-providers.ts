@@ -1,6 +1,6 @@
 /** The server's `llmProviders` setting turned into the providers executors call. */
 import type { Config } from '../config.ts';
-import { defaultLlmProvider } from '../config-settings.ts';
+import { defaultLlmProvider } from '../config-llm-providers.ts';
 import { parseDuration } from '../definition/duration.ts';
 import { CallSlots } from '../nodes/call-slots.ts';
 import type { LlmProvider } from '../nodes/executor.ts';

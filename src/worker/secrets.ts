@@ -3,7 +3,7 @@
  * and masked in what the attempt stores. The execution records the names used, so a worker that
  * resumes it (or collects its artifacts at the end) masks them too.
  */
-import { defaultLlmProvider } from '../config-settings.ts';
+import { defaultLlmProvider } from '../config-llm-providers.ts';
 import type { GraphNode } from '../definition/index.ts';
 import type { ExecutionState } from '../engine/types.ts';
 import { errorMessage, fail } from '../nodes/errors.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, defaultConfig, loadConfig, parseFlags, redactUrl } from '../../src/config.ts';
-import { defaultLlmProvider } from '../../src/config-settings.ts';
+import { defaultLlmProvider } from '../../src/config-llm-providers.ts';
 
 const empty = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
 
