@@ -21,16 +21,18 @@ import { secretNamesIn } from '../secrets/references.ts';
 import { SecretsKeyError } from '../secrets/key.ts';
 import type { Database } from '../store/database.ts';
 import type { Db } from '../store/db.ts';
-import { listHookSecrets, replaceHookSecret } from '../store/hooks.ts';
 import * as secretsSql from '../store/secrets.ts';
 import type { SecretMetaRow } from '../store/secrets.ts';
 import { claimSetting, getSetting, replaceSetting } from '../store/settings.ts';
-import { listRuleSecrets, replaceRuleSecret } from '../store/trigger-rules.ts';
+import { listSealedColumn, replaceSealedColumn } from '../store/sealed-columns.ts';
 import { getWorkflow } from '../store/workflows.ts';
 import { type SecretListItem, type SecretView, maxSecretValueBytes } from '../wire/secrets.ts';
 
 /** `settings` key holding the fingerprint of the key every stored value is sealed with. */
 const fingerprintSetting = 'secrets_key_fingerprint';
+
+/** The tables whose `secret` column is sealed under the secrets key. */
+const sealedTables = ['hooks', 'trigger_rules'] as const;
 
 /** The scope of a secret: global, or one workflow's. */
 export type SecretScope = { workflowId?: string };
@@ -68,21 +70,21 @@ export class SecretService {
    */
   async sealPlaintext(): Promise<{ hookSecrets: number; ruleSecrets: number }> {
     const db = this.database.db;
-    let hookSecrets = 0;
-    let ruleSecrets = 0;
-    for (const row of await listHookSecrets(db))
-      if (
-        !isSealedColumnValue(row.secret) &&
-        (await replaceHookSecret(db, row.id, row.secret, sealColumnValue(this.key, row.secret)))
-      )
-        hookSecrets++;
-    for (const row of await listRuleSecrets(db))
-      if (
-        !isSealedColumnValue(row.secret) &&
-        (await replaceRuleSecret(db, row.id, row.secret, sealColumnValue(this.key, row.secret)))
-      )
-        ruleSecrets++;
-    return { hookSecrets, ruleSecrets };
+    const sealed = { hooks: 0, trigger_rules: 0 };
+    for (const table of sealedTables)
+      for (const row of await listSealedColumn(db, table))
+        if (
+          !isSealedColumnValue(row.secret) &&
+          (await replaceSealedColumn(
+            db,
+            table,
+            row.id,
+            row.secret,
+            sealColumnValue(this.key, row.secret),
+          ))
+        )
+          sealed[table]++;
+    return { hookSecrets: sealed.hooks, ruleSecrets: sealed.trigger_rules };
   }
 
   /**
@@ -121,23 +123,24 @@ export class SecretService {
           key_fingerprint: next,
         });
       }
-      const hooks = await listHookSecrets(trx);
-      for (const row of hooks)
-        await replaceHookSecret(
-          trx,
-          row.id,
-          row.secret,
-          this.reseal(row.secret, newKey, `hook ${row.id}`),
-        );
-      const rules = await listRuleSecrets(trx);
-      for (const row of rules)
-        await replaceRuleSecret(
-          trx,
-          row.id,
-          row.secret,
-          this.reseal(row.secret, newKey, `trigger rule ${row.id}`),
-        );
-      return { values: values.length, hookSecrets: hooks.length, ruleSecrets: rules.length };
+      const resealed = { hooks: 0, trigger_rules: 0 };
+      for (const table of sealedTables)
+        for (const row of await listSealedColumn(trx, table)) {
+          const what = `${table === 'hooks' ? 'hook' : 'trigger rule'} ${row.id}`;
+          await replaceSealedColumn(
+            trx,
+            table,
+            row.id,
+            row.secret,
+            this.reseal(row.secret, newKey, what),
+          );
+          resealed[table]++;
+        }
+      return {
+        values: values.length,
+        hookSecrets: resealed.hooks,
+        ruleSecrets: resealed.trigger_rules,
+      };
     });
   }
 

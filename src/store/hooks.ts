@@ -88,24 +88,3 @@ export async function listDeliveries(
   if (opts.beforeId !== undefined) q = q.where('id', '<', opts.beforeId);
   return q.orderBy('id', 'desc').limit(opts.limit).execute();
 }
-
-/** Every hook's secret, deleted hooks' too: what sealing at start and key rotation rewrite. */
-export async function listHookSecrets(db: Db): Promise<Pick<HookRow, 'id' | 'secret'>[]> {
-  return db.selectFrom('hooks').select(['id', 'secret']).orderBy('id', 'asc').execute();
-}
-
-/** Replaces a hook's stored secret if it is still `from` (compare-and-set). */
-export async function replaceHookSecret(
-  db: Db,
-  id: string,
-  from: string,
-  to: string,
-): Promise<boolean> {
-  const res = await db
-    .updateTable('hooks')
-    .set({ secret: to })
-    .where('id', '=', id)
-    .where('secret', '=', from)
-    .executeTakeFirst();
-  return res.numUpdatedRows === 1n;
-}

@@ -136,30 +136,3 @@ export async function listRuleDeliveries(
   if (opts.beforeId !== undefined) q = q.where('id', '<', opts.beforeId);
   return q.orderBy('id', 'desc').limit(opts.limit).execute();
 }
-
-/** Every webhook rule's signing secret, deleted rules' too: what sealing and rotation rewrite. */
-export async function listRuleSecrets(db: Db): Promise<{ id: string; secret: string }[]> {
-  const rows = await db
-    .selectFrom('trigger_rules')
-    .select(['id', 'secret'])
-    .where('secret', 'is not', null)
-    .orderBy('id', 'asc')
-    .execute();
-  return rows.flatMap((r) => (r.secret === null ? [] : [{ id: r.id, secret: r.secret }]));
-}
-
-/** Replaces a rule's stored secret if it is still `from` (compare-and-set). */
-export async function replaceRuleSecret(
-  db: Db,
-  id: string,
-  from: string,
-  to: string,
-): Promise<boolean> {
-  const res = await db
-    .updateTable('trigger_rules')
-    .set({ secret: to })
-    .where('id', '=', id)
-    .where('secret', '=', from)
-    .executeTakeFirst();
-  return res.numUpdatedRows === 1n;
-}
