@@ -17,6 +17,7 @@ import {
   updateExecutionCas,
   updateExecutionCasQuery,
 } from './executions.ts';
+import { type NewLogLine, insertLinesParts, maxLinesPerStatement } from './logs.ts';
 import { type NodeRunRow, insertNodeRuns, insertNodeRunsQuery } from './node-runs.ts';
 import {
   type TaskRow,
@@ -98,13 +99,7 @@ export async function writeDecision(
     ...(rows.events.length > 0 && { eventsOf: id }),
     ...(logsWritten && { logsOf: id }),
   });
-  const params =
-    nodes.length * 4 +
-    rows.tasks.length * 10 +
-    rows.events.length * 6 +
-    rows.dlq.length * 14 +
-    rows.nodeRuns.length * 16;
-  if (database.dialect === 'postgres' && params <= maxCombinedParams && !rows.clearTasks) {
+  if (database.dialect === 'postgres' && paramsOf(rows) <= maxCombinedParams && !rows.clearTasks) {
     // The compare-and-set is the statement's first part, and its result decides: when it
     // updated nothing the caller rolls the rest back.
     const parts: RawBuilder<unknown>[] = [];
@@ -132,4 +127,130 @@ export async function writeDecision(
   await insertDlq(trx, rows.dlq);
   await insertNodeRuns(trx, rows.nodeRuns);
   return true;
+}
+
+/**
+ * Errors after which a one-statement write is lost, not failed: the division by zero it makes
+ * on purpose, a line number another writer took first, a deadlock, a serialization failure.
+ */
+const lostCodes = new Set(['22012', '23505', '40P01', '40001']);
+
+/** A decision to write as part of one statement (`writeDecisionsAtOnce`). */
+export interface OneStatementDecision {
+  /** The execution, and the `rev` its decision was taken at. */
+  id: string;
+  rev: number;
+  rows: DecisionRows;
+  /** The finished task, deleted only while its lease is still this worker's. */
+  taskId?: string;
+  /** The attempt's last log lines. */
+  lines: readonly NewLogLine[];
+}
+
+/**
+ * Whether a decision can be part of `writeDecisionsAtOnce`: PostgreSQL, and nothing that needs a
+ * statement of its own (kills, an execution's end, DLQ entries), a task of the decision's own id
+ * (deleted and written again), or more parameters or lines than one statement takes.
+ */
+export function fitsOneStatement(dialect: Dialect, d: OneStatementDecision): boolean {
+  const { rows } = d;
+  return (
+    dialect === 'postgres' &&
+    !rows.clearTasks &&
+    rows.killNodes.length === 0 &&
+    rows.dlq.length === 0 &&
+    d.lines.length <= maxLinesPerStatement &&
+    !(d.taskId !== undefined && rows.tasks.some((t) => t.id === d.taskId)) &&
+    oneStatementParams(d) <= maxCombinedParams
+  );
+}
+
+/** Bound parameters a decision adds to a one-statement write. */
+export function oneStatementParams(d: OneStatementDecision): number {
+  return paramsOf(d.rows) + d.lines.length * 6 + 12;
+}
+
+/**
+ * Writes decisions of different executions, each taken on the snapshot this worker kept at its
+ * `rev`, as one statement outside any transaction (PostgreSQL; see `fitsOneStatement`): per
+ * execution its compare-and-set and its log lines, then the finished tasks' delete (only those
+ * whose lease is still `owner`'s, after every compare-and-set, the order decisions lock in), and
+ * for all of them together the node rows, tasks, events, node runs and notices. Unless every
+ * compare-and-set and every task delete found its row, the statement divides by zero on purpose
+ * and is undone as a whole: false then (also when another writer took a line number first, or
+ * a deadlock broke it), and the caller writes them another way.
+ */
+export async function writeDecisionsAtOnce(
+  database: Database,
+  db: Db,
+  decisions: readonly OneStatementDecision[],
+  owner: string,
+): Promise<boolean> {
+  const parts: RawBuilder<unknown>[] = [];
+  const part = (name: string, query: unknown) => parts.push(sql`${sql.id(name)} AS (${query})`);
+  const checks: RawBuilder<unknown>[] = [];
+  const nodes: ReturnType<typeof nodeStateRows> = [];
+  const tasks: TaskRow[] = [];
+  const events: EventRow[] = [];
+  const runs: NodeRunRow[] = [];
+  const taskIds: string[] = [];
+  const notices: RawBuilder<unknown>[] = [];
+  for (const [i, d] of decisions.entries()) {
+    const cas = `cas_${i}`;
+    part(cas, updateExecutionCasQuery(db, d.id, d.rev, d.rows.changes));
+    checks.push(sql`(SELECT count(*) FROM ${sql.id(cas)}) = 1`);
+    if (d.lines.length > 0) {
+      const [values, last, insert] = insertLinesParts(d.id, d.lines, `v_${i}`, `last_${i}`);
+      parts.push(sql`${sql.id(`v_${i}`)} (i, node_id, attempt, stream, text, at) AS (${values})`);
+      parts.push(sql`${sql.id(`last_${i}`)} (m) AS (${last})`);
+      part(`lines_${i}`, insert);
+    }
+    if (d.taskId !== undefined) taskIds.push(d.taskId);
+    nodes.push(...nodeStateRows(d.id, d.rows.nodes, d.rows.changedNodes));
+    tasks.push(...d.rows.tasks);
+    events.push(...d.rows.events);
+    runs.push(...d.rows.nodeRuns);
+    notices.push(
+      ...database.decisionNotices({
+        work: d.rows.tasks.some((t) => t.lease_owner === null),
+        ...(d.rows.events.length > 0 && { eventsOf: d.id }),
+        ...(d.lines.length > 0 && { logsOf: d.id }),
+      }),
+    );
+  }
+  if (taskIds.length > 0) {
+    // Reading every `cas_i` makes the updates (and their row locks) come first.
+    const after = decisions.map((_, i) => sql`EXISTS (SELECT 1 FROM ${sql.id(`cas_${i}`)})`);
+    part(
+      'held',
+      sql`DELETE FROM tasks WHERE id IN (${sql.join(taskIds)}) AND lease_owner = ${owner}
+        AND ${sql.join(after, sql` AND `)} RETURNING id`,
+    );
+    checks.push(sql`(SELECT count(*) FROM held) = ${taskIds.length}`);
+  }
+  if (nodes.length > 0) part('nodes', upsertNodeStatesQuery(db, nodes));
+  if (tasks.length > 0) part('tasks', upsertTasksQuery(db, tasks));
+  if (events.length > 0) part('events', insertEventsQuery(db, events));
+  if (runs.length > 0) part('runs', insertNodeRunsQuery(db, runs));
+  try {
+    await sql`WITH ${sql.join(parts)}
+      SELECT 1 / CASE WHEN ${sql.join(checks, sql` AND `)} THEN 1 ELSE 0 END AS won${sql.join(
+        notices.map((n) => sql`, ${n}`),
+        sql``,
+      )}`.execute(db);
+    return true;
+  } catch (err) {
+    if (lostCodes.has(String((err as { code?: unknown }).code))) return false;
+    throw err;
+  }
+}
+
+function paramsOf(rows: DecisionRows): number {
+  return (
+    rows.changedNodes.size * 4 +
+    rows.tasks.length * 10 +
+    rows.events.length * 6 +
+    rows.dlq.length * 14 +
+    rows.nodeRuns.length * 16
+  );
 }

@@ -1,5 +1,5 @@
 /** SQL for node_logs: stdout/stderr lines with a per-execution line number. */
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from './db.ts';
 import type { NodeLogsTable } from './schema.ts';
 
@@ -22,19 +22,39 @@ export async function insertLines(
   lines: readonly NewLogLine[],
 ): Promise<void> {
   for (let i = 0; i < lines.length; i += linesPerStatement) {
-    const values = lines
-      .slice(i, i + linesPerStatement)
-      .map(
-        (l, j) =>
-          sql`(CAST(${j + 1} AS integer), ${l.node_id}, CAST(${l.attempt} AS integer), ${l.stream}, ${l.text}, ${l.at})`,
-      );
-    await sql`WITH v (i, node_id, attempt, stream, text, at) AS (VALUES ${sql.join(values)}),
-        last (m) AS (SELECT coalesce(max(line), 0) FROM node_logs WHERE execution_id = ${executionId})
-      INSERT INTO node_logs (execution_id, line, node_id, attempt, stream, text, at)
-      SELECT ${executionId}, last.m + v.i, v.node_id, v.attempt, v.stream, v.text, v.at
-      FROM v, last`.execute(db);
+    const [v, last, insert] = insertLinesParts(executionId, lines.slice(i, i + linesPerStatement));
+    await sql`WITH v (i, node_id, attempt, stream, text, at) AS (${v}), last (m) AS (${last}) ${insert}`.execute(
+      db,
+    );
   }
 }
+
+/**
+ * The parts of one statement writing up to `linesPerStatement` lines: the values as `v`, the
+ * execution's last line number as `last`, and the insert reading both; a caller that writes
+ * them inside a larger statement names the first two `valuesName` and `lastName` in its WITH list.
+ */
+export function insertLinesParts(
+  executionId: string,
+  lines: readonly NewLogLine[],
+  valuesName = 'v',
+  lastName = 'last',
+): [RawBuilder<unknown>, RawBuilder<unknown>, RawBuilder<unknown>] {
+  const values = lines.map(
+    (l, j) =>
+      sql`(CAST(${j + 1} AS integer), ${l.node_id}, CAST(${l.attempt} AS integer), ${l.stream}, ${l.text}, ${l.at})`,
+  );
+  return [
+    sql`VALUES ${sql.join(values)}`,
+    sql`SELECT coalesce(max(line), 0) FROM node_logs WHERE execution_id = ${executionId}`,
+    sql`INSERT INTO node_logs (execution_id, line, node_id, attempt, stream, text, at)
+      SELECT ${executionId}, l.m + v.i, v.node_id, v.attempt, v.stream, v.text, v.at
+      FROM ${sql.id(valuesName)} v, ${sql.id(lastName)} l`,
+  ];
+}
+
+/** Lines one statement writes at most. */
+export const maxLinesPerStatement = linesPerStatement;
 
 /** The last `n` lines of a node (all attempts), oldest first. */
 export async function tailLogs(

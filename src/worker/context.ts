@@ -17,6 +17,8 @@ import type { NewLogLine } from '../store/logs.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import type { LogWriter } from './logs.ts';
 import type { PlanCache } from './plans.ts';
+import type { DecisionWriter } from './decision-writer.ts';
+import type { OneAtATime } from './one-at-a-time.ts';
 import type { SnapshotCache } from './snapshots.ts';
 
 /** What the worker needs of the artifact service. */
@@ -50,6 +52,10 @@ export interface WorkerContext {
   readonly plans: PlanCache;
   /** The snapshots of this worker's last decisions, by rev. */
   readonly snapshots: SnapshotCache;
+  /** This worker's decisions of one execution, one at a time. */
+  readonly decisions: OneAtATime;
+  /** Writes decisions taken on kept snapshots, many per statement (PostgreSQL). */
+  readonly writer: DecisionWriter;
   /** The node types this server runs (their executors and late fields). */
   readonly nodeTypes: NodeRegistry;
   readonly broker: RuntimeBroker;

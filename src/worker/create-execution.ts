@@ -185,6 +185,12 @@ export async function insertExecution(
   };
   await executionsSql.insertExecution(trx, row);
   await writeNodeStates(trx, nodeStateRows(id, nodes));
+  // Its first decision starts from this (a rollback leaves an entry no row matches: harmless).
+  ctx.snapshots.set(id, {
+    rev: row.rev,
+    lastSeq: row.last_seq,
+    snapshot: { execution: state, nodes },
+  });
   await eventsSql.insertEvents(trx, [
     {
       execution_id: id,

@@ -4,6 +4,7 @@
  * winner; then, after the commit, perform what follows (start leased tasks, abort killed
  * attempts, release the environment of an execution that ended, tell the listeners).
  */
+import type { Plan } from '../engine/plan.ts';
 import { decide } from '../engine/reducer.ts';
 import { isTerminalExecution } from '../engine/status.ts';
 import type {
@@ -15,7 +16,12 @@ import type {
 } from '../engine/types.ts';
 import { newId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
-import { openDecision, writeDecision } from '../store/decisions.ts';
+import {
+  type OneStatementDecision,
+  fitsOneStatement,
+  openDecision,
+  writeDecision,
+} from '../store/decisions.ts';
 import { readNodeStates } from '../store/execution-nodes.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as logsSql from '../store/logs.ts';
@@ -26,6 +32,7 @@ import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { promoteGroup, startChild } from './create-execution.ts';
 import { decisionRows, taskRow } from './decision-rows.ts';
 import { recordEndEvent } from './end-event.ts';
+import type { KeptSnapshot } from './snapshots.ts';
 import { finishEnvironment } from './environment.ts';
 import { childStartFailed } from './task-events.ts';
 
@@ -38,33 +45,138 @@ class RevConflict extends Error {}
  * transaction (otherwise the result is stale and dropped). Returns the new snapshot, or
  * undefined when the execution does not exist or the task was lost.
  */
-export async function dispatch(
+export function dispatch(
   ctx: WorkerContext,
   executionId: string,
   event: EngineEvent,
   task?: TaskRow,
   lines: NewLogLine[] = [],
 ): Promise<Snapshot | undefined> {
+  return ctx.decisions.run(executionId, () => dispatchNow(ctx, executionId, event, task, lines));
+}
+
+async function dispatchNow(
+  ctx: WorkerContext,
+  executionId: string,
+  event: EngineEvent,
+  task: TaskRow | undefined,
+  lines: NewLogLine[],
+): Promise<Snapshot | undefined> {
+  const kept = ctx.db.dialect === 'postgres' ? ctx.snapshots.latest(executionId) : undefined;
+  if (kept !== undefined) {
+    const out = await decideAtOnce(ctx, executionId, kept, event, task, lines);
+    if (out !== undefined) return performAfter(ctx, executionId, out, lines.length > 0);
+  }
   for (let attempt = 1; ; attempt++) {
     try {
       const wrote = { lines: false };
       const out = await ctx.db.transaction((trx) =>
         decideIn(ctx, trx, executionId, event, task, lines, wrote),
       );
-      if (wrote.lines) ctx.logs.written(executionId);
-      if (!out) return undefined;
-      if (isTerminalExecution(out.snapshot.execution.status)) ctx.snapshots.forget(executionId);
-      else ctx.snapshots.set(executionId, out.rev, out.snapshot);
-      afterCommit(ctx, executionId, out.snapshot, out.commands, out.direct, out.queued);
-      // A queued execution of its concurrency group got its start task.
-      if (out.promoted) ctx.wake();
-      if (out.endEventId !== undefined) ctx.executionEnded(out.endEventId);
-      return out.snapshot;
+      if (!out) {
+        if (wrote.lines) ctx.logs.written(executionId);
+        return undefined;
+      }
+      return performAfter(ctx, executionId, out, wrote.lines);
     } catch (err) {
       if (err instanceof RevConflict && attempt < 20) continue;
       throw err;
     }
   }
+}
+
+/** What a committed decision did, for what follows it. */
+interface Decided {
+  snapshot: Snapshot;
+  /** The rev and the last event number the decision wrote. */
+  rev: number;
+  lastSeq: number;
+  commands: Command[];
+  direct: TaskRow[];
+  /** Some task it enqueued was not leased to this worker. */
+  queued: boolean;
+  endEventId?: string;
+  promoted: boolean;
+}
+
+function performAfter(
+  ctx: WorkerContext,
+  executionId: string,
+  out: Decided,
+  linesWritten: boolean,
+): Snapshot {
+  if (linesWritten) ctx.logs.written(executionId);
+  if (isTerminalExecution(out.snapshot.execution.status)) ctx.snapshots.forget(executionId);
+  else
+    ctx.snapshots.set(executionId, { rev: out.rev, lastSeq: out.lastSeq, snapshot: out.snapshot });
+  afterCommit(ctx, executionId, out.snapshot, out.commands, out.direct, out.queued);
+  // A queued execution of its concurrency group got its start task.
+  if (out.promoted) ctx.wake();
+  if (out.endEventId !== undefined) ctx.executionEnded(out.endEventId);
+  return out.snapshot;
+}
+
+/**
+ * The common step on PostgreSQL: decides on the snapshot this worker's last decision of the
+ * execution committed and writes the result as part of one statement, no transaction, no read
+ * (decision-writer.ts). Undefined when that cannot be: the decision starts a child, ends the
+ * execution, kills or dead-letters a node (each needs statements of its own), or another writer
+ * decided since, or the task's lease is gone; the caller then decides under the execution's lock.
+ */
+async function decideAtOnce(
+  ctx: WorkerContext,
+  executionId: string,
+  kept: KeptSnapshot,
+  event: EngineEvent,
+  task: TaskRow | undefined,
+  lines: NewLogLine[],
+): Promise<Decided | undefined> {
+  const before = kept.snapshot;
+  const e = before.execution;
+  const vp = await ctx.plans.get(
+    ctx.db.db,
+    e.workflowId,
+    e.version,
+    e.workflowType,
+    idleTimeoutOf(e.runtime),
+  );
+  const now = ctx.clock.now();
+  const dctx = decideContext(now);
+  const first = decide(vp.plan, before, event, dctx);
+  if (first.commands.some((c) => c.type === 'startChild' && c.childExecutionId !== '')) return;
+  const d = leaseDirect(ctx, vp.plan, executionId, first.next, first.commands, dctx);
+  if (isTerminalExecution(d.next.execution.status)) return;
+  const rows = decisionRows({
+    row: { id: executionId, workflow_id: e.workflowId, version: e.version, last_seq: kept.lastSeq },
+    before,
+    next: d.next,
+    commands: d.commands,
+    enqueued: d.enqueued,
+    nowIso: now.toISOString(),
+    logTails: new Map(),
+    newDlqId: () => newId('dlq', now.getTime()),
+  });
+  const one: OneStatementDecision = {
+    id: executionId,
+    rev: kept.rev,
+    rows,
+    ...(task !== undefined && { taskId: task.id }),
+    lines,
+  };
+  if (!fitsOneStatement(ctx.db.dialect, one) || !(await ctx.writer.write(one))) return;
+  return {
+    snapshot: d.next,
+    rev: kept.rev + 1,
+    lastSeq: rows.changes.last_seq,
+    commands: d.commands,
+    direct: d.direct,
+    queued: d.enqueued.some((t) => t.lease_owner === null),
+    promoted: false,
+  };
+}
+
+function decideContext(now: Date): DecideContext {
+  return { now, random: Math.random, newId: (p) => newId(p, now.getTime()) };
 }
 
 async function decideIn(
@@ -75,20 +187,7 @@ async function decideIn(
   task: TaskRow | undefined,
   lines: NewLogLine[],
   wrote: { lines: boolean },
-): Promise<
-  | {
-      snapshot: Snapshot;
-      /** The rev the decision wrote. */
-      rev: number;
-      commands: Command[];
-      direct: TaskRow[];
-      /** Some task it enqueued was not leased to this worker. */
-      queued: boolean;
-      endEventId?: string;
-      promoted: boolean;
-    }
-  | undefined
-> {
+): Promise<Decided | undefined> {
   const { row, taskHeld } = await openDecision(
     trx,
     ctx.db.dialect,
@@ -120,11 +219,7 @@ async function decideIn(
     idleTimeoutOf(snapshot.execution.runtime),
   );
   const now = ctx.clock.now();
-  const dctx: DecideContext = {
-    now,
-    random: Math.random,
-    newId: (p) => newId(p, now.getTime()),
-  };
+  const dctx = decideContext(now);
   let { next, commands } = decide(vp.plan, snapshot, event, dctx);
 
   // Child workflows that cannot be resolved fail their node at once, in this same decision.
@@ -144,10 +239,58 @@ async function decideIn(
     }
   }
 
-  // Direct dispatch: due run and timer tasks (a 0 s wait) this worker has room for are leased
-  // to it right away, and run tasks marked running in the same decision, saving a claim round
-  // trip per node.
+  const d = leaseDirect(ctx, vp.plan, executionId, next, commands, dctx);
+  ({ next, commands } = d);
+  const nowIso = now.toISOString();
+  const lastSeq = await persist(
+    ctx,
+    trx,
+    row,
+    snapshot,
+    next,
+    commands,
+    d.enqueued,
+    nowIso,
+    wrote.lines,
+  );
+  const endEventId = await recordEndEvent(trx, snapshot.execution, next.execution, now);
+  // A started run of a concurrency group that ends frees its slot: the group's queue moves in
+  // this same transaction, so the end and the hand-over commit (or are lost) together.
+  const promoted =
+    row.concurrency_group !== null &&
+    row.concurrency_queued === 0 &&
+    !isTerminalExecution(snapshot.execution.status) &&
+    isTerminalExecution(next.execution.status) &&
+    (await promoteGroup(ctx, trx, row.concurrency_group)) > 0;
+  return {
+    snapshot: next,
+    rev: row.rev + 1,
+    lastSeq,
+    commands,
+    direct: d.direct,
+    queued: d.enqueued.some((t) => t.lease_owner === null),
+    ...(endEventId !== undefined && { endEventId }),
+    promoted,
+  };
+}
+
+/**
+ * Direct dispatch: due run and timer tasks (a 0 s wait) this worker has room for are leased to
+ * it in the decision that enqueues them, and run tasks marked running in it, saving a claim
+ * round trip per node.
+ */
+function leaseDirect(
+  ctx: WorkerContext,
+  plan: Plan,
+  executionId: string,
+  decided: Snapshot,
+  decidedCommands: Command[],
+  dctx: DecideContext,
+): { next: Snapshot; commands: Command[]; direct: TaskRow[]; enqueued: TaskRow[] } {
+  let next = decided;
+  let commands = decidedCommands;
   const direct: TaskRow[] = [];
+  const now = dctx.now;
   const nowIso = now.toISOString();
   const leaseUntil = new Date(now.getTime() + ctx.config.leaseMs).toISOString();
   let room = ctx.room();
@@ -171,7 +314,7 @@ async function decideIn(
   for (const t of direct) {
     if (t.kind !== 'run') continue;
     const more = decide(
-      vp.plan,
+      plan,
       next,
       { type: 'node.started', nodeId: t.node_id!, attempt: t.attempt },
       dctx,
@@ -179,26 +322,7 @@ async function decideIn(
     next = more.next;
     commands = [...commands, ...more.commands];
   }
-
-  await persist(ctx, trx, row, snapshot, next, commands, enqueued, nowIso, wrote.lines);
-  const endEventId = await recordEndEvent(trx, snapshot.execution, next.execution, now);
-  // A started run of a concurrency group that ends frees its slot: the group's queue moves in
-  // this same transaction, so the end and the hand-over commit (or are lost) together.
-  const promoted =
-    row.concurrency_group !== null &&
-    row.concurrency_queued === 0 &&
-    !isTerminalExecution(snapshot.execution.status) &&
-    isTerminalExecution(next.execution.status) &&
-    (await promoteGroup(ctx, trx, row.concurrency_group)) > 0;
-  return {
-    snapshot: next,
-    rev: row.rev + 1,
-    commands,
-    direct,
-    queued: enqueued.some((t) => t.lease_owner === null),
-    ...(endEventId !== undefined && { endEventId }),
-    promoted,
-  };
+  return { next, commands, direct, enqueued };
 }
 
 async function persist(
@@ -211,7 +335,7 @@ async function persist(
   enqueued: TaskRow[],
   nowIso: string,
   logsWritten: boolean,
-): Promise<void> {
+): Promise<number> {
   const id = row.id;
   // Lines are flushed before a node's result is decided, so the tail is complete.
   const logTails = new Map<string, logsSql.LogRow[]>();
@@ -230,6 +354,7 @@ async function persist(
   });
   // The compare-and-set comes first: a concurrent decider fails there, before writing anything.
   if (!(await writeDecision(ctx.db, trx, id, row.rev, rows, logsWritten))) throw new RevConflict();
+  return rows.changes.last_seq;
 }
 
 function afterCommit(

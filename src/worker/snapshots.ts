@@ -9,8 +9,15 @@ import type { Db } from '../store/db.ts';
 import { readExecutionWithNodes } from '../store/execution-nodes.ts';
 import { getExecution } from '../store/executions.ts';
 
+/** What a committed decision left: the snapshot, the `rev` and the last event number it wrote. */
+export interface KeptSnapshot {
+  rev: number;
+  lastSeq: number;
+  snapshot: Snapshot;
+}
+
 export class SnapshotCache {
-  private readonly entries = new Map<string, { rev: number; snapshot: Snapshot }>();
+  private readonly entries = new Map<string, KeptSnapshot>();
 
   /** `max` executions are kept; the least recently decided one goes first. */
   constructor(private readonly max = 2_000) {}
@@ -21,10 +28,15 @@ export class SnapshotCache {
     return e !== undefined && e.rev === rev ? e.snapshot : undefined;
   }
 
-  /** Keeps the snapshot a committed decision wrote at `rev` (never mutated afterwards). */
-  set(executionId: string, rev: number, snapshot: Snapshot): void {
+  /** The last kept snapshot of an execution, whatever its `rev` (current if nobody else decided since). */
+  latest(executionId: string): KeptSnapshot | undefined {
+    return this.entries.get(executionId);
+  }
+
+  /** Keeps what a committed decision wrote (the snapshot is never mutated afterwards). */
+  set(executionId: string, kept: KeptSnapshot): void {
     this.entries.delete(executionId);
-    this.entries.set(executionId, { rev, snapshot });
+    this.entries.set(executionId, kept);
     if (this.entries.size > this.max) {
       const oldest = this.entries.keys().next();
       if (oldest.done !== true) this.entries.delete(oldest.value);

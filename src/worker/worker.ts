@@ -28,6 +28,8 @@ import type { ExecutionRow } from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import type { ArtifactCollector, SecretResolver, WorkerContext } from './context.ts';
+import { DecisionWriter } from './decision-writer.ts';
+import { OneAtATime } from './one-at-a-time.ts';
 import { SnapshotCache } from './snapshots.ts';
 import { type NewExecution, createExecution, insertExecution } from './create-execution.ts';
 import { dispatch } from './decision.ts';
@@ -145,6 +147,8 @@ export class Worker {
       config: this.config,
       plans: new PlanCache(nodeTypes),
       snapshots: new SnapshotCache(),
+      decisions: new OneAtATime(),
+      writer: new DecisionWriter(this.db, this.workerId),
       nodeTypes,
       broker: this.broker,
       artifacts: opts.artifacts,
