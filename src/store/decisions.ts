@@ -141,8 +141,8 @@ export interface OneStatementDecision {
   id: string;
   rev: number;
   rows: DecisionRows;
-  /** The finished task, deleted only while its lease is still this worker's. */
-  taskId?: string;
+  /** The finished tasks, deleted only while their leases are still this worker's. */
+  taskIds: readonly string[];
   /** The attempt's last log lines. */
   lines: readonly NewLogLine[];
 }
@@ -160,14 +160,14 @@ export function fitsOneStatement(dialect: Dialect, d: OneStatementDecision): boo
     rows.killNodes.length === 0 &&
     rows.dlq.length === 0 &&
     d.lines.length <= maxLinesPerStatement &&
-    !(d.taskId !== undefined && rows.tasks.some((t) => t.id === d.taskId)) &&
+    !rows.tasks.some((t) => d.taskIds.includes(t.id)) &&
     oneStatementParams(d) <= maxCombinedParams
   );
 }
 
 /** Bound parameters a decision adds to a one-statement write. */
 export function oneStatementParams(d: OneStatementDecision): number {
-  return paramsOf(d.rows) + d.lines.length * 6 + 12;
+  return paramsOf(d.rows) + d.lines.length * 6 + d.taskIds.length + 12;
 }
 
 /**
@@ -205,7 +205,7 @@ export async function writeDecisionsAtOnce(
       parts.push(sql`${sql.id(`last_${i}`)} (m) AS (${last})`);
       part(`lines_${i}`, insert);
     }
-    if (d.taskId !== undefined) taskIds.push(d.taskId);
+    taskIds.push(...d.taskIds);
     nodes.push(...nodeStateRows(d.id, d.rows.nodes, d.rows.changedNodes));
     tasks.push(...d.rows.tasks);
     events.push(...d.rows.events);

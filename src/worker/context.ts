@@ -17,8 +17,8 @@ import type { NewLogLine } from '../store/logs.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import type { LogWriter } from './logs.ts';
 import type { PlanCache } from './plans.ts';
+import type { DecisionQueue } from './decision-queue.ts';
 import type { DecisionWriter } from './decision-writer.ts';
-import type { OneAtATime } from './one-at-a-time.ts';
 import type { SnapshotCache } from './snapshots.ts';
 
 /** What the worker needs of the artifact service. */
@@ -52,8 +52,8 @@ export interface WorkerContext {
   readonly plans: PlanCache;
   /** The snapshots of this worker's last decisions, by rev. */
   readonly snapshots: SnapshotCache;
-  /** This worker's decisions of one execution, one at a time. */
-  readonly decisions: OneAtATime;
+  /** This worker's decisions of one execution, one at a time (those that wait go together). */
+  readonly decisions: DecisionQueue;
   /** Writes decisions taken on kept snapshots, many per statement (PostgreSQL). */
   readonly writer: DecisionWriter;
   /** The node types this server runs (their executors and late fields). */
@@ -90,7 +90,7 @@ export interface WorkerContext {
     executionId: string,
     event: EngineEvent,
     task?: TaskRow,
-    /** Log lines to write in the decision's transaction (an attempt's last ones). */
+    /** Log lines to write with the decision (an attempt's last ones). */
     lines?: NewLogLine[],
   ): Promise<Snapshot | undefined>;
   /** Tells the listeners an execution ended and its `execution.*` platform event is recorded. */

@@ -4,24 +4,12 @@
  * winner; then, after the commit, perform what follows (start leased tasks, abort killed
  * attempts, release the environment of an execution that ended, tell the listeners).
  */
-import type { Plan } from '../engine/plan.ts';
 import { decide } from '../engine/reducer.ts';
 import { isTerminalExecution } from '../engine/status.ts';
-import type {
-  Command,
-  DecideContext,
-  EngineEvent,
-  ExecutionState,
-  Snapshot,
-} from '../engine/types.ts';
+import type { Command, EngineEvent, ExecutionState, Snapshot } from '../engine/types.ts';
 import { newId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
-import {
-  type OneStatementDecision,
-  fitsOneStatement,
-  openDecision,
-  writeDecision,
-} from '../store/decisions.ts';
+import { openDecision, writeDecision } from '../store/decisions.ts';
 import { readNodeStates } from '../store/execution-nodes.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as logsSql from '../store/logs.ts';
@@ -30,9 +18,10 @@ import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { promoteGroup, startChild } from './create-execution.ts';
-import { decisionRows, taskRow } from './decision-rows.ts';
+import { type Decided, decideAtOnce, decideContext, leaseDirect } from './decision-at-once.ts';
+import type { DecisionRequest } from './decision-queue.ts';
+import { decisionRows } from './decision-rows.ts';
 import { recordEndEvent } from './end-event.ts';
-import type { KeptSnapshot } from './snapshots.ts';
 import { finishEnvironment } from './environment.ts';
 import { childStartFailed } from './task-events.ts';
 
@@ -40,10 +29,11 @@ import { childStartFailed } from './task-events.ts';
 class RevConflict extends Error {}
 
 /**
- * Decides `event` for an execution in one transaction and performs what follows. With
- * `task`, the task must still be leased to this worker and is deleted in the same
- * transaction (otherwise the result is stale and dropped). Returns the new snapshot, or
- * undefined when the execution does not exist or the task was lost.
+ * Decides `event` for an execution and performs what follows. With `task`, the task must still
+ * be leased to this worker and is deleted with the decision (otherwise the result is stale and
+ * dropped). Returns the new snapshot, or undefined when the execution does not exist or the task
+ * was lost. A worker decides one execution's events one at a time; those that come meanwhile
+ * wait and are decided together (`decideWaiting`).
  */
 export function dispatch(
   ctx: WorkerContext,
@@ -52,7 +42,44 @@ export function dispatch(
   task?: TaskRow,
   lines: NewLogLine[] = [],
 ): Promise<Snapshot | undefined> {
-  return ctx.decisions.run(executionId, () => dispatchNow(ctx, executionId, event, task, lines));
+  return new Promise((resolve, reject) =>
+    ctx.decisions.add(executionId, { event, task, lines, resolve, reject }),
+  );
+}
+
+/**
+ * Decides the requests that waited for an execution: on PostgreSQL several of them as one
+ * decision written in one statement when the worker kept the execution's snapshot, else (or
+ * when that lost) each on its own.
+ */
+export async function decideWaiting(
+  ctx: WorkerContext,
+  executionId: string,
+  batch: readonly DecisionRequest[],
+): Promise<void> {
+  const kept = ctx.db.dialect === 'postgres' ? ctx.snapshots.latest(executionId) : undefined;
+  if (batch.length > 1 && kept !== undefined) {
+    let settled: Snapshot | undefined;
+    try {
+      const out = await decideAtOnce(ctx, executionId, kept, batch);
+      if (out !== undefined)
+        settled = performAfter(
+          ctx,
+          executionId,
+          out,
+          batch.some((r) => r.lines.length > 0),
+        );
+    } catch (err) {
+      for (const r of batch) r.reject(err);
+      return;
+    }
+    if (settled !== undefined) {
+      for (const r of batch) r.resolve(settled);
+      return;
+    }
+  }
+  for (const r of batch)
+    await dispatchNow(ctx, executionId, r.event, r.task, r.lines).then(r.resolve, r.reject);
 }
 
 async function dispatchNow(
@@ -60,11 +87,13 @@ async function dispatchNow(
   executionId: string,
   event: EngineEvent,
   task: TaskRow | undefined,
-  lines: NewLogLine[],
+  lines: readonly NewLogLine[],
 ): Promise<Snapshot | undefined> {
   const kept = ctx.db.dialect === 'postgres' ? ctx.snapshots.latest(executionId) : undefined;
   if (kept !== undefined) {
-    const out = await decideAtOnce(ctx, executionId, kept, event, task, lines);
+    const out = await decideAtOnce(ctx, executionId, kept, [
+      { event, ...(task !== undefined && { task }), lines },
+    ]);
     if (out !== undefined) return performAfter(ctx, executionId, out, lines.length > 0);
   }
   for (let attempt = 1; ; attempt++) {
@@ -85,20 +114,6 @@ async function dispatchNow(
   }
 }
 
-/** What a committed decision did, for what follows it. */
-interface Decided {
-  snapshot: Snapshot;
-  /** The rev and the last event number the decision wrote. */
-  rev: number;
-  lastSeq: number;
-  commands: Command[];
-  direct: TaskRow[];
-  /** Some task it enqueued was not leased to this worker. */
-  queued: boolean;
-  endEventId?: string;
-  promoted: boolean;
-}
-
 function performAfter(
   ctx: WorkerContext,
   executionId: string,
@@ -116,76 +131,13 @@ function performAfter(
   return out.snapshot;
 }
 
-/**
- * The common step on PostgreSQL: decides on the snapshot this worker's last decision of the
- * execution committed and writes the result as part of one statement, no transaction, no read
- * (decision-writer.ts). Undefined when that cannot be: the decision starts a child, ends the
- * execution, kills or dead-letters a node (each needs statements of its own), or another writer
- * decided since, or the task's lease is gone; the caller then decides under the execution's lock.
- */
-async function decideAtOnce(
-  ctx: WorkerContext,
-  executionId: string,
-  kept: KeptSnapshot,
-  event: EngineEvent,
-  task: TaskRow | undefined,
-  lines: NewLogLine[],
-): Promise<Decided | undefined> {
-  const before = kept.snapshot;
-  const e = before.execution;
-  const vp = await ctx.plans.get(
-    ctx.db.db,
-    e.workflowId,
-    e.version,
-    e.workflowType,
-    idleTimeoutOf(e.runtime),
-  );
-  const now = ctx.clock.now();
-  const dctx = decideContext(now);
-  const first = decide(vp.plan, before, event, dctx);
-  if (first.commands.some((c) => c.type === 'startChild' && c.childExecutionId !== '')) return;
-  const d = leaseDirect(ctx, vp.plan, executionId, first.next, first.commands, dctx);
-  if (isTerminalExecution(d.next.execution.status)) return;
-  const rows = decisionRows({
-    row: { id: executionId, workflow_id: e.workflowId, version: e.version, last_seq: kept.lastSeq },
-    before,
-    next: d.next,
-    commands: d.commands,
-    enqueued: d.enqueued,
-    nowIso: now.toISOString(),
-    logTails: new Map(),
-    newDlqId: () => newId('dlq', now.getTime()),
-  });
-  const one: OneStatementDecision = {
-    id: executionId,
-    rev: kept.rev,
-    rows,
-    ...(task !== undefined && { taskId: task.id }),
-    lines,
-  };
-  if (!fitsOneStatement(ctx.db.dialect, one) || !(await ctx.writer.write(one))) return;
-  return {
-    snapshot: d.next,
-    rev: kept.rev + 1,
-    lastSeq: rows.changes.last_seq,
-    commands: d.commands,
-    direct: d.direct,
-    queued: d.enqueued.some((t) => t.lease_owner === null),
-    promoted: false,
-  };
-}
-
-function decideContext(now: Date): DecideContext {
-  return { now, random: Math.random, newId: (p) => newId(p, now.getTime()) };
-}
-
 async function decideIn(
   ctx: WorkerContext,
   trx: Db,
   executionId: string,
   event: EngineEvent,
   task: TaskRow | undefined,
-  lines: NewLogLine[],
+  lines: readonly NewLogLine[],
   wrote: { lines: boolean },
 ): Promise<Decided | undefined> {
   const { row, taskHeld } = await openDecision(
@@ -272,57 +224,6 @@ async function decideIn(
     ...(endEventId !== undefined && { endEventId }),
     promoted,
   };
-}
-
-/**
- * Direct dispatch: due run and timer tasks (a 0 s wait) this worker has room for are leased to
- * it in the decision that enqueues them, and run tasks marked running in it, saving a claim
- * round trip per node.
- */
-function leaseDirect(
-  ctx: WorkerContext,
-  plan: Plan,
-  executionId: string,
-  decided: Snapshot,
-  decidedCommands: Command[],
-  dctx: DecideContext,
-): { next: Snapshot; commands: Command[]; direct: TaskRow[]; enqueued: TaskRow[] } {
-  let next = decided;
-  let commands = decidedCommands;
-  const direct: TaskRow[] = [];
-  const now = dctx.now;
-  const nowIso = now.toISOString();
-  const leaseUntil = new Date(now.getTime() + ctx.config.leaseMs).toISOString();
-  let room = ctx.room();
-  const enqueued: TaskRow[] = [];
-  for (const c of commands) {
-    if (c.type !== 'enqueue') continue;
-    const t = taskRow(executionId, c.kind, c.nodeId, c.attempt, c.availableAt, nowIso, c.payload);
-    if (
-      (c.kind === 'run' || c.kind === 'timer') &&
-      room > 0 &&
-      c.availableAt <= nowIso &&
-      !isTerminalExecution(next.execution.status)
-    ) {
-      t.lease_owner = ctx.workerId;
-      t.lease_expires_at = leaseUntil;
-      direct.push(t);
-      room--;
-    }
-    enqueued.push(t);
-  }
-  for (const t of direct) {
-    if (t.kind !== 'run') continue;
-    const more = decide(
-      plan,
-      next,
-      { type: 'node.started', nodeId: t.node_id!, attempt: t.attempt },
-      dctx,
-    );
-    next = more.next;
-    commands = [...commands, ...more.commands];
-  }
-  return { next, commands, direct, enqueued };
 }
 
 async function persist(

@@ -47,7 +47,13 @@ export async function runNode(
   const execId = task.execution_id;
   const nodeId = task.node_id!;
   let snapshot: Snapshot;
+  // A queued node of an execution this worker decided last is started on the kept snapshot:
+  // if another writer decided since, the start's compare-and-set fails and it is decided again
+  // on what is current. Anything else a kept snapshot says (stale, taken over) is read again.
+  const kept = claimed ? ctx.snapshots.latest(execId)?.snapshot : undefined;
   if (leased !== undefined && !claimed) snapshot = leased;
+  else if (kept !== undefined && runStep(kept, nodeId, task.attempt, true) === 'start')
+    snapshot = kept;
   else {
     const found = await ctx.keepCommitting(() => currentSnapshot(ctx.db.db, ctx.snapshots, execId));
     if (!found) {

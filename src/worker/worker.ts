@@ -29,10 +29,10 @@ import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import type { ArtifactCollector, SecretResolver, WorkerContext } from './context.ts';
 import { DecisionWriter } from './decision-writer.ts';
-import { OneAtATime } from './one-at-a-time.ts';
+import { DecisionQueue } from './decision-queue.ts';
 import { SnapshotCache } from './snapshots.ts';
 import { type NewExecution, createExecution, insertExecution } from './create-execution.ts';
-import { dispatch } from './decision.ts';
+import { decideWaiting, dispatch } from './decision.ts';
 import { llmProvidersOf } from './llm-providers.ts';
 import { LogWriter } from './logs.ts';
 import { commitUntilDone } from './commit-retry.ts';
@@ -147,7 +147,7 @@ export class Worker {
       config: this.config,
       plans: new PlanCache(nodeTypes),
       snapshots: new SnapshotCache(),
-      decisions: new OneAtATime(),
+      decisions: new DecisionQueue((id, batch) => decideWaiting(this.ctx, id, batch)),
       writer: new DecisionWriter(this.db, this.workerId),
       nodeTypes,
       broker: this.broker,

@@ -35,7 +35,7 @@ function decision(id: string, rev: number): OneStatementDecision {
   return {
     id,
     rev,
-    taskId: `t_${id}`,
+    taskIds: [`t_${id}`],
     lines: [{ node_id: 'a', attempt: 1, stream: 'stdout', text: `done ${id}`, at }],
     rows: {
       changes: {
