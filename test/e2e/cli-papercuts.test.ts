@@ -4,12 +4,14 @@
  * declared inputs, approvers are enforced (with an admin's recorded override), `usage`, `dlq show`
  * labels log lines by attempt, `retry --wait` follows the new attempt only.
  */
-/* eslint-disable @typescript-eslint/no-unsafe-return -- the tests read --json output loosely */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
+   the tests read --json output loosely */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type Client, client } from '../helpers/http.ts';
 import { type ServerProcess, startServer } from '../helpers/process.ts';
 import { type Yard, expectExit, yardFor } from '../helpers/yard.ts';
 
@@ -18,6 +20,7 @@ const token = `sy_${'d'.repeat(40)}`;
 let server: ServerProcess;
 let dir: string;
 let yard: Yard;
+let http: Client;
 
 const wfYaml = (name: string, body: string) => `name: ${name}\ntype: automation\n${body}`;
 
@@ -36,6 +39,7 @@ describe('yard CLI papercuts (issue 9 §5)', () => {
       SWITCHYARD_RUNTIME: 'local',
     });
     yard = yardFor({ url: server.url, token, cwd: dir });
+    http = client(server.url, token);
     await apply('hello', 'nodes:\n  - { id: a, type: command, run: "echo hi" }\n');
   });
 
@@ -115,5 +119,35 @@ describe('yard CLI papercuts (issue 9 §5)', () => {
     // …and the server says whether it takes it.
     const unknown = expectExit(await yard.run(['run', 'typed', '-p', 'nope=1']), 1);
     assert.match(unknown.stderr, /params\.nope: is not an input of this workflow/);
+  });
+
+  it('ex resume names the approvers when refused; --override lets the admin decide, recorded', async () => {
+    await apply(
+      'guarded',
+      'nodes:\n  - { id: gate, type: approval, approvers: [release-manager] }\n  - { id: b, type: noop, needs: [gate] }\n',
+    );
+    const run = await yard.json(['run', 'guarded']);
+    await http.awaitEvent(
+      run.workflowId,
+      run.id,
+      'execution.status',
+      (e) => e.status === 'waiting',
+    );
+    const refused = expectExit(await yard.run(['ex', 'resume', run.id, '--approve']), 1);
+    assert.match(
+      refused.stderr,
+      /Token admin is not an approver of node gate \(approvers: release-manager\).*\(ERR_APPROVAL_FORBIDDEN\)/,
+    );
+    const approved = expectExit(
+      await yard.run(['ex', 'resume', run.id, '--approve', '--override']),
+      0,
+    );
+    assert.match(approved.stdout, new RegExp(`approved ${run.id}`));
+    expectExit(await yard.run(['wait', run.id, '-q']), 0);
+    const gate = (await yard.json(['ex', 'get', run.id])).nodes.find(
+      (n: any) => n.nodeId === 'gate',
+    );
+    assert.equal(gate.outputs.actor, 'admin');
+    assert.equal(gate.outputs.override, true);
   });
 });
