@@ -150,4 +150,42 @@ describe('yard CLI papercuts (issue 9 §5)', () => {
     assert.equal(gate.outputs.actor, 'admin');
     assert.equal(gate.outputs.override, true);
   });
+
+  it('usage prints a workflow’s usage as a table, per group, and as JSON', async () => {
+    await apply(
+      'metered',
+      'nodes:\n  - { id: a, type: command, run: "echo a" }\n  - { id: b, type: command, run: "echo b", needs: [a] }\n',
+    );
+    for (let i = 0; i < 2; i++) expectExit(await yard.run(['run', 'metered', '--wait', '-q']), 0);
+
+    const byNode = expectExit(await yard.run(['usage', 'metered', '--group-by', 'node']), 0);
+    const lines = byNode.stdout.trimEnd().split('\n');
+    assert.match(
+      lines[0]!,
+      /^NODE\s+ATTEMPTS\s+COMPUTE S\s+PROMPT TOKENS\s+COMPLETION TOKENS\s+TOKENS\s+EST\. USD$/,
+    );
+    assert.match(lines[1]!, /^a\s+2\s+[\d.]+\s+0\s+0\s+0\s+\$\d+\.\d{6}$/);
+    assert.match(lines[2]!, /^b\s+2\s/);
+    assert.match(lines[3]!, /^total\s+4\s/);
+
+    const json = await yard.json(['usage', 'metered', '--since', '1d', '--group-by', 'day']);
+    assert.equal(json.total.attempts, 4);
+    assert.equal(json.groupBy, 'day');
+    assert.equal(json.groups.length, 1);
+    assert.match(json.since, /^\d{4}-\d{2}-\d{2}T/);
+    const old = await yard.json(['usage', 'metered', '--until', '2000-01-01']);
+    assert.equal(old.until, '2000-01-01T00:00:00.000Z');
+    assert.equal(old.total.attempts, 0);
+    assert.match(
+      expectExit(await yard.run(['usage', 'metered']), 0).stdout,
+      /^USAGE\s+ATTEMPTS.*\ntotal\s+4\s/,
+    );
+
+    const badGroup = expectExit(await yard.run(['usage', 'metered', '--group-by', 'hour']), 4);
+    assert.match(badGroup.stderr, /expected one of day, version, node, model/);
+    const badTime = expectExit(await yard.run(['usage', 'metered', '--since', 'yesterday']), 4);
+    assert.match(badTime.stderr, /expected an RFC 3339 time/);
+    const missing = expectExit(await yard.run(['usage', 'nope']), 1);
+    assert.match(missing.stderr, /no workflow named "nope"/);
+  });
 });
