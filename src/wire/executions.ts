@@ -253,7 +253,22 @@ export const DlqSchema = Type.Object({
   nodeId: Type.String(),
   attempts: Type.Integer(),
   error: NodeErrorSchema,
-  logTail: Type.Array(Type.String()),
+  logTail: Type.Array(Type.String(), {
+    description: 'The node’s last log lines (all attempts), as `[stream] text`.',
+  }),
+  logLines: Type.Array(
+    Type.Object({
+      attempt: Nullable(
+        Type.Integer({
+          description:
+            'The attempt that wrote the line (0: the system, outside an attempt); null for entries written before attempts were kept.',
+        }),
+      ),
+      stream: Type.String({ description: 'stdout, stderr or system' }),
+      text: Type.String(),
+    }),
+    { description: 'The same lines as logTail, each with the attempt that wrote it.' },
+  ),
   inputs: AnyObject(),
   status: DlqStatusSchema,
   createdAt: Type.String({ format: 'date-time' }),
@@ -263,6 +278,7 @@ export const DlqSchema = Type.Object({
 });
 /** A node that failed for good, with its error, inputs and last log lines. */
 export type DlqView = Static<typeof DlqSchema>;
+export type DlqLogLine = DlqView['logLines'][number];
 
 // --- usage -------------------------------------------------------------------------------------
 

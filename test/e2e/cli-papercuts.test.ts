@@ -188,4 +188,29 @@ describe('yard CLI papercuts (issue 9 §5)', () => {
     const missing = expectExit(await yard.run(['usage', 'nope']), 1);
     assert.match(missing.stderr, /no workflow named "nope"/);
   });
+
+  it('dlq show labels each log line with the attempt that wrote it', async () => {
+    await apply(
+      'twice',
+      'nodes:\n  - id: boom\n    type: command\n    retry: { max_attempts: 2, initial_interval: 100ms }\n    run: \'echo "try $SWITCHYARD_ATTEMPT"; echo "no luck"; exit 1\'\n',
+    );
+    const run = expectExit(await yard.run(['run', 'twice', '--wait', '-q']), 1);
+    const execId = /started (exec_\S+)/.exec(run.stderr)![1]!;
+    const page = await yard.json(['dlq', 'list', '--execution', execId]);
+    assert.equal(page.items.length, 1, JSON.stringify(page));
+    const shown = expectExit(await yard.run(['dlq', 'show', page.items[0].id]), 0);
+    // One stream (stdout), so the lines keep the order they were written in.
+    const tail = shown.stdout.slice(shown.stdout.indexOf('last log lines:'));
+    assert.deepEqual(tail.trimEnd().split('\n').slice(1), [
+      '  [attempt 1] [stdout] try 1',
+      '  [attempt 1] [stdout] no luck',
+      '  [attempt 2] [stdout] try 2',
+      '  [attempt 2] [stdout] no luck',
+    ]);
+    const json = await yard.json(['dlq', 'show', page.items[0].id]);
+    assert.deepEqual(
+      json.logLines.map((l: any) => l.attempt),
+      [1, 1, 2, 2],
+    );
+  });
 });
