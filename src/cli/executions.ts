@@ -149,7 +149,11 @@ export function registerExecutions(program: Command): void {
           ...(opts.node !== undefined && { nodes: opts.node }),
         });
         if (!opts.wait) return show(g, e, 'retrying');
-        const final = await waitForExecution(client, ref, { progress: true });
+        // Only the retry's events: the stream would otherwise replay the failed run first.
+        const final = await waitForExecution(client, ref, {
+          progress: true,
+          ...(typeof e.lastSeq === 'number' && { afterSeq: e.lastSeq }),
+        });
         process.exitCode = reportOutcome(final, g.json);
       },
     );

@@ -211,6 +211,10 @@ export const ExecutionSchema = Type.Object({
   params: AnyObject(),
   createdBy: Type.String(),
   nodes: Type.Array(NodeViewSchema),
+  lastSeq: Type.Integer({
+    description:
+      'The seq of its latest event: `GET …/stream?from=<lastSeq + 1>` (or `Last-Event-ID: <lastSeq>`) streams only what happens next, e.g. after a retry.',
+  }),
   turn: Type.Optional(Type.Integer()),
   conversation: Type.Optional(
     Type.Array(

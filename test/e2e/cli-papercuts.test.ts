@@ -213,4 +213,27 @@ describe('yard CLI papercuts (issue 9 §5)', () => {
       [1, 1, 2, 2],
     );
   });
+
+  it('ex retry --wait shows the new attempt’s events only, not the failed run again', async () => {
+    const marker = path.join(dir, 'retry-marker');
+    await apply(
+      'second-time',
+      `nodes:\n  - { id: prep, type: command, run: "echo prep" }\n  - { id: once, type: command, needs: [prep], run: 'test -f "${marker}" || { touch "${marker}"; exit 1; }' }\n`,
+    );
+    const failed = expectExit(await yard.run(['run', 'second-time', '--wait']), 1);
+    const execId = /started (exec_\S+)/.exec(failed.stderr)![1]!;
+    // The first run's view showed the failure…
+    assert.match(failed.stderr, /node\.status once failed attempt 1/);
+
+    const retried = expectExit(await yard.run(['ex', 'retry', execId, '--wait']), 0);
+    // …the retry's view shows only what the retry does.
+    const events = retried.stderr.split('\n').filter((l) => /^\d\d:\d\d:\d\d /.test(l));
+    assert.ok(events.length > 0, retried.stderr);
+    assert.doesNotMatch(retried.stderr, /failed/, retried.stderr);
+    assert.doesNotMatch(retried.stderr, /prep/, retried.stderr);
+    assert.doesNotMatch(retried.stderr, /once \w+ attempt 1/, retried.stderr);
+    assert.match(retried.stderr, /node\.status once succeeded attempt 2/);
+    assert.match(retried.stdout, /^once\s+succeeded\s+2/m);
+    assert.match(retried.stdout, /execution exec_\S+ succeeded/);
+  });
 });
