@@ -33,6 +33,11 @@ const errorCatalog = {
     retryable: false,
     message: 'The token lacks the permission for this route.',
   },
+  ERR_APPROVAL_FORBIDDEN: {
+    status: 403,
+    retryable: false,
+    message: 'The token is not one of the approval’s approvers.',
+  },
   ERR_AUTH_TOKEN_ENDED: {
     status: 401,
     retryable: false,

@@ -1,10 +1,16 @@
 /** `yard dlq …`: list, show, retry, resolve the dead letter queue (nodes that failed for good). */
 import type { Command } from 'commander';
 import type { Page } from '../wire/common.ts';
-import type { DlqView as DlqEntry } from '../wire/executions.ts';
+import type { DlqLogLine, DlqView as DlqEntry } from '../wire/executions.ts';
 import { clientFor, intOption, type GlobalOptions } from './context.ts';
 import { formatTime, printFields, printJson, printTable, say } from './output.ts';
 import { parseExecutionId, resolveWorkflowId } from './refs.ts';
+
+/** `[attempt 2] [stderr] text`; a line of no attempt (the system's, or an old entry's) unlabelled. */
+function formatDlqLine(l: DlqLogLine): string {
+  const attempt = l.attempt === null || l.attempt === 0 ? '' : `[attempt ${l.attempt}] `;
+  return `${attempt}[${l.stream}] ${l.text}`;
+}
 
 const path = (id: string) => `/api/v1/workflows/dlq/${encodeURIComponent(id)}`;
 
@@ -73,9 +79,9 @@ export function registerDlq(program: Command): void {
         ['note', d.note],
         ['inputs', d.inputs],
       ]);
-      if (d.logTail.length > 0) {
+      if (d.logLines.length > 0) {
         say('\nlast log lines:');
-        for (const line of d.logTail) say(`  ${line}`);
+        for (const line of d.logLines) say(`  ${formatDlqLine(line)}`);
       }
     });
 

@@ -149,7 +149,11 @@ export function registerExecutions(program: Command): void {
           ...(opts.node !== undefined && { nodes: opts.node }),
         });
         if (!opts.wait) return show(g, e, 'retrying');
-        const final = await waitForExecution(client, ref, { progress: true });
+        // Only the retry's events: the stream would otherwise replay the failed run first.
+        const final = await waitForExecution(client, ref, {
+          progress: true,
+          ...(typeof e.lastSeq === 'number' && { afterSeq: e.lastSeq }),
+        });
         process.exitCode = reportOutcome(final, g.json);
       },
     );
@@ -163,6 +167,7 @@ export function registerExecutions(program: Command): void {
     .option('--node <nodeId>', 'the approval node (needed when several wait)')
     .option('--comment <text>', 'a comment')
     .option('--data <json>', 'data for the approval’s outputs', jsonOption)
+    .option('--override', 'as a tokens.admin token, decide although `approvers` do not list you')
     .action(
       async (
         execution: string,
@@ -173,6 +178,7 @@ export function registerExecutions(program: Command): void {
           node?: string;
           comment?: string;
           data?: unknown;
+          override?: boolean;
         },
         cmd: Command,
       ) => {
@@ -187,6 +193,7 @@ export function registerExecutions(program: Command): void {
           ...(opts.node !== undefined && { nodeId: opts.node }),
           ...(opts.comment !== undefined && { comment: opts.comment }),
           ...(opts.data !== undefined && { data: opts.data }),
+          ...(opts.override && { override: true }),
         });
         show(g, e, opts.approve ? 'approved' : 'rejected');
       },

@@ -16,6 +16,7 @@ import { registerLogs } from './logs.ts';
 import { registerRun } from './run.ts';
 import { registerTokens } from './tokens.ts';
 import { registerTriggers } from './triggers.ts';
+import { registerUsage } from './usage.ts';
 import { registerWait } from './wait.ts';
 import { registerWorkflows } from './workflows.ts';
 
@@ -64,6 +65,7 @@ registerWait(program);
 registerLogs(program);
 registerExecutions(program);
 registerDlq(program);
+registerUsage(program);
 registerArtifacts(program);
 registerTokens(program);
 registerHooks(program);

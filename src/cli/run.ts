@@ -1,23 +1,20 @@
 /**
  * `yard run WORKFLOW -p key=value … [--version N] [--idempotency-key K] [--wait] [--follow]`:
- * starts an execution; with --wait (or --follow, which also streams log lines) it then waits
- * like `yard wait` and exits by the final status.
+ * starts an execution and prints its id alone on stdout (`E=$(yard run x)`), the sentence for
+ * people on stderr; with --wait (or --follow, which also streams log lines) it then waits like
+ * `yard wait` and exits by the final status. `-p` values are typed by the declared inputs
+ * (run-params.ts).
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { RunAccepted } from '../wire/executions.ts';
-import {
-  clientFor,
-  durationOption,
-  intOption,
-  jsonOrString,
-  type GlobalOptions,
-} from './context.ts';
-import { printJson, say } from './output.ts';
+import { clientFor, durationOption, intOption, type GlobalOptions } from './context.ts';
+import { note, printJson, say } from './output.ts';
 import { resolveWorkflowId, workflowPath } from './refs.ts';
+import { runParams } from './run-params.ts';
 import { reportOutcome, waitForExecution } from './wait.ts';
 
 interface RunOptions {
-  param: [string, unknown][];
+  param: [string, string][];
   version?: number;
   idempotencyKey?: string;
   wait?: boolean;
@@ -26,11 +23,11 @@ interface RunOptions {
   quiet?: boolean;
 }
 
-/** `key=value`; the value is JSON when it parses as JSON, else the string. */
-function paramOption(text: string, previous: [string, unknown][] = []): [string, unknown][] {
+/** `key=value`, kept as text until the workflow's inputs say how to type it. */
+function paramOption(text: string, previous: [string, string][] = []): [string, string][] {
   const eq = text.indexOf('=');
   if (eq <= 0) throw new InvalidArgumentError('expected key=value');
-  return [...previous, [text.slice(0, eq), jsonOrString(text.slice(eq + 1))]];
+  return [...previous, [text.slice(0, eq), text.slice(eq + 1)]];
 }
 
 export function registerRun(program: Command): void {
@@ -40,7 +37,7 @@ export function registerRun(program: Command): void {
     .argument('<workflow>', 'workflow id (wf_…) or name')
     .option(
       '-p, --param <key=value>',
-      'a run parameter (repeatable; JSON values are parsed)',
+      'a run parameter (repeatable; typed by the declared input, else JSON when it parses)',
       paramOption,
       [],
     )
@@ -58,12 +55,13 @@ export function registerRun(program: Command): void {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const client = clientFor(g);
       const workflowId = await resolveWorkflowId(client, workflow);
+      const params = await runParams(client, workflowId, opts.version, opts.param);
       const accepted = await client.request<RunAccepted>(
         'POST',
         `${workflowPath(workflowId)}/run`,
         {
           json: {
-            params: Object.fromEntries(opts.param),
+            params,
             ...(opts.version !== undefined && { version: opts.version }),
           },
           ...(opts.idempotencyKey !== undefined && {
@@ -72,17 +70,15 @@ export function registerRun(program: Command): void {
         },
       );
       if (!opts.wait && !opts.follow) {
-        if (g.json) printJson(accepted);
-        else
-          say(
-            `started ${accepted.id} (workflow ${workflowId}, version ${accepted.version}, ${accepted.status})`,
-          );
+        if (g.json) return printJson(accepted);
+        say(accepted.id);
+        note(
+          `started ${accepted.id} (workflow ${workflowId}, version ${accepted.version}, ${accepted.status})`,
+        );
         return;
       }
       // The id goes out first, so a script (or a person) can act on the execution meanwhile.
-      process.stderr.write(
-        `started ${accepted.id} (workflow ${workflowId}, version ${accepted.version})\n`,
-      );
+      note(`started ${accepted.id} (workflow ${workflowId}, version ${accepted.version})`);
       const exec = await waitForExecution(
         client,
         { id: accepted.id, workflowId },

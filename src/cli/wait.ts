@@ -22,6 +22,11 @@ export interface WaitOptions {
   progress: boolean;
   /** Also stream log lines. */
   logs?: LogFilter;
+  /**
+   * Stream only the events after this seq (a retry's answer: its `lastSeq`), so the view shows
+   * the new attempt and not the earlier run again; the view is seeded from the detail.
+   */
+  afterSeq?: number;
 }
 
 const pollMs = 500;
@@ -62,7 +67,13 @@ export async function waitForExecution(
       });
     }
     if (!isTerminalExecution(last.status)) {
-      const streamed = await streamUntilEnd(client, ref, progress, controller.signal);
+      const streamed = await streamUntilEnd(
+        client,
+        ref,
+        progress,
+        controller.signal,
+        opts.afterSeq,
+      );
       if (!streamed) await pollUntilEnd(client, ref, progress, last, controller.signal);
       last = await client.get<Execution>(executionPath(ref));
     }
@@ -103,6 +114,7 @@ async function streamUntilEnd(
   ref: ExecutionRef,
   progress: Progress,
   signal: AbortSignal,
+  afterSeq: number | undefined,
 ): Promise<boolean> {
   try {
     await followEvents(
@@ -118,7 +130,7 @@ async function streamUntilEnd(
         }
         progress.event(ev.event, data);
       },
-      { signal },
+      { signal, ...(afterSeq !== undefined && { lastEventId: String(afterSeq) }) },
     );
     return true;
   } catch (err) {

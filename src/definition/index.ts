@@ -6,6 +6,8 @@ export type {
   Graph,
   GraphEdge,
   GraphNode,
+  InputType,
+  ManualInput,
   ManualTrigger,
   RetryPolicyInput,
   RuntimeConfig,

@@ -16,6 +16,7 @@ export function onApproval(d: Draft, ev: Extract<EngineEvent, { type: 'approval'
     comment: ev.comment ?? null,
     data: ev.data ?? null,
     actor: ev.actor,
+    override: ev.override === true,
     decidedAt: d.nowIso,
   };
   if (ev.decision === 'approve') {

@@ -213,6 +213,8 @@ export type EngineEvent =
       comment?: string;
       data?: unknown;
       actor: string;
+      /** An admin decided in place of the listed approvers (recorded in the outputs). */
+      override?: true;
     }
   | { type: 'followup'; message: string; data?: unknown; actor: string }
   | { type: 'cancel'; actor: string; reason?: string }

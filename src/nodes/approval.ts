@@ -22,6 +22,11 @@ export const approvalNode = defineNodeType({
     { name: 'comment', type: 'string | null', description: 'the comment given with the decision' },
     { name: 'data', type: 'any | null', description: 'the `data` given with the decision' },
     { name: 'actor', type: 'string', description: 'who decided (the token name)' },
+    {
+      name: 'override',
+      type: 'boolean',
+      description: 'true when an admin token not in `approvers` decided with `override: true`',
+    },
     { name: 'decidedAt', type: 'string', description: 'when (RFC 3339)' },
   ],
   start: (d, id, node, attempt) => requestPrompt(d, id, node, 'approval', attempt),

@@ -10,7 +10,7 @@ import type { Database } from '../store/db.ts';
 import * as dlqSql from '../store/dlq.ts';
 import type { DlqRow } from '../store/dlq.ts';
 import { readExecutionWithNodes } from '../store/execution-nodes.ts';
-import type { DlqView } from '../wire/executions.ts';
+import type { DlqLogLine, DlqView } from '../wire/executions.ts';
 import type { Worker } from '../worker/worker.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
 
@@ -112,7 +112,22 @@ export class DlqService {
   }
 }
 
+/**
+ * The stored tail: `{attempt, stream, text}` objects, or (entries written before attempts were
+ * kept) `[stream] text` strings, whose attempt is unknown.
+ */
+function logLinesOf(logTail: string): DlqLogLine[] {
+  return (JSON.parse(logTail) as (string | DlqLogLine)[]).map((l) => {
+    if (typeof l !== 'string') return l;
+    const m = /^\[(\w+)\] ([\s\S]*)$/.exec(l);
+    return m
+      ? { attempt: null, stream: m[1]!, text: m[2]! }
+      : { attempt: null, stream: 'stdout', text: l };
+  });
+}
+
 function dlqView(r: DlqRow): DlqView {
+  const lines = logLinesOf(r.log_tail);
   return {
     id: r.id,
     executionId: r.execution_id,
@@ -121,7 +136,8 @@ function dlqView(r: DlqRow): DlqView {
     nodeId: r.node_id,
     attempts: r.attempts,
     error: JSON.parse(r.error) as DlqView['error'],
-    logTail: JSON.parse(r.log_tail) as string[],
+    logTail: lines.map((l) => `[${l.stream}] ${l.text}`),
+    logLines: lines,
     inputs: JSON.parse(r.inputs) as Record<string, unknown>,
     status: r.status as DlqView['status'],
     createdAt: r.created_at,

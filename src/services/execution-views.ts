@@ -104,6 +104,7 @@ export function executionView(
     params: s.execution.params,
     createdBy: row.created_by,
     nodes,
+    lastSeq: row.last_seq,
     ...(s.execution.environment && { environment: s.execution.environment }),
     secrets: s.execution.secrets ?? [],
     ...(s.execution.workflowType === 'chat' && {

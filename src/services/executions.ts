@@ -27,6 +27,7 @@ import { type VersionRow, getVersion } from '../store/versions.ts';
 import { getWorkflow } from '../store/workflows.ts';
 import type { WorkflowType } from '../types.ts';
 import type { NewExecution, Worker } from '../worker/worker.ts';
+import type { Principal } from './tokens.ts';
 import type { ArtifactService } from './artifacts.ts';
 import { type Clock, isoNow } from '../clock.ts';
 import type { ExecutionSummary, ExecutionView, RunAccepted } from '../wire/executions.ts';
@@ -230,11 +231,22 @@ export class ExecutionService {
     return this.get(workflowId, executionId);
   }
 
+  /**
+   * Answers a waiting approval. When the node lists `approvers`, only a token of one of those
+   * names may decide; a `tokens.admin` token may decide in their place with `override: true`,
+   * which the node's outputs record.
+   */
   async resume(
     workflowId: string,
     executionId: string,
-    actor: string,
-    body: { nodeId?: string; decision: 'approve' | 'reject'; comment?: string; data?: unknown },
+    principal: Pick<Principal, 'name' | 'permissions'>,
+    body: {
+      nodeId?: string;
+      decision: 'approve' | 'reject';
+      comment?: string;
+      data?: unknown;
+      override?: boolean;
+    },
   ): Promise<ExecutionView> {
     const { row, nodes } = await this.requireWithNodes(workflowId, executionId);
     const snapshot = snapshotOf(row, nodes);
@@ -259,11 +271,24 @@ export class ExecutionService {
         context: { executionId, status: row.status, nodeId, waiting },
       });
     }
+    const graph = await this.worker.graphOf(
+      row.workflow_id,
+      row.version,
+      snapshot.execution.workflowType,
+    );
+    const listed = graph.nodes.find((n) => n.id === nodeId)?.approvers;
+    // The approval node's schema makes `approvers` a list of names when present.
+    const approvers = Array.isArray(listed) ? (listed as string[]) : undefined;
+    const override = approverCheck(approvers, principal, body.override === true, {
+      executionId,
+      nodeId,
+    });
     return this.control(workflowId, executionId, {
       type: 'approval',
       nodeId,
       decision: body.decision,
-      actor,
+      actor: principal.name,
+      ...(override && { override: true }),
       ...(body.comment !== undefined && { comment: body.comment }),
       ...(body.data !== undefined && { data: body.data }),
     });
@@ -350,6 +375,31 @@ function groupOf(
   }
   const text = typeof key === 'string' ? key : JSON.stringify(key);
   return { key: text, max: c.max ?? 1, policy: c.policy ?? 'queue' };
+}
+
+/**
+ * Whether `principal` may decide an approval that lists `approvers`; throws 403 when not.
+ * Answers true when the decision is an admin's override (the token is not listed).
+ */
+function approverCheck(
+  approvers: readonly string[] | undefined,
+  principal: Pick<Principal, 'name' | 'permissions'>,
+  override: boolean,
+  context: { executionId: string; nodeId: string },
+): boolean {
+  if (approvers === undefined || approvers.includes(principal.name)) return false;
+  const listed = approvers.join(', ');
+  if (!override)
+    throw new AppError('ERR_APPROVAL_FORBIDDEN', {
+      message: `Token ${principal.name} is not an approver of node ${context.nodeId} (approvers: ${listed}); a tokens.admin token may decide with override: true.`,
+      context: { ...context, actor: principal.name, approvers },
+    });
+  if (!principal.permissions.has('tokens.admin'))
+    throw new AppError('ERR_APPROVAL_FORBIDDEN', {
+      message: `Token ${principal.name} is not an approver of node ${context.nodeId} (approvers: ${listed}), and only a tokens.admin token may override.`,
+      context: { ...context, actor: principal.name, approvers },
+    });
+  return true;
 }
 
 function notFound(workflowId: string, executionId: string): AppError {

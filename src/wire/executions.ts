@@ -211,6 +211,10 @@ export const ExecutionSchema = Type.Object({
   params: AnyObject(),
   createdBy: Type.String(),
   nodes: Type.Array(NodeViewSchema),
+  lastSeq: Type.Integer({
+    description:
+      'The seq of its latest event: `GET …/stream?from=<lastSeq + 1>` (or `Last-Event-ID: <lastSeq>`) streams only what happens next, e.g. after a retry.',
+  }),
   turn: Type.Optional(Type.Integer()),
   conversation: Type.Optional(
     Type.Array(
@@ -253,7 +257,22 @@ export const DlqSchema = Type.Object({
   nodeId: Type.String(),
   attempts: Type.Integer(),
   error: NodeErrorSchema,
-  logTail: Type.Array(Type.String()),
+  logTail: Type.Array(Type.String(), {
+    description: 'The node’s last log lines (all attempts), as `[stream] text`.',
+  }),
+  logLines: Type.Array(
+    Type.Object({
+      attempt: Nullable(
+        Type.Integer({
+          description:
+            'The attempt that wrote the line (0: the system, outside an attempt); null for entries written before attempts were kept.',
+        }),
+      ),
+      stream: Type.String({ description: 'stdout, stderr or system' }),
+      text: Type.String(),
+    }),
+    { description: 'The same lines as logTail, each with the attempt that wrote it.' },
+  ),
   inputs: AnyObject(),
   status: DlqStatusSchema,
   createdAt: Type.String({ format: 'date-time' }),
@@ -263,6 +282,7 @@ export const DlqSchema = Type.Object({
 });
 /** A node that failed for good, with its error, inputs and last log lines. */
 export type DlqView = Static<typeof DlqSchema>;
+export type DlqLogLine = DlqView['logLines'][number];
 
 // --- usage -------------------------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ export interface DecisionInput {
   enqueued: TaskRow[];
   nowIso: string;
   /** The last log lines of each node a `dlq` command names. */
-  logTails: ReadonlyMap<string, { stream: string; text: string }[]>;
+  logTails: ReadonlyMap<string, { attempt: number; stream: string; text: string }[]>;
   newDlqId: () => string;
 }
 
@@ -82,7 +82,11 @@ export function decisionRows(input: DecisionInput): DecisionRows {
           node_id: c.nodeId,
           attempts: c.attempts,
           error: JSON.stringify(c.error),
-          log_tail: JSON.stringify(tail.map((l) => `[${l.stream}] ${l.text}`)),
+          // Each line keeps its attempt, so a reader tells the attempts apart (dlq.ts reads both
+          // this and the earlier `[stream] text` strings).
+          log_tail: JSON.stringify(
+            tail.map((l) => ({ attempt: l.attempt, stream: l.stream, text: l.text })),
+          ),
           inputs: JSON.stringify(c.inputs),
           status: 'open',
           created_at: nowIso,

@@ -115,6 +115,7 @@ for (const dialect of dialectNames) {
           'executionId',
           'id',
           'inputs',
+          'logLines',
           'logTail',
           'nodeId',
           'note',
@@ -138,6 +139,17 @@ for (const dialect of dialectNames) {
         assert.match(tail, /disk full on \/dev\/sda1/, tail);
         assert.match(tail, /giving up/, tail);
         assert.match(tail, /checking db \(attempt 2\)/, tail);
+        // The same lines, each with the attempt that wrote it.
+        assert.equal(full.logLines.length, full.logTail.length);
+        for (const n of [1, 2])
+          assert.deepEqual(
+            full.logLines.filter((l: { attempt: number }) => l.attempt === n),
+            [
+              { attempt: n, stream: 'stdout', text: `checking db (attempt ${n})` },
+              { attempt: n, stream: 'stderr', text: 'disk full on /dev/sda1' },
+              { attempt: n, stream: 'stderr', text: 'giving up' },
+            ],
+          );
       });
 
       it('resolves an entry once; a second resolve and a retry are 409', async () => {

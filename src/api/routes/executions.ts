@@ -212,13 +212,19 @@ export function executionRoutes(app: App, services: Services): void {
             decision: literalUnion(['approve', 'reject']),
             comment: Type.Optional(Type.String({ maxLength: 4000 })),
             data: Type.Optional(Type.Unknown()),
+            override: Type.Optional(
+              Type.Boolean({
+                description:
+                  'A tokens.admin token decides in place of the approval’s listed approvers; recorded as outputs.override.',
+              }),
+            ),
           },
           { additionalProperties: false },
         ),
         response: { 200: ExecutionSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
-    async (req) => ex.resume(req.params.id, req.params.execId, principalOf(req).name, req.body),
+    async (req) => ex.resume(req.params.id, req.params.execId, principalOf(req), req.body),
   );
 
   app.post(
