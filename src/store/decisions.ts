@@ -254,3 +254,40 @@ function paramsOf(rows: DecisionRows): number {
     rows.nodeRuns.length * 16
   );
 }
+
+/** What a new execution writes: its row, node rows, first event and (unless queued) start task. */
+export interface NewExecutionRows {
+  row: ExecutionRow;
+  nodes: ReturnType<typeof nodeStateRows>;
+  event: EventRow;
+  task?: TaskRow;
+}
+
+/**
+ * Writes a new execution inside `trx` and announces its event (and its start task when nobody
+ * leased it); on PostgreSQL as one statement of data-modifying CTEs.
+ */
+export async function insertNewExecution(
+  database: Database,
+  trx: Db,
+  r: NewExecutionRows,
+): Promise<void> {
+  const announceWork = r.task !== undefined && r.task.lease_owner === null;
+  if (database.dialect === 'postgres') {
+    const parts: RawBuilder<unknown>[] = [
+      sql`e AS (${trx.insertInto('executions').values(r.row)})`,
+      sql`n AS (${upsertNodeStatesQuery(trx, r.nodes)})`,
+      sql`ev AS (${insertEventsQuery(trx, [r.event])})`,
+    ];
+    if (r.task !== undefined) parts.push(sql`t AS (${upsertTasksQuery(trx, [r.task])})`);
+    const notices = database.decisionNotices({ work: announceWork, eventsOf: r.row.id });
+    await sql`WITH ${sql.join(parts)} SELECT ${sql.join(notices)}`.execute(trx);
+    return;
+  }
+  await trx.insertInto('executions').values(r.row).execute();
+  await writeNodeStates(trx, r.nodes);
+  await insertEvents(trx, [r.event]);
+  await database.announceEvents(trx, r.row.id);
+  if (r.task !== undefined) await upsertTasks(trx, [r.task]);
+  if (announceWork) await database.announceWork(trx);
+}

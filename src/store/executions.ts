@@ -17,10 +17,6 @@ export interface ExecutionFilter {
   limit: number;
 }
 
-export async function insertExecution(db: Db, row: ExecutionRow): Promise<void> {
-  await db.insertInto('executions').values(row).execute();
-}
-
 export async function getExecution(db: Db, id: string): Promise<ExecutionRow | undefined> {
   return db.selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirst();
 }

@@ -130,10 +130,6 @@ export async function releaseLeases(db: Db, owner?: string): Promise<number> {
   return Number(res.numUpdatedRows);
 }
 
-export async function getTask(db: Db, id: string): Promise<TaskRow | undefined> {
-  return db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
-}
-
 /** Deletes a task (only while `owner` holds its lease, with `owner`). */
 export async function deleteTask(db: Db, id: string, owner?: string): Promise<void> {
   let q = db.deleteFrom('tasks').where('id', '=', id);

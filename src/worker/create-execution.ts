@@ -13,11 +13,12 @@ import { AppError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import * as concurrencySql from '../store/concurrency.ts';
 import type { Database, Db } from '../store/db.ts';
-import * as eventsSql from '../store/events.ts';
-import { nodeStateRows, writeNodeStates } from '../store/execution-nodes.ts';
+import { insertNewExecution } from '../store/decisions.ts';
+import { nodeStateRows } from '../store/execution-nodes.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
+import type { TaskRow } from '../store/tasks.ts';
 import { hasVersion } from '../store/versions.ts';
 import { getWorkflow, findLiveWorkflowByName } from '../store/workflows.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
@@ -50,21 +51,20 @@ export async function createExecution(
   database: Database = ctx.db,
 ): Promise<ExecutionRow> {
   const lease = ctx.room() > 0;
-  const { row, task } = await database.transaction(async (trx) => {
-    const queued = spec.concurrency ? await admit(ctx, trx, spec.concurrency) : undefined;
-    const r = await insertExecution(ctx, trx, spec, lease && queued === undefined, queued);
-    // Queued behind others while a slot is free (a version with a larger max, or a start that
-    // did not happen): the queue moves now, oldest first.
-    if (queued !== undefined) await promoteGroup(ctx, trx, spec.concurrency!.key);
-    return {
-      row: (await executionsSql.getExecution(trx, r.id)) ?? r,
-      task:
-        lease && queued === undefined
-          ? await tasksSql.getTask(trx, tasksSql.taskId(r.id, 'start', null, 0))
-          : undefined,
-    };
-  });
-  if (task) ctx.runClaimed(task);
+  // Without a concurrency group, PostgreSQL writes the execution in one statement: no transaction.
+  const { row, task } =
+    spec.concurrency === undefined && database.dialect === 'postgres'
+      ? await insertExecution(ctx, database.db, spec, lease)
+      : await database.transaction(async (trx) => {
+          const queued = spec.concurrency ? await admit(ctx, trx, spec.concurrency) : undefined;
+          const made = await insertExecution(ctx, trx, spec, lease && queued === undefined, queued);
+          if (queued === undefined) return made;
+          // Queued behind others while a slot is free (a version with a larger max, or a start
+          // that did not happen): the queue moves now, oldest first.
+          await promoteGroup(ctx, trx, spec.concurrency!.key);
+          return { row: (await executionsSql.getExecution(trx, made.row.id)) ?? made.row };
+        });
+  if (task?.lease_owner === ctx.workerId) ctx.runClaimed(task);
   else ctx.wake();
   return row;
 }
@@ -119,13 +119,13 @@ export async function promoteGroup(ctx: WorkerContext, trx: Db, key: string): Pr
  * Inserts a pending execution and its start task inside `trx` (leased to this worker with
  * `lease`); with `queued` (the reason), it waits in its concurrency group without a start task.
  */
-export async function insertExecution(
+async function insertExecution(
   ctx: WorkerContext,
   trx: Db,
   spec: NewExecution,
   lease = false,
   queued?: string,
-): Promise<ExecutionRow> {
+): Promise<{ row: ExecutionRow; task?: TaskRow }> {
   const now = ctx.clock.now();
   const nowIso = now.toISOString();
   const workflowType = spec.workflowType;
@@ -183,34 +183,35 @@ export async function insertExecution(
     concurrency_queued: queued === undefined ? 0 : 1,
     status_reason: queued ?? null,
   };
-  await executionsSql.insertExecution(trx, row);
-  await writeNodeStates(trx, nodeStateRows(id, nodes));
+  const event = {
+    execution_id: id,
+    seq: 1,
+    type: 'execution.status',
+    node_id: null,
+    data: JSON.stringify({ seq: 1, executionId: id, status: 'pending', at: nowIso }),
+    at: nowIso,
+  };
+  let task: TaskRow | undefined;
+  if (queued === undefined) {
+    task = taskRow(id, 'start', null, 0, nowIso, nowIso);
+    if (lease) {
+      task.lease_owner = ctx.workerId;
+      task.lease_expires_at = new Date(now.getTime() + ctx.config.leaseMs).toISOString();
+    }
+  }
+  await insertNewExecution(ctx.db, trx, {
+    row,
+    nodes: nodeStateRows(id, nodes),
+    event,
+    ...(task !== undefined && { task }),
+  });
   // Its first decision starts from this (a rollback leaves an entry no row matches: harmless).
   ctx.snapshots.set(id, {
     rev: row.rev,
     lastSeq: row.last_seq,
     snapshot: { execution: state, nodes },
   });
-  await eventsSql.insertEvents(trx, [
-    {
-      execution_id: id,
-      seq: 1,
-      type: 'execution.status',
-      node_id: null,
-      data: JSON.stringify({ seq: 1, executionId: id, status: 'pending', at: nowIso }),
-      at: nowIso,
-    },
-  ]);
-  await ctx.db.announceEvents(trx, id);
-  if (queued !== undefined) return row;
-  const start = taskRow(id, 'start', null, 0, nowIso, nowIso);
-  if (lease) {
-    start.lease_owner = ctx.workerId;
-    start.lease_expires_at = new Date(now.getTime() + ctx.config.leaseMs).toISOString();
-  }
-  await tasksSql.upsertTasks(trx, [start]);
-  if (!lease) await ctx.db.announceWork(trx);
-  return row;
+  return { row, ...(task !== undefined && { task }) };
 }
 
 /**

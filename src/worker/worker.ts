@@ -22,7 +22,7 @@ import type { RuntimeBroker } from '../runtime/broker.ts';
 import type { Clock } from '../clock.ts';
 import type { ExecutionTokenService } from '../services/execution-tokens.ts';
 import { isUnavailable } from '../errors.ts';
-import type { Database, Db } from '../store/db.ts';
+import type { Database } from '../store/db.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
@@ -31,7 +31,7 @@ import type { ArtifactCollector, SecretResolver, WorkerContext } from './context
 import { DecisionWriter } from './decision-writer.ts';
 import { DecisionQueue } from './decision-queue.ts';
 import { SnapshotCache } from './snapshots.ts';
-import { type NewExecution, createExecution, insertExecution } from './create-execution.ts';
+import { type NewExecution, createExecution } from './create-execution.ts';
 import { decideWaiting, dispatch } from './decision.ts';
 import { llmProvidersOf } from './llm-providers.ts';
 import { LogWriter } from './logs.ts';
@@ -216,11 +216,6 @@ export class Worker {
   /** Creates an execution in its own transaction (see create-execution.ts). */
   createExecution(spec: NewExecution): Promise<ExecutionRow> {
     return createExecution(this.ctx, spec, this.apiDatabase);
-  }
-
-  /** Inserts a pending execution and its start task inside `trx` (leased to this worker with `lease`). */
-  insertExecution(trx: Db, spec: NewExecution, lease = false): Promise<ExecutionRow> {
-    return insertExecution(this.ctx, trx, spec, lease);
   }
 
   /**
