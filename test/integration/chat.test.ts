@@ -60,13 +60,33 @@ for (const dialect of dialectNames) {
       await llm?.close();
     });
 
-    it('refuses an llm node with neither prompt nor messages outside a chat workflow', async () => {
+    it('takes an llm node with neither prompt nor messages in a chat workflow only (create, update, import)', async () => {
+      const bare = { nodes: [{ id: 'answer', type: 'llm', model: 'm' }] };
       const res = await h.call('POST', '/api/v1/workflows', {
         name: `not-chat-${dialect}`,
-        graph: { nodes: [{ id: 'answer', type: 'llm', model: 'm' }] },
+        graph: bare,
       });
       assert.equal(res.statusCode, 422, res.body);
       assert.match(res.body, /set exactly one of 'prompt' and 'messages'/);
+
+      const chat = await createWorkflow(h, { name: `bare-chat-${dialect}`, type: 'chat' });
+      const patched = await h.call('PATCH', `/api/v1/workflows/${chat.id}`, { graph: bare });
+      assert.equal(patched.statusCode, 200, patched.body);
+      const other = await createWorkflow(h, { name: `bare-automation-${dialect}` });
+      const refused = await h.call('PATCH', `/api/v1/workflows/${other.id}`, { graph: bare });
+      assert.equal(refused.statusCode, 422, refused.body);
+
+      const yaml = (type: string) =>
+        `name: bare-${type}-yaml-${dialect}\ntype: ${type}\nnodes:\n  - { id: answer, type: llm, model: m }\n`;
+      const imported = await h.call('POST', '/api/v1/workflows/import', yaml('chat'), {
+        headers: { 'content-type': 'application/yaml' },
+      });
+      assert.equal(imported.statusCode, 201, imported.body);
+      const notImported = await h.call('POST', '/api/v1/workflows/import', yaml('agent'), {
+        headers: { 'content-type': 'application/yaml' },
+      });
+      assert.equal(notImported.statusCode, 422, notImported.body);
+      assert.match(notImported.body, /set exactly one of 'prompt' and 'messages'/);
     });
 
     it('takes three follow-ups: each turn gets the conversation so far, replies stream as chat.delta, the idle timeout ends it', async () => {
