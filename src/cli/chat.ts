@@ -8,11 +8,12 @@
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import type { ExecutionView as Execution, RunAccepted } from '../wire/executions.ts';
+import type { WorkflowView } from '../wire/workflows.ts';
 import { isTerminalExecution } from '../engine/status.ts';
 import type { ApiClient } from './client.ts';
 import { ReplyPrinter, type TurnOutcome, followTurn } from './chat-turns.ts';
 import { clientFor, type GlobalOptions } from './context.ts';
-import { CliError, ExitCode } from './exit-codes.ts';
+import { CliError, ExitCode, usageError } from './exit-codes.ts';
 import { note } from './output.ts';
 import {
   type ExecutionRef,
@@ -91,7 +92,14 @@ export function registerChat(program: Command): void {
     .action(async (workflow: string, opts: ChatOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const client = clientFor(g);
-      const session = new Session(client, await resolveWorkflowId(client, workflow));
+      const wf = await client.get<WorkflowView>(
+        workflowPath(await resolveWorkflowId(client, workflow)),
+      );
+      if (wf.type !== 'chat')
+        throw usageError(
+          `${wf.name} is ${wf.type === 'automation' || wf.type === 'agent' ? 'an' : 'a'} ${wf.type} workflow; yard chat needs a chat workflow`,
+        );
+      const session = new Session(client, wf.id);
       const interactive = process.stdin.isTTY === true;
       const lines = createInterface({ input: process.stdin, terminal: interactive });
       // Taken at once: lines (and the end) that come while the session waits are kept for it.

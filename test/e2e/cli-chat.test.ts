@@ -103,6 +103,16 @@ describe('yard chat', () => {
       { text: 'Goodbye then.', chunks: 3 },
     ]);
 
+    // Only a chat workflow takes a session.
+    const other = await api.call('POST', '/api/v1/workflows', { name: 'cli-not-chat' });
+    assert.equal(other.status, 201);
+    const refused = watch(spawnYard(['chat', 'cli-not-chat']));
+    assert.equal(await refused.closed, 4);
+    assert.match(
+      refused.stderr,
+      /cli-not-chat is an automation workflow; yard chat needs a chat workflow/,
+    );
+
     const chat = spawnYard(['chat', 'cli-chat']);
     const session = watch(chat);
     chat.stdin!.write('Hi\n');
