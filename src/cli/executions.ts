@@ -1,10 +1,12 @@
 /**
  * `yard executions …` (alias `ex`): list, get, cancel, retry, resume, followup, delete. An
- * execution is `exec_…` or `workflow-execution/exec_…`; `--workflow` saves looking it up.
+ * execution is `exec_…` or `workflow-execution/exec_…`; `--workflow` saves looking it up. A
+ * follow-up to a chat prints the assistant's reply as it is written (not with `--json`).
  */
 import type { Command } from 'commander';
 import type { Page } from '../wire/common.ts';
 import type { ExecutionSummary, ExecutionView as Execution } from '../wire/executions.ts';
+import { ReplyPrinter, followTurn } from './chat-turns.ts';
 import { clientFor, collect, intOption, jsonOption, type GlobalOptions } from './context.ts';
 import { usageError } from './exit-codes.ts';
 import { formatDuration, formatTime, printFields, printJson, printTable, say } from './output.ts';
@@ -205,10 +207,11 @@ export function registerExecutions(program: Command): void {
     .requiredOption('-m, --message <text>', 'the message')
     .option(...workflowOption)
     .option('--data <json>', 'structured data with the message', jsonOption)
+    .option('--no-wait', 'chat: do not wait for the reply')
     .action(
       async (
         execution: string,
-        opts: { workflow?: string; message: string; data?: unknown },
+        opts: { workflow?: string; message: string; data?: unknown; wait: boolean },
         cmd: Command,
       ) => {
         const g = cmd.optsWithGlobals<GlobalOptions>();
@@ -218,7 +221,10 @@ export function registerExecutions(program: Command): void {
           message: opts.message,
           ...(opts.data !== undefined && { data: opts.data }),
         });
-        show(g, e, 'sent follow-up to');
+        // A chat (its turns count from 1) answers with the reply of the turn the message started.
+        if (g.json || !opts.wait || (e.turn ?? 0) < 1) return show(g, e, 'sent follow-up to');
+        const printer = new ReplyPrinter((text) => process.stdout.write(text));
+        process.exitCode = printer.end(await followTurn(client, ref, e.turn!, printer.delta));
       },
     );
 

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { registerArtifacts } from './artifacts.ts';
+import { registerChat } from './chat.ts';
 import { registerDlq } from './dlq.ts';
 import { registerHooks } from './hooks.ts';
 import { registerSchedules } from './schedules.ts';
@@ -64,6 +65,7 @@ registerRun(program);
 registerWait(program);
 registerLogs(program);
 registerExecutions(program);
+registerChat(program);
 registerDlq(program);
 registerUsage(program);
 registerArtifacts(program);

@@ -20,6 +20,8 @@ export interface NodeCheckContext {
   successors: ReadonlySet<string>;
   /** True for a node nested inside another (parallel branch, map or loop template). */
   inline: boolean;
+  /** The workflow's type (`chat`, ...); absent when not known. */
+  workflowType?: string;
   /** The server's settings a node may depend on; undefined ones are not judged (no server). */
   server: ServerSettings;
 }

@@ -41,6 +41,8 @@ export interface DefinitionParts {
   triggerConfig?: unknown;
   /** Absent: the part is not given (a PATCH leaves it as it is); null: no concurrency. */
   concurrency?: unknown;
+  /** The workflow's type, which some node rules depend on (a chat's `llm` node); absent: not known. */
+  workflowType?: string;
 }
 
 export interface ValidatedParts {
@@ -127,7 +129,7 @@ export function checkParts(
   ) {
     throw graphTooLarge(limits, nodesPath, parts.graph.nodes.length);
   }
-  const checker = new GraphChecker(limits, types, style, problems, warnings);
+  const checker = new GraphChecker(limits, types, style, problems, warnings, parts.workflowType);
   const result: ValidatedParts = {};
   if (parts.graph !== undefined) result.graph = checker.graph(parts.graph, paths.graph);
   const w = checker.walker;
@@ -216,6 +218,7 @@ class GraphChecker {
     private readonly style: KeyStyle,
     private readonly problems: ProblemList,
     private readonly warnings: ErrorDetail[],
+    private readonly workflowType: string | undefined,
   ) {
     this.walker = {
       keys: style,
@@ -399,6 +402,7 @@ class GraphChecker {
         nodeIds: topIds,
         successors: record.kind === 'graph' ? new Set(successors.get(node.id) ?? []) : none,
         inline: record.kind === 'inline',
+        ...(this.workflowType !== undefined && { workflowType: this.workflowType }),
         server: {
           llmProviders: this.limits.llmProviders,
           llmModels: this.limits.llmModels,

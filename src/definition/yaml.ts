@@ -113,6 +113,7 @@ export function parseWorkflowYaml(
       runtimeConfig: given('runtime_config') ?? {},
       triggerConfig: given('triggers') ?? [],
       ...(given('concurrency') !== undefined && { concurrency: given('concurrency') }),
+      ...(typeof type === 'string' && { workflowType: type }),
     },
     limits,
     types,

@@ -36,6 +36,21 @@ export function onFollowup(d: Draft, ev: Extract<EngineEvent, { type: 'followup'
   d.setExecution('running');
 }
 
+/**
+ * Part of a chat turn's reply as it is written: a `chat.delta` event while the attempt that
+ * wrote it still runs (a late delta of a finished or replaced attempt is dropped).
+ */
+export function onReplyDelta(d: Draft, ev: Extract<EngineEvent, { type: 'node.delta' }>): void {
+  const st = d.nodes[ev.nodeId];
+  if (!d.plan.isChat || !st || st.status !== 'running' || st.attempt !== ev.attempt) return;
+  if (ev.text === '') return;
+  d.emit(
+    'chat.delta',
+    { turn: d.execution.turn, nodeId: ev.nodeId, attempt: ev.attempt, text: ev.text },
+    ev.nodeId,
+  );
+}
+
 /** A chat turn ended: record the reply, wait for the next message or the idle timeout. */
 export function endTurn(d: Draft): void {
   const reply = [...d.plan.order]

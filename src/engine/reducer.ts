@@ -13,7 +13,7 @@
  * - `draft.ts` — the working copy and its primitives; `cost.ts` — pricing.
  */
 import { onApproval } from './approval.ts';
-import { onFollowup } from './chat.ts';
+import { onFollowup, onReplyDelta } from './chat.ts';
 import { Draft, announceArtifacts, succeed } from './draft.ts';
 import { onChildFinished, onNodeCharged, onNodeFinished, stopAll } from './failure.ts';
 import type { Plan } from './plan.ts';
@@ -53,6 +53,9 @@ export function decide(
       break;
     case 'node.charged':
       onNodeCharged(d, event);
+      break;
+    case 'node.delta':
+      if (!terminal) onReplyDelta(d, event);
       break;
     case 'timer.fired': {
       const st = d.nodes[event.nodeId];

@@ -96,7 +96,7 @@ export interface ExecutionError {
   nodeId?: string;
 }
 
-interface ConversationEntry {
+export interface ConversationEntry {
   role: 'user' | 'assistant';
   content: string;
   turn: number;
@@ -205,6 +205,11 @@ export type EngineEvent =
   | { type: 'node.finished'; nodeId: string; attempt: number; outcome: NodeOutcome }
   /** A cancelled attempt stopped: what it used is charged to its (cancelled) node. */
   | { type: 'node.charged'; nodeId: string; attempt: number; cost: Cost }
+  /**
+   * Text a running attempt wrote of a chat turn's reply since its last delta (the worker merges
+   * what streams in to at most one every ~200 ms per node): streamed as `chat.delta`.
+   */
+  | { type: 'node.delta'; nodeId: string; attempt: number; text: string }
   | { type: 'timer.fired'; nodeId: string; attempt: number }
   | {
       type: 'approval';
@@ -241,6 +246,7 @@ export type StreamEventType =
   | 'node.retry_scheduled'
   | 'approval.requested'
   | 'input.requested'
+  | 'chat.delta'
   | 'artifact.created'
   | 'cost.updated';
 

@@ -8,7 +8,7 @@ import type { GraphNode } from '../definition/index.ts';
 import type { EgressClients } from '../egress/dispatcher.ts';
 import type { GatewayAccess, Sandbox } from '../runtime/types.ts';
 import type { CallSlots } from './call-slots.ts';
-import type { NodeError, NodeUsage } from '../engine/types.ts';
+import type { ConversationEntry, NodeError, NodeUsage } from '../engine/types.ts';
 
 export type { GatewayAccess, NodeError, NodeUsage };
 
@@ -69,6 +69,18 @@ export const noCheckpoints: ItemCheckpoints = {
   record: () => Promise.resolve(),
 };
 
+/** The turn of a chat workflow (`type: chat`) a node runs in. */
+export interface ChatTurn {
+  turn: number;
+  /** The conversation so far: user and assistant entries, this turn's user message last. */
+  conversation: readonly ConversationEntry[];
+  /**
+   * Streams part of the turn's reply as it is written: `chat.delta` events of the execution,
+   * merged to at most one per ~200 ms, masked like log lines.
+   */
+  reply(text: string): void;
+}
+
 /** `C`: the node's config type (its type module's `Static<typeof Schema>`). */
 export interface ExecContext<C = GraphNode> {
   executionId: string;
@@ -106,6 +118,8 @@ export interface ExecContext<C = GraphNode> {
   items: ItemCheckpoints;
   /** Runs an inline node definition (parallel branch, map/loop template) with extra context. */
   runInline(node: GraphNode, extra: Record<string, unknown>): Promise<ExecResult>;
+  /** Set when the node runs in a chat workflow's turn. */
+  chat?: ChatTurn;
   /** Configured LLM providers by name. */
   providers: ReadonlyMap<string, LlmProvider>;
   /** The HTTP clients of the server's own calls, each connection checked by the egress policy. */

@@ -47,7 +47,9 @@ const LlmNodeSchema = nodeSchema('llm', {
  * The `llm` executor: one streamed chat completion on a configured provider (the default one
  * when the node names none), OpenAI-compatible (`/chat/completions`) or Anthropic
  * (`/v1/messages`); the text goes to the log as it arrives, token usage is reported for pricing,
- * and with `response_format: json` the answer is parsed and checked against `schema`.
+ * and with `response_format: json` the answer is parsed and checked against `schema`. In a chat
+ * workflow a node with neither `prompt` nor `messages` is sent the conversation so far, and its
+ * answer is streamed as the turn's reply (`chat.delta`).
  */
 type LlmConfig = Static<typeof LlmNodeSchema>;
 type Message = NonNullable<LlmConfig['messages']>[number];
@@ -57,8 +59,17 @@ async function executeLlm(ctx: ExecContext<LlmConfig>): Promise<ExecResult> {
   const target = resolveProvider(ctx, node.provider);
   if ('failed' in target) return target.failed;
   const messages: Message[] =
-    node.messages ?? (node.prompt === undefined ? [] : [{ role: 'user', content: node.prompt }]);
-  if (messages.length === 0) return fail('ERR_NODE_CONFIG', "set 'prompt' or 'messages'");
+    node.messages ??
+    (node.prompt !== undefined
+      ? [{ role: 'user', content: node.prompt }]
+      : (ctx.chat?.conversation.map(({ role, content }) => ({ role, content })) ?? []));
+  if (messages.length === 0)
+    return fail(
+      'ERR_NODE_CONFIG',
+      ctx.chat === undefined
+        ? "set 'prompt' or 'messages'"
+        : "set 'prompt' or 'messages': the conversation has no message yet (run the chat with a 'message' param)",
+    );
   const json = node.responseFormat === 'json';
   let validate: ValidateFunction | undefined;
   if (node.schema !== undefined) {
@@ -90,6 +101,8 @@ async function executeLlm(ctx: ExecContext<LlmConfig>): Promise<ExecResult> {
         onText: (delta) => {
           streamedText = true;
           lines.push(delta);
+          // In a chat the answer is the turn's reply, streamed to the execution's followers.
+          ctx.chat?.reply(delta);
         },
       },
     },
@@ -202,7 +215,7 @@ export const llmNode = defineNodeType({
     },
   ],
   check: (node, ctx) => [
-    ...exactlyOne(node, 'prompt', 'messages', ctx),
+    ...messageProblems(node, ctx),
     ...providerProblems(node, ctx),
     ...schemaProblems(node, ctx),
   ],
@@ -266,6 +279,16 @@ export function unpricedWarnings(node: GraphNode, ctx: NodeCheckContext): ErrorD
       message: `model ${quote(model)} has no price in modelPrices: its tokens are counted, its cost is marked unpriced, not $0`,
     },
   ];
+}
+
+/**
+ * Exactly one of `prompt` and `messages`; in a chat workflow neither is fine too: the node is
+ * then sent the conversation so far.
+ */
+function messageProblems(node: LlmConfig, ctx: NodeCheckContext): ErrorDetail[] {
+  if (ctx.workflowType === 'chat' && node.prompt === undefined && node.messages === undefined)
+    return [];
+  return exactlyOne(node, 'prompt', 'messages', ctx);
 }
 
 /** `schema` needs `response_format: json` and must compile (unless it is a template). */

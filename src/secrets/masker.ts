@@ -67,6 +67,20 @@ export class SecretMasker {
     return this.pattern === undefined;
   }
 
+  /**
+   * Where a stream may cut `text` to mask and send the part before the cut: `holdback`
+   * characters before its end, or earlier, at the start of a value that straddles that point.
+   */
+  safeCut(text: string): number {
+    if (this.pattern === undefined) return text.length;
+    const cut = Math.max(0, text.length - this.holdback);
+    for (const m of text.matchAll(this.pattern)) {
+      if (m.index >= cut) break;
+      if (m.index + m[0].length > cut) return m.index;
+    }
+    return cut;
+  }
+
   mask(text: string): string {
     return this.pattern === undefined ? text : text.replace(this.pattern, maskText);
   }

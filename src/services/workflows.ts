@@ -91,6 +91,7 @@ export class WorkflowService {
         runtimeConfig: input.runtimeConfig ?? {},
         triggerConfig: input.triggerConfig ?? [],
         ...(input.concurrency !== undefined && { concurrency: input.concurrency }),
+        workflowType: input.type ?? 'automation',
       },
       this.limits,
       this.types,
@@ -139,8 +140,12 @@ export class WorkflowService {
 
   async patch(id: string, input: PatchInput, actor: string): Promise<WorkflowView> {
     const warnings: ErrorDetail[] = [];
+    // Node rules that depend on the type (a chat's llm node) need it; it never changes.
+    const workflowType =
+      input.graph === undefined ? undefined : (await this.require(this.database.db, id)).type;
     const parts = validateDefinitionParts(
       {
+        ...(workflowType !== undefined && { workflowType }),
         ...(input.graph !== undefined && { graph: input.graph }),
         ...(input.variables !== undefined && { variables: input.variables }),
         ...(input.runtimeConfig !== undefined && { runtimeConfig: input.runtimeConfig }),

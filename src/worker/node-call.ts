@@ -86,6 +86,8 @@ async function runInline(
     items: noCheckpoints,
     ...(t !== undefined && { timeoutMs: t }),
     log: (s, l) => log(s, `[${inline.id}] ${l}`),
+    // Inline children see the conversation; only a top-level node streams the turn's reply.
+    ...(parent.chat !== undefined && { chat: { ...parent.chat, reply: () => {} } }),
   });
 }
 

@@ -26,6 +26,7 @@ import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { collectArtifacts, sandboxOf } from './environment.ts';
+import { chatTurnOf } from './chat-deltas.ts';
 import { itemCheckpoints } from './item-checkpoints.ts';
 import { callExecutor, expressionMembers, noExecutor, renderOrFail } from './node-call.ts';
 import { currentSnapshot } from './snapshots.ts';
@@ -175,6 +176,7 @@ async function execute(
   const log = (stream: 'stdout' | 'stderr' | 'system', line: string) =>
     ctx.logs.append(e.id, def.id, task.attempt, stream, secrets.masker.mask(line));
   const timeoutMs = typeof def.timeout === 'string' ? parseDuration(def.timeout) : undefined;
+  const chat = chatTurnOf(ctx, e, def.id, task.attempt, secrets.masker);
   const exec: ExecContext = {
     executionId: e.id,
     workflowId: e.workflowId,
@@ -189,12 +191,18 @@ async function execute(
     items: itemCheckpoints(ctx, e, def.id, task),
     logHoldback: secrets.masker.holdback,
     ...expressionMembers(ctx.nodeTypes, () => exec, def, exprCtx, log),
+    ...(chat !== undefined && { chat: chat.turn }),
     providers: secrets.providers,
     egress: ctx.egress,
     killGraceMs: ctx.config.killGraceMs,
     ...(gateway !== undefined && { gateway }),
   };
-  return callExecutor(ctx.nodeTypes, exec);
+  try {
+    return await callExecutor(ctx.nodeTypes, exec);
+  } finally {
+    // The streamed reply is decided before the attempt's result, while the node still runs.
+    await chat?.close();
+  }
 }
 
 /**

@@ -45,6 +45,7 @@ export interface EventData {
   };
   'approval.requested': { nodeId: string; message: string | null; approvers?: string[] };
   'input.requested': { nodeId?: string; message?: string | null; turn?: number; chat?: boolean };
+  'chat.delta': { turn: number; nodeId: string; attempt: number; text: string };
   'artifact.created': { nodeId: string | null; path: string; size: number };
   'cost.updated': { nodeId: string; node: EventCost; execution: EventCost };
 }

@@ -17,6 +17,7 @@ export const streamEventTypes = [
   'node.retry_scheduled',
   'approval.requested',
   'input.requested',
+  'chat.delta',
   'artifact.created',
   'cost.updated',
   'log',

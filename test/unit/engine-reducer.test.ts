@@ -763,6 +763,25 @@ describe('engine reducer: chat', () => {
     assert.equal(eventsOf(r, 'input.requested').filter((e) => e.data.chat === true).length, 2);
   });
 
+  it("streams a running attempt's reply as chat.delta; a delta of another attempt or after the turn is dropped", () => {
+    const delta = (attempt: number, text: string) =>
+      ({ type: 'node.delta', nodeId: 'reply', attempt, text }) as const;
+    const r = drive('chat', {
+      params: { message: 'hello' },
+      script: { reply: [{ outputs: { text: 'Hi there' } }] },
+      inject: [
+        inject('delta', afterStarted('reply'), delta(1, 'Hi ')),
+        inject('stale delta', nodeIs('reply', 'running'), delta(7, 'nope')),
+        inject('late delta', executionIs('waiting'), delta(1, 'too late')),
+      ],
+    });
+    assert.deepEqual(
+      eventsOf(r, 'chat.delta').map((e) => e.data),
+      [{ turn: 1, nodeId: 'reply', attempt: 1, text: 'Hi ' }],
+    );
+    assert.equal(r.snapshot.execution.conversation.at(1)?.content, 'Hi there');
+  });
+
   it('a chat without a follow-up ends after the idle timeout', () => {
     const r = drive('chat', { params: { message: 'hi' } });
     assert.equal(r.snapshot.execution.status, 'succeeded');
