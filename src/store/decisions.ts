@@ -5,6 +5,7 @@
  * the compare-and-set go in one statement (data-modifying CTEs): one round trip, not five.
  */
 import { type RawBuilder, sql } from 'kysely';
+import { isUnavailable } from '../errors.ts';
 import type { NodeState } from '../engine/types.ts';
 import type { Database, Db, Dialect } from './db.ts';
 import { type DlqRow, insertDlq, insertDlqQuery } from './dlq.ts';
@@ -18,6 +19,7 @@ import {
   updateExecutionCasQuery,
 } from './executions.ts';
 import { type NewLogLine, insertLinesParts, maxLinesPerStatement } from './logs.ts';
+import type { PlatformEventRow } from './platform-events.ts';
 import { type NodeRunRow, insertNodeRuns, insertNodeRunsQuery } from './node-runs.ts';
 import {
   type TaskRow,
@@ -130,10 +132,16 @@ export async function writeDecision(
 }
 
 /**
- * Errors after which a one-statement write is lost, not failed: the division by zero it makes
- * on purpose, a line number another writer took first, a deadlock, a serialization failure.
+ * Whether a one-statement write failed as a whole on the server, so nothing of it was written:
+ * the division by zero it makes on purpose when it lost, and any other statement error (a line
+ * number another writer took first, a deadlock broken, a task enqueued while a kill deleted it).
+ * The decisions are then taken again under the lock, where a real error shows. An unreachable
+ * database is not that: it is thrown, and the caller retries.
  */
-const lostCodes = new Set(['22012', '23505', '40P01', '40001']);
+function refusedWhole(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !isUnavailable(err);
+}
 
 /** A decision to write as part of one statement (`writeDecisionsAtOnce`). */
 export interface OneStatementDecision {
@@ -145,19 +153,19 @@ export interface OneStatementDecision {
   taskIds: readonly string[];
   /** The attempt's last log lines. */
   lines: readonly NewLogLine[];
+  /** The `execution.*` platform event of a decision that ends the execution. */
+  endEvent?: PlatformEventRow;
 }
 
 /**
- * Whether a decision can be part of `writeDecisionsAtOnce`: PostgreSQL, and nothing that needs a
- * statement of its own (kills, an execution's end, DLQ entries), a task of the decision's own id
- * (deleted and written again), or more parameters or lines than one statement takes.
+ * Whether a decision can be part of `writeDecisionsAtOnce`: PostgreSQL, and no DLQ entry (it
+ * reads the node's last lines), no task of the decision's own id (deleted and written again),
+ * no more parameters or lines than one statement takes.
  */
 export function fitsOneStatement(dialect: Dialect, d: OneStatementDecision): boolean {
   const { rows } = d;
   return (
     dialect === 'postgres' &&
-    !rows.clearTasks &&
-    rows.killNodes.length === 0 &&
     rows.dlq.length === 0 &&
     d.lines.length <= maxLinesPerStatement &&
     !rows.tasks.some((t) => d.taskIds.includes(t.id)) &&
@@ -167,7 +175,14 @@ export function fitsOneStatement(dialect: Dialect, d: OneStatementDecision): boo
 
 /** Bound parameters a decision adds to a one-statement write. */
 export function oneStatementParams(d: OneStatementDecision): number {
-  return paramsOf(d.rows) + d.lines.length * 6 + d.taskIds.length + 12;
+  return (
+    paramsOf(d.rows) +
+    d.lines.length * 6 +
+    d.taskIds.length * 3 +
+    d.rows.killNodes.length +
+    (d.endEvent === undefined ? 0 : 11) +
+    12
+  );
 }
 
 /**
@@ -177,8 +192,8 @@ export function oneStatementParams(d: OneStatementDecision): number {
  * whose lease is still `owner`'s, after every compare-and-set, the order decisions lock in), and
  * for all of them together the node rows, tasks, events, node runs and notices. Unless every
  * compare-and-set and every task delete found its row, the statement divides by zero on purpose
- * and is undone as a whole: false then (also when another writer took a line number first, or
- * a deadlock broke it), and the caller writes them another way.
+ * and is undone as a whole: false then (also when it failed otherwise on the server, see
+ * `refusedWhole`), and the caller writes them another way.
  */
 export async function writeDecisionsAtOnce(
   database: Database,
@@ -193,6 +208,7 @@ export async function writeDecisionsAtOnce(
   const tasks: TaskRow[] = [];
   const events: EventRow[] = [];
   const runs: NodeRunRow[] = [];
+  const ended: PlatformEventRow[] = [];
   const taskIds: string[] = [];
   const notices: RawBuilder<unknown>[] = [];
   for (const [i, d] of decisions.entries()) {
@@ -206,6 +222,23 @@ export async function writeDecisionsAtOnce(
       part(`lines_${i}`, insert);
     }
     taskIds.push(...d.taskIds);
+    // An execution that ended loses its other tasks; a killed node its run tasks (those of
+    // other executions, a parent's or a child's, are in `tasks` and survive).
+    const others = d.taskIds.length > 0 ? sql`AND id NOT IN (${sql.join(d.taskIds)})` : sql``;
+    if (d.rows.clearTasks)
+      part(
+        `clear_${i}`,
+        sql`DELETE FROM tasks WHERE execution_id = ${d.id} ${others}
+          AND EXISTS (SELECT 1 FROM ${sql.id(cas)}) RETURNING id`,
+      );
+    else if (d.rows.killNodes.length > 0)
+      part(
+        `kill_${i}`,
+        sql`DELETE FROM tasks WHERE execution_id = ${d.id} AND kind = 'run'
+          AND node_id IN (${sql.join(d.rows.killNodes)}) ${others}
+          AND EXISTS (SELECT 1 FROM ${sql.id(cas)}) RETURNING id`,
+      );
+    if (d.endEvent !== undefined) ended.push(d.endEvent);
     nodes.push(...nodeStateRows(d.id, d.rows.nodes, d.rows.changedNodes));
     tasks.push(...d.rows.tasks);
     events.push(...d.rows.events);
@@ -232,6 +265,7 @@ export async function writeDecisionsAtOnce(
   if (tasks.length > 0) part('tasks', upsertTasksQuery(db, tasks));
   if (events.length > 0) part('events', insertEventsQuery(db, events));
   if (runs.length > 0) part('runs', insertNodeRunsQuery(db, runs));
+  if (ended.length > 0) part('ended', db.insertInto('platform_events').values(ended));
   try {
     await sql`WITH ${sql.join(parts)}
       SELECT 1 / CASE WHEN ${sql.join(checks, sql` AND `)} THEN 1 ELSE 0 END AS won${sql.join(
@@ -240,7 +274,7 @@ export async function writeDecisionsAtOnce(
       )}`.execute(db);
     return true;
   } catch (err) {
-    if (lostCodes.has(String((err as { code?: unknown }).code))) return false;
+    if (refusedWhole(err)) return false;
     throw err;
   }
 }

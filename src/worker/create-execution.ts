@@ -210,6 +210,7 @@ async function insertExecution(
     rev: row.rev,
     lastSeq: row.last_seq,
     snapshot: { execution: state, nodes },
+    concurrencyGroup: row.concurrency_group,
   });
   return { row, ...(task !== undefined && { task }) };
 }

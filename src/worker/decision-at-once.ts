@@ -12,7 +12,9 @@ import type { NewLogLine } from '../store/logs.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { decisionRows, taskRow } from './decision-rows.ts';
+import { endEventRow, endsExecution } from './end-event.ts';
 import type { KeptSnapshot } from './snapshots.ts';
+import { getWorkflow } from '../store/workflows.ts';
 
 /** What a committed decision did, for what follows it. */
 export interface Decided {
@@ -26,6 +28,7 @@ export interface Decided {
   queued: boolean;
   endEventId?: string;
   promoted: boolean;
+  concurrencyGroup: string | null;
 }
 
 /**
@@ -34,9 +37,9 @@ export interface Decided {
  * (decision-writer.ts). `requests` are the execution's decisions that waited while its previous
  * one was in flight: they are decided in order, one after the other, and written as one (each
  * finished task deleted, every attempt's last lines), so the results of a wide fan-out do not
- * take a statement each. Undefined when that cannot be: a decision starts a child, ends the
- * execution, kills or dead-letters a node (each needs statements of its own), or another writer
- * decided since, or a task's lease is gone; the caller then decides each under the lock.
+ * take a statement each. Undefined when that cannot be: a decision starts a child, dead-letters
+ * a node or ends a run of a concurrency group (each needs statements of its own), or another
+ * writer decided since, or a task's lease is gone; the caller then decides each under the lock.
  */
 export async function decideAtOnce(
   ctx: WorkerContext,
@@ -64,7 +67,9 @@ export async function decideAtOnce(
     commands.push(...one.commands);
   }
   const d = leaseDirect(ctx, vp.plan, executionId, next, commands, dctx);
-  if (isTerminalExecution(d.next.execution.status)) return;
+  // The end of a run in a concurrency group hands its slot over under the group's lock.
+  const ends = endsExecution(e, d.next.execution);
+  if (ends && kept.concurrencyGroup !== null) return;
   const rows = decisionRows({
     row: { id: executionId, workflow_id: e.workflowId, version: e.version, last_seq: kept.lastSeq },
     before,
@@ -84,7 +89,12 @@ export async function decideAtOnce(
     taskIds: requests.flatMap((r) => (r.task === undefined ? [] : [r.task.id])),
     lines: requests.flatMap((r) => r.lines),
   };
-  if (!fitsOneStatement(ctx.db.dialect, one) || !(await ctx.writer.write(one))) return;
+  if (!fitsOneStatement(ctx.db.dialect, one)) return;
+  if (ends) {
+    const wf = await getWorkflow(ctx.db.db, e.workflowId);
+    one.endEvent = endEventRow(d.next.execution, now, wf?.name ?? null);
+  }
+  if (!(await ctx.writer.write(one))) return;
   return {
     snapshot: d.next,
     rev: kept.rev + 1,
@@ -92,7 +102,9 @@ export async function decideAtOnce(
     commands: d.commands,
     direct: d.direct,
     queued: d.enqueued.some((t) => t.lease_owner === null),
+    ...(one.endEvent !== undefined && { endEventId: one.endEvent.id }),
     promoted: false,
+    concurrencyGroup: kept.concurrencyGroup,
   };
 }
 

@@ -123,7 +123,12 @@ function performAfter(
   if (linesWritten) ctx.logs.written(executionId);
   if (isTerminalExecution(out.snapshot.execution.status)) ctx.snapshots.forget(executionId);
   else
-    ctx.snapshots.set(executionId, { rev: out.rev, lastSeq: out.lastSeq, snapshot: out.snapshot });
+    ctx.snapshots.set(executionId, {
+      rev: out.rev,
+      lastSeq: out.lastSeq,
+      snapshot: out.snapshot,
+      concurrencyGroup: out.concurrencyGroup,
+    });
   afterCommit(ctx, executionId, out.snapshot, out.commands, out.direct, out.queued);
   // A queued execution of its concurrency group got its start task.
   if (out.promoted) ctx.wake();
@@ -223,6 +228,7 @@ async function decideIn(
     queued: d.enqueued.some((t) => t.lease_owner === null),
     ...(endEventId !== undefined && { endEventId }),
     promoted,
+    concurrencyGroup: row.concurrency_group,
   };
 }
 

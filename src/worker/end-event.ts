@@ -10,7 +10,7 @@ import { isTerminalExecution } from '../engine/status.ts';
 import type { ExecutionState } from '../engine/types.ts';
 import { newId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
-import { insertPlatformEvent } from '../store/platform-events.ts';
+import { type PlatformEventRow, insertPlatformEvent } from '../store/platform-events.ts';
 import { getWorkflow } from '../store/workflows.ts';
 
 /** Source of the events Switchyard emits itself. */
@@ -26,16 +26,31 @@ export async function recordEndEvent(
   next: ExecutionState,
   now: Date,
 ): Promise<string | undefined> {
-  if (isTerminalExecution(before.status) || !isTerminalExecution(next.status)) return undefined;
+  if (!endsExecution(before, next)) return undefined;
   const wf = await getWorkflow(trx, next.workflowId);
-  const id = newId('evt', now.getTime());
-  await insertPlatformEvent(trx, {
-    id,
+  const row = endEventRow(next, now, wf?.name ?? null);
+  await insertPlatformEvent(trx, row);
+  return row.id;
+}
+
+/** Whether a decision moved the execution from a live status to a terminal one. */
+export function endsExecution(before: ExecutionState, next: ExecutionState): boolean {
+  return !isTerminalExecution(before.status) && isTerminalExecution(next.status);
+}
+
+/** The `execution.*` event of an execution that just ended. */
+export function endEventRow(
+  next: ExecutionState,
+  now: Date,
+  workflowName: string | null,
+): PlatformEventRow {
+  return {
+    id: newId('evt', now.getTime()),
     type: `execution.${next.status}`,
     subject: next.id,
     data: JSON.stringify({
       workflowId: next.workflowId,
-      workflowName: wf?.name ?? null,
+      workflowName,
       version: next.version,
       status: next.status,
       // Without its data: each link of a chain would otherwise nest the whole chain before it
@@ -49,6 +64,5 @@ export async function recordEndEvent(
     chain_depth: (next.trigger.chainDepth ?? 0) + 1,
     outcome: null,
     processed_at: null,
-  });
-  return id;
+  };
 }

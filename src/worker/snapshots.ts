@@ -14,6 +14,8 @@ export interface KeptSnapshot {
   rev: number;
   lastSeq: number;
   snapshot: Snapshot;
+  /** The execution's concurrency group (its end hands the group's slot over under a lock). */
+  concurrencyGroup: string | null;
 }
 
 export class SnapshotCache {
