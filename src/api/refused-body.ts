@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyReply } from 'fastify';
 
 /** Most bytes of a refused body read and discarded before the connection is closed. */
-export const maxDiscardBytes = 64 * 1024 * 1024;
+const maxDiscardBytes = 64 * 1024 * 1024;
 
 export function discardRefusedBody(
   req: IncomingMessage,

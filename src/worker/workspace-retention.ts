@@ -26,13 +26,13 @@ export interface WorkspaceOwner {
 }
 
 /** The execution's `retention_hours`, or the default when absent or invalid. */
-export function retentionHoursOf(runtime: Record<string, unknown> | undefined): number {
+function retentionHoursOf(runtime: Record<string, unknown> | undefined): number {
   const h = Number(runtime?.retentionHours ?? defaultRetentionHours);
   return Number.isFinite(h) && h > 0 ? h : defaultRetentionHours;
 }
 
 /** When a failed or cancelled execution's workspace expires (ms since the epoch). */
-export function workspaceExpiresAt(endedAt: string, runtime: Record<string, unknown>): number {
+function workspaceExpiresAt(endedAt: string, runtime: Record<string, unknown>): number {
   return Date.parse(endedAt) + Math.round(retentionHoursOf(runtime) * 3_600_000);
 }
 

@@ -78,7 +78,10 @@ for (const dialect of dialectNames) {
 
     it('keeps a failed execution workspace for a retry until its retention ends, then needs fresh', async () => {
       // 0.0005 h = 1.8 s of retention.
-      const wf = await createWorkflow(h, writer('ws-expires', { fail: true, retentionHours: 0.0005 }));
+      const wf = await createWorkflow(
+        h,
+        writer('ws-expires', { fail: true, retentionHours: 0.0005 }),
+      );
       const failed = await runAndWait(h, wf.id, ['failed']);
       const dir = workspaceOf(h.dataDir, failed.id);
       await awaitEvent(h, failed.id, 'artifact.created', (a) => a.path === 'final.txt', {
