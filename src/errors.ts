@@ -126,6 +126,12 @@ const errorCatalog = {
     retryable: false,
     message: 'The execution is not in a state that allows this.',
   },
+  ERR_WORKSPACE_EXPIRED: {
+    status: 409,
+    retryable: false,
+    message:
+      'The execution ended longer ago than its retention_hours and its workspace was removed; retry with {"fresh": true} to run every node again.',
+  },
   ERR_DLQ_STATE: {
     status: 409,
     retryable: false,

@@ -32,7 +32,9 @@ import { TriggerRuleService } from './services/trigger-rules.ts';
 import { UsageService } from './services/usage.ts';
 import { WorkflowService } from './services/workflows.ts';
 import { type Database, openDatabase } from './store/db.ts';
+import { startReaper } from './runtime/artifacts/reaper.ts';
 import { RuntimeBroker, type RuntimeChoice } from './runtime/broker.ts';
+import { type RuntimeReport, runtimeReport } from './runtime/start-report.ts';
 import { identityPolicy } from './runtime/identity.ts';
 import { type LocalIsolation, createLocalRuntime } from './runtime/local.ts';
 import { createDockerRuntime } from './runtime/docker/runtime.ts';
@@ -60,6 +62,8 @@ export interface Switchyard {
   scheduler: Scheduler;
   /** Fires trigger rules; `tick(now)` sends the webhook deliveries due (tests with a fake clock). */
   rules: RuleRunner;
+  /** The runtime, isolation and unenforced limits new executions get here (logged at start). */
+  runtimeReport(): Promise<RuntimeReport>;
   close(): Promise<void>;
 }
 
@@ -159,23 +163,25 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     });
     const owner = databaseOwner(config, opts.sqlitePath, opts.pgSchema);
     const egressAllow = parseEgressAllow(config.egressAllow);
+    const local = createLocalRuntime({
+      dataDir: config.dataDir,
+      isolation: config.localIsolation as LocalIsolation,
+      owner,
+      identity: identityPolicy(config.sandboxUser, config.sandboxUidRange, process.getuid?.()),
+      readOnlyPaths: config.sandboxReadOnlyPaths,
+      egressAllow,
+    });
+    const docker = createDockerRuntime({
+      socketPath: config.dockerSocket,
+      owner,
+      allowDockerSocket: config.allowDockerSocket,
+      egressAllow,
+      gatewaySocket,
+    });
     const broker = new RuntimeBroker({
       dataDir: config.dataDir,
-      local: createLocalRuntime({
-        dataDir: config.dataDir,
-        isolation: config.localIsolation as LocalIsolation,
-        owner,
-        identity: identityPolicy(config.sandboxUser, config.sandboxUidRange, process.getuid?.()),
-        readOnlyPaths: config.sandboxReadOnlyPaths,
-        egressAllow,
-      }),
-      docker: createDockerRuntime({
-        socketPath: config.dockerSocket,
-        owner,
-        allowDockerSocket: config.allowDockerSocket,
-        egressAllow,
-        gatewaySocket,
-      }),
+      local,
+      docker,
       defaultRuntime: config.runtime as RuntimeChoice,
       owner,
       allowHostNetwork: config.allowHostNetwork,
@@ -293,11 +299,21 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       scheduler.start();
       rules.start();
     }
+    // Expired artifacts and the workspaces whose retention ended, on one timer.
     const reapEvery = opts.artifacts?.reapIntervalMs ?? 600_000;
     const stopReaper =
       reapEvery > 0
-        ? artifacts.startReaper(reapEvery, (err) =>
-            app.log.error({ err }, 'artifact reaper failed'),
+        ? startReaper(
+            async () => {
+              const freed = await artifacts.reap();
+              if (freed.deleted > 0)
+                app.log.info(freed, `reaper deleted ${freed.deleted} expired artifacts`);
+              const workspaces = await worker.reapWorkspaces();
+              if (workspaces.length > 0)
+                app.log.info({ workspaces }, `reaper removed ${workspaces.length} workspaces`);
+            },
+            reapEvery,
+            (err) => app.log.error({ err }, 'reaper failed'),
           )
         : async () => {};
     return {
@@ -311,6 +327,15 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       sse,
       scheduler,
       rules,
+      runtimeReport: async () =>
+        runtimeReport({
+          defaultRuntime: config.runtime as RuntimeChoice,
+          dockerAvailable: await docker.available().catch(() => false),
+          dockerSocket: config.dockerSocket,
+          localIsolation: config.localIsolation as LocalIsolation,
+          caps: await local.capabilities(),
+          asRoot: process.getuid?.() === 0,
+        }),
       close: async () => {
         // No new fires once closing; the worker stops claiming at once and drains while the API closes.
         await scheduler.stop();

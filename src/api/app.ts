@@ -7,6 +7,7 @@ import { AppError } from '../errors.ts';
 import { registerAuth } from './auth.ts';
 import { registerErrorHandling, toAppError } from './errors.ts';
 import { registerMetrics } from './metrics.ts';
+import { discardRefusedBody } from './refused-body.ts';
 import { SseHub } from './sse.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { dlqRoutes } from './routes/dlq.ts';
@@ -99,6 +100,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   // Only JSON (and YAML for import) are accepted; Fastify's built-in text/plain parser is not.
   app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (reply.statusCode === 413) discardRefusedBody(request.raw, reply);
+    done(null, payload);
+  });
 
   // JSON bodies: Fastify's parser (prototype poisoning rejected) plus a nesting cap, so no later
   // recursive walk (validation, JSON.stringify) can overflow the stack.

@@ -137,11 +137,12 @@ export function registerExecutions(program: Command): void {
     .argument('<execution>')
     .option(...workflowOption)
     .option('--node <nodeId>', 're-run this node and what follows it (repeatable)', collect)
+    .option('--fresh', 'run every node again in an empty workspace (after the workspace expired)')
     .option('--wait', 'wait for the end; exit by the final status')
     .action(
       async (
         execution: string,
-        opts: { workflow?: string; node?: string[]; wait?: boolean },
+        opts: { workflow?: string; node?: string[]; fresh?: boolean; wait?: boolean },
         cmd: Command,
       ) => {
         const g = cmd.optsWithGlobals<GlobalOptions>();
@@ -149,6 +150,7 @@ export function registerExecutions(program: Command): void {
         const ref = await resolveExecution(client, execution, opts.workflow);
         const e = await client.post<Execution>(`${executionPath(ref)}/retry`, {
           ...(opts.node !== undefined && { nodes: opts.node }),
+          ...(opts.fresh === true && { fresh: true }),
         });
         if (!opts.wait) return show(g, e, 'retrying');
         // Only the retry's events: the stream would otherwise replay the failed run first.

@@ -1,6 +1,7 @@
 /** `yard serve` / `npm start`: load config, open storage, listen, stop cleanly on signals. */
 import { ConfigError, loadConfig, parseFlags, redactUrl } from '../config.ts';
 import { SecretsKeyError } from '../secrets/key.ts';
+import { reportLine } from '../runtime/start-report.ts';
 import { composeSwitchyard } from '../server.ts';
 
 export async function serve(argv: string[]): Promise<void> {
@@ -49,6 +50,9 @@ export async function serve(argv: string[]): Promise<void> {
     await yard.close().catch(() => undefined);
     process.exit(2);
   }
+  // Once: what executions will run on, and what this host cannot enforce.
+  const report = await yard.runtimeReport();
+  yard.app.log.info({ runtimeReport: report }, reportLine(report));
   const lines = [`Switchyard listening on ${address} (${storage})`];
   if (yard.bootstrap.secret) {
     lines.push(

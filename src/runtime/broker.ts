@@ -17,6 +17,7 @@ import path from 'node:path';
 import type { NetworkMode } from '../definition/model.ts';
 import { parseCpu, parseMemory } from '../definition/quantity.ts';
 import type { ResourceLimits, Runtime, Sandbox, SandboxProcess, SpawnOptions } from './types.ts';
+import { WorkspaceDirs, isPoolDir } from './workspaces.ts';
 
 export type RuntimeChoice = 'auto' | 'local' | 'docker';
 
@@ -62,8 +63,12 @@ export class RuntimeBroker {
   private readonly sandboxes = new Map<string, Promise<Sandbox>>();
   private dockerUp: { at: number; ok: boolean } | undefined;
   private lastSharedRuntime: 'local' | 'docker' = 'local';
+  /** The workspace directories (`<dataDir>/workspaces`). */
+  readonly workspaceDirs: WorkspaceDirs;
 
-  constructor(private readonly opts: BrokerOptions) {}
+  constructor(private readonly opts: BrokerOptions) {
+    this.workspaceDirs = new WorkspaceDirs(this.workspaces());
+  }
 
   /** The sandbox an execution's nodes run in (created on first use). */
   async sandboxFor(exec: ExecutionRuntime): Promise<Sandbox> {
@@ -138,16 +143,40 @@ export class RuntimeBroker {
     await (await s.catch(() => undefined))?.destroy();
   }
 
-  /** Removes environments left by executions that are over (after a crash). */
-  async reap(alive: (executionId: string) => Promise<boolean>): Promise<string[]> {
+  /**
+   * Removes an execution's workspace (every copy: its own directory, its directory in a pool).
+   * Called once its environment is released or the execution is deleted; returns what went.
+   */
+  removeWorkspace(executionId: string): Promise<string[]> {
+    return this.workspaceDirs.remove(executionId);
+  }
+
+  /**
+   * Removes environments left by executions that are over (after a crash), and the workspace
+   * directories `keepWorkspace` does not keep (it defaults to `alive`).
+   */
+  async reap(
+    alive: (executionId: string) => Promise<boolean>,
+    keepWorkspace: (executionId: string) => Promise<boolean> = alive,
+  ): Promise<string[]> {
     const isAlive = async (id: string) =>
-      this.sandboxes.has(id) ||
-      id.startsWith('wf-') ||
-      id.startsWith('shared-') ||
-      (await alive(id));
+      this.sandboxes.has(id) || isPoolDir(id) || (await alive(id));
     const removed = await this.opts.local.reap(isAlive);
     if (this.opts.docker && (await this.dockerAvailable()))
       removed.push(...(await this.opts.docker.reap(isAlive)));
+    removed.push(...(await this.reapWorkspaces(keepWorkspace)));
+    return removed;
+  }
+
+  /** Removes the workspace directories `keep` does not keep; returns them. */
+  async reapWorkspaces(keep: (executionId: string) => Promise<boolean>): Promise<string[]> {
+    const removed: string[] = [];
+    for (const found of await this.workspaceDirs.list()) {
+      if (await keep(found.executionId)) continue;
+      // An environment this server holds is in use, whatever the database said.
+      if (this.sandboxes.has(found.executionId)) continue;
+      if (await this.workspaceDirs.removeFound(found)) removed.push(found.dir);
+    }
     return removed;
   }
 

@@ -5,6 +5,7 @@
  */
 import { type Clock, isoNow } from '../clock.ts';
 import type { DlqStatus } from '../engine/status.ts';
+import { checkWorkspaceForRetry } from '../worker/workspace-retention.ts';
 import { AppError } from '../errors.ts';
 import type { Database } from '../store/db.ts';
 import * as dlqSql from '../store/dlq.ts';
@@ -62,6 +63,8 @@ export class DlqService {
         context: { dlqId: id, status: entry.status, nodeStatus: st?.status },
       });
     }
+    // A DLQ retry keeps the workspace, so it needs one (an execution retry can be `fresh`).
+    checkWorkspaceForRetry(found.row, this.clock.now());
     const now = isoNow(this.clock);
     if (
       !(await dlqSql.setDlqStatus(this.database.db, id, 'open', 'retried', {

@@ -27,6 +27,7 @@ import { type VersionRow, getVersion } from '../store/versions.ts';
 import { getWorkflow } from '../store/workflows.ts';
 import type { WorkflowType } from '../types.ts';
 import type { NewExecution, Worker } from '../worker/worker.ts';
+import { checkWorkspaceForRetry } from '../worker/workspace-retention.ts';
 import type { Principal } from './tokens.ts';
 import type { ArtifactService } from './artifacts.ts';
 import { type Clock, isoNow } from '../clock.ts';
@@ -156,7 +157,7 @@ export class ExecutionService {
     if (isActiveExecution(row.status as ExecutionStatus))
       throw wrongState(row, 'cancel it before deleting it');
     await this.database.transaction((trx) => executionsSql.deleteExecutions(trx, [executionId]));
-    await this.artifacts?.removeFiles([executionId]);
+    await this.removeFiles([executionId]);
   }
 
   async bulkDelete(
@@ -176,8 +177,14 @@ export class ExecutionService {
     const deleted = await this.database.transaction((trx) =>
       executionsSql.deleteExecutions(trx, ids),
     );
-    await this.artifacts?.removeFiles(ids);
+    await this.removeFiles(ids);
     return { deleted };
+  }
+
+  /** What deleted executions leave on disk: their artifact files and their workspaces. */
+  private async removeFiles(executionIds: string[]): Promise<void> {
+    await this.artifacts?.removeFiles(executionIds);
+    await this.worker.removeWorkspaces(executionIds);
   }
 
   async cancel(
@@ -201,10 +208,16 @@ export class ExecutionService {
     executionId: string,
     actor: string,
     nodes?: string[],
+    fresh = false,
   ): Promise<ExecutionView> {
     const { row, nodes: known } = await this.requireWithNodes(workflowId, executionId);
     if (row.status !== 'failed' && row.status !== 'cancelled')
       throw wrongState(row, 'only a failed or cancelled execution can be retried');
+    if (fresh) {
+      // Every node runs again, in an empty workspace.
+      nodes = Object.keys(known);
+      await this.worker.removeWorkspaces([executionId]);
+    } else checkWorkspaceForRetry(row, this.clock.now());
     const unknown = (nodes ?? []).filter((n) => !(n in known));
     if (unknown.length > 0) {
       throw new AppError('ERR_VALIDATION', {

@@ -8,6 +8,7 @@ import type { Sandbox } from '../runtime/types.ts';
 import type { SecretMasker } from '../secrets/masker.ts';
 import type { WorkerContext } from './context.ts';
 import { executionMasker } from './secrets.ts';
+import { removedAtRelease } from './workspace-retention.ts';
 
 /** The execution's environment; the first acquisition is recorded on the execution. */
 export async function sandboxOf(ctx: WorkerContext, e: ExecutionState): Promise<Sandbox> {
@@ -80,7 +81,9 @@ export async function collectArtifacts(
 /**
  * After an execution ended: the workflow-level artifacts are collected, then the environment
  * is released (a per-execution sandbox is destroyed) once the attempts still running in it
- * (a cancel aborted them) have stopped their processes within `killGraceMs`.
+ * (a cancel aborted them) have stopped their processes within `killGraceMs`. Last, a succeeded
+ * execution's workspace is removed; a failed or cancelled one's stays for a retry until the
+ * reaper removes it (workspace-retention.ts).
  */
 export async function finishEnvironment(
   ctx: WorkerContext,
@@ -116,4 +119,11 @@ export async function finishEnvironment(
         .catch(() => undefined);
   }
   await released;
+  if (removedAtRelease(e.status))
+    await ctx.broker.removeWorkspace(executionId).catch((err: unknown) => {
+      ctx.log.error(
+        { err, executionId },
+        `removing the workspace of ${executionId} failed: ${(err as Error).message}`,
+      );
+    });
 }

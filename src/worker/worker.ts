@@ -39,6 +39,7 @@ import { commitUntilDone } from './commit-retry.ts';
 import { PlanCache } from './plans.ts';
 import { runNode } from './run-node.ts';
 import { taskEvent } from './task-events.ts';
+import { keepsWorkspace } from './workspace-retention.ts';
 
 export type { NewExecution } from './create-execution.ts';
 
@@ -245,18 +246,37 @@ export class Worker {
     );
     this.heartbeatTimer.unref();
     this.stopListening = await this.db.listenForWork(() => this.wake());
-    // Environments (containers, cgroups) of executions that ended while no server watched.
+    // Environments (containers, cgroups) and workspaces of executions that ended while no
+    // server watched.
     void this.broker
-      .reap(async (id) => {
-        const row = await executionsSql.getExecution(this.db.db, id);
-        return row !== undefined && !isTerminalExecution(row.status as ExecutionStatus);
-      })
+      .reap(
+        async (id) => {
+          const row = await executionsSql.getExecution(this.db.db, id);
+          return row !== undefined && !isTerminalExecution(row.status as ExecutionStatus);
+        },
+        (id) => this.keepsWorkspace(id),
+      )
       .then((removed) => {
         if (removed.length > 0)
           this.log.info({ removed }, `reaped ${removed.length} leftover environments`);
       })
-      .catch(() => undefined);
+      .catch((err: unknown) => this.log.error({ err }, 'reaping leftover environments failed'));
     this.loopDone = this.loop();
+  }
+
+  /** Removes the workspaces of deleted executions (their rows are gone). */
+  async removeWorkspaces(executionIds: string[]): Promise<void> {
+    for (const id of executionIds) await this.broker.removeWorkspace(id);
+  }
+
+  /** Removes the workspaces whose retention ended (workspace-retention.ts); returns them. */
+  reapWorkspaces(): Promise<string[]> {
+    return this.broker.reapWorkspaces((id) => this.keepsWorkspace(id));
+  }
+
+  private async keepsWorkspace(executionId: string): Promise<boolean> {
+    const row = await executionsSql.getExecution(this.db.db, executionId);
+    return keepsWorkspace(row, this.ctx.clock.now());
   }
 
   /**

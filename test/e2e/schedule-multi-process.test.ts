@@ -5,15 +5,13 @@
  * from the first to the last fired exactly once: no second, none skipped.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
 import { describe, it } from '../helpers/suite.ts';
 import { skipFor } from '../helpers/dialects.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { client } from '../helpers/http.ts';
 import { freshPostgresDatabase, startServer } from '../helpers/process.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 
 const token = `sy_${'f'.repeat(40)}`;
 
@@ -30,9 +28,7 @@ describe('schedules on two processes, one PostgreSQL', { skip: await skipFor('po
         SWITCHYARD_RUNTIME: 'local',
         SWITCHYARD_SCHEDULER_INTERVAL_MS: '200',
       };
-      const dirs = ['a', 'b'].map((n) =>
-        mkdtempSync(path.join(tmpdir(), `switchyard-sched-${n}-`)),
-      );
+      const dirs = ['a', 'b'].map((n) => scratchDir(`switchyard-sched-${n}-`));
       const [a, b] = await Promise.all(dirs.map((d) => startServer(['--data-dir', d], env)));
       const sql = new pg.Client({ connectionString: db.url });
       await sql.connect();

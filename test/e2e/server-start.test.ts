@@ -96,4 +96,43 @@ describe('server process: bad configuration', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+
+  it('logs once at start which runtime and isolation it uses and what it cannot enforce', async () => {
+    for (const isolation of ['auto', 'plain'] as const) {
+      const dataDir = mkdtempSync(path.join(tmpdir(), 'switchyard-e2e-report-'));
+      try {
+        const srv = await startServer(['--data-dir', dataDir, '--log-level', 'info'], {
+          SWITCHYARD_RUNTIME: 'local',
+          SWITCHYARD_LOCAL_ISOLATION: isolation,
+        });
+        await srv.stop();
+        const reports = srv
+          .stdout()
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as { msg: string; runtimeReport?: Record<string, unknown> })
+          .filter((l) => l.runtimeReport !== undefined);
+        assert.equal(reports.length, 1, srv.stdout());
+        const { msg, runtimeReport } = reports[0]!;
+        const r = runtimeReport as { isolation: string; unenforced: string[]; reasons: string[] };
+        assert.match(msg, /^runtime: local; local isolation: /);
+        assert.match(msg, new RegExp(`local isolation: ${r.isolation.replace('+', '\\+')};`));
+        if (isolation === 'plain') {
+          assert.notEqual(r.isolation, 'bubblewrap');
+          assert.ok(r.unenforced.includes('isolation'));
+          assert.match(
+            msg,
+            /not enforced on the local runtime: .*isolation.*bubblewrap: isolation: plain/,
+          );
+        } else if (r.isolation !== 'bubblewrap') {
+          assert.ok(r.unenforced.includes('isolation'), msg);
+        }
+        // Each unenforced limit is named in the line, with the reasons.
+        for (const what of r.unenforced) assert.ok(msg.includes(what), msg);
+        for (const why of r.reasons) assert.ok(msg.includes(why), msg);
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    }
+  });
 });

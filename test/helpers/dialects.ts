@@ -5,12 +5,12 @@
  * under CI (CI=true) or SWITCHYARD_REQUIRE_POSTGRES=1, where it fails instead.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { type Database, openDatabase } from '../../src/store/db.ts';
 import type { OpenOptions } from '../../src/store/open.ts';
+import { scratchDir } from './scratch.ts';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -61,7 +61,7 @@ export interface DialectPlace {
 
 /** A fresh, empty database location for one test. */
 export function freshPlace(dialect: DialectName): DialectPlace {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'switchyard-test-'));
+  const dataDir = scratchDir('switchyard-test-');
   if (dialect === 'sqlite') {
     return {
       dialect,

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, defaultConfig, loadConfig, parseFlags, redactUrl } from '../../src/config.ts';
 import { defaultLlmProvider } from '../../src/config-llm-providers.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 
-const empty = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
+const empty = scratchDir('switchyard-config-');
 
 describe('config', () => {
   it('defaults to port 3000, ./data and SQLite', () => {
@@ -18,7 +18,7 @@ describe('config', () => {
   });
 
   it('resolves explicit > env > file > default', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
+    const dir = scratchDir('switchyard-config-');
     writeFileSync(
       path.join(dir, 'switchyard.yaml'),
       'port: 4000\nlog_level: debug\ndata-dir: /tmp/from-file\nmaxGraphNodes: 50\n',
@@ -39,7 +39,7 @@ describe('config', () => {
   });
 
   it('reads an explicit config file and names bad values with their source', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
+    const dir = scratchDir('switchyard-config-');
     const file = path.join(dir, 'custom.yaml');
     writeFileSync(file, 'port: 99999\n');
     assert.throws(
@@ -90,7 +90,7 @@ describe('config', () => {
     });
     assert.equal(c.cpuSecondPriceUsd, 0.5);
     assert.deepEqual(c.modelPrices, { m: { prompt: 1, completion: 2 } });
-    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
+    const dir = scratchDir('switchyard-config-');
     writeFileSync(
       path.join(dir, 'switchyard.yaml'),
       'llm_providers:\n  local: { kind: openai, baseUrl: "http://127.0.0.1:8080/v1" }\nworker_concurrency: 4\n',
@@ -211,7 +211,7 @@ describe('config', () => {
   });
 
   it('reads allowDockerSocket as a boolean from flags, environment and file; false by default', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
+    const dir = scratchDir('switchyard-config-');
     assert.equal(loadConfig({ env: {}, cwd: dir }).allowDockerSocket, false);
     assert.deepEqual(parseFlags(['--allow-docker-socket']), {
       values: { allowDockerSocket: 'true' },
@@ -235,7 +235,7 @@ describe('config', () => {
   });
 
   it('reads egressAllow as a list from environment and file, and names a bad entry', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-config-'));
+    const dir = scratchDir('switchyard-config-');
     assert.deepEqual(loadConfig({ env: {}, cwd: dir }).egressAllow, []);
     assert.equal(loadConfig({ env: {}, cwd: dir }).allowHostNetwork, false);
     const fromEnv = loadConfig({

@@ -185,7 +185,18 @@ export function executionRoutes(app: App, services: Services): void {
           'Retry a failed or cancelled execution from its failed nodes, keeping prior outputs',
         params: ExecutionIdParams,
         body: Type.Optional(
-          Type.Object({ nodes: Type.Optional(NodeIds) }, { additionalProperties: false }),
+          Type.Object(
+            {
+              nodes: Type.Optional(NodeIds),
+              fresh: Type.Optional(
+                Type.Boolean({
+                  description:
+                    'Run every node again in an empty workspace (needed once the workspace expired: 409 ERR_WORKSPACE_EXPIRED)',
+                }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
         ),
         response: { 202: ExecutionSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
@@ -194,7 +205,13 @@ export function executionRoutes(app: App, services: Services): void {
       reply
         .status(202)
         .send(
-          await ex.retry(req.params.id, req.params.execId, principalOf(req).name, req.body?.nodes),
+          await ex.retry(
+            req.params.id,
+            req.params.execId,
+            principalOf(req).name,
+            req.body?.nodes,
+            req.body?.fresh === true,
+          ),
         ),
   );
 
