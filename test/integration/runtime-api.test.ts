@@ -306,9 +306,12 @@ for (const dialect of dialectNames) {
     it("hides one execution's workspace from another", async () => {
       const first = await createWorkflow(h, {
         name: 'local-secret',
-        graph: { nodes: [{ id: 'keep', type: 'command', run: 'echo s3cret > secret.txt' }] },
+        // It fails, so its workspace is kept for a retry (a succeeded one's is removed at once).
+        graph: {
+          nodes: [{ id: 'keep', type: 'command', run: 'echo s3cret > secret.txt; exit 1' }],
+        },
       });
-      const a = await runAndWait(h, first.id, ['succeeded']);
+      const a = await runAndWait(h, first.id, ['failed']);
       const secret = path.join(h.dataDir, 'workspaces', a.id, 'secret.txt');
       assert.equal(readFileSync(secret, 'utf8'), 's3cret\n', 'the file exists on the host');
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from '../helpers/suite.ts';
 import { tmpdir } from 'node:os';
 import { createLocalRuntime } from '../../src/runtime/local.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { createWorkflow, nodeOf, runAndWait } from '../helpers/executions.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
 
@@ -51,11 +52,15 @@ describe('runtime modes (local, bubblewrap)', { skip: missing ?? false }, () => 
       assert.equal(b.status, 'succeeded', JSON.stringify(b));
       assert.equal(nodeOf(a, 'where').outputs?.cwd, `/workspace/${a.id}`);
       assert.equal(nodeOf(b, 'where').outputs?.cwd, `/workspace/${b.id}`);
-      // Both directories live side by side under the one sandbox's workspace, which survives them.
+      // Both directories lived side by side under the one sandbox's workspace, which survives
+      // them; each goes once its execution succeeded (docs/runtimes.md).
       const key = mode === 'per_workflow' ? `wf-${wf.id}-0` : 'shared-local-0';
       const base = path.join(h.dataDir, 'workspaces', key);
-      assert.ok(existsSync(path.join(base, a.id, 'mine.txt')));
-      assert.ok(existsSync(path.join(base, b.id, 'mine.txt')));
+      for (const run of [a, b])
+        await eventually(`the workspace of ${run.id} to be removed`, () =>
+          existsSync(path.join(base, run.id)) ? undefined : true,
+        );
+      assert.ok(existsSync(base));
       assert.equal(a.environment?.isolation.startsWith('bwrap'), true);
     });
   }
@@ -65,6 +70,8 @@ describe('runtime modes (local, bubblewrap)', { skip: missing ?? false }, () => 
     const run = await runAndWait(h, wf.id, ['succeeded', 'failed']);
     assert.equal(run.status, 'succeeded', JSON.stringify(run));
     assert.equal(nodeOf(run, 'where').outputs?.cwd, '/workspace');
-    assert.ok(existsSync(path.join(h.dataDir, 'workspaces', run.id, 'mine.txt')));
+    await eventually(`the workspace of ${run.id} to be removed once it succeeded`, () =>
+      existsSync(path.join(h.dataDir, 'workspaces', run.id)) ? undefined : true,
+    );
   });
 });
