@@ -32,6 +32,8 @@ import { TriggerRuleService } from './services/trigger-rules.ts';
 import { UsageService } from './services/usage.ts';
 import { WorkflowService } from './services/workflows.ts';
 import { type Database, openDatabase } from './store/db.ts';
+import { countOpenDlq } from './store/dlq.ts';
+import { queueDepth } from './store/tasks.ts';
 import { startReaper } from './runtime/artifacts/reaper.ts';
 import { RuntimeBroker, type RuntimeChoice } from './runtime/broker.ts';
 import { type RuntimeReport, runtimeReport } from './runtime/start-report.ts';
@@ -284,6 +286,16 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
       hookBodyLimitBytes: config.hookBodyLimitBytes,
       sse,
       workerStats: () => worker.stats(),
+      engine: {
+        metrics: worker.metrics,
+        queue: async () => {
+          const now = clock.now();
+          const q = await queueDepth(database.db, now.toISOString());
+          const oldest = q.oldestDueAt === null ? now.getTime() : Date.parse(q.oldestDueAt);
+          return { due: q.due, oldestAgeSeconds: Math.max(0, (now.getTime() - oldest) / 1000) };
+        },
+        dlqOpen: () => countOpenDlq(database.db),
+      },
       ...(logger && { logger }),
     });
     // Before the worker starts: the commands it runs reach the gateway through this socket.

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { AppError } from '../errors.ts';
 import { registerAuth } from './auth.ts';
 import { registerErrorHandling, toAppError } from './errors.ts';
-import { registerMetrics } from './metrics.ts';
+import { type EngineGauges, registerMetrics } from './metrics.ts';
 import { discardRefusedBody } from './refused-body.ts';
 import { SseHub } from './sse.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
@@ -74,6 +74,8 @@ export interface AppOptions {
   sse?: SseHub;
   /** The worker's counters, for `/metrics`. */
   workerStats?: () => WorkerStats;
+  /** The engine's metrics and what its gauges read (without SSE, which the app counts). */
+  engine?: Omit<EngineGauges, 'sseOpen'>;
 }
 
 export async function buildApp(opts: AppOptions): Promise<App> {
@@ -165,7 +167,11 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     },
   });
 
-  const registry = registerMetrics(app, opts.workerStats);
+  const registry = registerMetrics(
+    app,
+    opts.workerStats,
+    opts.engine && { ...opts.engine, sseOpen: () => sse.stats.open },
+  );
   registerAuth(app, opts.services.tokens, opts.services.executionTokens);
   opsRoutes(app, opts.services, registry);
   workflowRoutes(app, opts.services);

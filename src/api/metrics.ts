@@ -1,9 +1,26 @@
-/** Prometheus metrics: process defaults plus HTTP request counts and latencies per route. */
+/**
+ * Prometheus metrics: process defaults, HTTP request counts and latencies per route, and the
+ * engine's (docs/operations.md lists each with what it tells).
+ */
 import type { FastifyInstance } from 'fastify';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EngineMetrics } from '../worker/engine-metrics.ts';
 import type { WorkerStats } from '../worker/worker.ts';
 
-export function registerMetrics(app: FastifyInstance, workerStats?: () => WorkerStats): Registry {
+/** What the engine's gauges read at scrape time. */
+export interface EngineGauges {
+  metrics: EngineMetrics;
+  /** Due tasks no worker holds, and the age of the oldest in seconds (0 when none). */
+  queue: () => Promise<{ due: number; oldestAgeSeconds: number }>;
+  dlqOpen: () => Promise<number>;
+  sseOpen: () => number;
+}
+
+export function registerMetrics(
+  app: FastifyInstance,
+  workerStats?: () => WorkerStats,
+  engine?: EngineGauges,
+): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
   const requests = new Counter({
@@ -29,6 +46,7 @@ export function registerMetrics(app: FastifyInstance, workerStats?: () => Worker
         this.inc(workerStats().claimFailures);
       },
     });
+  if (engine !== undefined) registerEngine(registry, engine);
   app.addHook('onResponse', async (request, reply) => {
     // Unmatched URLs share one label so clients cannot blow up the series count.
     const route = request.routeOptions.url ?? 'unmatched';
@@ -36,4 +54,43 @@ export function registerMetrics(app: FastifyInstance, workerStats?: () => Worker
     duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
   return registry;
+}
+
+function registerEngine(registry: Registry, engine: EngineGauges): void {
+  engine.metrics.register(registry);
+  // One read of the queue per scrape serves both of its gauges.
+  let pending: Promise<{ due: number; oldestAgeSeconds: number }> | undefined;
+  const queue = () => (pending ??= engine.queue().finally(() => (pending = undefined)));
+  new Gauge({
+    name: 'switchyard_queue_due_tasks',
+    help: 'Tasks that are due and that no worker holds (waiting for a free slot).',
+    registers: [registry],
+    async collect() {
+      this.set((await queue()).due);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_queue_oldest_due_seconds',
+    help: 'How long the oldest due task nobody holds has waited (0 when none waits).',
+    registers: [registry],
+    async collect() {
+      this.set((await queue()).oldestAgeSeconds);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_dlq_open_entries',
+    help: 'Dead-letter entries still open (neither retried nor dismissed).',
+    registers: [registry],
+    async collect() {
+      this.set(await engine.dlqOpen());
+    },
+  });
+  new Gauge({
+    name: 'switchyard_sse_subscribers',
+    help: 'Open SSE streams of this server.',
+    registers: [registry],
+    collect() {
+      this.set(engine.sseOpen());
+    },
+  });
 }

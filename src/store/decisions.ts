@@ -151,6 +151,8 @@ export interface OneStatementDecision {
   rows: DecisionRows;
   /** The finished tasks, deleted only while their leases are still this worker's. */
   taskIds: readonly string[];
+  /** How many engine events it decides (a fan-out's waiting results are decided as one). */
+  events: number;
   /** The attempt's last log lines. */
   lines: readonly NewLogLine[];
   /** The `execution.*` platform event of a decision that ends the execution. */

@@ -73,3 +73,13 @@ export async function markNodeEntriesRetried(
   if (nodeId !== undefined) q = q.where('node_id', '=', nodeId);
   await q.execute();
 }
+
+/** DLQ entries still open (neither retried nor dismissed). */
+export async function countOpenDlq(db: Db): Promise<number> {
+  const r = await db
+    .selectFrom('dlq')
+    .select((eb) => eb.fn.countAll<string | number>().as('n'))
+    .where('status', '=', 'open')
+    .executeTakeFirst();
+  return Number(r?.n ?? 0);
+}

@@ -136,3 +136,20 @@ export async function deleteTask(db: Db, id: string, owner?: string): Promise<vo
   if (owner !== undefined) q = q.where('lease_owner', '=', owner);
   await q.execute();
 }
+
+/** Tasks due and not leased (waiting for a worker slot), and when the oldest became due. */
+export async function queueDepth(
+  db: Db,
+  nowIso: string,
+): Promise<{ due: number; oldestDueAt: string | null }> {
+  const r = await db
+    .selectFrom('tasks')
+    .select((eb) => [
+      eb.fn.countAll<string | number>().as('n'),
+      eb.fn.min('available_at').as('oldest'),
+    ])
+    .where('lease_owner', 'is', null)
+    .where('available_at', '<=', nowIso)
+    .executeTakeFirst();
+  return { due: Number(r?.n ?? 0), oldestDueAt: (r?.oldest as string | null | undefined) ?? null };
+}

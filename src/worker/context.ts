@@ -18,6 +18,7 @@ import type { TaskRow } from '../store/tasks.ts';
 import type { LogWriter } from './logs.ts';
 import type { PlanCache } from './plans.ts';
 import type { DecisionQueue } from './decision-queue.ts';
+import type { EngineMetrics } from './engine-metrics.ts';
 import type { DecisionWriter } from './decision-writer.ts';
 import type { SnapshotCache } from './snapshots.ts';
 
@@ -56,6 +57,8 @@ export interface WorkerContext {
   readonly decisions: DecisionQueue;
   /** Writes decisions taken on kept snapshots, many per statement (PostgreSQL). */
   readonly writer: DecisionWriter;
+  /** The engine's Prometheus metrics. */
+  readonly metrics: EngineMetrics;
   /** The node types this server runs (their executors and late fields). */
   readonly nodeTypes: NodeRegistry;
   readonly broker: RuntimeBroker;

@@ -9,6 +9,7 @@ import type { Command, DecideContext, EngineEvent, Snapshot } from '../engine/ty
 import { newId } from '../ids.ts';
 import { type OneStatementDecision, fitsOneStatement } from '../store/decisions.ts';
 import type { NewLogLine } from '../store/logs.ts';
+import type { NodeRunRow } from '../store/node-runs.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { decisionRows, taskRow } from './decision-rows.ts';
@@ -29,6 +30,11 @@ export interface Decided {
   endEventId?: string;
   promoted: boolean;
   concurrencyGroup: string | null;
+  /** The execution left `pending` in this decision. */
+  began: boolean;
+  /** Node attempts the decision ended, and the plan that names their types (metrics). */
+  nodeRuns: readonly NodeRunRow[];
+  plan: Plan;
 }
 
 /**
@@ -87,6 +93,7 @@ export async function decideAtOnce(
     rev: kept.rev,
     rows,
     taskIds: requests.flatMap((r) => (r.task === undefined ? [] : [r.task.id])),
+    events: requests.length,
     lines: requests.flatMap((r) => r.lines),
   };
   if (!fitsOneStatement(ctx.db.dialect, one)) return;
@@ -105,6 +112,9 @@ export async function decideAtOnce(
     ...(one.endEvent !== undefined && { endEventId: one.endEvent.id }),
     promoted: false,
     concurrencyGroup: kept.concurrencyGroup,
+    began: e.startedAt === null && d.next.execution.startedAt !== null,
+    nodeRuns: rows.nodeRuns,
+    plan: vp.plan,
   };
 }
 

@@ -33,6 +33,8 @@ export class DecisionWriter {
   constructor(
     private readonly database: Database,
     private readonly owner: string,
+    /** Told the engine events each committed statement carried. */
+    private readonly committed: (events: number) => void = () => {},
   ) {}
 
   /** True once the decision committed; false when it lost (nothing of it was written). */
@@ -79,6 +81,7 @@ export class DecisionWriter {
       for (const w of batch) w.failed(err);
       return true;
     }
+    if (won) this.committed(batch.reduce((n, w) => n + w.decision.events, 0));
     if (won || batch.length === 1) for (const w of batch) w.done(won);
     return won;
   }

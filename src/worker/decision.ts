@@ -12,6 +12,7 @@ import type { Db } from '../store/db.ts';
 import { openDecision, writeDecision } from '../store/decisions.ts';
 import { readNodeStates } from '../store/execution-nodes.ts';
 import type { ExecutionRow } from '../store/executions.ts';
+import type { NodeRunRow } from '../store/node-runs.ts';
 import * as logsSql from '../store/logs.ts';
 import type { NewLogLine } from '../store/logs.ts';
 import * as tasksSql from '../store/tasks.ts';
@@ -102,6 +103,7 @@ async function dispatchNow(
       const out = await ctx.db.transaction((trx) =>
         decideIn(ctx, trx, executionId, event, task, lines, wrote),
       );
+      ctx.metrics.decisionsPerCommit.observe(1);
       if (!out) {
         if (wrote.lines) ctx.logs.written(executionId);
         return undefined;
@@ -121,6 +123,11 @@ function performAfter(
   linesWritten: boolean,
 ): Snapshot {
   if (linesWritten) ctx.logs.written(executionId);
+  const e = out.snapshot.execution;
+  if (out.began) ctx.metrics.executionsStarted.inc({ type: e.workflowType });
+  if (out.endEventId !== undefined)
+    ctx.metrics.executionsFinished.inc({ type: e.workflowType, status: e.status });
+  ctx.metrics.nodeRunsEnded(out.nodeRuns, (id) => out.plan.nodes.get(id)?.type);
   if (isTerminalExecution(out.snapshot.execution.status)) ctx.snapshots.forget(executionId);
   else
     ctx.snapshots.set(executionId, {
@@ -199,7 +206,7 @@ async function decideIn(
   const d = leaseDirect(ctx, vp.plan, executionId, next, commands, dctx);
   ({ next, commands } = d);
   const nowIso = now.toISOString();
-  const lastSeq = await persist(
+  const { lastSeq, nodeRuns } = await persist(
     ctx,
     trx,
     row,
@@ -229,6 +236,9 @@ async function decideIn(
     ...(endEventId !== undefined && { endEventId }),
     promoted,
     concurrencyGroup: row.concurrency_group,
+    began: snapshot.execution.startedAt === null && next.execution.startedAt !== null,
+    nodeRuns,
+    plan: vp.plan,
   };
 }
 
@@ -242,7 +252,7 @@ async function persist(
   enqueued: TaskRow[],
   nowIso: string,
   logsWritten: boolean,
-): Promise<number> {
+): Promise<{ lastSeq: number; nodeRuns: NodeRunRow[] }> {
   const id = row.id;
   // Lines are flushed before a node's result is decided, so the tail is complete.
   const logTails = new Map<string, logsSql.LogRow[]>();
@@ -261,7 +271,7 @@ async function persist(
   });
   // The compare-and-set comes first: a concurrent decider fails there, before writing anything.
   if (!(await writeDecision(ctx.db, trx, id, row.rev, rows, logsWritten))) throw new RevConflict();
-  return rows.changes.last_seq;
+  return { lastSeq: rows.changes.last_seq, nodeRuns: rows.nodeRuns };
 }
 
 function afterCommit(

@@ -12,11 +12,13 @@ import { removedAtRelease } from './workspace-retention.ts';
 
 /** The execution's environment; the first acquisition is recorded on the execution. */
 export async function sandboxOf(ctx: WorkerContext, e: ExecutionState): Promise<Sandbox> {
+  const t0 = performance.now();
   const sandbox = await ctx.broker.sandboxFor({
     executionId: e.id,
     workflowId: e.workflowId,
     config: e.runtime,
   });
+  ctx.metrics.sandboxAcquire.observe({ runtime: sandbox.runtime }, (performance.now() - t0) / 1000);
   if (!e.environment || e.environment.isolation !== sandbox.isolation) {
     // `runtime_config.user` is the docker runtime's: the local one runs commands as its own identity.
     const userIgnored = sandbox.runtime === 'local' && typeof e.runtime.user === 'string';

@@ -73,6 +73,7 @@ export async function runNode(
     return;
   }
   if (step === 'takeover') {
+    ctx.metrics.leaseTakeovers.inc();
     // The attempt another worker started is over; the next one is queued (and, with room, leased
     // to this worker in the same decision), and this task is done.
     await ctx.keepCommitting(

@@ -29,6 +29,7 @@ import * as tasksSql from '../store/tasks.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import type { ArtifactCollector, SecretResolver, WorkerContext } from './context.ts';
 import { DecisionWriter } from './decision-writer.ts';
+import { EngineMetrics } from './engine-metrics.ts';
 import { DecisionQueue } from './decision-queue.ts';
 import { SnapshotCache } from './snapshots.ts';
 import { type NewExecution, createExecution } from './create-execution.ts';
@@ -91,6 +92,8 @@ export type EndListener = (eventId: string) => void;
 
 export class Worker {
   readonly workerId: string;
+  /** The engine's Prometheus metrics (registered by the API's `/metrics`). */
+  readonly metrics = new EngineMetrics();
   private readonly db: Database;
   private readonly apiDatabase: Database;
   private readonly clock: Clock;
@@ -149,7 +152,10 @@ export class Worker {
       plans: new PlanCache(nodeTypes),
       snapshots: new SnapshotCache(),
       decisions: new DecisionQueue((id, batch) => decideWaiting(this.ctx, id, batch)),
-      writer: new DecisionWriter(this.db, this.workerId),
+      writer: new DecisionWriter(this.db, this.workerId, (n) =>
+        this.metrics.decisionsPerCommit.observe(n),
+      ),
+      metrics: this.metrics,
       nodeTypes,
       broker: this.broker,
       artifacts: opts.artifacts,

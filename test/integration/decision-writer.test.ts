@@ -36,6 +36,7 @@ function decision(id: string, rev: number): OneStatementDecision {
     id,
     rev,
     taskIds: [`t_${id}`],
+    events: 1,
     lines: [{ node_id: 'a', attempt: 1, stream: 'stdout', text: `done ${id}`, at }],
     rows: {
       changes: {
