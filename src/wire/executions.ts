@@ -286,7 +286,6 @@ export type DlqLogLine = DlqView['logLines'][number];
 
 // --- usage -------------------------------------------------------------------------------------
 
-
 const UsageGroupSchema = Type.Object({
   key: Type.String(),
   attempts: Type.Integer(),
