@@ -7,7 +7,8 @@
  *
  * dist/.built records the newest input mtime the last successful build saw; any input (a file or
  * folder under src/, or a tsconfig) newer than that makes dist/ stale, so edits, deletions and
- * branch switches all rebuild. A lock under node_modules/.cache keeps concurrent callers (parallel
+ * branch switches all rebuild. A stale rebuild is incremental (dist/.tsbuildinfo), then drops the
+ * output of sources that are gone; a plain build starts from an empty dist/. A lock under node_modules/.cache keeps concurrent callers (parallel
  * test files, a second `npm start`) from compiling over each other.
  */
 import { spawn } from 'node:child_process';
@@ -96,6 +97,22 @@ function unlock() {
   rmSync(lockDir, { recursive: true, force: true });
 }
 
+/** Removes compiled files (and emptied folders) of dist/ whose source in src/ no longer exists. */
+function pruneOrphans(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      pruneOrphans(full);
+      if (readdirSync(full).length === 0) rmSync(full, { recursive: true });
+      continue;
+    }
+    const m = /^(.*)\.js(\.map)?$/.exec(entry.name);
+    if (m === null) continue;
+    const source = path.join(root, 'src', path.relative(dist, dir), `${m[1]}.ts`);
+    if (!existsSync(source)) rmSync(full);
+  }
+}
+
 function tscPath() {
   try {
     return createRequire(path.join(root, 'package.json')).resolve('typescript/bin/tsc');
@@ -135,8 +152,9 @@ export async function build({ ifStale = false } = {}) {
     if (ifStale && !isStale()) return false;
     const inputsMtimeMs = newestInput();
     process.stderr.write('switchyard: compiling src/ into dist/ …\n');
-    rmSync(dist, { recursive: true, force: true });
+    if (!ifStale) rmSync(dist, { recursive: true, force: true });
     await compile(tsc);
+    pruneOrphans(dist);
     writeFileSync(stampFile, `${JSON.stringify({ inputsMtimeMs })}\n`);
     return true;
   } finally {
