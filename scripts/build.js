@@ -125,7 +125,8 @@ function compile(tsc) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], {
       cwd: root,
-      stdio: ['ignore', 'inherit', 'inherit'],
+      // tsc reports errors on stdout: they go to stderr, so a bin's stdout stays its own.
+      stdio: ['ignore', 2, 'inherit'],
     });
     child.once('error', reject);
     child.once('exit', (code, signal) =>
