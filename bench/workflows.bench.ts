@@ -1,6 +1,7 @@
 /**
  * Workflows as a user sees them (issue 23): the server runs as its own process (`node --import
- * tsx src/main.ts`, as `npm start` does) on a fresh SQLite file or a fresh PostgreSQL database;
+ * tsx src/main.ts`: the sources, which `npm start` runs compiled) on a fresh SQLite file or a
+ * fresh PostgreSQL database;
  * this process is the client. It serves a no-op HTTP endpoint, creates the workflows, POSTs
  * `/run` and waits on the execution's SSE stream for `event: end`. Every node is an `http` node
  * calling the no-op endpoint (the server is started with SWITCHYARD_EGRESS_ALLOW naming it), so

@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// The `yard` CLI. Sources are TypeScript, loaded through tsx so no build step is needed.
-import { register } from 'tsx/esm/api';
+// `yard`, the CLI: the compiled JavaScript in dist/. In a source checkout (src/ beside dist/) an
+// out-of-date dist/ is rebuilt first; an installed package ships dist/ only.
+import { existsSync } from 'node:fs';
+import { URL } from 'node:url';
 
-register();
-await import('../src/cli/main.ts');
+if (existsSync(new URL('../src/', import.meta.url))) {
+  const { buildOrExit } = await import('../scripts/build.js');
+  await buildOrExit({ ifStale: true });
+}
+await import('../dist/cli/main.js');

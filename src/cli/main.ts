@@ -20,6 +20,7 @@ import { registerTriggers } from './triggers.ts';
 import { registerUsage } from './usage.ts';
 import { registerWait } from './wait.ts';
 import { registerWorkflows } from './workflows.ts';
+import { packageVersion } from '../version.ts';
 
 const program = new Command();
 program
@@ -27,7 +28,7 @@ program
   .description('Switchyard: durable workflows from the command line')
   // `-V` only: subcommands use `--version <n>` for workflow versions (`yard --version` is
   // handled below).
-  .version('0.1.0', '-V', 'print the yard version')
+  .version(packageVersion, '-V', 'print the yard version')
   .addOption(
     new Option(
       '--url <url>',

@@ -6,12 +6,7 @@
  * declare keeps the old guess (JSON when it parses, else the string); the server then says
  * whether it accepts it.
  */
-import {
-  type InputType,
-  type ManualInput,
-  type Trigger,
-  matchesInputType,
-} from '../definition/index.ts';
+import type { InputType, ManualInput, Trigger } from '../definition/index.ts';
 import type { VersionView, WorkflowView } from '../wire/workflows.ts';
 import type { ApiClient } from './client.ts';
 import { jsonOrString } from './context.ts';
@@ -35,8 +30,15 @@ async function declaredInputs(
 const article = (type: InputType) =>
   type === 'integer' || type === 'array' || type === 'object' ? 'an' : 'a';
 
+type InputTypeCheck = (type: InputType, value: unknown) => boolean;
+
 /** One `-p` value typed by its input's declared type. */
-function typedParam(name: string, text: string, input: ManualInput | undefined): unknown {
+function typedParam(
+  name: string,
+  text: string,
+  input: ManualInput | undefined,
+  matchesInputType: InputTypeCheck,
+): unknown {
   if (input === undefined) return jsonOrString(text);
   if (input.type === 'string') return text;
   let value: unknown;
@@ -71,12 +73,14 @@ export async function runParams(
     if (!(err instanceof CliError && err.status === 403)) throw err;
     note('cannot read the workflow’s inputs (403): -p values are taken as JSON when they parse');
   }
+  // Loaded here, not at the top: the definition model costs a `yard` call ~50 ms to load.
+  const { matchesInputType } = await import('../definition/trigger-checks.ts');
   const has = (name: string) =>
     inputs !== undefined && Object.prototype.hasOwnProperty.call(inputs, name);
   return Object.fromEntries(
     pairs.map(([name, text]) => [
       name,
-      typedParam(name, text, has(name) ? inputs![name] : undefined),
+      typedParam(name, text, has(name) ? inputs![name] : undefined, matchesInputType),
     ]),
   );
 }

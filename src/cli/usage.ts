@@ -6,7 +6,8 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseDuration } from '../definition/duration.ts';
-import { type Usage, type UsageGroup, usageGroupings } from '../wire/executions.ts';
+import type { Usage, UsageGroup } from '../wire/executions.ts';
+import { usageGroupings } from '../wire/usage-groupings.ts';
 import { clientFor, type GlobalOptions } from './context.ts';
 import { printJson, printTable } from './output.ts';
 import { resolveWorkflowId, workflowPath } from './refs.ts';

@@ -7,7 +7,8 @@ import type { ModelCost } from '../engine/types.ts';
 import type { Database } from '../store/db.ts';
 import { type NodeRunRow, usageRows } from '../store/node-runs.ts';
 import { getWorkflow } from '../store/workflows.ts';
-import type { Usage, UsageGroup, UsageGrouping } from '../wire/executions.ts';
+import type { Usage, UsageGroup } from '../wire/executions.ts';
+import type { UsageGrouping } from '../wire/usage-groupings.ts';
 
 export class UsageService {
   constructor(private readonly database: Database) {}

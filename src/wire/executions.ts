@@ -286,9 +286,6 @@ export type DlqLogLine = DlqView['logLines'][number];
 
 // --- usage -------------------------------------------------------------------------------------
 
-export const usageGroupings = ['day', 'version', 'node', 'model'] as const;
-export type UsageGrouping = (typeof usageGroupings)[number];
-
 const UsageGroupSchema = Type.Object({
   key: Type.String(),
   attempts: Type.Integer(),

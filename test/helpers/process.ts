@@ -1,11 +1,16 @@
-/** Starts a real Switchyard server process (as `npm start` does) and waits for it to listen. */
+/**
+ * Starts a real Switchyard server process (the compiled `switchyard` bin, as `npm start` runs it)
+ * and waits for it to listen.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
+import net from 'node:net';
 import pg from 'pg';
+import { ensureBuilt, repoRoot as root, switchyardBin } from './build.ts';
 import { testDatabaseUrl } from './dialects.ts';
+import { eventually } from './eventually.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
+ensureBuilt();
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -25,16 +30,7 @@ export async function startServer(
 ): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join(root, 'src/main.ts'),
-      '--port',
-      '0',
-      '--log-level',
-      'warn',
-      ...args,
-    ],
+    [switchyardBin, 'serve', '--port', '0', '--log-level', 'warn', ...args],
     {
       cwd,
       env: {
@@ -104,4 +100,39 @@ export async function freshPostgresDatabase(): Promise<{ url: string; drop(): Pr
       await c.end();
     },
   };
+}
+
+/** The URL the server prints once it listens; fails if the process exits first. */
+export async function listening(child: ChildProcess, what: string): Promise<string> {
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return eventually(
+    `${what} to listen`,
+    () => {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}):\n${out}\n${err}`);
+      return /listening on (http:\/\/\S+)/.exec(out)?.[1];
+    },
+    60_000,
+  );
+}
+
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** True once nothing accepts connections on the URL's port. */
+export function portClosed(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), hostname);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
 }

@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
+import { ensureBuilt, yardBin as bin } from './build.ts';
 
-const bin = path.resolve(import.meta.dirname, '../../bin/yard.js');
+ensureBuilt();
 
 export interface YardResult {
   code: number | null;

@@ -9,7 +9,6 @@
  */
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { after, before, describe, it } from '../helpers/suite.ts';
 import { createLocalRuntime } from '../../src/runtime/local.ts';
 import {
@@ -33,6 +32,7 @@ import {
 } from '../helpers/executions.ts';
 import { type DialectName, skipFor } from '../helpers/dialects.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
+import { ensureBuilt, yardBin } from '../helpers/build.ts';
 
 const inCi = process.env.CI === 'true';
 const caps = await createLocalRuntime({ dataDir: '/tmp' }).capabilities();
@@ -81,7 +81,7 @@ const modes: {
 const status = (name: string, args: string) =>
   `echo "${name}=$(curl -s -o /dev/null -w '%{http_code}' ${args})" >> "$SWITCHYARD_OUTPUT"`;
 
-const yardBin = path.resolve(import.meta.dirname, '../../bin/yard.js');
+ensureBuilt();
 
 const chatBody = `'{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}'`;
 

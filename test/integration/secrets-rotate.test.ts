@@ -34,9 +34,9 @@ import {
   openSecret,
 } from '../../src/secrets/crypto.ts';
 import { signGeneric, verifyGeneric } from '../../src/triggers/signature.ts';
+import { ensureBuilt, yardBin as bin } from '../helpers/build.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
-const bin = path.join(root, 'bin/yard.js');
+ensureBuilt();
 
 interface Result {
   code: number | null;

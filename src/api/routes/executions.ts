@@ -15,8 +15,8 @@ import {
   ExecutionSummarySchema,
   RunAcceptedSchema,
   UsageSchema,
-  usageGroupings,
 } from '../../wire/executions.ts';
+import { usageGroupings } from '../../wire/usage-groupings.ts';
 import type { App, Services } from '../types.ts';
 
 const tags = ['executions'];
