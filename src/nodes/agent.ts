@@ -264,6 +264,11 @@ async function callStep(
   return chat(ctx, target, request, label, { timeoutMs: left, signal: ctx.signal });
 }
 
+/** Whether the node's `tools` offer the `workflow` tool (the schema types the list loosely). */
+function listsWorkflowTool(tools: readonly (typeof agentToolNames)[number][] | undefined): boolean {
+  return tools?.includes('workflow') === true;
+}
+
 function cut(text: string): string {
   return text.length > transcriptChars ? `${text.slice(0, transcriptChars)}…` : text;
 }
@@ -307,7 +312,18 @@ export const agentNode = defineNodeType({
       description: "the provider's last finish reason, or `max_steps` (`on_max_steps: finish`)",
     },
   ],
-  check: (node, ctx) => providerProblems(node, ctx),
+  check: (node, ctx) => [
+    ...providerProblems(node, ctx),
+    // A list that limits a tool the node is not offered is a mistake, not a no-op.
+    ...(node.workflows !== undefined && !listsWorkflowTool(node.tools)
+      ? [
+          {
+            path: ctx.field('workflows'),
+            message: 'limits the workflow tool, which tools does not list',
+          },
+        ]
+      : []),
+  ],
   warnings: unpricedWarnings,
   execute: executeAgent,
 });

@@ -139,7 +139,7 @@ for (const dialect of dialectNames) {
         const [first] = toolResults(llm.requests[1]!);
         assert.equal(first?.id, 'call_greet');
         assert.notEqual(first?.isError, true);
-        const result = JSON.parse(first!.content) as {
+        const result = JSON.parse(first.content) as {
           executionId: string;
           status: string;
           outputs: Record<string, Record<string, unknown>>;
@@ -162,7 +162,7 @@ for (const dialect of dialectNames) {
         const [second] = toolResults(llm.requests[2]!);
         assert.equal(second?.id, 'call_other');
         assert.match(
-          second!.content,
+          second.content,
           new RegExp(`^error: workflow '${other.id}' is not one this node may start`),
         );
         if (kind === 'anthropic') assert.equal(second?.isError, true);
@@ -193,6 +193,36 @@ for (const dialect of dialectNames) {
         assert.match(logs.body, /agent tool workflow\(workflow="wf_[^"]+"\) → error, refused/);
       });
     }
+    it('a tool call sent again in the same attempt finds the child it started', async () => {
+      const child = await createWorkflow(h, {
+        name: 'counted',
+        graph: {
+          nodes: [{ id: 'say', type: 'command', run: 'echo "n=1" >> "$SWITCHYARD_OUTPUT"' }],
+        },
+      });
+      const parent = await createWorkflow(h, {
+        name: 'asks-twice',
+        graph: {
+          nodes: [{ id: 'ask', type: 'agent', model: 'm', prompt: 'Run it', tools: ['workflow'] }],
+        },
+      });
+      const call = { id: 'call_same', name: 'workflow', input: { workflow: child.id } };
+      llm.script([{ toolCalls: [call] }, { toolCalls: [call] }, { text: 'Done.' }]);
+      const done = await runAndWait(h, parent.id, ['succeeded', 'failed']);
+      assert.equal(done.status, 'succeeded', JSON.stringify(done));
+      const ids = [1, 2].map(
+        (i) =>
+          (JSON.parse(toolResults(llm.requests[i]!)[0]!.content) as { executionId: string })
+            .executionId,
+      );
+      assert.equal(ids[0], ids[1]);
+      const runs = await listExecutions(h, `workflowId=${child.id}`);
+      assert.deepEqual(
+        runs.map((r) => r.id),
+        [ids[0]],
+      );
+    });
+
     it('cancelling the parent cancels the child it waits for', async () => {
       const child = await createWorkflow(h, {
         name: 'blocker',
