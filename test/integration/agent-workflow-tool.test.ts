@@ -2,7 +2,9 @@
  * The `agent` node's `workflow` tool through the real server and worker against the scripted
  * provider (issue 11 §3), in both wire formats: the model starts a child workflow, the child runs
  * as a child of this execution, its outputs come back to the model as the tool result; a
- * workflow outside the node's `workflows` is a tool error the model reads, not a node failure.
+ * workflow outside the node's `workflows` is a tool error the model reads, not a node failure;
+ * so is a child that fails. A call sent again in the attempt finds its child; cancelling the
+ * parent cancels the child it waits for.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from '../helpers/suite.ts';
@@ -221,6 +223,36 @@ for (const dialect of dialectNames) {
         runs.map((r) => r.id),
         [ids[0]],
       );
+    });
+
+    it('a child that fails is a result the model reads; the node goes on', async () => {
+      const child = await createWorkflow(h, {
+        name: 'breaks',
+        graph: { nodes: [{ id: 'boom', type: 'command', run: 'exit 3' }] },
+      });
+      const parent = await createWorkflow(h, {
+        name: 'survives-a-failed-child',
+        graph: {
+          nodes: [{ id: 'ask', type: 'agent', model: 'm', prompt: 'Run it', tools: ['workflow'] }],
+        },
+      });
+      llm.script([
+        { toolCalls: [{ name: 'workflow', input: { workflow: 'breaks' } }] },
+        { text: 'It failed with exit code 3.' },
+      ]);
+      const done = await runAndWait(h, parent.id, ['succeeded', 'failed']);
+      assert.equal(done.status, 'succeeded', JSON.stringify(done));
+      const result = JSON.parse(toolResults(llm.requests[1]!)[0]!.content) as {
+        executionId: string;
+        status: string;
+        outputs: Record<string, unknown>;
+        error?: { code: string; nodeId?: string };
+      };
+      assert.equal(result.status, 'failed');
+      assert.equal(result.error?.nodeId, 'boom');
+      const childRun = await getExecution(h, child.id, result.executionId);
+      assert.equal(childRun.status, 'failed');
+      assert.equal(childRun.error.code, result.error?.code);
     });
 
     it('cancelling the parent cancels the child it waits for', async () => {
