@@ -5,11 +5,13 @@ import type { Sandbox } from '../runtime/types.ts';
 import {
   type ToolLimits,
   type ToolName,
+  type ToolOutcome,
   runTool,
   toolEnv,
   toolNames,
   toolSpecs,
 } from './agent-tools.ts';
+import { runWorkflowTool, workflowToolSpec } from './agent-workflow-tool.ts';
 import { cancelled, fail, formatMs } from './errors.ts';
 import type { ExecContext, ExecResult, NodeUsage } from './executor.ts';
 import {
@@ -22,6 +24,9 @@ import {
 import { providerProblems, unpricedWarnings } from './llm.ts';
 import { defineNodeType } from './node-type.ts';
 
+/** The tools a node may list: the built-in ones, and `workflow`, which is never on by default. */
+const agentToolNames = [...toolNames, 'workflow'] as const;
+
 /** A bounded tool loop on an LLM whose tools run in the execution's sandbox. */
 const AgentNodeSchema = nodeSchema('agent', {
   provider: Type.Optional(
@@ -33,7 +38,17 @@ const AgentNodeSchema = nodeSchema('agent', {
   prompt: NonEmptyString({ description: 'the task' }),
   system: Type.Optional(Type.String()),
   tools: Type.Optional(
-    Type.Array(Type.Union(toolNames.map((name) => Type.Literal(name))), { uniqueItems: true }),
+    Type.Array(Type.Union(agentToolNames.map((name) => Type.Literal(name))), {
+      uniqueItems: true,
+      description:
+        'default: shell, read_file, write_file, list_files; `workflow` (run another workflow and wait) only when listed',
+    }),
+  ),
+  workflows: Type.Optional(
+    Type.Array(NonEmptyString(), {
+      uniqueItems: true,
+      description: 'ids or names the `workflow` tool may start; default any',
+    }),
   ),
   maxSteps: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
   maxTokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
@@ -82,7 +97,7 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
     shellTimeoutMs,
     outputBytes: node.toolOutputBytes ?? defaultToolOutputBytes,
   };
-  const tools: ToolName[] = node.tools ?? [...toolNames];
+  const tools: (ToolName | 'workflow')[] = node.tools ?? [...toolNames];
   const maxSteps = node.maxSteps ?? defaultMaxSteps;
   const budget = node.maxTokens ?? defaultTokenBudget;
   if (ctx.signal.aborted) return cancelled(ctx.signal);
@@ -135,7 +150,9 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
       maxTokens: Math.min(stepOutputTokens, left),
       ...(node.system !== undefined && { system: node.system }),
       ...(node.temperature !== undefined && { temperature: node.temperature }),
-      ...(tools.length > 0 && { tools: tools.map((name) => toolSpecs[name]) }),
+      ...(tools.length > 0 && {
+        tools: tools.map((name) => (name === 'workflow' ? workflowToolSpec : toolSpecs[name])),
+      }),
     });
     if ('failed' in outcome) {
       const failed = outcome.failed;
@@ -197,12 +214,25 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
         record.tools.push({ name: call.name, isError: true, result: cut(content) });
         continue;
       }
-      if (sandbox === undefined) {
-        // The execution's environment is made on the first tool call, as for a command node.
-        sandbox = await ctx.sandbox();
-        env = toolEnv(ctx, sandbox, node.env);
+      let ran: ToolOutcome;
+      if (name === 'workflow') {
+        // A child execution, not a process: it needs no sandbox of this one.
+        ran = await runWorkflowTool(
+          ctx,
+          call.input,
+          call.id,
+          node.workflows,
+          limits.outputBytes,
+          remainingMs(),
+        );
+      } else {
+        if (sandbox === undefined) {
+          // The execution's environment is made on the first tool call, as for a command node.
+          sandbox = await ctx.sandbox();
+          env = toolEnv(ctx, sandbox, node.env);
+        }
+        ran = await runTool(ctx, sandbox, env, name, call.input, limits, remainingMs());
       }
-      const ran = await runTool(ctx, sandbox, env, name, call.input, limits, remainingMs());
       runtimeSeconds += ran.seconds;
       ctx.log(
         'system',
@@ -234,6 +264,11 @@ async function callStep(
   return chat(ctx, target, request, label, { timeoutMs: left, signal: ctx.signal });
 }
 
+/** Whether the node's `tools` offer the `workflow` tool (the schema types the list loosely). */
+function listsWorkflowTool(tools: readonly (typeof agentToolNames)[number][] | undefined): boolean {
+  return tools?.includes('workflow') === true;
+}
+
 function cut(text: string): string {
   return text.length > transcriptChars ? `${text.slice(0, transcriptChars)}…` : text;
 }
@@ -254,7 +289,7 @@ export const agentNode = defineNodeType({
   type: 'agent',
   schema: AgentNodeSchema,
   description:
-    "Runs a bounded tool loop on an LLM; its tools (shell, read_file, write_file, list_files) run in the execution's sandbox.",
+    "Runs a bounded tool loop on an LLM; its tools (shell, read_file, write_file, list_files) run in the execution's sandbox, and `workflow` (when listed) runs another workflow as a child and waits.",
   outputs: [
     { name: 'answer', type: 'string', description: "the model's final answer" },
     { name: 'steps', type: 'int', description: 'model calls made' },
@@ -277,7 +312,18 @@ export const agentNode = defineNodeType({
       description: "the provider's last finish reason, or `max_steps` (`on_max_steps: finish`)",
     },
   ],
-  check: (node, ctx) => providerProblems(node, ctx),
+  check: (node, ctx) => [
+    ...providerProblems(node, ctx),
+    // A list that limits a tool the node is not offered is a mistake, not a no-op.
+    ...(node.workflows !== undefined && !listsWorkflowTool(node.tools)
+      ? [
+          {
+            path: ctx.field('workflows'),
+            message: 'limits the workflow tool, which tools does not list',
+          },
+        ]
+      : []),
+  ],
   warnings: unpricedWarnings,
   execute: executeAgent,
 });

@@ -81,6 +81,46 @@ export interface ChatTurn {
   reply(text: string): void;
 }
 
+/** A workflow an executor starts as a child of its execution (the `agent` node's `workflow` tool). */
+export interface ChildWorkflowRequest {
+  /** Id or name of the workflow. */
+  workflow: string;
+  params?: Record<string, unknown>;
+  /** Default: the workflow's active version, else its latest. */
+  version?: number;
+  /**
+   * Names this start within the attempt (a tool call's id): the same `callId` in the same
+   * attempt is the same child, never a second one.
+   */
+  callId: string;
+  /** Ids or names the workflow must match; unset: any workflow. */
+  allowed?: readonly string[];
+  /** Called once the child exists (or was found again), before the wait. */
+  started?(executionId: string): void;
+}
+
+/** How a child workflow ended, as a `workflow` node's outputs say it. */
+export interface ChildWorkflowResult {
+  executionId: string;
+  status: 'succeeded' | 'failed' | 'cancelled';
+  /** The child's node outputs by node id. */
+  outputs: Record<string, unknown>;
+  error?: { code: string; message: string; nodeId?: string };
+}
+
+export type ChildWorkflowOutcome =
+  | ChildWorkflowResult
+  /** Not started: the workflow is unknown, archived, not allowed or has no such version. */
+  | { refused: string }
+  /** `signal` aborted before the child ended; the child was cancelled. */
+  | { stopped: true; executionId: string };
+
+/** Starting child workflows and waiting for them (implemented by the worker). */
+export interface ChildWorkflows {
+  /** Starts the workflow as a child of this execution and resolves when it ends. */
+  run(request: ChildWorkflowRequest, signal: AbortSignal): Promise<ChildWorkflowOutcome>;
+}
+
 /** `C`: the node's config type (its type module's `Static<typeof Schema>`). */
 export interface ExecContext<C = GraphNode> {
   executionId: string;
@@ -131,4 +171,6 @@ export interface ExecContext<C = GraphNode> {
    * ended with the attempt) and the server's gateway socket. Absent when the server serves none.
    */
   gateway?(): Promise<GatewayAccess>;
+  /** Child workflows of this execution, started and awaited (absent in executor-only tests). */
+  workflows?: ChildWorkflows;
 }

@@ -20,6 +20,7 @@ import type { PlanCache } from './plans.ts';
 import type { DecisionQueue } from './decision-queue.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
 import type { DecisionWriter } from './decision-writer.ts';
+import type { ExecutionWatch } from './execution-watch.ts';
 import type { SnapshotCache } from './snapshots.ts';
 
 /** What the worker needs of the artifact service. */
@@ -75,6 +76,8 @@ export interface WorkerContext {
   readonly executionTokens: ExecutionTokenService;
   /** Host path of this server's LLM gateway socket; none: commands get no gateway. */
   readonly gatewaySocket: string | undefined;
+  /** Wakes waiters when an execution changes (a child workflow an attempt waits for). */
+  readonly watch: ExecutionWatch;
   /** Run slots free right now; 0 while the worker is stopped. */
   room(): number;
   /**

@@ -215,6 +215,51 @@ async function insertExecution(
   return { row, ...(task !== undefined && { task }) };
 }
 
+/** The workflow a child run starts (by id or name) and its version; a message when there is none. */
+export async function childWorkflowOf(
+  trx: Db,
+  workflow: string,
+  version: number | undefined,
+): Promise<
+  | {
+      workflowId: string;
+      name: string;
+      version: number;
+      workflowType: string;
+      runtime: Record<string, unknown>;
+    }
+  | string
+> {
+  const wf = (await getWorkflow(trx, workflow)) ?? (await findLiveWorkflowByName(trx, workflow));
+  if (!wf || wf.status === 'archived')
+    return `workflow '${workflow}' was not found (or is archived)`;
+  const v = version ?? wf.active_version ?? wf.latest_version;
+  if (!(await hasVersion(trx, wf.id, v))) return `workflow '${workflow}' has no version ${v}`;
+  return {
+    workflowId: wf.id,
+    name: wf.name,
+    version: v,
+    workflowType: wf.type,
+    runtime: { ...(JSON.parse(wf.runtime_config) as Record<string, unknown>) },
+  };
+}
+
+/** The trigger and parent link of a child run started by node `nodeId` of `parent`. */
+export function childOrigin(
+  parent: ExecutionState,
+  nodeId: string,
+): Pick<NewExecution, 'trigger' | 'createdBy' | 'parent'> {
+  return {
+    trigger: {
+      type: 'workflow',
+      subject: `${parent.id}/${nodeId}`,
+      actor: parent.trigger.actor ?? 'system',
+    },
+    createdBy: 'system',
+    parent: { executionId: parent.id, nodeId },
+  };
+}
+
 /**
  * Creates the child execution a `workflow` node starts, inside the parent's decision; a
  * message when the child workflow or its version does not exist.
@@ -225,27 +270,16 @@ export async function startChild(
   parent: ExecutionState,
   c: Extract<Command, { type: 'startChild' }>,
 ): Promise<true | string> {
-  const wf =
-    (await getWorkflow(trx, c.workflow)) ?? (await findLiveWorkflowByName(trx, c.workflow));
-  if (!wf || wf.status === 'archived')
-    return `workflow '${c.workflow}' was not found (or is archived)`;
-  const version = c.version ?? wf.active_version ?? wf.latest_version;
-  if (!(await hasVersion(trx, wf.id, version)))
-    return `workflow '${c.workflow}' has no version ${version}`;
+  const wf = await childWorkflowOf(trx, c.workflow, c.version);
+  if (typeof wf === 'string') return wf;
   await insertExecution(ctx, trx, {
     id: c.childExecutionId,
-    workflowId: wf.id,
-    version,
-    workflowType: wf.type,
-    runtime: { ...(JSON.parse(wf.runtime_config) as Record<string, unknown>) },
+    workflowId: wf.workflowId,
+    version: wf.version,
+    workflowType: wf.workflowType,
+    runtime: wf.runtime,
     params: c.params,
-    trigger: {
-      type: 'workflow',
-      subject: `${parent.id}/${c.nodeId}`,
-      actor: parent.trigger.actor ?? 'system',
-    },
-    createdBy: 'system',
-    parent: { executionId: parent.id, nodeId: c.nodeId },
+    ...childOrigin(parent, c.nodeId),
   });
   return true;
 }

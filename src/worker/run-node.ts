@@ -27,6 +27,7 @@ import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { collectArtifacts, sandboxOf } from './environment.ts';
 import { chatTurnOf } from './chat-deltas.ts';
+import { childWorkflows } from './child-runs.ts';
 import { itemCheckpoints } from './item-checkpoints.ts';
 import { callExecutor, expressionMembers, noExecutor, renderOrFail } from './node-call.ts';
 import { currentSnapshot } from './snapshots.ts';
@@ -197,6 +198,7 @@ async function execute(
     egress: ctx.egress,
     killGraceMs: ctx.config.killGraceMs,
     ...(gateway !== undefined && { gateway }),
+    workflows: childWorkflows(ctx, e, def.id, task.attempt),
   };
   try {
     return await callExecutor(ctx.nodeTypes, exec);

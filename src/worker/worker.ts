@@ -31,6 +31,7 @@ import type { ArtifactCollector, SecretResolver, WorkerContext } from './context
 import { DecisionWriter } from './decision-writer.ts';
 import { EngineMetrics } from './engine-metrics.ts';
 import { DecisionQueue } from './decision-queue.ts';
+import { ExecutionWatch } from './execution-watch.ts';
 import { SnapshotCache } from './snapshots.ts';
 import { type NewExecution, createExecution } from './create-execution.ts';
 import { decideWaiting, dispatch } from './decision.ts';
@@ -106,6 +107,7 @@ export class Worker {
   private readonly endListeners = new Set<EndListener>();
   private readonly logs: LogWriter;
   private readonly log: Logger;
+  private readonly watch: ExecutionWatch;
   /** Between start() and the end of stop(): decisions are retried while the database is away. */
   private running = false;
   /** Claims that failed (the database was away, or a bug), in all and in a row. */
@@ -135,6 +137,7 @@ export class Worker {
     const nodeTypes = opts.nodeTypes ?? builtinNodeRegistry;
     this.log = opts.logger ?? pino({ level: 'silent' });
     const providers = llmProvidersOf(opts.config.llmProviders);
+    this.watch = new ExecutionWatch(this.db, this.log);
     this.logs = new LogWriter(
       this.db,
       opts.config.maxLogBytesPerNode,
@@ -166,6 +169,7 @@ export class Worker {
       secrets: opts.secrets,
       executionTokens: opts.executionTokens,
       gatewaySocket: opts.gatewaySocket,
+      watch: this.watch,
       room: () => (this.claiming ? this.config.workerConcurrency - this.inflight.size : 0),
       runClaimed: (task, decided) => this.runClaimed(task, false, decided),
       wake: () => this.wake(),
@@ -186,6 +190,7 @@ export class Worker {
         for (const l of this.endListeners) l(eventId);
       },
       decided: (executionId, snapshot) => {
+        this.watch.changed(executionId);
         for (const l of this.listeners) l(executionId, snapshot);
       },
       keepCommitting: (fn, what) =>
@@ -301,6 +306,7 @@ export class Worker {
     this.running = false;
     for (const f of this.inflight.values()) f.controller.abort('shutdown');
     await this.drained(this.config.killGraceMs + 5000);
+    await this.watch.close();
     clearInterval(this.heartbeatTimer);
     await this.logs.flushAll();
     await tasksSql.releaseLeases(this.db.db, this.workerId).catch(() => 0);

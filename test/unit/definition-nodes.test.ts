@@ -133,6 +133,18 @@ describe('node types', () => {
           shellTimeout: '30s',
           toolOutputBytes: 4096,
         },
+        {
+          id: 'g',
+          type: 'agent',
+          provider: 'p',
+          model: 'm',
+          prompt: 'x',
+          tools: ['shell', 'workflow'],
+          workflows: ['deploy', 'wf_123'],
+        },
+        // `workflows` limits a tool the node is not offered (the default tools lack it).
+        { id: 'h', type: 'agent', provider: 'p', model: 'm', prompt: 'x', workflows: ['deploy'] },
+        { id: 'i', type: 'agent', provider: 'p', model: 'm', prompt: 'x', workflows: [''] },
       ],
       [
         'graph.nodes[0].prompt',
@@ -140,6 +152,8 @@ describe('node types', () => {
         'graph.nodes[2].maxSteps',
         'graph.nodes[3].onMaxSteps',
         'graph.nodes[4].shellTimeout',
+        'graph.nodes[8].workflows[0]',
+        'graph.nodes[7].workflows',
       ],
     ],
     [
