@@ -58,15 +58,21 @@ export function registerMetrics(
 
 function registerEngine(registry: Registry, engine: EngineGauges): void {
   engine.metrics.register(registry);
-  // One read of the queue per scrape serves both of its gauges.
-  let pending: Promise<{ due: number; oldestAgeSeconds: number }> | undefined;
-  const queue = () => (pending ??= engine.queue().finally(() => (pending = undefined)));
+  // One read of the queue per scrape serves both of its gauges. While the database is away the
+  // gauges keep their last values and the rest of /metrics still answers (claim failures show).
+  let pending: Promise<{ due: number; oldestAgeSeconds: number } | undefined> | undefined;
+  const queue = () =>
+    (pending ??= engine
+      .queue()
+      .catch(() => undefined)
+      .finally(() => (pending = undefined)));
   new Gauge({
     name: 'switchyard_queue_due_tasks',
     help: 'Tasks that are due and that no worker holds (waiting for a free slot).',
     registers: [registry],
     async collect() {
-      this.set((await queue()).due);
+      const q = await queue();
+      if (q !== undefined) this.set(q.due);
     },
   });
   new Gauge({
@@ -74,7 +80,8 @@ function registerEngine(registry: Registry, engine: EngineGauges): void {
     help: 'How long the oldest due task nobody holds has waited (0 when none waits).',
     registers: [registry],
     async collect() {
-      this.set((await queue()).oldestAgeSeconds);
+      const q = await queue();
+      if (q !== undefined) this.set(q.oldestAgeSeconds);
     },
   });
   new Gauge({
@@ -82,7 +89,8 @@ function registerEngine(registry: Registry, engine: EngineGauges): void {
     help: 'Dead-letter entries still open (neither retried nor dismissed).',
     registers: [registry],
     async collect() {
-      this.set(await engine.dlqOpen());
+      const open = await engine.dlqOpen().catch(() => undefined);
+      if (open !== undefined) this.set(open);
     },
   });
   new Gauge({

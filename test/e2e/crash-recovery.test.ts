@@ -4,19 +4,16 @@
  * node that had succeeded runs again.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from '../helpers/suite.ts';
 import { dialectNames, skipFor } from '../helpers/dialects.ts';
 import { client } from '../helpers/http.ts';
+import { lines, mark, reportMarks, reportedMarks } from '../helpers/marks.ts';
 import { freshPostgresDatabase, startServer } from '../helpers/process.ts';
 
 const token = `sy_${'d'.repeat(40)}`;
-
-function lines(file: string): string[] {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-}
 
 for (const dialect of dialectNames) {
   describe(`crash recovery (${dialect})`, { skip: await skipFor(dialect) }, () => {
@@ -38,7 +35,6 @@ for (const dialect of dialectNames) {
       let server = await startServer(['--data-dir', dataDir], env);
       try {
         let api = client(server.url, token);
-        const mark = (name: string) => `echo ${name} >> "$SWITCHYARD_WORKSPACE/marks"`;
         const cmdWf = await api.call('POST', '/api/v1/workflows', {
           name: 'crash-command',
           graph: {
@@ -52,6 +48,7 @@ for (const dialect of dialectNames) {
                 run: `${mark('b-start')}; echo b-start; sleep 4; ${mark('b-done')}; echo "attempt=$SWITCHYARD_ATTEMPT" >> "$SWITCHYARD_OUTPUT"`,
               },
               { id: 'c', type: 'command', needs: ['b'], run: mark('c') },
+              reportMarks('c'),
             ],
           },
         });
@@ -63,13 +60,13 @@ for (const dialect of dialectNames) {
               { id: 'a', type: 'command', run: mark('a') },
               { id: 'w', type: 'wait', duration: '3s', needs: ['a'] },
               { id: 'c', type: 'command', needs: ['w'], run: mark('c') },
+              reportMarks('c'),
             ],
           },
         });
         const e1 = (await api.call('POST', `/api/v1/workflows/${cmdWf.json.id}/run`, {})).json;
         const e2 = (await api.call('POST', `/api/v1/workflows/${timerWf.json.id}/run`, {})).json;
         const f1 = marksOf(e1.id);
-        const f2 = marksOf(e2.id);
 
         // Kill while b's command runs (its line is logged after its start mark) and while w's
         // timer is pending.
@@ -102,7 +99,7 @@ for (const dialect of dialectNames) {
 
         // Succeeded nodes ran once; b (killed mid-run) ran again and finished once: the orphan of
         // the killed attempt was stopped before the re-run.
-        const m1 = lines(f1);
+        const m1 = reportedMarks(d1);
         assert.equal(m1.filter((l) => l === 'a').length, 1, m1.join(','));
         assert.equal(m1.filter((l) => l === 'c').length, 1, m1.join(','));
         assert.equal(m1.filter((l) => l === 'b-start').length, 2, m1.join(','));
@@ -149,7 +146,7 @@ for (const dialect of dialectNames) {
             .map((l) => l.attempt),
           [1, 2],
         );
-        const m2 = lines(f2);
+        const m2 = reportedMarks(d2);
         assert.deepEqual(m2, ['a', 'c']);
         const w = d2.nodes.find((n: { nodeId: string }) => n.nodeId === 'w');
         assert.equal(w.status, 'succeeded');

@@ -5,21 +5,16 @@
  * timeout is stopped and run again by the restarted server.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from '../helpers/suite.ts';
 import { dialectNames, skipFor } from '../helpers/dialects.ts';
 import { client } from '../helpers/http.ts';
+import { lines, mark, reportMarks, reportedMarks } from '../helpers/marks.ts';
 import { type ServerProcess, freshPostgresDatabase, startServer } from '../helpers/process.ts';
 
 const token = `sy_${'e'.repeat(40)}`;
-
-function lines(file: string): string[] {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-}
-
-const mark = (name: string) => `echo ${name} >> "$SWITCHYARD_WORKSPACE/marks"`;
 
 for (const dialect of dialectNames) {
   describe(
@@ -75,6 +70,7 @@ for (const dialect of dialectNames) {
                   run: `echo started; sleep 2; ${mark('a')}`,
                 },
                 { id: 'b', type: 'command', needs: ['a'], run: mark('b') },
+                reportMarks('b'),
               ],
             },
           });
@@ -96,7 +92,7 @@ for (const dialect of dialectNames) {
             60_000,
           );
           assert.equal(done.status, 'succeeded', JSON.stringify(done));
-          assert.deepEqual(lines(marksOf(exec.id)), ['a', 'b'], 'a ran once, then b');
+          assert.deepEqual(reportedMarks(done), ['a', 'b'], 'a ran once, then b');
           const a = done.nodes.find((n: { nodeId: string }) => n.nodeId === 'a');
           assert.equal(a.attempt, 1);
         });
@@ -115,6 +111,7 @@ for (const dialect of dialectNames) {
                   type: 'command',
                   run: `${mark('start')}; echo started; sleep 6; ${mark('done')}`,
                 },
+                reportMarks('long'),
               ],
             },
           });
@@ -139,7 +136,7 @@ for (const dialect of dialectNames) {
             60_000,
           );
           assert.equal(done.status, 'succeeded', JSON.stringify(done));
-          assert.deepEqual(lines(marksOf(exec.id)), ['start', 'start', 'done']);
+          assert.deepEqual(reportedMarks(done), ['start', 'start', 'done']);
         });
       });
     },

@@ -8,18 +8,19 @@
  * down (kept and recorded once it is back, not dropped).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from '../helpers/suite.ts';
 import { type PgCluster, skipWithoutCluster, startPgCluster } from '../helpers/pg-cluster.ts';
 import { eventually } from '../helpers/eventually.ts';
+import { mark, reportMarks, reportedMarks } from '../helpers/marks.ts';
 import { type ServerProcess, startServer } from '../helpers/process.ts';
 
 const token = `sy_${'p'.repeat(40)}`;
 const executions = 80;
 
-/** Host-side state (marks in workspaces) that no engine event reports: checked with a backoff. */
+/** State that no engine event reports (counters in /metrics): checked with a backoff. */
 async function until(
   cond: () => boolean | Promise<boolean>,
   what: string,
@@ -33,8 +34,6 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
     const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-pg-restart-'));
     // Each execution counts its runs in its own workspace, which the plain sandbox (its own uid
     // and namespaces on a root server) can write and the test reads from the host.
-    const workspaces = path.join(dir, 'data', 'workspaces');
-    const marksOf = (id: string) => path.join(workspaces, id, 'marks');
     let cluster: PgCluster | undefined;
     let server: ServerProcess | undefined;
     // Every answer the API gave, by status: a 500 anywhere fails the test.
@@ -89,7 +88,6 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
         }
       };
 
-      const mark = (node: string) => `echo ${node} >> "$SWITCHYARD_WORKSPACE/marks"`;
       const wf = await callThrough('POST', '/api/v1/workflows', {
         name: 'pg-restart',
         graph: {
@@ -104,18 +102,23 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
               run: `${mark('c')}; echo done > out.txt`,
               artifacts: ['out.txt'],
             },
+            reportMarks('c'),
           ],
         },
       });
       assert.equal(wf.status, 201, JSON.stringify(wf.json));
       const wfId = wf.json.id as string;
-      const runs = () =>
-        (existsSync(workspaces) ? readdirSync(workspaces) : [])
-          .filter((id) => existsSync(marksOf(id)))
-          .reduce(
-            (n, id) => n + readFileSync(marksOf(id), 'utf8').split('\n').filter(Boolean).length,
-            0,
-          );
+      // Progress: command attempts that ended, as the server counts them (a succeeded
+      // execution's workspace, and its marks file, are gone once it ends).
+      const runs = async () => {
+        const text = await (await fetch(`${base}/metrics`)).text();
+        let n = 0;
+        for (const m of text.matchAll(
+          /^switchyard_node_duration_seconds_count\{node_type="command",status="[a-z]+"\} (\d+)$/gm,
+        ))
+          n += Number(m[1]);
+        return n;
+      };
 
       // Restart 1: while executions are still being created. A start answered 503 is sent again
       // with the same Idempotency-Key, so none is created twice.
@@ -138,12 +141,12 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
       assert.equal(new Set(ids).size, executions);
 
       // Restart 2: while commands run and timers are pending.
-      await until(() => runs() >= 60, '60 command runs');
+      await until(async () => (await runs()) >= 60, '60 command runs');
       await cluster.restart();
 
       // An outage: every API answer that needs the database is 503 ERR_UNAVAILABLE with
       // Retry-After, never 500; the server keeps running nodes that need no database.
-      await until(() => runs() >= 120, '120 command runs');
+      await until(async () => (await runs()) >= 120, '120 command runs');
       await cluster.stop();
       try {
         for (const [method, url, body] of [
@@ -169,7 +172,7 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
       }
 
       // Restart 3: near the end.
-      await until(() => runs() >= 180, '180 command runs');
+      await until(async () => (await runs()) >= 180, '180 command runs');
       await cluster.restart();
 
       // Every execution succeeds...
@@ -190,11 +193,8 @@ describe('PostgreSQL restarts under load', { skip: skipWithoutCluster() }, () =>
       );
       // ...and every command node ran exactly once.
       for (const id of ids) {
-        const file = marksOf(id);
-        const lines = existsSync(file)
-          ? readFileSync(file, 'utf8').split('\n').filter(Boolean)
-          : [];
-        assert.deepEqual(lines, ['a', 'b', 'c'], `runs of ${id}`);
+        const d = await callThrough('GET', `/api/v1/workflows/${wfId}/executions/${id}`);
+        assert.deepEqual(reportedMarks(d.json as never), ['a', 'b', 'c'], `runs of ${id}`);
         const artifacts = await callThrough(
           'GET',
           `/api/v1/workflows/${wfId}/executions/${id}/artifacts`,
