@@ -1,7 +1,7 @@
 /**
- * Workflows as a user sees them (issue 23): the server runs as its own process (`node --import
- * tsx src/main.ts`: the sources, which `npm start` runs compiled) on a fresh SQLite file or a
- * fresh PostgreSQL database;
+ * Workflows as a user sees them (issue 23): the server runs as its own process (`node
+ * dist/main.js`: the compiled server `npm start` runs, built first when stale) on a fresh SQLite
+ * file or a fresh PostgreSQL database;
  * this process is the client. It serves a no-op HTTP endpoint, creates the workflows, POSTs
  * `/run` and waits on the execution's SSE stream for `event: end`. Every node is an `http` node
  * calling the no-op endpoint (the server is started with SWITCHYARD_EGRESS_ALLOW naming it), so
@@ -33,6 +33,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { ensureBuilt } from '../test/helpers/build.ts';
 import { runPool, summarize } from './stats.ts';
 
 type Store = 'sqlite' | 'postgres' | 'dbos';
@@ -144,7 +145,7 @@ async function startServer(
   const prof = profileDir
     ? ['--cpu-prof', `--cpu-prof-dir=${path.join(path.resolve(profileDir), store)}`]
     : [];
-  const args = [...prof, '--import', 'tsx', 'src/main.ts', '--port', '0', '--data-dir', dataDir];
+  const args = [...prof, 'dist/main.js', '--port', '0', '--data-dir', dataDir];
   if (databaseUrl) args.push('--database-url', databaseUrl);
   const child = spawn(process.execPath, args, {
     cwd: root,
@@ -322,6 +323,7 @@ async function benchSwitchyard(
   noopUrl: string,
   dbos: Map<string, number>,
 ): Promise<void> {
+  ensureBuilt();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'sy-bench-'));
   let db: { url: string; drop: () => Promise<void> } | undefined;
   try {
