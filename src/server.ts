@@ -237,9 +237,11 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     };
     worker.onExecutionEnded((eventId) => match(() => events.process(eventId)));
     const streams = new ExecutionStream(database);
-    worker.onDecision((id) => streams.notify(id, 'events'));
+    worker.onDecision((id, snapshot, events) =>
+      streams.committed(id, events, snapshot.execution.status),
+    );
     worker.onLogs((id) => streams.notify(id, 'logs'));
-    await streams.start();
+    await streams.start(worker.workerId);
     stopStreams = () => streams.stop();
     let logSchedulerError = (err: unknown, context: Record<string, unknown>): void => {
       process.stderr.write(`switchyard: scheduler: ${String(err)} ${JSON.stringify(context)}\n`);

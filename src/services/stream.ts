@@ -1,22 +1,20 @@
 /**
  * Live views of executions (DESIGN §5): subscribers of an execution are woken when its events or
- * log lines change, then re-read the tables after their cursor; nothing is ever sent from memory.
- * Wake-ups come from this process's engine (after each commit) and, on PostgreSQL, from one
- * shared LISTEN connection per process that hears every process's commits.
+ * log lines change, then read what follows their cursor. Wake-ups come from this process's
+ * engine (after each commit, with the events it committed) and, on PostgreSQL, from one shared
+ * LISTEN connection per process that hears every process's commits. Events this process's
+ * worker committed are served from its hand-over while they follow on from the cursor
+ * (stream-tail.ts); everything else (other processes' commits, log lines, a subscriber that is
+ * behind) is read from the tables.
  */
 import { type ExecutionStatus, isTerminalExecution } from '../engine/status.ts';
 import { AppError } from '../errors.ts';
 import type { ChangeKind, Database } from '../store/db.ts';
 import * as eventsSql from '../store/events.ts';
 import * as logsSql from '../store/logs.ts';
+import { type StreamEvent, StreamTails } from './stream-tail.ts';
 
-/** One execution_events row as streamed: `data` is the stored JSON text. */
-export interface StreamEvent {
-  seq: number;
-  type: string;
-  data: string;
-  at: string;
-}
+export type { StreamEvent } from './stream-tail.ts';
 
 export interface LogLine {
   line: number;
@@ -93,16 +91,21 @@ export class ExecutionStream {
    * commit, so it starts a fresh query instead of joining one that began before.
    */
   private readonly inflight = new Map<string, Map<string, Promise<unknown>>>();
+  private readonly tails = new StreamTails();
   private stopListening: (() => Promise<void>) | undefined;
   private count = 0;
 
   constructor(private readonly database: Database) {}
 
-  /** Starts hearing other processes' commits (PostgreSQL); a no-op on SQLite. */
-  async start(): Promise<void> {
-    this.stopListening ??= await this.database.listenForChanges((kind, executionId) => {
+  /**
+   * Starts hearing other processes' commits (PostgreSQL); a no-op on SQLite. Announcements
+   * from `ownWriter` (this process's worker, which calls `notify` after each of its commits)
+   * are skipped: they would wake every subscriber a second time for the same rows.
+   */
+  async start(ownWriter?: string): Promise<void> {
+    this.stopListening ??= await this.database.listenForChanges((kind, executionId, from) => {
       if (executionId === undefined) this.notifyAll(kind);
-      else this.notify(executionId, kind);
+      else if (from === undefined || from !== ownWriter) this.notify(executionId, kind);
     });
   }
 
@@ -122,7 +125,10 @@ export class ExecutionStream {
     const sub = new Subscription(executionId, kind, (s) => {
       const set = this.subscribers.get(s.executionId);
       if (set?.delete(s)) this.count--;
-      if (set?.size === 0) this.subscribers.delete(s.executionId);
+      if (set?.size === 0) {
+        this.subscribers.delete(s.executionId);
+        this.tails.forget(s.executionId);
+      }
     });
     let set = this.subscribers.get(executionId);
     if (!set) {
@@ -136,6 +142,20 @@ export class ExecutionStream {
 
   /** New rows of `kind` exist for an execution. Log followers also end on status events. */
   notify(executionId: string, kind: ChangeKind): void {
+    if (kind === 'events') this.tails.forget(executionId);
+    this.wake(executionId, kind);
+  }
+
+  /**
+   * This process's worker committed a decision of an execution: `events` (possibly none) are
+   * the rows it wrote, and `status` is where the execution stands after it.
+   */
+  committed(executionId: string, events: readonly StreamEvent[], status: ExecutionStatus): void {
+    if (this.subscribers.has(executionId)) this.tails.committed(executionId, events, status);
+    this.wake(executionId, 'events');
+  }
+
+  private wake(executionId: string, kind: ChangeKind): void {
     this.inflight.delete(executionId);
     const set = this.subscribers.get(executionId);
     if (!set) return;
@@ -144,7 +164,8 @@ export class ExecutionStream {
 
   private notifyAll(kind: ChangeKind): void {
     this.inflight.clear();
-    for (const id of [...this.subscribers.keys()]) this.notify(id, kind);
+    if (kind === 'events') this.tails.forgetAll();
+    for (const id of [...this.subscribers.keys()]) this.wake(id, kind);
   }
 
   /** 404 unless the execution exists under `workflowId` (DESIGN §8). */
@@ -159,11 +180,18 @@ export class ExecutionStream {
 
   /** Events with seq > `after`, and whether they reach the end of a terminal execution. */
   readEvents(executionId: string, after: number, limit: number): Promise<StreamBatch<StreamEvent>> {
+    const kept = this.tails.read(executionId, after, limit);
+    if (kept !== undefined) return Promise.resolve({ ...kept, gone: false });
     return this.shared(executionId, `e\u0000${after}\u0000${limit}`, async () => {
-      // The position is read first: every event up to its last_seq is committed by then.
-      const pos = await eventsSql.streamPosition(this.database.db, executionId);
-      if (!pos) return { items: [], end: null, gone: true };
-      const rows = await eventsSql.listEvents(this.database.db, executionId, after + 1, limit);
+      // One statement: every event up to the position's last_seq is in what it read.
+      const read = await eventsSql.positionAndEvents(
+        this.database.db,
+        executionId,
+        after + 1,
+        limit,
+      );
+      if (!read) return { items: [], end: null, gone: true };
+      const { position: pos, events: rows } = read;
       const last = rows.at(-1)?.seq ?? after;
       const status = pos.status as ExecutionStatus;
       return {

@@ -28,12 +28,17 @@ export interface Database {
    * Calls `onChange(kind, executionId)` whenever any process commits new execution events or
    * log lines (PostgreSQL LISTEN/NOTIFY; a no-op on SQLite, whose one process wakes streams
    * itself). `executionId` is undefined after a reconnect: anything may have changed meanwhile.
+   * `from` is the writer the announcement named (see `announceEvents`), if any.
    */
   listenForChanges(
-    onChange: (kind: ChangeKind, executionId: string | undefined) => void,
+    onChange: (kind: ChangeKind, executionId: string | undefined, from?: string) => void,
   ): Promise<() => Promise<void>>;
-  /** Announces new events (or log lines) of an execution inside `trx`; delivered on commit. */
-  announceEvents(trx: Db, executionId: string, kind?: ChangeKind): Promise<void>;
+  /**
+   * Announces new events (or log lines) of an execution inside `trx`; delivered on commit.
+   * `from` names the writer (a worker id) when that writer also tells its own process's
+   * listeners after the commit, so they can skip the same news arriving by LISTEN.
+   */
+  announceEvents(trx: Db, executionId: string, kind?: ChangeKind, from?: string): Promise<void>;
   /**
    * The announcements of a decision (new work, new events or log lines of an execution) as expressions to
    * select in the decision's own statement; none on SQLite.
@@ -42,6 +47,8 @@ export interface Database {
     work: boolean;
     eventsOf?: string;
     logsOf?: string;
+    /** The writer, as in `announceEvents`. */
+    from?: string;
   }): RawBuilder<unknown>[];
   close(): Promise<void>;
 }

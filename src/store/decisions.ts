@@ -90,7 +90,9 @@ export async function writeDecision(
   rev: number,
   rows: DecisionRows,
   /** Log lines of the execution were written in this transaction (announced with it). */
-  logsWritten = false,
+  logsWritten: boolean,
+  /** The writing worker, which tells its own process's listeners after the commit. */
+  from: string,
 ): Promise<boolean> {
   for (const nodeId of rows.killNodes) await deleteNodeTasks(trx, id, nodeId);
   const nodes = nodeStateRows(id, rows.nodes, rows.changedNodes);
@@ -100,6 +102,7 @@ export async function writeDecision(
     work: rows.tasks.some((t) => t.lease_owner === null),
     ...(rows.events.length > 0 && { eventsOf: id }),
     ...(logsWritten && { logsOf: id }),
+    from,
   });
   if (database.dialect === 'postgres' && paramsOf(rows) <= maxCombinedParams && !rows.clearTasks) {
     // The compare-and-set is the statement's first part, and its result decides: when it
@@ -250,6 +253,7 @@ export async function writeDecisionsAtOnce(
         work: d.rows.tasks.some((t) => t.lease_owner === null),
         ...(d.rows.events.length > 0 && { eventsOf: d.id }),
         ...(d.lines.length > 0 && { logsOf: d.id }),
+        from: owner,
       }),
     );
   }

@@ -14,28 +14,47 @@ export function insertEventsQuery(db: Db, rows: EventRow[]) {
   return db.insertInto('execution_events').values(rows);
 }
 
-/** Events with seq >= fromSeq, in order. */
-export async function listEvents(
+/**
+ * The execution's position (undefined when it does not exist) and its events with seq >=
+ * `fromSeq`, read together in one statement, so one snapshot: every event up to the position's
+ * `last_seq` is in it.
+ */
+export async function positionAndEvents(
   db: Db,
   executionId: string,
   fromSeq: number,
   limit: number,
-): Promise<EventRow[]> {
-  return db
-    .selectFrom('execution_events')
-    .selectAll()
-    .where('execution_id', '=', executionId)
-    .where('seq', '>=', fromSeq)
-    .orderBy('seq')
+): Promise<{ position: StreamPosition; events: StreamedEvent[] } | undefined> {
+  const rows = await db
+    .selectFrom('executions as x')
+    .leftJoin('execution_events as e', (join) =>
+      join.onRef('e.execution_id', '=', 'x.id').on('e.seq', '>=', fromSeq),
+    )
+    .select(['x.workflow_id', 'x.status', 'x.last_seq', 'e.seq', 'e.type', 'e.data', 'e.at'])
+    .where('x.id', '=', executionId)
+    .orderBy('e.seq')
     .limit(limit)
     .execute();
+  const first = rows[0];
+  if (first === undefined) return undefined;
+  const position = {
+    workflow_id: first.workflow_id,
+    status: first.status,
+    last_seq: first.last_seq,
+  };
+  const events: StreamedEvent[] = [];
+  for (const r of rows)
+    if (r.seq !== null) events.push({ seq: r.seq, type: r.type!, data: r.data!, at: r.at! });
+  return { position, events };
 }
 
-/** Where an execution's event stream stands: its workflow, status and last event seq. */
+type StreamedEvent = Pick<EventRow, 'seq' | 'type' | 'data' | 'at'>;
+type StreamPosition = { workflow_id: string; status: string; last_seq: number };
+
 export async function streamPosition(
   db: Db,
   executionId: string,
-): Promise<{ workflow_id: string; status: string; last_seq: number } | undefined> {
+): Promise<StreamPosition | undefined> {
   return db
     .selectFrom('executions')
     .select(['workflow_id', 'status', 'last_seq'])

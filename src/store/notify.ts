@@ -7,11 +7,26 @@ import pg from 'pg';
 /** The NOTIFY channel that wakes idle workers of every process sharing the database. */
 export const workChannel = 'switchyard_work';
 
-/** NOTIFY channels that wake stream subscribers; the payload is the execution id. */
+/**
+ * NOTIFY channels that wake stream subscribers; the payload is the execution id, followed by a
+ * space and the writer's id when the writer also tells its own process (see `changePayload`).
+ */
 export const changeChannels = {
   events: 'switchyard_events',
   logs: 'switchyard_logs',
 } as const;
+
+/** The payload announcing a change of `executionId`, written by `from` when named. */
+export function changePayload(executionId: string, from?: string): string {
+  return from === undefined ? executionId : `${executionId} ${from}`;
+}
+
+/** The execution id and writer of a payload (no execution id: anything may have changed). */
+export function changeOf(payload: string | undefined): [string | undefined, string | undefined] {
+  if (payload === undefined || payload === '') return [undefined, undefined];
+  const space = payload.indexOf(' ');
+  return space < 0 ? [payload, undefined] : [payload.slice(0, space), payload.slice(space + 1)];
+}
 
 const firstRetryMs = 100;
 const maxRetryMs = 5_000;

@@ -16,7 +16,7 @@ import pg from 'pg';
 import type { Database, Db, Dialect } from './database.ts';
 import { migratePostgres, migrateSqlite } from './migrate.ts';
 import type { Migration } from './migrations/index.ts';
-import { changeChannels, listenPostgres, workChannel } from './notify.ts';
+import { changeChannels, changeOf, changePayload, listenPostgres, workChannel } from './notify.ts';
 import { isUniqueViolation, withRetry } from './retry.ts';
 import type { DatabaseSchema } from './schema.ts';
 
@@ -104,24 +104,27 @@ function wrap(dialect: Dialect, db: Db, pgConfig?: pg.ClientConfig): Database {
     listenForChanges: (onChange) =>
       pgConfig
         ? listenPostgres(pgConfig, Object.values(changeChannels), (channel, payload) =>
-            onChange(
-              channel === changeChannels.logs ? 'logs' : 'events',
-              payload === undefined || payload === '' ? undefined : payload,
-            ),
+            onChange(channel === changeChannels.logs ? 'logs' : 'events', ...changeOf(payload)),
           )
         : Promise.resolve(async () => {}),
-    announceEvents: async (trx, executionId, kind = 'events') => {
+    announceEvents: async (trx, executionId, kind = 'events', from) => {
       if (pgConfig)
-        await sql`select pg_notify(${changeChannels[kind]}, ${executionId})`.execute(trx);
+        await sql`select pg_notify(${changeChannels[kind]}, ${changePayload(executionId, from)})`.execute(
+          trx,
+        );
     },
     decisionNotices: (what) => {
       if (!pgConfig) return [];
       const calls = [];
       if (what.work) calls.push(sql`pg_notify(${workChannel}, '')`);
       if (what.eventsOf !== undefined)
-        calls.push(sql`pg_notify(${changeChannels.events}, ${what.eventsOf})`);
+        calls.push(
+          sql`pg_notify(${changeChannels.events}, ${changePayload(what.eventsOf, what.from)})`,
+        );
       if (what.logsOf !== undefined)
-        calls.push(sql`pg_notify(${changeChannels.logs}, ${what.logsOf})`);
+        calls.push(
+          sql`pg_notify(${changeChannels.logs}, ${changePayload(what.logsOf, what.from)})`,
+        );
       return calls;
     },
     close: () => db.destroy(),

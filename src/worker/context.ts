@@ -13,6 +13,7 @@ import type { Clock } from '../clock.ts';
 import type { ExecutionTokenService } from '../services/execution-tokens.ts';
 import type { Logger } from 'pino';
 import type { Database } from '../store/db.ts';
+import type { EventRow } from '../store/events.ts';
 import type { NewLogLine } from '../store/logs.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import type { LogWriter } from './logs.ts';
@@ -101,8 +102,8 @@ export interface WorkerContext {
   ): Promise<Snapshot | undefined>;
   /** Tells the listeners an execution ended and its `execution.*` platform event is recorded. */
   executionEnded(eventId: string): void;
-  /** Tells the listeners a decision committed. */
-  decided(executionId: string, snapshot: Snapshot): void;
+  /** Tells the listeners a decision committed, with the execution events it wrote. */
+  decided(executionId: string, snapshot: Snapshot, events: readonly EventRow[]): void;
   /**
    * Runs `fn` again while the database is unavailable, until this worker stops
    * (commit-retry.ts): a finished node's result is never dropped on a blip.

@@ -8,6 +8,7 @@ import { isTerminalExecution } from '../engine/status.ts';
 import type { Command, DecideContext, EngineEvent, Snapshot } from '../engine/types.ts';
 import { newId } from '../ids.ts';
 import { type OneStatementDecision, fitsOneStatement } from '../store/decisions.ts';
+import type { EventRow } from '../store/events.ts';
 import type { NewLogLine } from '../store/logs.ts';
 import type { NodeRunRow } from '../store/node-runs.ts';
 import type { TaskRow } from '../store/tasks.ts';
@@ -34,6 +35,8 @@ export interface Decided {
   began: boolean;
   /** Node attempts the decision ended, and the plan that names their types (metrics). */
   nodeRuns: readonly NodeRunRow[];
+  /** The execution events it wrote, in seq order (streams are handed them after the commit). */
+  events: readonly EventRow[];
   plan: Plan;
 }
 
@@ -114,6 +117,7 @@ export async function decideAtOnce(
     concurrencyGroup: kept.concurrencyGroup,
     began: e.startedAt === null && d.next.execution.startedAt !== null,
     nodeRuns: rows.nodeRuns,
+    events: rows.events,
     plan: vp.plan,
   };
 }

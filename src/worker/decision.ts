@@ -9,6 +9,7 @@ import { isTerminalExecution } from '../engine/status.ts';
 import type { Command, EngineEvent, ExecutionState, Snapshot } from '../engine/types.ts';
 import { newId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
+import type { EventRow } from '../store/events.ts';
 import { openDecision, writeDecision } from '../store/decisions.ts';
 import { readNodeStates } from '../store/execution-nodes.ts';
 import type { ExecutionRow } from '../store/executions.ts';
@@ -136,7 +137,7 @@ function performAfter(
       snapshot: out.snapshot,
       concurrencyGroup: out.concurrencyGroup,
     });
-  afterCommit(ctx, executionId, out.snapshot, out.commands, out.direct, out.queued);
+  afterCommit(ctx, executionId, out);
   // A queued execution of its concurrency group got its start task.
   if (out.promoted) ctx.wake();
   if (out.endEventId !== undefined) ctx.executionEnded(out.endEventId);
@@ -206,7 +207,7 @@ async function decideIn(
   const d = leaseDirect(ctx, vp.plan, executionId, next, commands, dctx);
   ({ next, commands } = d);
   const nowIso = now.toISOString();
-  const { lastSeq, nodeRuns } = await persist(
+  const { lastSeq, nodeRuns, events } = await persist(
     ctx,
     trx,
     row,
@@ -238,6 +239,7 @@ async function decideIn(
     concurrencyGroup: row.concurrency_group,
     began: snapshot.execution.startedAt === null && next.execution.startedAt !== null,
     nodeRuns,
+    events,
     plan: vp.plan,
   };
 }
@@ -252,7 +254,7 @@ async function persist(
   enqueued: TaskRow[],
   nowIso: string,
   logsWritten: boolean,
-): Promise<{ lastSeq: number; nodeRuns: NodeRunRow[] }> {
+): Promise<{ lastSeq: number; nodeRuns: NodeRunRow[]; events: EventRow[] }> {
   const id = row.id;
   // Lines are flushed before a node's result is decided, so the tail is complete.
   const logTails = new Map<string, logsSql.LogRow[]>();
@@ -270,18 +272,13 @@ async function persist(
     newDlqId: () => newId('dlq', ctx.clock.now().getTime()),
   });
   // The compare-and-set comes first: a concurrent decider fails there, before writing anything.
-  if (!(await writeDecision(ctx.db, trx, id, row.rev, rows, logsWritten))) throw new RevConflict();
-  return { lastSeq: rows.changes.last_seq, nodeRuns: rows.nodeRuns };
+  if (!(await writeDecision(ctx.db, trx, id, row.rev, rows, logsWritten, ctx.workerId)))
+    throw new RevConflict();
+  return { lastSeq: rows.changes.last_seq, nodeRuns: rows.nodeRuns, events: rows.events };
 }
 
-function afterCommit(
-  ctx: WorkerContext,
-  executionId: string,
-  snapshot: Snapshot,
-  commands: Command[],
-  direct: TaskRow[],
-  queued: boolean,
-): void {
+function afterCommit(ctx: WorkerContext, executionId: string, out: Decided): void {
+  const { snapshot, commands, direct, queued } = out;
   for (const c of commands) {
     if (c.type === 'kill') ctx.abort(executionId, c.nodeId, 'cancelled');
   }
@@ -296,5 +293,5 @@ function afterCommit(
   // Work this worker did not lease to itself in the decision is for the claim loop.
   if (queued || commands.some((c) => c.type === 'notifyParent' || c.type === 'cancelChild'))
     ctx.wake();
-  ctx.decided(executionId, snapshot);
+  ctx.decided(executionId, snapshot, out.events);
 }

@@ -18,6 +18,8 @@ export class ExecutionWatch {
   constructor(
     private readonly database: Database,
     private readonly log: Logger,
+    /** This worker: its announcements are skipped, since it calls `changed` itself. */
+    private readonly ownWriter: string,
   ) {}
 
   /**
@@ -68,8 +70,9 @@ export class ExecutionWatch {
 
   private async listen(): Promise<void> {
     if (this.closed) return;
-    this.listening ??= this.database.listenForChanges((kind, executionId) => {
-      if (kind === 'events') this.changed(executionId);
+    this.listening ??= this.database.listenForChanges((kind, executionId, from) => {
+      if (kind === 'events' && (from === undefined || from !== this.ownWriter))
+        this.changed(executionId);
     });
     try {
       await this.listening;

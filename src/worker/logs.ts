@@ -30,6 +30,8 @@ export class LogWriter {
     private readonly log: Logger,
     /** Called after each committed batch of an execution's lines (streams follow logs with it). */
     private readonly onFlushed: (executionId: string) => void = () => {},
+    /** The worker writing, named in the announcement (`onFlushed` tells its own process). */
+    private readonly from?: string,
   ) {}
 
   append(executionId: string, nodeId: string, attempt: number, stream: string, line: string): void {
@@ -126,7 +128,7 @@ export class LogWriter {
       await this.db.transaction(async (trx) => {
         await lockExecution(trx, this.db.dialect, executionId);
         await logsSql.insertLines(trx, executionId, lines);
-        await this.db.announceEvents(trx, executionId, 'logs');
+        await this.db.announceEvents(trx, executionId, 'logs', this.from);
       });
       this.onFlushed(executionId);
     } catch (err) {

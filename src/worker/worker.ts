@@ -23,6 +23,7 @@ import type { Clock } from '../clock.ts';
 import type { ExecutionTokenService } from '../services/execution-tokens.ts';
 import { isUnavailable } from '../errors.ts';
 import type { Database } from '../store/db.ts';
+import type { EventRow } from '../store/events.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
@@ -87,7 +88,11 @@ export interface WorkerStats {
   claimFailures: number;
 }
 
-export type DecisionListener = (executionId: string, snapshot: Snapshot) => void;
+export type DecisionListener = (
+  executionId: string,
+  snapshot: Snapshot,
+  events: readonly EventRow[],
+) => void;
 export type LogListener = (executionId: string) => void;
 export type EndListener = (eventId: string) => void;
 
@@ -137,7 +142,7 @@ export class Worker {
     const nodeTypes = opts.nodeTypes ?? builtinNodeRegistry;
     this.log = opts.logger ?? pino({ level: 'silent' });
     const providers = llmProvidersOf(opts.config.llmProviders);
-    this.watch = new ExecutionWatch(this.db, this.log);
+    this.watch = new ExecutionWatch(this.db, this.log, this.workerId);
     this.logs = new LogWriter(
       this.db,
       opts.config.maxLogBytesPerNode,
@@ -146,6 +151,7 @@ export class Worker {
       (executionId) => {
         for (const l of this.logListeners) l(executionId);
       },
+      this.workerId,
     );
     this.ctx = {
       workerId: this.workerId,
@@ -189,9 +195,9 @@ export class Worker {
       executionEnded: (eventId) => {
         for (const l of this.endListeners) l(eventId);
       },
-      decided: (executionId, snapshot) => {
+      decided: (executionId, snapshot, events) => {
         this.watch.changed(executionId);
-        for (const l of this.listeners) l(executionId, snapshot);
+        for (const l of this.listeners) l(executionId, snapshot, events);
       },
       keepCommitting: (fn, what) =>
         commitUntilDone(fn, {
