@@ -235,7 +235,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
         .finally(() => matching.delete(p));
       matching.add(p);
     };
-    worker.onExecutionEnded((eventId) => match(() => events.process(eventId)));
+    worker.onExecutionEnded((event) => match(() => events.process(event.id, event)));
     const streams = new ExecutionStream(database);
     worker.onDecision((id, snapshot, events) =>
       streams.committed(id, events, snapshot.execution.status),

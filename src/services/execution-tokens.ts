@@ -114,11 +114,6 @@ export class ExecutionTokenService {
     return models === undefined || Object.keys(models).length === 0 ? undefined : usageOf(models);
   }
 
-  /** Ends every token of an execution (it ended). */
-  async endExecution(executionId: string): Promise<void> {
-    await sql.revokeExecutionTokens(this.database.db, executionId, isoNow(this.clock));
-  }
-
   /**
    * Records tokens a gateway call of this token used. A call that finishes after its attempt
    * ended (a background process) is not charged: the attempt's cost is written already.

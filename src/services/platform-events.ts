@@ -113,10 +113,11 @@ export class PlatformEventService {
   /**
    * Matches a recorded event and starts its runs; safe to call again (after a crash, or from
    * two servers): each run's idempotency key is the event and workflow, so none starts twice.
+   * `recorded` is the event's row as its writer just committed it (saves reading it back).
    */
-  async process(id: string): Promise<PlatformEventView> {
+  async process(id: string, recorded?: PlatformEventRow): Promise<PlatformEventView> {
     const db = this.database.db;
-    const row = await this.load(id);
+    const row = recorded?.id === id ? recorded : await this.load(id);
     if (row.processed_at !== null) return view(row);
     const event = toEvent(row);
     const outcome: Outcome = { executions: [], unmatched: [] };
@@ -169,8 +170,14 @@ export class PlatformEventService {
       outcome.executions.push(...more.executions);
       outcome.unmatched.push(...more.unmatched);
     }
-    await eventsSql.recordOutcome(db, id, JSON.stringify(outcome), this.clock.now().toISOString());
-    const done = view(await this.load(id));
+    const outcomeText = JSON.stringify(outcome);
+    const processedAt = this.clock.now().toISOString();
+    // When another server recorded its outcome first, that one is the event's.
+    const done = view(
+      (await eventsSql.recordOutcome(db, id, outcomeText, processedAt))
+        ? { ...row, outcome: outcomeText, processed_at: processedAt }
+        : await this.load(id),
+    );
     for (const listener of this.listeners) listener(done);
     return done;
   }

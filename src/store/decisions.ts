@@ -185,7 +185,7 @@ export function oneStatementParams(d: OneStatementDecision): number {
     d.lines.length * 6 +
     d.taskIds.length * 3 +
     d.rows.killNodes.length +
-    (d.endEvent === undefined ? 0 : 11) +
+    (d.endEvent === undefined ? 0 : 13) +
     12
   );
 }
@@ -243,7 +243,15 @@ export async function writeDecisionsAtOnce(
           AND node_id IN (${sql.join(d.rows.killNodes)}) ${others}
           AND EXISTS (SELECT 1 FROM ${sql.id(cas)}) RETURNING id`,
       );
-    if (d.endEvent !== undefined) ended.push(d.endEvent);
+    if (d.endEvent !== undefined) {
+      ended.push(d.endEvent);
+      // The execution's tokens end with it (those of attempts a dead server left included).
+      part(
+        `revoke_${i}`,
+        sql`UPDATE execution_tokens SET revoked_at = ${d.endEvent.created_at}
+          WHERE execution_id = ${d.id} AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM ${sql.id(cas)})`,
+      );
+    }
     nodes.push(...nodeStateRows(d.id, d.rows.nodes, d.rows.changedNodes));
     tasks.push(...d.rows.tasks);
     events.push(...d.rows.events);

@@ -14,6 +14,7 @@ import type { ExecutionTokenService } from '../services/execution-tokens.ts';
 import type { Logger } from 'pino';
 import type { Database } from '../store/db.ts';
 import type { EventRow } from '../store/events.ts';
+import type { PlatformEventRow } from '../store/platform-events.ts';
 import type { NewLogLine } from '../store/logs.ts';
 import type { TaskRow } from '../store/tasks.ts';
 import type { LogWriter } from './logs.ts';
@@ -101,7 +102,7 @@ export interface WorkerContext {
     lines?: NewLogLine[],
   ): Promise<Snapshot | undefined>;
   /** Tells the listeners an execution ended and its `execution.*` platform event is recorded. */
-  executionEnded(eventId: string): void;
+  executionEnded(event: PlatformEventRow): void;
   /** Tells the listeners a decision committed, with the execution events it wrote. */
   decided(executionId: string, snapshot: Snapshot, events: readonly EventRow[]): void;
   /**

@@ -9,6 +9,7 @@ import type { Command, DecideContext, EngineEvent, Snapshot } from '../engine/ty
 import { newId } from '../ids.ts';
 import { type OneStatementDecision, fitsOneStatement } from '../store/decisions.ts';
 import type { EventRow } from '../store/events.ts';
+import type { PlatformEventRow } from '../store/platform-events.ts';
 import type { NewLogLine } from '../store/logs.ts';
 import type { NodeRunRow } from '../store/node-runs.ts';
 import type { TaskRow } from '../store/tasks.ts';
@@ -28,7 +29,8 @@ export interface Decided {
   direct: TaskRow[];
   /** Some task it enqueued was not leased to this worker. */
   queued: boolean;
-  endEventId?: string;
+  /** The `execution.*` platform event it recorded, when it ended the execution. */
+  endEvent?: PlatformEventRow;
   promoted: boolean;
   concurrencyGroup: string | null;
   /** The execution left `pending` in this decision. */
@@ -112,7 +114,7 @@ export async function decideAtOnce(
     commands: d.commands,
     direct: d.direct,
     queued: d.enqueued.some((t) => t.lease_owner === null),
-    ...(one.endEvent !== undefined && { endEventId: one.endEvent.id }),
+    ...(one.endEvent !== undefined && { endEvent: one.endEvent }),
     promoted: false,
     concurrencyGroup: kept.concurrencyGroup,
     began: e.startedAt === null && d.next.execution.startedAt !== null,

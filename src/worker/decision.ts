@@ -126,7 +126,7 @@ function performAfter(
   if (linesWritten) ctx.logs.written(executionId);
   const e = out.snapshot.execution;
   if (out.began) ctx.metrics.executionsStarted.inc({ type: e.workflowType });
-  if (out.endEventId !== undefined)
+  if (out.endEvent !== undefined)
     ctx.metrics.executionsFinished.inc({ type: e.workflowType, status: e.status });
   ctx.metrics.nodeRunsEnded(out.nodeRuns, (id) => out.plan.nodes.get(id)?.type);
   if (isTerminalExecution(out.snapshot.execution.status)) ctx.snapshots.forget(executionId);
@@ -140,7 +140,7 @@ function performAfter(
   afterCommit(ctx, executionId, out);
   // A queued execution of its concurrency group got its start task.
   if (out.promoted) ctx.wake();
-  if (out.endEventId !== undefined) ctx.executionEnded(out.endEventId);
+  if (out.endEvent !== undefined) ctx.executionEnded(out.endEvent);
   return out.snapshot;
 }
 
@@ -218,7 +218,7 @@ async function decideIn(
     nowIso,
     wrote.lines,
   );
-  const endEventId = await recordEndEvent(trx, snapshot.execution, next.execution, now);
+  const endEvent = await recordEndEvent(trx, snapshot.execution, next.execution, now);
   // A started run of a concurrency group that ends frees its slot: the group's queue moves in
   // this same transaction, so the end and the hand-over commit (or are lost) together.
   const promoted =
@@ -234,7 +234,7 @@ async function decideIn(
     commands,
     direct: d.direct,
     queued: d.enqueued.some((t) => t.lease_owner === null),
-    ...(endEventId !== undefined && { endEventId }),
+    ...(endEvent !== undefined && { endEvent }),
     promoted,
     concurrencyGroup: row.concurrency_group,
     began: snapshot.execution.startedAt === null && next.execution.startedAt !== null,

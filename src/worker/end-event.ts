@@ -10,6 +10,7 @@ import { isTerminalExecution } from '../engine/status.ts';
 import type { ExecutionState } from '../engine/types.ts';
 import { newId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
+import { revokeExecutionTokens } from '../store/execution-tokens.ts';
 import { type PlatformEventRow, insertPlatformEvent } from '../store/platform-events.ts';
 import { getWorkflow } from '../store/workflows.ts';
 
@@ -18,19 +19,22 @@ const switchyardSource = 'switchyard';
 
 /**
  * Inserts the end event when this decision moved the execution from a live status to a terminal
- * one; returns its id, or undefined when the decision ended nothing.
+ * one, and ends the execution's tokens; returns the event's row, or undefined when the decision
+ * ended nothing.
  */
 export async function recordEndEvent(
   trx: Db,
   before: ExecutionState,
   next: ExecutionState,
   now: Date,
-): Promise<string | undefined> {
+): Promise<PlatformEventRow | undefined> {
   if (!endsExecution(before, next)) return undefined;
   const wf = await getWorkflow(trx, next.workflowId);
   const row = endEventRow(next, now, wf?.name ?? null);
   await insertPlatformEvent(trx, row);
-  return row.id;
+  // The execution's tokens end with it (those of attempts a dead server left included).
+  await revokeExecutionTokens(trx, next.id, row.created_at);
+  return row;
 }
 
 /** Whether a decision moved the execution from a live status to a terminal one. */

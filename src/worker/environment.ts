@@ -94,10 +94,6 @@ export async function finishEnvironment(
 ): Promise<void> {
   // Detached at once: a retry that reopens the execution gets a fresh sandbox, never this one.
   const stopped = ctx.attemptsStopped(executionId);
-  // Execution tokens end with the execution, those of attempts a dead server left included.
-  await ctx.executionTokens.endExecution(executionId).catch((err: unknown) => {
-    ctx.log.error({ err, executionId }, `ending the execution tokens of ${executionId} failed`);
-  });
   const released = ctx.broker.release(executionId, stopped).catch((err: unknown) => {
     ctx.log.error(
       { err, executionId },

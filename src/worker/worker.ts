@@ -24,6 +24,7 @@ import type { ExecutionTokenService } from '../services/execution-tokens.ts';
 import { isUnavailable } from '../errors.ts';
 import type { Database } from '../store/db.ts';
 import type { EventRow } from '../store/events.ts';
+import type { PlatformEventRow } from '../store/platform-events.ts';
 import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as tasksSql from '../store/tasks.ts';
@@ -94,7 +95,7 @@ export type DecisionListener = (
   events: readonly EventRow[],
 ) => void;
 export type LogListener = (executionId: string) => void;
-export type EndListener = (eventId: string) => void;
+export type EndListener = (event: PlatformEventRow) => void;
 
 export class Worker {
   readonly workerId: string;
@@ -192,8 +193,8 @@ export class Worker {
       },
       dispatch: (executionId, event, task, lines) =>
         dispatch(this.ctx, executionId, event, task, lines),
-      executionEnded: (eventId) => {
-        for (const l of this.endListeners) l(eventId);
+      executionEnded: (event) => {
+        for (const l of this.endListeners) l(event);
       },
       decided: (executionId, snapshot, events) => {
         this.watch.changed(executionId);
