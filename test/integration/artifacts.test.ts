@@ -203,6 +203,16 @@ for (const { dialect, store } of variants) {
         assert.equal(res.body, 'changed');
         assert.equal(res.headers.etag, `"${sha256('changed')}"`);
         assert.equal((await h.yard.artifacts.list(execId)).length, 7);
+        if (store === 'database') {
+          // The replaced blob went in the same transaction: one blob per artifact is left.
+          const blobs = await h.yard.database.db
+            .selectFrom('artifact_chunks')
+            .select('blob_id')
+            .distinct()
+            .where('execution_id', '=', execId)
+            .execute();
+          assert.equal(blobs.length, 7);
+        }
       });
 
       it('enforces the per-file and per-execution caps, saying why', async () => {
@@ -251,6 +261,35 @@ for (const { dialect, store } of variants) {
           globs: ['a.txt'],
         });
         assert.equal(again.collected[0]?.size, 8, JSON.stringify(again.skipped));
+      });
+
+      it('serves what the other store wrote (a change of artifactStore strands nothing)', async () => {
+        const exec = await newExecution();
+        const ws = mkdtempSync(path.join(scratch, 'other-store-'));
+        writeFileSync(path.join(ws, 'before.bin'), bigContent);
+        const other = new ArtifactService(h.yard.database, clock, {
+          dataDir: h.dataDir,
+          store: store === 'files' ? 'database' : 'files',
+          chunkBytes: 100,
+        });
+        const out = await other.collect({
+          executionId: exec,
+          workflowId: wfId,
+          nodeId: 'n',
+          hostWorkspace: ws,
+          globs: ['before.bin'],
+        });
+        assert.equal(out.collected.length, 1, JSON.stringify(out.skipped));
+        const url = `/api/v1/workflows/${wfId}/executions/${exec}/artifacts/before.bin`;
+        const whole = await h.call('GET', url);
+        assert.equal(whole.statusCode, 200, whole.body);
+        assert.ok(whole.rawPayload.equals(bigContent));
+        const part = await h.call('GET', url, undefined, { headers: { range: 'bytes=95-205' } });
+        assert.equal(part.statusCode, 206);
+        assert.ok(part.rawPayload.equals(bigContent.subarray(95, 206)));
+        await h.yard.artifacts.deleteExecution(exec);
+        assert.ok(!(await isStored(h, 'files', exec)));
+        assert.ok(!(await isStored(h, 'database', exec)));
       });
 
       it('collects nothing for an unknown execution or a missing workspace', async () => {
