@@ -19,6 +19,12 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL URL; when empty, SQLite under `dataDir` is used. */
   databaseUrl: string;
+  /**
+   * Where artifact content is kept: `auto` (the database on PostgreSQL, so every server reads
+   * it; the data directory on SQLite), `database` or `files` (the data directory of the server
+   * that collected it).
+   */
+  artifactStore: string;
   /** pino level: fatal, error, warn, info, debug, trace, silent. */
   logLevel: string;
   /** Largest request body in bytes (JSON or YAML). */
@@ -98,6 +104,7 @@ export const defaultConfig: Config = {
   host: '127.0.0.1',
   dataDir: './data',
   databaseUrl: '',
+  artifactStore: 'auto',
   logLevel: 'info',
   bodyLimitBytes: 1024 * 1024,
   hookBodyLimitBytes: 25 * 1024 * 1024,
@@ -257,6 +264,12 @@ export const settings: Record<Key, Setting> = {
     choices: ['auto', 'local', 'docker'],
   },
   dockerSocket: { kind: 'string', env: ['SWITCHYARD_DOCKER_SOCKET'], flag: 'docker-socket' },
+  artifactStore: {
+    kind: 'choice',
+    env: ['SWITCHYARD_ARTIFACT_STORE'],
+    flag: 'artifact-store',
+    choices: ['auto', 'database', 'files'],
+  },
   localIsolation: {
     kind: 'choice',
     env: ['SWITCHYARD_LOCAL_ISOLATION'],

@@ -35,6 +35,7 @@ import { type Database, openDatabase } from './store/db.ts';
 import { countOpenDlq } from './store/dlq.ts';
 import { queueDepth } from './store/tasks.ts';
 import { startReaper } from './runtime/artifacts/reaper.ts';
+import { artifactStoreOf } from './runtime/artifacts/storage.ts';
 import { RuntimeBroker, type RuntimeChoice } from './runtime/broker.ts';
 import { type RuntimeReport, runtimeReport } from './runtime/start-report.ts';
 import { identityPolicy } from './runtime/identity.ts';
@@ -161,6 +162,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     const workflows = new WorkflowService(database, clock, limits, nodeTypes);
     const artifacts = new ArtifactService(database, clock, {
       dataDir: config.dataDir,
+      store: artifactStoreOf(config.artifactStore, database.dialect),
       ...opts.artifacts,
     });
     const owner = databaseOwner(config, opts.sqlitePath, opts.pgSchema);

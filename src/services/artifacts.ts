@@ -1,20 +1,20 @@
 /**
  * Artifacts (DESIGN §6): files of an execution's workspace selected by `artifacts:` globs, copied
- * to `<dataDir>/artifacts/<execId>/<path>` with size, sha256 and content type, listed and
- * downloaded through the API, and deleted by the reaper when their retention ends. The files,
- * their collection and the reaper are `src/runtime/artifacts/`; this service keeps the records
- * (through the store) and the API's view of them.
+ * into the artifact content store (the database on PostgreSQL, `<dataDir>/artifacts/<execId>/`
+ * on SQLite) with size, sha256 and content type, listed and downloaded through the API, and
+ * deleted by the reaper when their retention ends. The content stores, collection and the
+ * reaper are `src/runtime/artifacts/`; this service keeps the records (through the store) and
+ * the API's view of them.
  */
-import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { AppError } from '../errors.ts';
 import { newId } from '../ids.ts';
-import { ArtifactBlobStore, execDirName } from '../runtime/artifacts/blob-store.ts';
 import { type SkippedArtifact, collectWorkspace } from '../runtime/artifacts/collect.ts';
+import type { ByteRange } from '../runtime/artifacts/content-store.ts';
+import { execDirName } from '../runtime/artifacts/file-store.ts';
 import { checkArtifactPath, contentTypeOf } from '../runtime/artifacts/paths.ts';
 import { reapExpired, startReaper } from '../runtime/artifacts/reaper.ts';
-import { workspaceOpenFlags } from '../runtime/workspace-files.ts';
+import { ArtifactStorage, type ArtifactStoreKind } from '../runtime/artifacts/storage.ts';
 import * as artifactsSql from '../store/artifacts.ts';
 import type { ArtifactRow } from '../store/artifacts.ts';
 import type { Database } from '../store/db.ts';
@@ -41,24 +41,21 @@ export interface CollectResult {
   skipped: SkippedArtifact[];
 }
 
-interface ByteRange {
-  /** First byte, inclusive. */
-  start: number;
-  /** Last byte, inclusive. */
-  end: number;
-}
-
-/** An artifact opened for download. The file is held open, so a reaper run cannot cut it short. */
+/** An artifact opened for download. */
 export interface OpenedArtifact {
   view: ArtifactView;
-  /** Streams the whole file or a range of it; the stream closes the file when it ends. */
+  /** Streams the whole file or a range of it; the stream releases what it holds when it ends. */
   stream(range?: ByteRange): Readable;
-  /** Closes the file when no stream is taken (304, 416). */
+  /** Releases the opened content when no stream is taken (304, 416). */
   close(): Promise<void>;
 }
 
 export interface ArtifactServiceOptions {
   dataDir: string;
+  /** Where new content is written; default `files` (the server's choice is `artifactStore`). */
+  store?: ArtifactStoreKind;
+  /** Chunk size of the database store (tests make it small). */
+  chunkBytes?: number;
   /** Largest single file collected; default 100 MiB. */
   maxFileBytes?: number;
   /** Most bytes one execution may store; default 1 GiB. */
@@ -72,7 +69,7 @@ const defaultMaxArtifactFileBytes = 100 * 1024 * 1024;
 const defaultMaxArtifactExecutionBytes = 1024 * 1024 * 1024;
 
 export class ArtifactService {
-  private readonly files: ArtifactBlobStore;
+  private readonly content: ArtifactStorage;
   private readonly maxFileBytes: number;
   private readonly maxExecutionBytes: number;
   private readonly maxWalkEntries: number;
@@ -82,7 +79,12 @@ export class ArtifactService {
     private readonly clock: Clock,
     opts: ArtifactServiceOptions,
   ) {
-    this.files = new ArtifactBlobStore(opts.dataDir);
+    this.content = new ArtifactStorage({
+      dataDir: opts.dataDir,
+      db: database.db,
+      store: opts.store ?? 'files',
+      ...(opts.chunkBytes !== undefined && { chunkBytes: opts.chunkBytes }),
+    });
     this.maxFileBytes = opts.maxFileBytes ?? defaultMaxArtifactFileBytes;
     this.maxExecutionBytes = opts.maxExecutionBytes ?? defaultMaxArtifactExecutionBytes;
     this.maxWalkEntries = opts.maxWalkEntries ?? 100_000;
@@ -95,7 +97,7 @@ export class ArtifactService {
    */
   async collect(input: CollectInput): Promise<CollectResult> {
     execDirName(input.executionId);
-    return this.files.exclusive(input.executionId, () => this.collectNow(input));
+    return this.content.exclusive(input.executionId, () => this.collectNow(input));
   }
 
   /** Every artifact of an execution, expired ones included (flagged `expired`), by path. */
@@ -134,30 +136,16 @@ export class ArtifactService {
         message: `Artifact ${relPath} expired at ${row.expires_at}.`,
         context: { executionId, path: relPath, expiresAt: row.expires_at },
       });
-    let handle: FileHandle;
-    try {
-      handle = await open(this.files.fileOf(executionId, relPath), workspaceOpenFlags);
-    } catch (err) {
+    const opened = await this.content.open(executionId, relPath, row.blob_id, view.size);
+    if (opened === undefined)
       throw new AppError('ERR_ARTIFACT_NOT_FOUND', {
-        message: `The file of artifact ${relPath} is missing from the data directory.`,
+        message:
+          row.blob_id === null
+            ? `The file of artifact ${relPath} is missing from the data directory.`
+            : `The content of artifact ${relPath} is missing from the database.`,
         context: { executionId, path: relPath },
-        cause: err,
       });
-    }
-    let streamed = false;
-    return {
-      view,
-      stream: (range) => {
-        streamed = true;
-        return handle.createReadStream({
-          autoClose: true,
-          ...(range !== undefined && { start: range.start, end: range.end }),
-        });
-      },
-      close: async () => {
-        if (!streamed) await handle.close();
-      },
-    };
+    return { view, stream: (range) => opened.stream(range), close: () => opened.close() };
   }
 
   /** `open` for the API: 404 when the execution is not under the workflow. */
@@ -183,7 +171,7 @@ export class ArtifactService {
   async reap(now: Date = this.clock.now()): Promise<{ deleted: number; freedBytes: number }> {
     const db = this.database.db;
     return reapExpired(
-      this.files,
+      this.content,
       {
         listExpired: (at, limit) => artifactsSql.listExpired(db, at, limit),
         markDeleted: (id, at) => artifactsSql.markDeleted(db, id, at),
@@ -197,22 +185,22 @@ export class ArtifactService {
     return startReaper(() => this.reap(), intervalMs, onError);
   }
 
-  /** Deletes an execution's artifact rows and files. */
+  /** Deletes an execution's artifact rows and content. */
   async deleteExecution(executionId: string): Promise<void> {
     await artifactsSql.deleteByExecutions(this.database.db, [executionId]);
     await this.removeFiles([executionId]);
   }
 
-  /** Removes the artifact directories of executions whose rows are already gone. */
+  /** Removes the artifact content of executions whose rows are already gone. */
   async removeFiles(executionIds: string[]): Promise<void> {
-    await this.files.removeExecutions(executionIds);
+    await this.content.removeExecutions(executionIds);
   }
 
   /** Collection with the records kept in the store; rows take the execution's real workflow. */
   private async collectNow(input: CollectInput): Promise<CollectResult> {
     const db = this.database.db;
     return collectWorkspace(
-      this.files,
+      this.content,
       {
         maxFileBytes: this.maxFileBytes,
         maxExecutionBytes: this.maxExecutionBytes,
@@ -238,8 +226,8 @@ export class ArtifactService {
           ).toISOString();
           return {
             stored,
-            record: async (file) => {
-              const row = await artifactsSql.upsertArtifact(db, {
+            record: async (file, within = db) => {
+              const row = await artifactsSql.upsertArtifact(within, {
                 id: newId('art', now.getTime()),
                 execution_id: input.executionId,
                 workflow_id: execution.workflow_id,
@@ -251,6 +239,7 @@ export class ArtifactService {
                 created_at: createdAt,
                 expires_at: expiresAt,
                 deleted_at: null,
+                blob_id: file.blobId,
               });
               return toView(row, createdAt);
             },

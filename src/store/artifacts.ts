@@ -21,6 +21,7 @@ export async function upsertArtifact(db: Db, row: ArtifactRow): Promise<Artifact
         created_at: row.created_at,
         expires_at: row.expires_at,
         deleted_at: null,
+        blob_id: row.blob_id,
       }),
     )
     .execute();

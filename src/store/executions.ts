@@ -1,4 +1,5 @@
 /** SQL for executions: the snapshot row, compare-and-set on `rev`, lists and deletes. */
+import { deleteChunksOfExecutions } from './artifact-chunks.ts';
 import { deleteByExecutions as deleteArtifactRows } from './artifacts.ts';
 import type { Db, Dialect } from './db.ts';
 import type { ExecutionsTable } from './schema.ts';
@@ -116,6 +117,7 @@ export async function deleteExecutions(db: Db, ids: string[]): Promise<number> {
     await db.deleteFrom('tasks').where('execution_id', 'in', chunk).execute();
     await db.deleteFrom('dlq').where('execution_id', 'in', chunk).execute();
     await deleteArtifactRows(db, chunk);
+    await deleteChunksOfExecutions(db, chunk);
     await db.deleteFrom('execution_nodes').where('execution_id', 'in', chunk).execute();
     await db.deleteFrom('execution_items').where('execution_id', 'in', chunk).execute();
     await db.deleteFrom('execution_tokens').where('execution_id', 'in', chunk).execute();

@@ -91,6 +91,7 @@ export interface DatabaseSchema {
   node_logs: NodeLogsTable;
   dlq: DlqTable;
   artifacts: ArtifactsTable;
+  artifact_chunks: ArtifactChunksTable;
   platform_events: PlatformEventsTable;
   hooks: HooksTable;
   hook_deliveries: HookDeliveriesTable;
@@ -260,6 +261,20 @@ export interface ArtifactsTable {
   expires_at: string;
   /** Set when the reaper removed the file; the row stays so downloads answer 410. */
   deleted_at: string | null;
+  /**
+   * The blob in `artifact_chunks` holding the content; null when the file is in the data
+   * directory of the server that collected it.
+   */
+  blob_id: string | null;
+}
+
+/** A piece of an artifact's content (the database artifact store). */
+interface ArtifactChunksTable {
+  execution_id: string;
+  blob_id: string;
+  /** Where in the file the chunk starts (bigint on PostgreSQL, read back as a string there). */
+  byte_offset: number | string;
+  data: Buffer;
 }
 
 export interface PlatformEventsTable {

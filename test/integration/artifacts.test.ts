@@ -14,7 +14,7 @@ import path from 'node:path';
 import { after, before, describe, it } from '../helpers/suite.ts';
 import { ArtifactService } from '../../src/services/artifacts.ts';
 import type { ArtifactView } from '../../src/wire/artifacts.ts';
-import { dialectNames, skipFor } from '../helpers/dialects.ts';
+import { type DialectName, dialectNames, skipFor } from '../helpers/dialects.ts';
 import { createWorkflow, runAndWait, tokenWith } from '../helpers/executions.ts';
 import { type Harness, adminToken, startHarness } from '../helpers/harness.ts';
 
@@ -64,8 +64,23 @@ function makeWorkspace(scratch: string): { ws: string; outside: string } {
 
 const globs = ['**/*.txt', 'reports/*.json', '../x', '/etc/passwd', 'big.bin', 'etc-link/*'];
 
-for (const dialect of dialectNames) {
-  describe(`artifacts (${dialect})`, { skip: await skipFor(dialect) }, () => {
+/**
+ * Each dialect with its default store (files on SQLite, the database on PostgreSQL), and the
+ * database store on SQLite too. The database store cuts files into 64-byte chunks here, so the
+ * range tests cross chunk boundaries.
+ */
+const variants = dialectNames.flatMap(
+  (dialect): { dialect: DialectName; store: 'files' | 'database' }[] =>
+    dialect === 'sqlite'
+      ? [
+          { dialect, store: 'files' as const },
+          { dialect, store: 'database' as const },
+        ]
+      : [{ dialect, store: 'database' as const }],
+);
+
+for (const { dialect, store } of variants) {
+  describe(`artifacts (${dialect}, ${store})`, { skip: await skipFor(dialect) }, () => {
     let h: Harness;
     let scratch: string;
     const clock = fakeClock();
@@ -78,7 +93,11 @@ for (const dialect of dialectNames) {
     const newExecution = async (): Promise<string> => (await runAndWait(h, wfId, ['succeeded'])).id;
 
     before(async () => {
-      h = await startHarness(dialect, { clock, artifacts: { reapIntervalMs: 0 } });
+      h = await startHarness(dialect, {
+        clock,
+        config: { artifactStore: store === 'database' ? 'database' : 'auto' },
+        artifacts: { reapIntervalMs: 0, chunkBytes: 64 },
+      });
       scratch = mkdtempSync(path.join(tmpdir(), 'switchyard-artifacts-test-'));
       wfId = (
         await createWorkflow(h, { name: 'arts', graph: { nodes: [{ id: 'n', type: 'noop' }] } })
@@ -136,9 +155,13 @@ for (const dialect of dialectNames) {
         const inside = out.collected.find((a) => a.path === 'link-inside.txt')!;
         assert.equal(inside.sha256, top.sha256, 'a symlink inside is collected with its content');
         assert.equal(out.collected.find((a) => a.path === 'big.bin')!.size, 1000);
-        const stored = path.join(storedDir(h), execId);
-        assert.ok(existsSync(path.join(stored, 'reports', 'a.json')), 'stored under the data dir');
-        assert.ok(existsSync(path.join(stored, 'nested', 'dir with space', 'ü file.txt')));
+        assert.ok(await isStored(h, store, execId, 'reports/a.json'), `stored in ${store}`);
+        assert.ok(await isStored(h, store, execId, 'nested/dir with space/ü file.txt'));
+        assert.equal(
+          existsSync(path.join(storedDir(h), execId)),
+          store === 'files',
+          'the data directory holds files only with the file store',
+        );
       });
 
       it('lists through the API with size, sha256, content type and a download url', async () => {
@@ -180,6 +203,16 @@ for (const dialect of dialectNames) {
         assert.equal(res.body, 'changed');
         assert.equal(res.headers.etag, `"${sha256('changed')}"`);
         assert.equal((await h.yard.artifacts.list(execId)).length, 7);
+        if (store === 'database') {
+          // The replaced blob went in the same transaction: one blob per artifact is left.
+          const blobs = await h.yard.database.db
+            .selectFrom('artifact_chunks')
+            .select('blob_id')
+            .distinct()
+            .where('execution_id', '=', execId)
+            .execute();
+          assert.equal(blobs.length, 7);
+        }
       });
 
       it('enforces the per-file and per-execution caps, saying why', async () => {
@@ -195,6 +228,7 @@ for (const dialect of dialectNames) {
           writeFileSync(path.join(ws, name), 'x'.repeat(size));
         const capped = new ArtifactService(h.yard.database, clock, {
           dataDir: mkdtempSync(path.join(scratch, 'capdata-')),
+          store,
           maxFileBytes: 10,
           maxExecutionBytes: 25,
         });
@@ -227,6 +261,35 @@ for (const dialect of dialectNames) {
           globs: ['a.txt'],
         });
         assert.equal(again.collected[0]?.size, 8, JSON.stringify(again.skipped));
+      });
+
+      it('serves what the other store wrote (a change of artifactStore strands nothing)', async () => {
+        const exec = await newExecution();
+        const ws = mkdtempSync(path.join(scratch, 'other-store-'));
+        writeFileSync(path.join(ws, 'before.bin'), bigContent);
+        const other = new ArtifactService(h.yard.database, clock, {
+          dataDir: h.dataDir,
+          store: store === 'files' ? 'database' : 'files',
+          chunkBytes: 100,
+        });
+        const out = await other.collect({
+          executionId: exec,
+          workflowId: wfId,
+          nodeId: 'n',
+          hostWorkspace: ws,
+          globs: ['before.bin'],
+        });
+        assert.equal(out.collected.length, 1, JSON.stringify(out.skipped));
+        const url = `/api/v1/workflows/${wfId}/executions/${exec}/artifacts/before.bin`;
+        const whole = await h.call('GET', url);
+        assert.equal(whole.statusCode, 200, whole.body);
+        assert.ok(whole.rawPayload.equals(bigContent));
+        const part = await h.call('GET', url, undefined, { headers: { range: 'bytes=95-205' } });
+        assert.equal(part.statusCode, 206);
+        assert.ok(part.rawPayload.equals(bigContent.subarray(95, 206)));
+        await h.yard.artifacts.deleteExecution(exec);
+        assert.ok(!(await isStored(h, 'files', exec)));
+        assert.ok(!(await isStored(h, 'database', exec)));
       });
 
       it('collects nothing for an unknown execution or a missing workspace', async () => {
@@ -427,7 +490,7 @@ for (const dialect of dialectNames) {
 
     describe('retention', () => {
       let shortExec: string;
-      let shortFiles: string[];
+      let shortPaths: string[];
 
       it('answers 410 after the retention ends, per execution', async () => {
         shortExec = await newExecution();
@@ -444,9 +507,7 @@ for (const dialect of dialectNames) {
           retentionHours: 1,
         });
         assert.equal(out.collected.length, 2);
-        shortFiles = out.collected.map((a) =>
-          path.join(storedDir(h), shortExec, ...a.path.split('/')),
-        );
+        shortPaths = out.collected.map((a) => a.path);
         const url = `/api/v1/workflows/${wfId}/executions/${shortExec}/artifacts/out/deep/two.txt`;
         assert.equal((await h.call('GET', url)).statusCode, 200);
 
@@ -466,12 +527,13 @@ for (const dialect of dialectNames) {
       });
 
       it('the reaper deletes expired files, reports freed bytes, and 410 stays', async () => {
-        for (const f of shortFiles) assert.ok(existsSync(f), f);
+        for (const p of shortPaths) assert.ok(await isStored(h, store, shortExec, p), p);
         const reaped = await h.yard.artifacts.reap();
         assert.deepEqual(reaped, { deleted: 2, freedBytes: 10 });
-        for (const f of shortFiles) assert.ok(!existsSync(f), `${f} should be gone`);
-        assert.ok(!existsSync(path.join(storedDir(h), shortExec)), 'empty directories go too');
-        assert.ok(existsSync(path.join(storedDir(h), execId, 'top.txt')), 'unexpired files stay');
+        for (const p of shortPaths)
+          assert.ok(!(await isStored(h, store, shortExec, p)), `${p} should be gone`);
+        assert.ok(!(await isStored(h, store, shortExec)), 'empty directories go too');
+        assert.ok(await isStored(h, store, execId, 'top.txt'), 'unexpired files stay');
         const url = `/api/v1/workflows/${wfId}/executions/${shortExec}/artifacts/out/one.txt`;
         const res = await h.call('GET', url);
         assert.equal(res.statusCode, 410, res.body);
@@ -490,8 +552,8 @@ for (const dialect of dialectNames) {
           globs: ['*.log'],
           retentionHours: 0.5,
         });
-        const file = path.join(storedDir(h), exec, 'x.log');
-        assert.ok(existsSync(file));
+        const stored = () => isStored(h, store, exec, 'x.log');
+        assert.ok(await stored());
         clock.advance(1_800_000);
         // The period is counted on mocked timers: ticks start passes, stop() awaits the one running.
         t.mock.timers.enable({ apis: ['setInterval'] });
@@ -501,24 +563,23 @@ for (const dialect of dialectNames) {
         } finally {
           await stop();
         }
-        assert.ok(existsSync(file), 'no pass before the period');
+        assert.ok(await stored(), 'no pass before the period');
         const again = h.yard.artifacts.startReaper(60_000);
         try {
           t.mock.timers.tick(60_000);
         } finally {
           await again();
         }
-        assert.ok(!existsSync(file), 'the reaper removed the expired file');
+        assert.ok(!(await stored()), 'the reaper removed the expired file');
       });
     });
 
     describe('deleting executions', () => {
       it('a single delete removes the rows and the files', async () => {
-        const dir = path.join(storedDir(h), execId);
-        assert.ok(existsSync(dir));
+        assert.ok(await isStored(h, store, execId));
         const res = await h.call('DELETE', `/api/v1/workflows/${wfId}/executions/${execId}`);
         assert.equal(res.statusCode, 204, res.body);
-        assert.ok(!existsSync(dir), 'the artifact directory is gone');
+        assert.ok(!(await isStored(h, store, execId)), 'the artifact content is gone');
         assert.deepEqual(await h.yard.artifacts.list(execId), []);
         assert.equal((await h.call('GET', base())).statusCode, 404);
       });
@@ -534,12 +595,11 @@ for (const dialect of dialectNames) {
           hostWorkspace: ws,
           globs: ['*.txt'],
         });
-        const dir = path.join(storedDir(h), exec);
-        assert.ok(existsSync(dir));
+        assert.ok(await isStored(h, store, exec));
         const res = await h.call('DELETE', `/api/v1/workflows/${wfId}/executions`);
         assert.equal(res.statusCode, 200, res.body);
         assert.ok(res.json().deleted >= 1);
-        assert.ok(!existsSync(dir));
+        assert.ok(!(await isStored(h, store, exec)));
         assert.deepEqual(await h.yard.artifacts.list(exec), []);
       });
 
@@ -554,12 +614,40 @@ for (const dialect of dialectNames) {
           hostWorkspace: ws,
           globs: ['r.txt'],
         });
+        assert.ok(await isStored(h, store, exec, 'r.txt'));
         await h.yard.artifacts.deleteExecution(exec);
         assert.deepEqual(await h.yard.artifacts.list(exec), []);
-        assert.ok(!existsSync(path.join(storedDir(h), exec)));
+        assert.ok(!(await isStored(h, store, exec)));
       });
     });
   });
+}
+
+/**
+ * Whether the store holds the content of an execution's artifact (or of any of its artifacts):
+ * a file under the data directory, or chunk rows of the blob its record names.
+ */
+async function isStored(
+  h: Harness,
+  store: 'files' | 'database',
+  exec: string,
+  relPath?: string,
+): Promise<boolean> {
+  if (store === 'files')
+    return existsSync(path.join(storedDir(h), exec, ...(relPath?.split('/') ?? [])));
+  const db = h.yard.database.db;
+  let q = db.selectFrom('artifact_chunks').select('byte_offset').where('execution_id', '=', exec);
+  if (relPath !== undefined) {
+    const row = await db
+      .selectFrom('artifacts')
+      .select('blob_id')
+      .where('execution_id', '=', exec)
+      .where('path', '=', relPath)
+      .executeTakeFirst();
+    if (!row?.blob_id) return false;
+    q = q.where('blob_id', '=', row.blob_id);
+  }
+  return (await q.limit(1).execute()).length > 0;
 }
 
 /** `<dataDir>/artifacts` of a harness. */

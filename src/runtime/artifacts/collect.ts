@@ -1,6 +1,6 @@
 /**
  * Artifact collection (DESIGN §6): the files of an execution's workspace selected by
- * `artifacts:` globs, copied into the blob store with size and sha256. The records are written
+ * `artifacts:` globs, copied into the content store with size and sha256. The records are written
  * through `CollectLedger`, which the artifact service implements over the store: runtime/
  * touches no SQL.
  *
@@ -11,14 +11,15 @@
  * real path must be inside the workspace and it must be a regular file), so a process swapping
  * files during collection cannot make it read outside the workspace or hang on a FIFO.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { mkdir, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { checkGlob, compileGlob, type CompiledGlob } from '../../glob.ts';
+import type { Db } from '../../store/db.ts';
 import { isStrictlyInside, openInWorkspace } from '../workspace-files.ts';
-import { type ArtifactBlobStore, execDirName } from './blob-store.ts';
 import { checkArtifactPath } from './paths.ts';
+import type { ArtifactStorage } from './storage.ts';
 
 /** Why a file matched by a glob (or a glob itself) was not collected. */
 type ArtifactSkipReason =
@@ -48,11 +49,13 @@ export interface CollectLimits {
   maxWalkEntries: number;
 }
 
-/** A workspace file copied into the blob store. */
+/** A workspace file copied into the content store. */
 interface CopiedFile {
   relPath: string;
   size: number;
   sha256: string;
+  /** Where the store put it (null: the data directory). */
+  blobId: string | null;
 }
 
 /** What collection needs of the artifact records; `E` is the execution as the records know it. */
@@ -60,21 +63,23 @@ export interface CollectLedger<E, V> {
   /** The execution, or undefined when it is gone: nothing is stored for it. */
   find(): Promise<E | undefined>;
   /** The sizes of the execution's live artifacts by path, and how to record a copied file. */
-  open(
-    execution: E,
-  ): Promise<{ stored: Map<string, number>; record: (file: CopiedFile) => Promise<V> }>;
+  open(execution: E): Promise<{
+    stored: Map<string, number>;
+    /** Records a copy; `within` is the content store's transaction when it has one. */
+    record: (file: CopiedFile, within?: Db) => Promise<V>;
+  }>;
 }
 
 /** Workspace entries never collected: the engine's own bookkeeping. */
 const privateTopLevel = new Set(['.switchyard']);
 
 /**
- * Copies the workspace files matching `globs` into the blob store and records them. Files that
- * cannot be taken are listed in `skipped` with the reason; nothing here throws for a bad
- * workspace file or glob. The caller holds the execution's turn (`files.exclusive`).
+ * Copies the workspace files matching `globs` into the content store and records them. Files
+ * that cannot be taken are listed in `skipped` with the reason; nothing here throws for a bad
+ * workspace file or glob. The caller holds the execution's turn (`content.exclusive`).
  */
 export async function collectWorkspace<E, V>(
-  files: ArtifactBlobStore,
+  content: ArtifactStorage,
   limits: CollectLimits,
   input: {
     executionId: string;
@@ -129,28 +134,51 @@ export async function collectWorkspace<E, V>(
       limits.maxFileBytes,
       limits.maxExecutionBytes - (total - (stored.get(file.relPath) ?? 0)),
     );
-    const copied = await copyIn(files, limits, workspace, file, input.executionId, budget);
-    if ('skip' in copied) {
+    let size = 0;
+    const copied = await copyIn(
+      content,
+      limits,
+      workspace,
+      file,
+      input.executionId,
+      budget,
+      (f, within) => {
+        size = f.size;
+        return record(f, within);
+      },
+    );
+    if (isSkip(copied)) {
       skipped.push(copied.skip);
       continue;
     }
-    const view = await record(copied);
-    total += copied.size - (stored.get(file.relPath) ?? 0);
-    stored.set(file.relPath, copied.size);
-    collected.push(view);
+    total += size - (stored.get(file.relPath) ?? 0);
+    stored.set(file.relPath, size);
+    collected.push(copied);
   }
   return { collected, skipped };
 }
 
-/** Copies one workspace file into the store (temp file + rename), hashing it as it streams. */
-async function copyIn(
-  files: ArtifactBlobStore,
+/** Why a copy stopped part way: the file grew past a cap while it was read. */
+class CopyRefused extends Error {
+  constructor(readonly reason: ArtifactSkipReason) {
+    super(reason);
+  }
+}
+
+/**
+ * Copies one workspace file into the content store, hashing it as it streams, and records it
+ * (in the store's transaction when it has one). A failure to read or store the file is a skip;
+ * a failure to record it is thrown.
+ */
+async function copyIn<V>(
+  content: ArtifactStorage,
   limits: CollectLimits,
   workspace: string,
   file: WalkedFile,
   executionId: string,
   budget: number,
-): Promise<CopiedFile | { skip: SkippedArtifact }> {
+  record: (file: CopiedFile, within?: Db) => Promise<V>,
+): Promise<V | { skip: SkippedArtifact }> {
   const skip = (reason: ArtifactSkipReason, message: string) => ({
     skip: { path: file.relPath, reason, message },
   });
@@ -163,68 +191,59 @@ async function copyIn(
     return skip('io_error', opened.message);
   }
   const { handle } = opened;
-  let partial: string | undefined;
+  let recording = false;
   try {
-    const st = { size: opened.size };
-    if (st.size > limits.maxFileBytes)
+    if (opened.size > limits.maxFileBytes)
       return skip(
         'file_too_large',
-        `The file has ${st.size} bytes; the limit per file is ${limits.maxFileBytes}.`,
+        `The file has ${opened.size} bytes; the limit per file is ${limits.maxFileBytes}.`,
       );
-    if (st.size > budget)
+    if (opened.size > budget)
       return skip(
         'execution_cap',
-        `The file has ${st.size} bytes; the execution may store ${limits.maxExecutionBytes} bytes in all.`,
+        `The file has ${opened.size} bytes; the execution may store ${limits.maxExecutionBytes} bytes in all.`,
       );
-    await mkdir(files.partialDir, { recursive: true });
-    partial = path.join(
-      files.partialDir,
-      `${execDirName(executionId)}-${randomBytes(8).toString('hex')}`,
-    );
     const hash = createHash('sha256');
-    let size = 0;
-    const out = await open(partial, 'wx', 0o644);
-    try {
+    async function* pieces(): AsyncGenerator<Buffer> {
       const buf = Buffer.allocUnsafe(64 * 1024);
+      let size = 0;
       for (;;) {
         const { bytesRead } = await handle.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break;
+        if (bytesRead === 0) return;
         size += bytesRead;
-        if (size > budget) {
-          return size > limits.maxFileBytes
-            ? skip(
-                'file_too_large',
-                `The file grew past the limit per file of ${limits.maxFileBytes} bytes.`,
-              )
-            : skip(
-                'execution_cap',
-                `The file grew past the execution's limit of ${limits.maxExecutionBytes} bytes.`,
-              );
-        }
-        const chunk = buf.subarray(0, bytesRead);
-        hash.update(chunk);
-        let written = 0;
-        while (written < bytesRead) {
-          const r = await out.write(chunk, written, bytesRead - written);
-          written += r.bytesWritten;
-        }
+        if (size > budget)
+          throw new CopyRefused(size > limits.maxFileBytes ? 'file_too_large' : 'execution_cap');
+        const piece = buf.subarray(0, bytesRead);
+        hash.update(piece);
+        yield piece;
       }
-      await out.sync();
-    } finally {
-      await out.close();
     }
-    const dest = files.fileOf(executionId, file.relPath);
-    await mkdir(path.dirname(dest), { recursive: true });
-    await rename(partial, dest);
-    partial = undefined;
-    return { relPath: file.relPath, size, sha256: hash.digest('hex') };
+    return await content.put(executionId, file.relPath, pieces(), (stored, within) => {
+      recording = true;
+      const copied = { relPath: file.relPath, sha256: hash.digest('hex'), ...stored };
+      return record(copied, within);
+    });
   } catch (err) {
+    if (recording) throw err;
+    if (err instanceof CopyRefused)
+      return err.reason === 'file_too_large'
+        ? skip(
+            'file_too_large',
+            `The file grew past the limit per file of ${limits.maxFileBytes} bytes.`,
+          )
+        : skip(
+            'execution_cap',
+            `The file grew past the execution's limit of ${limits.maxExecutionBytes} bytes.`,
+          );
     const code = (err as NodeJS.ErrnoException).code;
     return skip('io_error', `The file cannot be stored (${code ?? (err as Error).message}).`);
   } finally {
     await handle.close().catch(() => {});
-    if (partial !== undefined) await rm(partial, { force: true }).catch(() => {});
   }
+}
+
+function isSkip<V>(r: V | { skip: SkippedArtifact }): r is { skip: SkippedArtifact } {
+  return typeof r === 'object' && r !== null && 'skip' in r;
 }
 
 interface WalkedFile {

@@ -1,15 +1,16 @@
 /**
- * The artifact reaper: deletes the files of artifacts whose retention ended and tombstones their
+ * The artifact reaper: deletes the content of artifacts whose retention ended and tombstones their
  * records (they stay, so downloads answer 410). The records are reached through `ReaperLedger`,
  * which the artifact service implements over the store: runtime/ touches no SQL.
  */
-import type { ArtifactBlobStore } from './blob-store.ts';
+import type { ArtifactStorage } from './storage.ts';
 
 /** An artifact record as the reaper needs it. */
 interface ExpiredArtifact {
   id: string;
   execution_id: string;
   path: string;
+  blob_id: string | null;
 }
 
 export interface ReaperLedger {
@@ -20,11 +21,11 @@ export interface ReaperLedger {
 }
 
 /**
- * Deletes the files of artifacts whose retention ended by `now` and tombstones their records.
- * `freedBytes` counts the bytes of files removed.
+ * Deletes the content of artifacts whose retention ended by `now` and tombstones their records.
+ * `freedBytes` counts the bytes removed.
  */
 export async function reapExpired(
-  files: ArtifactBlobStore,
+  content: ArtifactStorage,
   ledger: ReaperLedger,
   now: Date,
 ): Promise<{ deleted: number; freedBytes: number }> {
@@ -36,17 +37,17 @@ export async function reapExpired(
     const rows = await ledger.listExpired(at, 500);
     if (rows.length === 0) break;
     for (const r of rows) {
-      await files.exclusive(r.execution_id, async () => {
+      await content.exclusive(r.execution_id, async () => {
         // Tombstone first (compare-and-set on the expiry), so a row a collection renewed
         // meanwhile keeps its new file.
         if (!(await ledger.markDeleted(r.id, at))) return;
         deleted++;
         // A file already gone, or not removable, frees nothing: the row is a tombstone (410).
-        freedBytes += await files.removeFile(r.execution_id, r.path);
+        freedBytes += await content.remove(r.execution_id, r.path, r.blob_id);
       });
     }
   }
-  await files.clearStalePartials();
+  await content.clearStale();
   return { deleted, freedBytes };
 }
 

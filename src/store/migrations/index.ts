@@ -15,6 +15,7 @@ import { migration0010 } from './0010-execution-nodes.ts';
 import { migration0011 } from './0011-execution-items.ts';
 import { migration0012 } from './0012-node-run-models.ts';
 import { migration0013 } from './0013-execution-tokens.ts';
+import { migration0014 } from './0014-artifact-chunks.ts';
 
 import type { Migration } from './migration.ts';
 
@@ -34,4 +35,5 @@ export const migrations: Migration[] = [
   migration0011,
   migration0012,
   migration0013,
+  migration0014,
 ];

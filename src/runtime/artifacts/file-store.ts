@@ -1,33 +1,84 @@
 /**
- * The artifact files: `<dataDir>/artifacts/<execId>/<path>`, copies staged in `.partial/` and
- * renamed into place. Work on one execution's files (collections, reaping) runs one at a time in
- * this process, so the execution cap holds and the reaper never deletes a file a collection just
- * replaced. The records of the files are the service's; nothing here touches the database.
+ * Artifact content in the data directory: `<dataDir>/artifacts/<execId>/<path>`, copies staged
+ * in `.partial/` and renamed into place. Only the server that collected a file can serve it, so
+ * this is the store of a single server (SQLite, or `artifactStore: files`). The records of the
+ * files are the service's; nothing here touches the database.
  */
-import { lstat, readdir, rm, rmdir, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { workspaceOpenFlags } from '../workspace-files.ts';
+import type { ArtifactContentStore, OpenedContent, RecordContent } from './content-store.ts';
 
-export class ArtifactBlobStore {
+export class FileContentStore implements ArtifactContentStore {
   readonly root: string;
   /** Where copies are written before they are renamed into place. */
   readonly partialDir: string;
-  private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(dataDir: string) {
     this.root = path.resolve(dataDir, 'artifacts');
     this.partialDir = path.join(this.root, '.partial');
   }
 
-  /** Runs `fn` after the work on this execution's files queued before it. */
-  async exclusive<T>(executionId: string, fn: () => Promise<T>): Promise<T> {
-    const prior = this.queues.get(executionId) ?? Promise.resolve();
-    const run = prior.then(fn, fn);
-    this.queues.set(executionId, run);
+  /** Writes to a temp file (fsync'd) and renames it into place before recording it. */
+  async put<V>(
+    executionId: string,
+    relPath: string,
+    source: AsyncIterable<Buffer>,
+    record: RecordContent<V>,
+  ): Promise<V> {
+    const dest = this.fileOf(executionId, relPath);
+    await mkdir(this.partialDir, { recursive: true });
+    let partial: string | undefined = path.join(
+      this.partialDir,
+      `${execDirName(executionId)}-${randomBytes(8).toString('hex')}`,
+    );
     try {
-      return await run;
+      let size = 0;
+      const out = await open(partial, 'wx', 0o644);
+      try {
+        for await (const chunk of source) {
+          size += chunk.length;
+          let written = 0;
+          while (written < chunk.length) {
+            const r = await out.write(chunk, written, chunk.length - written);
+            written += r.bytesWritten;
+          }
+        }
+        await out.sync();
+      } finally {
+        await out.close();
+      }
+      await mkdir(path.dirname(dest), { recursive: true });
+      await rename(partial, dest);
+      partial = undefined;
+      return await record({ size, blobId: null });
     } finally {
-      if (this.queues.get(executionId) === run) this.queues.delete(executionId);
+      if (partial !== undefined) await rm(partial, { force: true }).catch(() => {});
     }
+  }
+
+  /** Holds the file open, so a reaper run cannot cut a download short. */
+  async open(executionId: string, relPath: string): Promise<OpenedContent | undefined> {
+    let handle;
+    try {
+      handle = await open(this.fileOf(executionId, relPath), workspaceOpenFlags);
+    } catch {
+      return undefined;
+    }
+    let streamed = false;
+    return {
+      stream: (range) => {
+        streamed = true;
+        return handle.createReadStream({
+          autoClose: true,
+          ...(range !== undefined && { start: range.start, end: range.end }),
+        });
+      },
+      close: async () => {
+        if (!streamed) await handle.close();
+      },
+    };
   }
 
   /** The file of an artifact; `relPath` was checked with `checkArtifactPath`. */
@@ -43,7 +94,7 @@ export class ArtifactBlobStore {
    * Deletes one artifact's file and the directories it leaves empty; returns the bytes freed
    * (0 when the file was already gone or cannot be removed).
    */
-  async removeFile(executionId: string, relPath: string): Promise<number> {
+  async remove(executionId: string, relPath: string): Promise<number> {
     let freed = 0;
     const file = this.fileOf(executionId, relPath);
     try {
@@ -68,7 +119,7 @@ export class ArtifactBlobStore {
    * Temp files of copies a crash interrupted; anything older than an hour is garbage. File times
    * are wall-clock times, so this compares with the wall clock, not the injected one.
    */
-  async clearStalePartials(): Promise<void> {
+  async clearStale(): Promise<void> {
     const now = Date.now();
     let names: string[];
     try {
