@@ -21,7 +21,7 @@
  * Settings: BENCH_SCALE=0.2 shrinks every count; BENCH_STORES=sqlite,postgres,dbos (default all);
  * BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) is where the fresh databases
  * are created and dropped; BENCH_ONLY=chain10_serial,graph500_serial picks shapes;
- * BENCH_PROFILE=<dir> runs only chain10_c50 per store, with the server under
+ * BENCH_PROFILE=<dir> runs only chain10_c50 (or the BENCH_ONLY shapes) per store, with the server under
  * `--cpu-prof --cpu-prof-dir=<dir>/<store>` (summarize with bench/profile-summary.ts).
  * Prints one JSON line per shape and store.
  */
@@ -82,7 +82,7 @@ const allShapes: Shape[] = [
 ];
 const only = process.env.BENCH_ONLY?.split(',');
 const shapes = allShapes.filter((s) =>
-  profileDir ? s.shape === 'chain10_c50' : only === undefined || only.includes(s.shape),
+  only !== undefined ? only.includes(s.shape) : !profileDir || s.shape === 'chain10_c50',
 );
 
 const round1 = (x: number) => Math.round(x * 10) / 10;

@@ -171,11 +171,22 @@ export class ExecutionStream {
   /** 404 unless the execution exists under `workflowId` (DESIGN §8). */
   async require(workflowId: string, executionId: string): Promise<void> {
     const pos = await eventsSql.streamPosition(this.database.db, executionId);
-    if (!pos || pos.workflow_id !== workflowId)
-      throw new AppError('ERR_EXECUTION_NOT_FOUND', {
-        message: `Workflow ${workflowId} has no execution ${executionId}.`,
-        context: { workflowId, executionId },
-      });
+    if (!pos || pos.workflow_id !== workflowId) throw notFound(workflowId, executionId);
+  }
+
+  /**
+   * A follower's first read of events (subscribe first): as `readEvents`, read from the table,
+   * and 404 unless the execution exists under `workflowId`, in the same statement.
+   */
+  async firstEvents(
+    workflowId: string,
+    executionId: string,
+    after: number,
+    limit: number,
+  ): Promise<StreamBatch<StreamEvent>> {
+    const read = await eventsSql.positionAndEvents(this.database.db, executionId, after + 1, limit);
+    if (!read || read.position.workflow_id !== workflowId) throw notFound(workflowId, executionId);
+    return eventsBatch(read, after);
   }
 
   /** Events with seq > `after`, and whether they reach the end of a terminal execution. */
@@ -190,15 +201,7 @@ export class ExecutionStream {
         after + 1,
         limit,
       );
-      if (!read) return { items: [], end: null, gone: true };
-      const { position: pos, events: rows } = read;
-      const last = rows.at(-1)?.seq ?? after;
-      const status = pos.status as ExecutionStatus;
-      return {
-        items: rows.map((r) => ({ seq: r.seq, type: r.type, data: r.data, at: r.at })),
-        end: isTerminalExecution(status) && last >= pos.last_seq ? status : null,
-        gone: false,
-      };
+      return read === undefined ? { items: [], end: null, gone: true } : eventsBatch(read, after);
     });
   }
 
@@ -276,4 +279,26 @@ export class ExecutionStream {
     mine.set(key, p);
     return p;
   }
+}
+
+function notFound(workflowId: string, executionId: string): AppError {
+  return new AppError('ERR_EXECUTION_NOT_FOUND', {
+    message: `Workflow ${workflowId} has no execution ${executionId}.`,
+    context: { workflowId, executionId },
+  });
+}
+
+/** What one read of the position and the events after `after` says. */
+function eventsBatch(
+  read: NonNullable<Awaited<ReturnType<typeof eventsSql.positionAndEvents>>>,
+  after: number,
+): StreamBatch<StreamEvent> {
+  const { position: pos, events: items } = read;
+  const last = items.at(-1)?.seq ?? after;
+  const status = pos.status as ExecutionStatus;
+  return {
+    items,
+    end: isTerminalExecution(status) && last >= pos.last_seq ? status : null,
+    gone: false,
+  };
 }

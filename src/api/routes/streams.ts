@@ -5,7 +5,7 @@
 import type { FastifyBaseLogger, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import type { ExecutionStatus } from '../../engine/status.ts';
-import type { LogLine, StreamBatch, Subscription } from '../../services/stream.ts';
+import type { LogLine, StreamBatch, StreamEvent, Subscription } from '../../services/stream.ts';
 import { ExecutionIdParams, errorResponses } from '../schemas.ts';
 import type { SseFrame, SseHub, SseWriter } from '../sse.ts';
 import type { App, Services } from '../types.ts';
@@ -73,9 +73,17 @@ export function streamRoutes(app: App, services: Services, hub: SseHub): void {
     },
     async (req, reply) => {
       const { id, execId } = req.params;
-      await streams.require(id, execId);
       const lastId = req.headers['last-event-id'];
       const after = lastId !== undefined ? Number(lastId) : Math.max(0, (req.query.from ?? 1) - 1);
+      // Subscribed before the first read, which also answers 404 for an unknown execution.
+      const sub = streams.subscribe(execId, 'events');
+      let first: StreamBatch<StreamEvent>;
+      try {
+        first = await streams.firstEvents(id, execId, after, eventBatch);
+      } catch (err) {
+        sub.close();
+        throw err;
+      }
       follow(
         hub.open(reply as unknown as FastifyReply),
         services,
@@ -89,6 +97,7 @@ export function streamRoutes(app: App, services: Services, hub: SseHub): void {
           frame: (e) => ({ id: e.seq, event: e.type, data: e.data }),
           cursor: (e) => e.seq,
         },
+        { sub, first },
       );
     },
   );
@@ -199,13 +208,17 @@ function follow<T>(
   kind: Subscription['kind'],
   after: number,
   spec: FollowSpec<T>,
+  /** The subscription and first batch, when the caller read it (to answer 404 first). */
+  opened?: { sub: Subscription; first: StreamBatch<T> },
 ): void {
-  const sub = services.streams.subscribe(executionId, kind);
+  const sub = opened?.sub ?? services.streams.subscribe(executionId, kind);
   sse.onClose(() => sub.close());
+  let pending = opened?.first;
   const run = async (): Promise<void> => {
     let cursor = after;
     while (!sse.closed) {
-      const batch = await spec.read(cursor);
+      const batch = pending ?? (await spec.read(cursor));
+      pending = undefined;
       if (sse.closed) return;
       let complete = true;
       for (const item of batch.items) {
