@@ -4,7 +4,7 @@
  * that is not under the workflow in the path is 404. The DLQ is `dlq.ts`, usage `usage.ts`,
  * the read shapes `execution-views.ts`.
  */
-import type { Concurrency, Trigger } from '../definition/index.ts';
+import type { Concurrency } from '../definition/index.ts';
 import { render } from '../engine/expressions.ts';
 import {
   type ExecutionStatus,
@@ -23,7 +23,6 @@ import * as executionsSql from '../store/executions.ts';
 import type { ExecutionRow } from '../store/executions.ts';
 import * as itemsSql from '../store/execution-items.ts';
 import * as nodeRunsSql from '../store/node-runs.ts';
-import { type VersionRow, getVersion } from '../store/versions.ts';
 import { getWorkflow } from '../store/workflows.ts';
 import type { WorkflowType } from '../types.ts';
 import type { NewExecution, Worker } from '../worker/worker.ts';
@@ -35,9 +34,12 @@ import type { ExecutionSummary, ExecutionView, RunAccepted } from '../wire/execu
 import { executionSummary, executionView, runAccepted, snapshotOf } from './execution-views.ts';
 import { type Page, decodeCursor, toPage } from './pagination.ts';
 import { checkParams } from './params.ts';
-import { concurrencyOf, effectiveRuntimeConfig } from './workflow-views.ts';
+import { type RunVersion, RunVersions } from './run-versions.ts';
+import { effectiveRuntimeConfig } from './workflow-views.ts';
 
 export class ExecutionService {
+  private readonly versions = new RunVersions();
+
   constructor(
     private readonly database: Database,
     private readonly worker: Worker,
@@ -68,13 +70,13 @@ export class ExecutionService {
       if (prior) return { accepted: runAccepted(prior), created: false };
     }
     const version = body.version ?? wf.active_version ?? wf.latest_version;
-    const v = await getVersion(db, workflowId, version);
+    const v = await this.versions.get(db, workflowId, version);
     if (!v)
       throw new AppError('ERR_VERSION_NOT_FOUND', {
         message: `Workflow ${workflowId} has no version ${version}.`,
         context: { workflowId, version },
       });
-    const params = checkParams(JSON.parse(v.trigger_config) as Trigger[], body.params ?? {});
+    const params = checkParams(v.triggers, body.params ?? {});
     const type = wf.type as WorkflowType;
     const trigger = opts.trigger ?? { type: 'manual', actor: opts.actor };
     const concurrency = groupOf(v, params, trigger);
@@ -370,11 +372,11 @@ export class ExecutionService {
  * template sees the run's `params`, `trigger` and the version's `vars`.
  */
 function groupOf(
-  v: VersionRow,
+  v: RunVersion,
   params: Record<string, unknown>,
   trigger: TriggerInfo,
 ): NewExecution['concurrency'] {
-  const c: Concurrency | undefined = concurrencyOf(v).concurrency;
+  const c: Concurrency | undefined = v.concurrency;
   if (!c) return undefined;
   let key: unknown;
   try {
