@@ -292,8 +292,9 @@ for (const dialect of dialectNames) {
       assert.deepEqual(nodeOf(done, 'read').outputs, { got: 'x', ws: '/workspace', exitCode: 0 });
       // The workspace is a host directory of the execution under the data directory (the next
       // test reads a kept one); a succeeded execution's is removed once its last task releases.
-      await until('the succeeded workspace to be removed', () =>
-        !existsSync(path.join(h.dataDir, 'workspaces', run.id)),
+      await until(
+        'the succeeded workspace to be removed',
+        () => !existsSync(path.join(h.dataDir, 'workspaces', run.id)),
       );
 
       const environment = (await storedState(h, run.id)).environment as EnvironmentJson;
