@@ -8,6 +8,7 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Static, Type } from 'typebox';
 import { EnvMap, NonEmptyString } from '../definition/model.ts';
@@ -44,6 +45,8 @@ const stderrLines = 200;
 const maxToolName = 64;
 /** After its stdin closes, a server has this long to exit before it is stopped. */
 const exitWaitMs = 500;
+/** How long a failed start waits for the server's exit code and stderr, for its message. */
+const exitDetailWaitMs = 2000;
 
 /** Save-time checks beyond the schema: names unique, the argv's program non-empty. */
 export function mcpServerProblems(
@@ -205,9 +208,27 @@ async function startServer(
     } while (cursor !== undefined && tools.length < 1000);
     return { server, tools };
   } catch (error) {
+    // A server that exited: its exit code and last stderr lines say why (they may come after
+    // the closed stdout that failed the request).
+    await settled(server, exitDetailWaitMs);
     await closeAll(ctx, [server]);
     return { error: `did not list its tools: ${errorMessage(error)}${endedDetail(server)}` };
   }
+}
+
+/** Waits (at most `ms`) for the process to exit and its stderr to be read to the end. */
+async function settled(server: Connected, ms: number): Promise<void> {
+  const wait = new AbortController();
+  await Promise.race([
+    Promise.all([
+      server.proc.exited.then((end) => {
+        server.ended = end.signal === null ? `exit code ${end.code}` : `killed by ${end.signal}`;
+      }),
+      finished(server.proc.stderr).catch(() => {}),
+    ]),
+    sleep(ms, undefined, { signal: wait.signal }).catch(() => {}),
+  ]);
+  wait.abort();
 }
 
 /** ` (exit code 127; stderr: sh: nope: not found)` once the process has ended, else ``. */

@@ -36,13 +36,17 @@ const noBwrap = caps.bwrap === undefined ? (caps.bwrapProblem ?? 'no bwrap') : u
 const nodePrefix = path.dirname(path.dirname(process.execPath));
 const readOnly = nodePrefix.startsWith('/usr') ? [repoRoot] : [repoRoot, nodePrefix];
 
-/** Host processes whose command line holds `tag` (the servers get it as an argument). */
+/**
+ * Host pids of the server processes started with `tag` as an argument: node running the fixture
+ * (not the bubblewrap processes around it, whose argv holds the command too).
+ */
 function processesTagged(tag: string): number[] {
   const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(tag)) found.push(Number(entry));
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv[1] === fixture && argv[2] === `--tag=${tag}`) found.push(Number(entry));
     } catch {
       // gone meanwhile
     }
