@@ -102,7 +102,7 @@ export async function openMcpServers(
   sandbox: Sandbox,
   env: Record<string, string>,
   servers: readonly McpServerConfig[],
-  remainingMs: number | undefined,
+  remainingMs: () => number | undefined,
 ): Promise<McpSession | { failed: ExecResult }> {
   const started: Connected[] = [];
   const exposed = new Map<string, Exposed>();
@@ -114,11 +114,24 @@ export async function openMcpServers(
     close: () => closeAll(ctx, started),
   };
   for (const config of servers) {
-    const timeout = Math.max(Math.min(startTimeoutMs, remainingMs ?? startTimeoutMs), 1);
+    const left = remainingMs();
+    const timeout = Math.max(Math.min(startTimeoutMs, left ?? startTimeoutMs), 1);
     const outcome = await startServer(ctx, sandbox, env, config, timeout);
     if ('error' in outcome) {
       await session.close();
       if (ctx.signal.aborted) return { failed: cancelled(ctx.signal) };
+      // The node's deadline, not the start timeout, ended the wait (a timer may fire a hair early).
+      const after = remainingMs();
+      const nodeBound =
+        left !== undefined && left < startTimeoutMs && /timed out/i.test(outcome.error);
+      if ((after !== undefined && after <= 0) || nodeBound) {
+        return {
+          failed: fail(
+            'ERR_NODE_TIMEOUT',
+            `agent timed out after ${formatMs(ctx.timeoutMs ?? 0)} while MCP server ${JSON.stringify(config.name)} started`,
+          ),
+        };
+      }
       return {
         failed: fail(
           'ERR_MCP_SERVER',

@@ -153,7 +153,7 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
     // The servers' tools are part of the first request: the environment is made now.
     sandbox = await ctx.sandbox();
     env = toolEnv(ctx, sandbox, node.env);
-    const opened = await openMcpServers(ctx, sandbox, env, node.mcpServers!, remainingMs());
+    const opened = await openMcpServers(ctx, sandbox, env, node.mcpServers!, remainingMs);
     if ('failed' in opened) return opened.failed;
     mcp = opened;
   }

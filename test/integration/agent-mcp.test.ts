@@ -153,6 +153,9 @@ for (const dialect of dialectNames) {
         const ask = nodeOf(done, 'ask');
         assert.equal(ask.outputs.answer, 'The server said hello and 5.');
         assert.equal(ask.outputs.toolCalls, 3);
+        // Costed as the other tools: the tokens of the steps, the calls' time as runtime.
+        assert.deepEqual(ask.cost.tokens, { prompt: 600, completion: 30 });
+        assert.ok(ask.cost.computeSeconds > 0, JSON.stringify(ask.cost));
 
         // The built-in tool listed and the server's tools, with the server's input schemas.
         assert.equal(llm.requests.length, 3);
@@ -239,6 +242,31 @@ for (const dialect of dialectNames) {
       const node = nodeOf(ended, 'ask');
       assert.equal(node.error.code, 'ERR_MCP_SERVER');
       assert.match(node.error.message, /^MCP server "missing" did not start: .*ENOENT/);
+    });
+
+    it("a server that does not answer within the node's timeout fails it with ERR_NODE_TIMEOUT and is stopped", async () => {
+      llm.script([]);
+      const tag = `mcp-${randomBytes(6).toString('hex')}`;
+      const wf = await createWorkflow(h, {
+        name: 'mcp-mute',
+        graph: {
+          nodes: [
+            {
+              ...agentNode('openai', tag),
+              timeout: '1s',
+              mcpServers: [
+                { name: 'mute', command: [process.execPath, fixture, `--tag=${tag}`, '--mute'] },
+              ],
+            },
+          ],
+        },
+      });
+      const done = await runAndWait(h, wf.id, ['succeeded', 'failed']);
+      const ask = nodeOf(done, 'ask');
+      assert.equal(ask.error.code, 'ERR_NODE_TIMEOUT', JSON.stringify(ask.error));
+      assert.match(ask.error.message, /while MCP server "mute" started/);
+      assert.equal(llm.requests.length, 0);
+      assert.deepEqual(processesTagged(tag), []);
     });
 
     it('cancelling the execution while the model thinks stops the server', async () => {
