@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Static, Type } from 'typebox';
 import { EnvMap, NonEmptyString } from '../definition/model.ts';
 import type { ErrorDetail } from '../errors.ts';
-import type { Sandbox, SandboxProcess } from '../runtime/types.ts';
+import type { ProcessEnd, Sandbox, SandboxProcess } from '../runtime/types.ts';
 import type { ToolLimits, ToolOutcome } from './agent-tools.ts';
 import { cancelled, errorMessage, fail, formatMs } from './errors.ts';
 import type { ExecContext, ExecResult } from './executor.ts';
@@ -203,11 +203,9 @@ async function startServer(
     else if (logged === stderrLines + 1)
       ctx.log('system', `MCP server ${config.name}: further stderr is not logged`);
   });
-  void proc.exited.then((end) => {
-    lines.end();
-    server.ended = end.signal === null ? `exit code ${end.code}` : `killed by ${end.signal}`;
-  });
-  const transport = new SandboxStdioTransport(proc, stdin, (text) => lines.push(text));
+  proc.stderr.once('end', () => lines.end());
+  void proc.exited.then((end) => noteEnd(server, end));
+  const transport = new SandboxStdioTransport(proc, stdin, (chunk) => lines.push(chunk));
   client.onerror = (error) => ctx.log('system', `MCP server ${config.name}: ${error.message}`);
   const options = { timeout: timeoutMs, maxTotalTimeout: timeoutMs, signal: ctx.signal };
   try {
@@ -229,14 +227,16 @@ async function startServer(
   }
 }
 
+function noteEnd(server: Connected, end: ProcessEnd): void {
+  server.ended = end.signal === null ? `exit code ${end.code}` : `killed by ${end.signal}`;
+}
+
 /** Waits (at most `ms`) for the process to exit and its stderr to be read to the end. */
 async function settled(server: Connected, ms: number): Promise<void> {
   const wait = new AbortController();
   await Promise.race([
     Promise.all([
-      server.proc.exited.then((end) => {
-        server.ended = end.signal === null ? `exit code ${end.code}` : `killed by ${end.signal}`;
-      }),
+      server.proc.exited.then((end) => noteEnd(server, end)),
       finished(server.proc.stderr).catch(() => {}),
     ]),
     sleep(ms, undefined, { signal: wait.signal }).catch(() => {}),

@@ -26,12 +26,12 @@ export class SandboxStdioTransport implements Transport {
   constructor(
     private readonly proc: SandboxProcess,
     private readonly stdin: Writable,
-    private readonly onStderr: (text: string) => void,
+    private readonly onStderr: (chunk: Buffer) => void,
   ) {}
 
   start(): Promise<void> {
     this.proc.stdout.on('data', (chunk: Buffer) => this.read(chunk));
-    this.proc.stderr.on('data', (chunk: Buffer) => this.onStderr(chunk.toString('utf8')));
+    this.proc.stderr.on('data', (chunk: Buffer) => this.onStderr(chunk));
     this.proc.stdout.once('end', () => this.end());
     void this.proc.exited.then(() => this.end());
     return Promise.resolve();
