@@ -34,7 +34,7 @@ export const NodeIdList = (options: Record<string, unknown> = {}) =>
   Type.Array(NodeIdString(), options);
 const StringMap = (keyPattern: string = anyKeyPattern) =>
   Type.Record(Type.String({ pattern: keyPattern }), Type.String());
-const EnvMap = () => StringMap(namePattern);
+export const EnvMap = () => StringMap(namePattern);
 export const HeaderMap = () => StringMap(headerNamePattern);
 export const FreeMap = () => Type.Record(Type.String({ pattern: anyKeyPattern }), Type.Unknown());
 /** A node definition nested inside another node (parallel branches, map/loop templates). */

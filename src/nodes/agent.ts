@@ -11,6 +11,12 @@ import {
   toolNames,
   toolSpecs,
 } from './agent-tools.ts';
+import {
+  type McpSession,
+  McpServerSchema,
+  mcpServerProblems,
+  openMcpServers,
+} from './agent-mcp.ts';
 import { runWorkflowTool, workflowToolSpec } from './agent-workflow-tool.ts';
 import { cancelled, fail, formatMs } from './errors.ts';
 import type { ExecContext, ExecResult, NodeUsage } from './executor.ts';
@@ -48,6 +54,13 @@ const AgentNodeSchema = nodeSchema('agent', {
     Type.Array(NonEmptyString(), {
       uniqueItems: true,
       description: 'ids or names the `workflow` tool may start; default any',
+    }),
+  ),
+  mcpServers: Type.Optional(
+    Type.Array(McpServerSchema, {
+      maxItems: 16,
+      description:
+        "stdio MCP servers started in the execution's sandbox; their tools are offered as `<name>__<tool>`",
     }),
   ),
   maxSteps: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
@@ -135,115 +148,141 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
       usage: usage(),
     });
 
-  for (let step = 1; ; step++) {
-    const left = budget - promptTokens - completionTokens;
-    if (left <= 0) {
-      return fail(
-        'ERR_AGENT_TOKEN_BUDGET',
-        `agent used its max_tokens of ${budget} in ${step - 1} step(s) before it finished`,
-        { usage: usage(), outputs: outputs('', step - 1, 'token_budget') },
-      );
-    }
-    const outcome = await callStep(ctx, target, label, remainingMs, {
-      model: node.model,
-      messages,
-      maxTokens: Math.min(stepOutputTokens, left),
-      ...(node.system !== undefined && { system: node.system }),
-      ...(node.temperature !== undefined && { temperature: node.temperature }),
-      ...(tools.length > 0 && {
-        tools: tools.map((name) => (name === 'workflow' ? workflowToolSpec : toolSpecs[name])),
-      }),
-    });
-    if ('failed' in outcome) {
-      const failed = outcome.failed;
-      return failed.status === 'failed' ? { ...failed, usage: usage() } : failed;
-    }
-    const { completion } = outcome;
-    promptTokens += completion.promptTokens ?? 0;
-    completionTokens += completion.completionTokens ?? 0;
-    const calls = completion.toolCalls;
-    ctx.log(
-      'system',
-      `agent step ${step}/${maxSteps}: ${label} → ${outcome.status} (${outcome.ms} ms), ${completion.promptTokens ?? '?'} prompt + ${completion.completionTokens ?? '?'} completion tokens, ${calls.length} tool call(s)`,
-    );
-    const record: TranscriptStep = { step, text: cut(completion.text), tools: [] };
-    transcript.push(record);
-    const used = promptTokens + completionTokens;
-    if (used > budget) {
-      return fail(
-        'ERR_AGENT_TOKEN_BUDGET',
-        `agent used ${used} tokens in ${step} step(s), over its max_tokens of ${budget}`,
-        { usage: usage(), outputs: outputs(completion.text, step, 'token_budget') },
-      );
-    }
-    if (calls.length === 0) {
-      return {
-        status: 'succeeded',
-        outputs: outputs(completion.text, step, completion.finishReason),
-        usage: usage(),
-      };
-    }
-    if (step >= maxSteps) {
+  let mcp: McpSession | undefined;
+  if ((node.mcpServers ?? []).length > 0) {
+    // The servers' tools are part of the first request: the environment is made now.
+    sandbox = await ctx.sandbox();
+    env = toolEnv(ctx, sandbox, node.env);
+    const opened = await openMcpServers(ctx, sandbox, env, node.mcpServers!, remainingMs);
+    if ('failed' in opened) return opened.failed;
+    mcp = opened;
+  }
+  const specs = [
+    ...tools.map((name) => (name === 'workflow' ? workflowToolSpec : toolSpecs[name])),
+    ...(mcp?.specs ?? []),
+  ];
+  try {
+    for (let step = 1; ; step++) {
+      const left = budget - promptTokens - completionTokens;
+      if (left <= 0) {
+        return fail(
+          'ERR_AGENT_TOKEN_BUDGET',
+          `agent used its max_tokens of ${budget} in ${step - 1} step(s) before it finished`,
+          { usage: usage(), outputs: outputs('', step - 1, 'token_budget') },
+        );
+      }
+      const outcome = await callStep(ctx, target, label, remainingMs, {
+        model: node.model,
+        messages,
+        maxTokens: Math.min(stepOutputTokens, left),
+        ...(node.system !== undefined && { system: node.system }),
+        ...(node.temperature !== undefined && { temperature: node.temperature }),
+        ...(specs.length > 0 && { tools: specs }),
+      });
+      if ('failed' in outcome) {
+        const failed = outcome.failed;
+        return failed.status === 'failed' ? { ...failed, usage: usage() } : failed;
+      }
+      const { completion } = outcome;
+      promptTokens += completion.promptTokens ?? 0;
+      completionTokens += completion.completionTokens ?? 0;
+      const calls = completion.toolCalls;
       ctx.log(
         'system',
-        `agent reached max_steps (${maxSteps}) with ${calls.length} tool call(s) not run`,
+        `agent step ${step}/${maxSteps}: ${label} → ${outcome.status} (${outcome.ms} ms), ${completion.promptTokens ?? '?'} prompt + ${completion.completionTokens ?? '?'} completion tokens, ${calls.length} tool call(s)`,
       );
-      if (node.onMaxSteps === 'finish') {
+      const record: TranscriptStep = { step, text: cut(completion.text), tools: [] };
+      transcript.push(record);
+      const used = promptTokens + completionTokens;
+      if (used > budget) {
+        return fail(
+          'ERR_AGENT_TOKEN_BUDGET',
+          `agent used ${used} tokens in ${step} step(s), over its max_tokens of ${budget}`,
+          { usage: usage(), outputs: outputs(completion.text, step, 'token_budget') },
+        );
+      }
+      if (calls.length === 0) {
         return {
           status: 'succeeded',
-          outputs: outputs(completion.text, step, 'max_steps'),
+          outputs: outputs(completion.text, step, completion.finishReason),
           usage: usage(),
         };
       }
-      return fail(
-        'ERR_AGENT_MAX_STEPS',
-        `agent reached max_steps (${maxSteps}) and the model still asks for tools`,
-        { usage: usage(), outputs: outputs(completion.text, step, 'max_steps') },
-      );
-    }
-
-    messages.push({ role: 'assistant', content: completion.text, toolCalls: calls });
-    const results: ToolResult[] = [];
-    for (const call of calls) {
-      toolCalls++;
-      const name = tools.find((t) => t === call.name);
-      if (name === undefined) {
-        const content = `error: unknown tool ${JSON.stringify(call.name)} (available: ${tools.join(', ')})`;
-        ctx.log('system', `agent tool ${call.name}: unknown tool`);
-        results.push({ id: call.id, content, isError: true });
-        record.tools.push({ name: call.name, isError: true, result: cut(content) });
-        continue;
-      }
-      let ran: ToolOutcome;
-      if (name === 'workflow') {
-        // A child execution, not a process: it needs no sandbox of this one.
-        ran = await runWorkflowTool(
-          ctx,
-          call.input,
-          call.id,
-          node.workflows,
-          limits.outputBytes,
-          remainingMs(),
+      if (step >= maxSteps) {
+        ctx.log(
+          'system',
+          `agent reached max_steps (${maxSteps}) with ${calls.length} tool call(s) not run`,
         );
-      } else {
-        if (sandbox === undefined) {
-          // The execution's environment is made on the first tool call, as for a command node.
-          sandbox = await ctx.sandbox();
-          env = toolEnv(ctx, sandbox, node.env);
+        if (node.onMaxSteps === 'finish') {
+          return {
+            status: 'succeeded',
+            outputs: outputs(completion.text, step, 'max_steps'),
+            usage: usage(),
+          };
         }
-        ran = await runTool(ctx, sandbox, env, name, call.input, limits, remainingMs());
+        return fail(
+          'ERR_AGENT_MAX_STEPS',
+          `agent reached max_steps (${maxSteps}) and the model still asks for tools`,
+          { usage: usage(), outputs: outputs(completion.text, step, 'max_steps') },
+        );
       }
-      runtimeSeconds += ran.seconds;
-      ctx.log(
-        'system',
-        `agent tool ${name}(${shortArgs(call.input)}) → ${ran.isError ? 'error, ' : ''}${ran.summary}`,
-      );
-      if (ran.stopped === 'timeout') return timedOut();
-      if (ran.stopped === 'cancelled') return cancelled(ctx.signal, { usage: usage() });
-      results.push({ id: call.id, content: ran.content, isError: ran.isError });
-      record.tools.push({ name, isError: ran.isError, result: cut(ran.content) });
+
+      messages.push({ role: 'assistant', content: completion.text, toolCalls: calls });
+      const results: ToolResult[] = [];
+      for (const call of calls) {
+        toolCalls++;
+        const name =
+          tools.find((t) => t === call.name) ?? (mcp?.has(call.name) ? call.name : undefined);
+        if (name === undefined) {
+          const content = `error: unknown tool ${JSON.stringify(call.name)} (available: ${specs.map((t) => t.name).join(', ')})`;
+          ctx.log('system', `agent tool ${call.name}: unknown tool`);
+          results.push({ id: call.id, content, isError: true });
+          record.tools.push({ name: call.name, isError: true, result: cut(content) });
+          continue;
+        }
+        let ran: ToolOutcome;
+        if (mcp?.has(name) === true) {
+          ran = await mcp.call(name, call.input, limits, remainingMs());
+        } else if (name === 'workflow') {
+          // A child execution, not a process: it needs no sandbox of this one.
+          ran = await runWorkflowTool(
+            ctx,
+            call.input,
+            call.id,
+            node.workflows,
+            limits.outputBytes,
+            remainingMs(),
+          );
+        } else {
+          if (sandbox === undefined) {
+            // The execution's environment is made on the first tool call, as for a command node.
+            sandbox = await ctx.sandbox();
+            env = toolEnv(ctx, sandbox, node.env);
+          }
+          ran = await runTool(
+            ctx,
+            sandbox,
+            env,
+            name as ToolName,
+            call.input,
+            limits,
+            remainingMs(),
+          );
+        }
+        runtimeSeconds += ran.seconds;
+        ctx.log(
+          'system',
+          `agent tool ${name}(${shortArgs(call.input)}) → ${ran.isError ? 'error, ' : ''}${ran.summary}`,
+        );
+        if (ran.stopped === 'timeout') return timedOut();
+        if (ran.stopped === 'cancelled') return cancelled(ctx.signal, { usage: usage() });
+        results.push({ id: call.id, content: ran.content, isError: ran.isError });
+        record.tools.push({ name, isError: ran.isError, result: cut(ran.content) });
+      }
+      messages.push({ role: 'tool', results });
     }
-    messages.push({ role: 'tool', results });
+  } finally {
+    await mcp?.close();
   }
 }
 
@@ -289,7 +328,7 @@ export const agentNode = defineNodeType({
   type: 'agent',
   schema: AgentNodeSchema,
   description:
-    "Runs a bounded tool loop on an LLM; its tools (shell, read_file, write_file, list_files) run in the execution's sandbox, and `workflow` (when listed) runs another workflow as a child and waits.",
+    "Runs a bounded tool loop on an LLM; its tools (shell, read_file, write_file, list_files, and the tools of the stdio MCP servers in `mcp_servers`) run in the execution's sandbox, and `workflow` (when listed) runs another workflow as a child and waits.",
   outputs: [
     { name: 'answer', type: 'string', description: "the model's final answer" },
     { name: 'steps', type: 'int', description: 'model calls made' },
@@ -314,6 +353,7 @@ export const agentNode = defineNodeType({
   ],
   check: (node, ctx) => [
     ...providerProblems(node, ctx),
+    ...mcpServerProblems(node.mcpServers, ctx),
     // A list that limits a tool the node is not offered is a mistake, not a no-op.
     ...(node.workflows !== undefined && !listsWorkflowTool(node.tools)
       ? [

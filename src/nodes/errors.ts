@@ -49,6 +49,8 @@ const nodeErrorCatalog = {
   ERR_AGENT_MAX_STEPS: { retryable: false },
   /** The agent's steps used more tokens than its `maxTokens` budget. */
   ERR_AGENT_TOKEN_BUDGET: { retryable: false },
+  /** An agent's MCP server did not start, answer `initialize` or list its tools (or ended mid-call): the log says which and why. */
+  ERR_MCP_SERVER: { retryable: false },
   /** One or more parallel branches failed. */
   ERR_BRANCH_FAILED: { retryable: true },
   /** The map's `items` is not a list (or too long, or does not evaluate). */

@@ -86,6 +86,7 @@ export async function startProcess(
     env: NodeJS.ProcessEnv;
     leaf: CgroupLeaf | undefined;
     bwrap: boolean;
+    stdin?: boolean;
     running: Set<ProcessTree>;
     record?: (pid: number, finished: Promise<unknown>) => void;
   },
@@ -98,7 +99,7 @@ export async function startProcess(
       env: o.env,
       // Its own session and process group: one kill(-pgid) reaches a plain command's tree.
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [o.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
   } catch (error) {
     leaf?.removeIfEmpty();
@@ -136,8 +137,11 @@ export async function startProcess(
   });
   o.record?.(pid, finished);
 
+  // A reader that went away must not crash the server with EPIPE.
+  child.stdin?.on('error', () => {});
   return {
     pid,
+    ...(child.stdin !== null && { stdin: child.stdin }),
     stdout: child.stdout!,
     stderr: child.stderr!,
     exited: finished,

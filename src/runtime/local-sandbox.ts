@@ -249,6 +249,7 @@ export async function createSandbox(
         leaf,
         bwrap: useBwrap,
         running,
+        ...(spawnOpts.stdin === true && { stdin: true }),
         ...(spawnOpts.key !== undefined && {
           record: (pid: number, finished: Promise<unknown>) =>
             orphans.record(executionId, spawnOpts.key!, pid, finished),

@@ -3,7 +3,7 @@
  * execution (or shares one per workflow / pool); the command executor starts processes through
  * it and never spawns on the host itself.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { NetworkMode } from '../definition/model.ts';
 
 /** Resource limits asked for by `runtime_config` (already parsed). */
@@ -46,6 +46,8 @@ export interface SandboxProcess {
   readonly pid: number | undefined;
   readonly stdout: Readable;
   readonly stderr: Readable;
+  /** The process's stdin, a pipe, when spawned with `stdin: true` (else it reads nothing). */
+  readonly stdin?: Writable;
   /** Settles when the process has exited (its streams may still be draining). */
   readonly exited: Promise<ProcessEnd>;
   /** Stops the process and everything it started: SIGTERM, SIGKILL after `graceMs`; resolves when gone (or SIGKILL was sent). */
@@ -60,6 +62,11 @@ export interface SpawnOptions {
   /** Working directory as the process sees it (inside the sandbox). */
   cwd: string;
   env: Record<string, string>;
+  /**
+   * Give the process a stdin pipe (`SandboxProcess.stdin`) for a long-lived process spoken to
+   * over its streams (an MCP server); by default stdin is empty.
+   */
+  stdin?: boolean;
   /** Run in a sidecar of this image sharing the workspace (docker only). */
   image?: string;
   /**
