@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { isUnavailable } from '../../errors.ts';
 import { checkGlob, compileGlob, type CompiledGlob } from '../../glob.ts';
 import type { Db } from '../../store/db.ts';
 import { isStrictlyInside, openInWorkspace } from '../workspace-files.ts';
@@ -224,7 +225,9 @@ async function copyIn<V>(
       return record(copied, within);
     });
   } catch (err) {
-    if (recording) throw err;
+    // The store's database is away (the content store writes into it): the whole collection is
+    // retried once it is back, rather than the file dropped as unreadable.
+    if (recording || isUnavailable(err)) throw err;
     if (err instanceof CopyRefused)
       return err.reason === 'file_too_large'
         ? skip(
