@@ -3,16 +3,17 @@
  * `yard` CLI against a real server process: a retry of a failed execution re-runs the failed node
  * in the workspace the succeeded nodes wrote; `--fresh` runs every node again in an empty one;
  * once the workspace expired a plain retry is refused with ERR_WORKSPACE_EXPIRED and a hint to
- * use `--fresh`.
+ * use `--fresh`. And the README's first steps with the CLI, run as written there.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any --
    the tests read --json output loosely */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as pause } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { repoRoot } from '../helpers/build.ts';
 import { type ServerProcess, startServer } from '../helpers/process.ts';
 import { type Yard, expectExit, yardFor } from '../helpers/yard.ts';
 
@@ -60,7 +61,7 @@ async function failedRun(name: string): Promise<any> {
 const nodeOf = (e: any, id: string): any => e.nodes.find((n: any) => n.nodeId === id);
 const workspaceOf = (execId: string) => path.join(dir, 'data', 'workspaces', execId);
 
-describe('yard executions retry and the workspace', () => {
+describe('yard CLI: the README’s first steps, executions retry and the workspace', () => {
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'switchyard-cli-retry-'));
     server = await startServer(['--data-dir', path.join(dir, 'data')], {
@@ -77,6 +78,17 @@ describe('yard executions retry and the workspace', () => {
   after(async () => {
     await server?.stop();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the README’s hello.yaml applies, runs with -p who=world and prints its greeting', async () => {
+    const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    const yaml = /```yaml\n(name: hello\n[\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(yaml, 'the README shows hello.yaml');
+    writeFileSync(path.join(dir, 'hello.yaml'), yaml);
+    expectExit(await yard.run(['wf', 'apply', '-f', 'hello.yaml', '--publish']), 0);
+    const r = expectExit(await yard.run(['run', 'hello', '-p', 'who=world', '--follow']), 0);
+    assert.match(r.stderr, /^\[greet\] hello, world$/m);
+    assert.match(r.stdout, /execution exec_\S+ succeeded in /);
   });
 
   it('a retry re-runs the failed node in the kept workspace: it finds the files', async () => {
