@@ -157,7 +157,7 @@ export function registerExecutions(program: Command): void {
             // The server's message names the API's `{"fresh": true}`; say what to type here.
             if (err instanceof CliError && err.code === 'ERR_WORKSPACE_EXPIRED')
               throw new CliError(
-                `${err.message}\n  to run every node again in a new workspace: yard executions retry ${ref.id} -w ${ref.workflowId} --fresh`,
+                `${err.message}\n  with the CLI: yard executions retry ${ref.id} -w ${ref.workflowId} --fresh`,
                 err.exitCode,
                 { code: err.code, ...(err.status !== undefined && { status: err.status }) },
               );
