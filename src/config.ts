@@ -61,6 +61,34 @@ export function parseFlags(argv: string[]): {
   return configFile === undefined ? { values } : { values, configFile };
 }
 
+/** Whether server flags ask for help (`switchyard serve --help`, `yard serve -h`) instead of a start. */
+export function asksForHelp(argv: string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
+
+/** The help of `serve`/`migrate`: every flag with its environment variables and default. */
+export function serverFlagsHelp(command: 'serve' | 'migrate'): string {
+  const what =
+    command === 'serve' ? 'run the server' : 'apply pending database migrations and exit';
+  const rows = Object.entries(settings).map(([key, s]) => {
+    const d: unknown = defaultConfig[key as Key];
+    const shown = typeof d === 'string' ? (d === '' ? '(empty)' : d) : JSON.stringify(d);
+    return [`--${s.flag}`, s.env.join(', '), shown] as const;
+  });
+  rows.unshift(['--config FILE', 'SWITCHYARD_CONFIG', './switchyard.yaml when it exists']);
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  return [
+    `Usage: switchyard ${command} [flags]   ${what}`,
+    '',
+    'Each setting comes from its flag, else its environment variable, else the config file, else',
+    'the default (README, "Configuration"). Flags take `--name value` or `--name=value`.',
+    '',
+    ...rows.map(([f, e, d]) => `  ${f.padEnd(w0)}  ${e.padEnd(w1)}  ${d}`),
+    '',
+  ].join('\n');
+}
+
 export interface LoadOptions {
   /** Explicit values (from flags or a caller); they win over everything. */
   overrides?: Partial<Record<Key, unknown>>;

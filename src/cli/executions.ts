@@ -8,7 +8,7 @@ import type { Page } from '../wire/common.ts';
 import type { ExecutionSummary, ExecutionView as Execution } from '../wire/executions.ts';
 import { ReplyPrinter, followTurn } from './chat-turns.ts';
 import { clientFor, collect, intOption, jsonOption, type GlobalOptions } from './context.ts';
-import { usageError } from './exit-codes.ts';
+import { CliError, usageError } from './exit-codes.ts';
 import { formatDuration, formatTime, printFields, printJson, printTable, say } from './output.ts';
 import { executionPath, resolveExecution, resolveWorkflowId } from './refs.ts';
 import { reportOutcome, waitForExecution } from './wait.ts';
@@ -148,10 +148,21 @@ export function registerExecutions(program: Command): void {
         const g = cmd.optsWithGlobals<GlobalOptions>();
         const client = clientFor(g);
         const ref = await resolveExecution(client, execution, opts.workflow);
-        const e = await client.post<Execution>(`${executionPath(ref)}/retry`, {
-          ...(opts.node !== undefined && { nodes: opts.node }),
-          ...(opts.fresh === true && { fresh: true }),
-        });
+        const e = await client
+          .post<Execution>(`${executionPath(ref)}/retry`, {
+            ...(opts.node !== undefined && { nodes: opts.node }),
+            ...(opts.fresh === true && { fresh: true }),
+          })
+          .catch((err: unknown) => {
+            // The server's message names the API's `{"fresh": true}`; say what to type here.
+            if (err instanceof CliError && err.code === 'ERR_WORKSPACE_EXPIRED')
+              throw new CliError(
+                `${err.message}\n  with the CLI: yard executions retry ${ref.id} -w ${ref.workflowId} --fresh`,
+                err.exitCode,
+                { code: err.code, ...(err.status !== undefined && { status: err.status }) },
+              );
+            throw err;
+          });
         if (!opts.wait) return show(g, e, 'retrying');
         // Only the retry's events: the stream would otherwise replay the failed run first.
         const final = await waitForExecution(client, ref, {

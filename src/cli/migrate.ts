@@ -1,8 +1,19 @@
 /** `yard migrate`: apply pending migrations (opening the database applies them) and exit. */
-import { ConfigError, loadConfig, parseFlags, redactUrl } from '../config.ts';
+import {
+  ConfigError,
+  asksForHelp,
+  loadConfig,
+  parseFlags,
+  redactUrl,
+  serverFlagsHelp,
+} from '../config.ts';
 import { migrateDatabase } from '../server.ts';
 
 export async function migrate(argv: string[]): Promise<void> {
+  if (asksForHelp(argv)) {
+    process.stdout.write(serverFlagsHelp('migrate'));
+    return;
+  }
   try {
     const flags = parseFlags(argv);
     const config = loadConfig({

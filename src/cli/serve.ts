@@ -1,10 +1,21 @@
 /** `yard serve` / `npm start`: load config, open storage, listen, stop cleanly on signals. */
-import { ConfigError, loadConfig, parseFlags, redactUrl } from '../config.ts';
+import {
+  ConfigError,
+  asksForHelp,
+  loadConfig,
+  parseFlags,
+  redactUrl,
+  serverFlagsHelp,
+} from '../config.ts';
 import { SecretsKeyError } from '../secrets/key.ts';
 import { reportLine } from '../runtime/start-report.ts';
 import { composeSwitchyard } from '../server.ts';
 
 export async function serve(argv: string[]): Promise<void> {
+  if (asksForHelp(argv)) {
+    process.stdout.write(serverFlagsHelp('serve'));
+    return;
+  }
   let config;
   try {
     const flags = parseFlags(argv);

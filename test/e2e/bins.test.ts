@@ -82,6 +82,30 @@ describe('the compiled bins, outside the repository', () => {
     assert.match(bad.stderr, /switchyard migrate/);
   });
 
+  it('serve --help and migrate -h print every flag and start nothing', async () => {
+    for (const [bin, args] of [
+      [switchyardBin, ['serve', '--help']],
+      [switchyardBin, ['--port', '0', '--help']],
+      [switchyardBin, ['migrate', '-h']],
+      [yardBin, ['serve', '--help']],
+    ] as const) {
+      const r = await collect(
+        spawn(process.execPath, [bin, ...args, '--data-dir', path.join(dir, 'data-help')], {
+          cwd: dir,
+          env: serverEnv,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+      );
+      const what = `${path.basename(bin)} ${args.join(' ')}`;
+      assert.equal(r.code, 0, `${what}: ${r.stderr}`);
+      assert.match(r.stdout, /^Usage: switchyard (serve|migrate) \[flags\]/, what);
+      assert.match(r.stdout, /--port\s+SWITCHYARD_PORT, PORT\s+3000\n/, what);
+      assert.match(r.stdout, /--data-dir\s+SWITCHYARD_DATA_DIR\s+\.\/data\n/, what);
+      assert.equal(r.stderr, '', what);
+    }
+    assert.ok(!existsSync(path.join(dir, 'data-help')), 'no data directory was made');
+  });
+
   it('switchyard migrate creates the database; switchyard serve serves it and stops on SIGTERM', async () => {
     const dataDir = path.join(dir, 'data-bin');
     const m = await collect(

@@ -2,13 +2,23 @@
  * Workspaces end (docs/runtimes.md "Workspace lifecycle"): a succeeded execution's workspace is
  * removed at release, after its artifacts were collected; a failed one's stays for a retry until
  * its retention ends; the reaper removes what crashed servers left; DELETE frees everything.
+ * The same rules hold for the docker runtime, whose container bind-mounts the host workspace
+ * (skipped without a Docker engine, except under CI or SWITCHYARD_REQUIRE_DOCKER=1).
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { defaultConfig } from '../../src/config.ts';
+import { dockerLabels } from '../../src/runtime/docker/container-config.ts';
 import { composeSwitchyard } from '../../src/server.ts';
 import { dialectNames, freshPlace, skipFor } from '../helpers/dialects.ts';
+import {
+  dockerAvailable,
+  dockerSocket,
+  ensureTestImage,
+  testDocker,
+  testImage,
+} from '../helpers/docker.ts';
 import { eventually } from '../helpers/eventually.ts';
 import {
   awaitEvent,
@@ -25,9 +35,13 @@ const workspaceOf = (dataDir: string, execId: string) =>
   path.join(path.resolve(dataDir), 'workspaces', execId);
 
 /** Writes a node artifact, a workflow artifact and a scratch file; fails when `fail` is set. */
-const writer = (name: string, opts: { fail?: boolean; retentionHours?: number } = {}) => ({
+const writer = (
+  name: string,
+  opts: { fail?: boolean; retentionHours?: number; runtime?: Record<string, unknown> } = {},
+) => ({
   name,
   runtimeConfig: {
+    ...opts.runtime,
     artifacts: ['final.txt'],
     ...(opts.retentionHours !== undefined && { retentionHours: opts.retentionHours }),
   },
@@ -214,3 +228,102 @@ for (const dialect of dialectNames) {
     });
   });
 }
+
+const dockerSkip = await dockerAvailable();
+
+describe('workspace lifecycle (docker, sqlite)', { skip: dockerSkip, timeout: 240_000 }, () => {
+  let h: Harness;
+  const docker = testDocker();
+  /** Executions these tests started: their containers must all be gone at the end. */
+  const executions: string[] = [];
+
+  before(async () => {
+    await ensureTestImage(docker);
+    h = await startHarness('sqlite', {
+      config: { runtime: 'docker', dockerSocket, killGraceMs: 500 },
+      artifacts: { reapIntervalMs: 0 },
+    });
+  });
+
+  after(async () => {
+    await h?.close();
+    const left = (await docker.listContainers({ all: true })).filter((c) =>
+      executions.includes(c.Labels[dockerLabels.execution] ?? ''),
+    );
+    for (const c of left) await docker.getContainer(c.Id).remove({ force: true, v: true });
+    assert.deepEqual(
+      left.map((c) => c.Names[0]),
+      [],
+      'containers left behind',
+    );
+  });
+
+  /** Runs the writer on the docker runtime to `status`; its container is gone by then. */
+  const runInDocker = async (
+    name: string,
+    status: 'succeeded' | 'failed',
+    opts: { retentionHours?: number; user?: string } = {},
+  ) => {
+    const wf = await createWorkflow(
+      h,
+      writer(name, {
+        fail: status === 'failed',
+        ...(opts.retentionHours !== undefined && { retentionHours: opts.retentionHours }),
+        runtime: { image: testImage, ...(opts.user !== undefined && { user: opts.user }) },
+      }),
+    );
+    const run = await runWorkflow(h, wf.id);
+    executions.push(run.id);
+    const done = await waitForStatus(h, wf.id, run.id, [status]);
+    assert.equal(done.environment?.runtime, 'docker', 'it ran in a container');
+    await awaitEvent(h, done.id, 'artifact.created', (a) => a.path === 'final.txt', {
+      pastEnd: true,
+    });
+    await eventually(`container sy-${done.id} to be removed`, async () => {
+      const named = await docker.listContainers({
+        all: true,
+        filters: { label: [`${dockerLabels.execution}=${done.id}`] },
+      });
+      return named.length === 0 ? true : undefined;
+    });
+    return { wf, done, dir: workspaceOf(h.dataDir, done.id) };
+  };
+
+  it('removes a succeeded execution workspace and its container at release', async () => {
+    // As the image's root and as another uid (the workspace then belongs to that uid on the host).
+    for (const user of [undefined, 'nobody']) {
+      const { wf, done, dir } = await runInDocker(`dk-succeeds-${user ?? 'root'}`, 'succeeded', {
+        ...(user !== undefined && { user }),
+      });
+      await eventually('the workspace to be removed', () => (existsSync(dir) ? undefined : true));
+      const res = await h.call('GET', `${executionUrl(wf.id, done.id)}/artifacts/final.txt`);
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.body.trim(), 'final');
+    }
+  });
+
+  it('keeps a failed execution workspace until its retention ends; DELETE removes it at once', async () => {
+    // 0.0005 h = 1.8 s of retention.
+    const expiring = await runInDocker('dk-expires', 'failed', { retentionHours: 0.0005 });
+    const kept = await runInDocker('dk-deleted', 'failed');
+    for (const { dir } of [expiring, kept]) {
+      assert.ok(existsSync(path.join(dir, 'scratch.bin')), `${dir} is kept after the failure`);
+      assert.ok(existsSync(path.join(dir, 'out', 'report.txt')));
+    }
+
+    // The reaper removes the expired one only, once its retention ended.
+    const removed = await eventually('the reaper to remove the expired workspace', async () => {
+      const gone = await h.yard.worker.reapWorkspaces();
+      return gone.length > 0 ? gone : undefined;
+    });
+    assert.deepEqual(removed, [expiring.dir]);
+    assert.ok(!existsSync(expiring.dir));
+    assert.ok(existsSync(path.join(kept.dir, 'scratch.bin')), 'within its retention it stays');
+
+    const res = await h.call('DELETE', executionUrl(kept.wf.id, kept.done.id));
+    assert.equal(res.statusCode, 204, res.body);
+    assert.ok(!existsSync(kept.dir), 'DELETE removed the workspace');
+    const detail = await h.call('GET', executionUrl(kept.wf.id, kept.done.id));
+    assert.equal(detail.statusCode, 404, detail.body);
+  });
+});
