@@ -85,17 +85,16 @@ const rootTops = new Set(['usr', 'etc', 'dev', 'proc', 'tmp', 'workspace', ...pr
 /**
  * `--dir` with mode 0755 for each parent of `p` that the minimal root lacks: bubblewrap would
  * otherwise create them with the server's umask (0700 under root), and the sandbox user could not
- * reach the bound path.
+ * reach the bound path. The sandbox's /tmp is an empty tmpfs, so a path under it (a checkout in
+ * /tmp) needs every parent below /tmp made.
  */
 function traversableParents(p: string): string[] {
   const parts = path.resolve(p).split('/').filter(Boolean).slice(0, -1);
-  if (parts.length === 0 || rootTops.has(parts[0]!)) return [];
-  return parts.flatMap((_, i) => [
-    '--perms',
-    '0755',
-    '--dir',
-    `/${parts.slice(0, i + 1).join('/')}`,
-  ]);
+  if (parts.length === 0) return [];
+  const from = parts[0] === 'tmp' ? 1 : rootTops.has(parts[0]!) ? parts.length : 0;
+  return parts
+    .slice(from)
+    .flatMap((_, i) => ['--perms', '0755', '--dir', `/${parts.slice(0, from + i + 1).join('/')}`]);
 }
 
 /**

@@ -387,6 +387,32 @@ describe('local runtime: bubblewrap', { skip: needs({ bwrap: true }) }, () => {
     }
   });
 
+  it('binds a read-only path under /tmp (the sandbox has its own /tmp) with traversable parents', async () => {
+    // A checkout under /tmp: the sandbox's /tmp is an empty tmpfs, so every parent below it is made.
+    const parent = mkdtempSync('/tmp/sy-ro-');
+    const extra = path.join(parent, 'lib');
+    try {
+      mkdirSync(extra);
+      writeFileSync(path.join(extra, 'tool.txt'), 'shared tool');
+      chmodSync(extra, 0o755);
+      const runtime = createLocalRuntime({
+        dataDir: scratch,
+        isolation: 'bwrap',
+        cgroups: 'off',
+        readOnlyPaths: [extra],
+      });
+      const sandbox = await runtime.create(spec(scratch, 'exec_ro_tmp'));
+      try {
+        const { stdout } = await sh(sandbox, `stat -c %a ${parent}; cat ${extra}/tool.txt`);
+        assert.deepEqual(stdout.trim().split('\n'), ['755', 'shared tool']);
+      } finally {
+        await sandbox.destroy();
+      }
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
   it('on cancel kills grandchildren inside the pid namespace (SIGKILL for those ignoring SIGTERM)', async () => {
     const { marker, run, count } = markedSleep();
     const fixture = await createExecFixture(
