@@ -120,6 +120,17 @@ describe('sandbox networks', { skip: needed, timeout: 600_000 }, () => {
   before(async () => {
     // "The outside": a namespace of this test with 198.51.100.2, routed through a veth pair.
     const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+    // A run of this file that was killed leaves its namespace and veth behind, and that veth's
+    // 198.51.100.1/24 would take this run's traffic: they are removed first (one suite runs at
+    // a time on a machine).
+    for (const ns of ip('netns', 'list')
+      .toString()
+      .match(/^sy-test-out-[0-9a-f]+/gm) ?? [])
+      ip('netns', 'del', ns);
+    for (const link of ip('-br', 'link')
+      .toString()
+      .match(/^syo[0-9a-f]+a(?=[@\s])/gm) ?? [])
+      ip('link', 'del', link);
     ip('netns', 'add', outsideNs);
     ip('link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethOut);
     ip('link', 'set', vethOut, 'netns', outsideNs);
