@@ -107,6 +107,7 @@ export class Progress {
       if (type === 'node.retry_scheduled') line.note = 'retry scheduled';
       if (type === 'approval.requested') line.note = 'awaiting approval';
       if (type === 'input.requested') line.note = 'awaiting input';
+      if (type === 'agent.step' && typeof data.step === 'number') line.note = `step ${data.step}`;
       this.#nodes.set(nodeId, line);
     }
     if (this.#tty) this.#redraw();
@@ -116,6 +117,7 @@ export class Progress {
       if (data.status !== undefined) parts.push(data.status);
       if (data.attempt !== undefined && nodeId !== undefined) parts.push(`attempt ${data.attempt}`);
       if (type === 'artifact.created' && typeof data.path === 'string') parts.push(data.path);
+      if (type === 'agent.step' && typeof data.step === 'number') parts.push(`step ${data.step}`);
       this.#line(parts.join(' '));
     }
     if (type === 'approval.requested' || type === 'input.requested') this.#requested(type, data);

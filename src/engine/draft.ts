@@ -223,6 +223,7 @@ export function resetNode(d: Draft, id: string): void {
     priorFailure: false,
     prompt: null,
     childExecutionId: null,
+    agent: null,
   });
 }
 

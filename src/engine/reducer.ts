@@ -10,8 +10,10 @@
  * - `reopen.ts` — execution and DLQ retries;
  * - `settle.ts` — the execution's start, its status from its nodes', its end;
  * - `chat.ts` — chat turns and input nodes; `approval.ts` — approvals;
+ * - `agent-steps.ts` — the progress an agent attempt reports;
  * - `draft.ts` — the working copy and its primitives; `cost.ts` — pricing.
  */
+import { onAgentSteps } from './agent-steps.ts';
 import { onApproval } from './approval.ts';
 import { onFollowup, onReplyDelta } from './chat.ts';
 import { Draft, announceArtifacts, succeed } from './draft.ts';
@@ -56,6 +58,9 @@ export function decide(
       break;
     case 'node.delta':
       if (!terminal) onReplyDelta(d, event);
+      break;
+    case 'agent.steps':
+      if (!terminal) onAgentSteps(d, event);
       break;
     case 'timer.fired': {
       const st = d.nodes[event.nodeId];

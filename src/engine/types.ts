@@ -88,6 +88,40 @@ export interface NodeState {
   prompt?: { kind: 'approval' | 'input'; message: string | null; requestedAt: string } | null;
   /** For workflow nodes: the child execution. */
   childExecutionId?: string | null;
+  /** For agent nodes: the progress of the latest attempt that reported a step. */
+  agent?: AgentProgress | null;
+}
+
+/** How far an agent node's attempt got: model calls (steps) and tool calls so far. */
+interface AgentProgress {
+  attempt: number;
+  steps: number;
+  toolCalls: number;
+}
+
+/**
+ * One step of an agent attempt as its `agent.step` event says it: a model call and the tool calls
+ * it asked for, masked and capped by the worker (never tool outputs; arguments cut short).
+ */
+export interface AgentStep {
+  step: number;
+  toolCalls: AgentToolCall[];
+  /** Tool calls of the step left out of `toolCalls` (past the cap). */
+  toolCallsOmitted?: number;
+  usage: { prompt: number; completion: number };
+  /** The provider's finish reason of the call, or why the loop stopped after it. */
+  finishReason: string | null;
+}
+
+export interface AgentToolCall {
+  id: string;
+  name: string;
+  /** The arguments, masked and cut short (`key="value", …`). */
+  args: string;
+  ok: boolean;
+  durationMs: number;
+  /** A failed call: what it said, masked and cut short. */
+  error?: string;
 }
 
 export interface ExecutionError {
@@ -210,6 +244,11 @@ export type EngineEvent =
    * what streams in to at most one every ~200 ms per node): streamed as `chat.delta`.
    */
   | { type: 'node.delta'; nodeId: string; attempt: number; text: string }
+  /**
+   * Steps a running agent attempt made since its last report (the worker sends the ones that
+   * piled up while the previous report was being decided together): one `agent.step` each.
+   */
+  | { type: 'agent.steps'; nodeId: string; attempt: number; steps: AgentStep[] }
   | { type: 'timer.fired'; nodeId: string; attempt: number }
   | {
       type: 'approval';
@@ -247,6 +286,7 @@ export type StreamEventType =
   | 'approval.requested'
   | 'input.requested'
   | 'chat.delta'
+  | 'agent.step'
   | 'artifact.created'
   | 'cost.updated';
 

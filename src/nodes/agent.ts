@@ -19,7 +19,7 @@ import {
 } from './agent-mcp.ts';
 import { runWorkflowTool, workflowToolSpec } from './agent-workflow-tool.ts';
 import { cancelled, fail, formatMs } from './errors.ts';
-import type { ExecContext, ExecResult, NodeUsage } from './executor.ts';
+import type { ExecContext, ExecResult, NodeUsage, StepReport } from './executor.ts';
 import {
   type ChatMessage,
   type ChatOutcome,
@@ -157,6 +157,14 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
     if ('failed' in opened) return opened.failed;
     mcp = opened;
   }
+  // The step under way, reported (an `agent.step` event) once its tool calls ran or the loop ends.
+  let unreported: StepReport | undefined;
+  const report = (finishReason?: string) => {
+    if (unreported === undefined) return;
+    if (finishReason !== undefined) unreported.finishReason = finishReason;
+    ctx.step?.(unreported);
+    unreported = undefined;
+  };
   const specs = [
     ...tools.map((name) => (name === 'workflow' ? workflowToolSpec : toolSpecs[name])),
     ...(mcp?.specs ?? []),
@@ -187,6 +195,16 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
       promptTokens += completion.promptTokens ?? 0;
       completionTokens += completion.completionTokens ?? 0;
       const calls = completion.toolCalls;
+      unreported = {
+        step,
+        toolCalls: [],
+        usage: {
+          prompt: completion.promptTokens ?? 0,
+          completion: completion.completionTokens ?? 0,
+        },
+        finishReason: completion.finishReason,
+      };
+      const stepCalls = unreported.toolCalls;
       ctx.log(
         'system',
         `agent step ${step}/${maxSteps}: ${label} → ${outcome.status} (${outcome.ms} ms), ${completion.promptTokens ?? '?'} prompt + ${completion.completionTokens ?? '?'} completion tokens, ${calls.length} tool call(s)`,
@@ -195,6 +213,7 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
       transcript.push(record);
       const used = promptTokens + completionTokens;
       if (used > budget) {
+        report('token_budget');
         return fail(
           'ERR_AGENT_TOKEN_BUDGET',
           `agent used ${used} tokens in ${step} step(s), over its max_tokens of ${budget}`,
@@ -213,6 +232,7 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
           'system',
           `agent reached max_steps (${maxSteps}) with ${calls.length} tool call(s) not run`,
         );
+        report('max_steps');
         if (node.onMaxSteps === 'finish') {
           return {
             status: 'succeeded',
@@ -237,10 +257,19 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
           const content = `error: unknown tool ${JSON.stringify(call.name)} (available: ${specs.map((t) => t.name).join(', ')})`;
           ctx.log('system', `agent tool ${call.name}: unknown tool`);
           results.push({ id: call.id, content, isError: true });
+          stepCalls.push({
+            id: call.id,
+            name: call.name,
+            input: call.input,
+            ok: false,
+            durationMs: 0,
+            error: content,
+          });
           record.tools.push({ name: call.name, isError: true, result: cut(content) });
           continue;
         }
         let ran: ToolOutcome;
+        const callStarted = performance.now();
         if (mcp?.has(name) === true) {
           ran = await mcp.call(name, call.input, limits, remainingMs());
         } else if (name === 'workflow') {
@@ -270,6 +299,16 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
           );
         }
         runtimeSeconds += ran.seconds;
+        stepCalls.push({
+          id: call.id,
+          name,
+          input: call.input,
+          ok: !ran.isError && ran.stopped === undefined,
+          durationMs: performance.now() - callStarted,
+          ...((ran.isError || ran.stopped !== undefined) && {
+            error: ran.stopped ?? ran.content,
+          }),
+        });
         ctx.log(
           'system',
           `agent tool ${name}(${shortArgs(call.input)}) → ${ran.isError ? 'error, ' : ''}${ran.summary}`,
@@ -280,8 +319,10 @@ async function executeAgent(ctx: ExecContext<AgentConfig>): Promise<ExecResult> 
         record.tools.push({ name, isError: ran.isError, result: cut(ran.content) });
       }
       messages.push({ role: 'tool', results });
+      report();
     }
   } finally {
+    report();
     await mcp?.close();
   }
 }

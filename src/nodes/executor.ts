@@ -81,6 +81,26 @@ export interface ChatTurn {
   reply(text: string): void;
 }
 
+/**
+ * One step of an agent attempt as the executor reports it (`ExecContext.step`): the worker masks
+ * and cuts it to the `agent.step` event (the arguments short, the error short, no outputs).
+ */
+export interface StepReport {
+  step: number;
+  toolCalls: {
+    id: string;
+    name: string;
+    /** The model's arguments, whole: masked before they are cut. */
+    input: unknown;
+    ok: boolean;
+    durationMs: number;
+    /** A failed call: what the tool answered. */
+    error?: string;
+  }[];
+  usage: { prompt: number; completion: number };
+  finishReason: string | null;
+}
+
 /** A workflow an executor starts as a child of its execution (the `agent` node's `workflow` tool). */
 export interface ChildWorkflowRequest {
   /** Id or name of the workflow. */
@@ -160,6 +180,11 @@ export interface ExecContext<C = GraphNode> {
   runInline(node: GraphNode, extra: Record<string, unknown>): Promise<ExecResult>;
   /** Set when the node runs in a chat workflow's turn. */
   chat?: ChatTurn;
+  /**
+   * Reports a step of a tool loop (the `agent` node): an `agent.step` event of the execution, in
+   * order, decided before the attempt's result (absent in executor-only tests).
+   */
+  step?(report: StepReport): void;
   /** Configured LLM providers by name. */
   providers: ReadonlyMap<string, LlmProvider>;
   /** The HTTP clients of the server's own calls, each connection checked by the egress policy. */

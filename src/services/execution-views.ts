@@ -97,6 +97,7 @@ export function executionView(
     cost: st.cost,
     ...(st.prompt && st.status === 'waiting' && { waitingFor: st.prompt }),
     ...(st.childExecutionId && { childExecutionId: st.childExecutionId }),
+    ...(st.agent && { agent: st.agent }),
   }));
   const base = executionSummary(row);
   return {

@@ -137,6 +137,19 @@ export const NodeViewSchema = Type.Object({
     }),
   ),
   childExecutionId: Type.Optional(Type.String()),
+  agent: Type.Optional(
+    Type.Object(
+      {
+        attempt: Type.Integer({ description: 'The attempt these counts are of.' }),
+        steps: Type.Integer({ description: 'Model calls made so far.' }),
+        toolCalls: Type.Integer({ description: 'Tool calls made so far.' }),
+      },
+      {
+        description:
+          'An agent node: how far its latest attempt got, one step per `agent.step` event (updated while it runs).',
+      },
+    ),
+  ),
 });
 /** A node of an execution's detail: its state, attempts, outputs and cost. */
 export type NodeView = Static<typeof NodeViewSchema>;

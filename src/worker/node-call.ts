@@ -88,6 +88,8 @@ async function runInline(
     log: (s, l) => log(s, `[${inline.id}] ${l}`),
     // Inline children see the conversation; only a top-level node streams the turn's reply.
     ...(parent.chat !== undefined && { chat: { ...parent.chat, reply: () => {} } }),
+    // Only a top-level agent's steps are events: the node's counters are one loop's.
+    step: () => {},
   });
 }
 

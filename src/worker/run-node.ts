@@ -27,6 +27,7 @@ import type { TaskRow } from '../store/tasks.ts';
 import { type WorkerContext, idleTimeoutOf } from './context.ts';
 import { collectArtifacts, sandboxOf } from './environment.ts';
 import { chatTurnOf } from './chat-deltas.ts';
+import { stepReportsOf } from './agent-steps.ts';
 import { childWorkflows } from './child-runs.ts';
 import { itemCheckpoints } from './item-checkpoints.ts';
 import { callExecutor, expressionMembers, noExecutor, renderOrFail } from './node-call.ts';
@@ -179,6 +180,7 @@ async function execute(
     ctx.logs.append(e.id, def.id, task.attempt, stream, secrets.masker.mask(line));
   const timeoutMs = typeof def.timeout === 'string' ? parseDuration(def.timeout) : undefined;
   const chat = chatTurnOf(ctx, e, def.id, task.attempt, secrets.masker);
+  const steps = stepReportsOf(ctx, e.id, def.id, task.attempt, secrets.masker);
   const exec: ExecContext = {
     executionId: e.id,
     workflowId: e.workflowId,
@@ -194,6 +196,7 @@ async function execute(
     logHoldback: secrets.masker.holdback,
     ...expressionMembers(ctx.nodeTypes, () => exec, def, exprCtx, log),
     ...(chat !== undefined && { chat: chat.turn }),
+    step: (report) => steps.push(report),
     providers: secrets.providers,
     egress: ctx.egress,
     killGraceMs: ctx.config.killGraceMs,
@@ -203,8 +206,10 @@ async function execute(
   try {
     return await callExecutor(ctx.nodeTypes, exec);
   } finally {
-    // The streamed reply is decided before the attempt's result, while the node still runs.
+    // The streamed reply and the steps are decided before the attempt's result, while the node
+    // still runs.
     await chat?.close();
+    await steps.close();
   }
 }
 

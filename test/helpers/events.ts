@@ -46,6 +46,22 @@ export interface EventData {
   'approval.requested': { nodeId: string; message: string | null; approvers?: string[] };
   'input.requested': { nodeId?: string; message?: string | null; turn?: number; chat?: boolean };
   'chat.delta': { turn: number; nodeId: string; attempt: number; text: string };
+  'agent.step': {
+    nodeId: string;
+    attempt: number;
+    step: number;
+    toolCalls: {
+      id: string;
+      name: string;
+      args: string;
+      ok: boolean;
+      durationMs: number;
+      error?: string;
+    }[];
+    toolCallsOmitted?: number;
+    usage: { prompt: number; completion: number };
+    finishReason: string | null;
+  };
   'artifact.created': { nodeId: string | null; path: string; size: number };
   'cost.updated': { nodeId: string; node: EventCost; execution: EventCost };
 }

@@ -77,6 +77,8 @@ export interface NodeJson {
   items?: ItemJson[];
   waitingFor: { kind: string; message: string | null; requestedAt: string };
   childExecutionId: string;
+  /** An agent node: the steps and tool calls of its latest attempt that made one. */
+  agent?: { attempt: number; steps: number; toolCalls: number };
 }
 export interface ExecutionJson {
   id: string;

@@ -18,6 +18,7 @@ export const streamEventTypes = [
   'approval.requested',
   'input.requested',
   'chat.delta',
+  'agent.step',
   'artifact.created',
   'cost.updated',
   'log',

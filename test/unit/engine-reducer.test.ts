@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   type DriveResult,
+  type DriverView,
   Driver,
   afterStarted,
   attempts,
@@ -1382,5 +1383,58 @@ describe('engine reducer: execution retry', () => {
     });
     assert.equal(r.snapshot.execution.status, 'succeeded');
     assert.deepEqual(attempts(r), { setup: 1, unit: 2, e2e: 2, after_unit: 1, after_e2e: 1 });
+  });
+});
+
+describe('engine reducer: agent steps', () => {
+  it("records a running attempt's steps as agent.step events and counts them; a stale attempt's are dropped", () => {
+    const step = (n: number, tools: string[]) => ({
+      step: n,
+      toolCalls: tools.map((name, i) => ({
+        id: `call_${n}_${i}`,
+        name,
+        args: '',
+        ok: true,
+        durationMs: 5,
+      })),
+      usage: { prompt: 10, completion: 5 },
+      finishReason: tools.length > 0 ? 'tool_calls' : 'stop',
+    });
+    const steps = (attempt: number, list: ReturnType<typeof step>[]) =>
+      ({ type: 'agent.steps', nodeId: 'test', attempt, steps: list }) as const;
+    const startedAttempt = (attempt: number) => (v: DriverView) =>
+      v.last?.type === 'node.started' &&
+      v.last.nodeId === 'test' &&
+      v.snapshot.nodes.test?.attempt === attempt;
+    const r = drive('retry-backoff', {
+      script: { test: ['fail', 'succeed'] },
+      inject: [
+        inject(
+          'two steps of attempt 1',
+          startedAttempt(1),
+          steps(1, [step(1, ['shell', 'read_file']), step(2, ['shell'])]),
+        ),
+        inject('a step of attempt 1 while 2 runs', startedAttempt(2), steps(1, [step(3, [])])),
+        inject(
+          'a step of attempt 2',
+          (v) => v.last?.type === 'agent.steps' && v.snapshot.nodes.test?.attempt === 2,
+          steps(2, [step(1, [])]),
+        ),
+      ],
+    });
+    assert.equal(r.snapshot.execution.status, 'succeeded');
+    assert.deepEqual(
+      eventsOf(r, 'agent.step', 'test').map((e) => [
+        e.data.attempt,
+        e.data.step,
+        (e.data.toolCalls as { name: string }[]).map((c) => c.name),
+      ]),
+      [
+        [1, 1, ['shell', 'read_file']],
+        [1, 2, ['shell']],
+        [2, 1, []],
+      ],
+    );
+    assert.deepEqual(r.snapshot.nodes.test?.agent, { attempt: 2, steps: 1, toolCalls: 0 });
   });
 });
