@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from '../helpers/suite.ts';
-import { dialectNames, skipFor } from '../helpers/dialects.ts';
+import { dialectNames, freshPlace, skipFor } from '../helpers/dialects.ts';
 import {
   createWorkflow,
   executionUrl,
@@ -14,6 +14,8 @@ import {
   waitForStatus,
 } from '../helpers/executions.ts';
 import { type Harness, adminToken, startHarness } from '../helpers/harness.ts';
+import { defaultConfig } from '../../src/config.ts';
+import { composeSwitchyard } from '../../src/server.ts';
 
 const cookiePattern =
   /^switchyard_session=([A-Za-z0-9_-]{43}); HttpOnly; SameSite=Strict; Path=\/api\/v1; Max-Age=(\d+)$/;
@@ -225,6 +227,49 @@ for (const dialect of dialectNames) {
         assert.match(late.json().error as string, /expired/);
       } finally {
         offsetMs = 0;
+      }
+    });
+
+    it('survives a restart: another server of the same database accepts the session', async () => {
+      const place = freshPlace(dialect);
+      const start = () =>
+        composeSwitchyard({
+          config: {
+            ...defaultConfig,
+            dataDir: place.dataDir,
+            databaseUrl: place.databaseUrl,
+            adminToken,
+            logLevel: 'silent',
+            workerConcurrency: 0,
+          },
+          startWorker: false,
+          ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
+          ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
+        });
+      try {
+        const first = await start();
+        const signIn = await first.app.inject({
+          method: 'POST',
+          url: '/api/v1/session',
+          payload: { token: adminToken },
+        });
+        assert.equal(signIn.statusCode, 201, signIn.body);
+        const cookie = cookiePattern.exec(String(signIn.headers['set-cookie']))![1]!;
+        await first.close();
+        const second = await start();
+        try {
+          const me = await second.app.inject({
+            method: 'GET',
+            url: '/api/v1/me',
+            headers: { cookie: `switchyard_session=${cookie}` },
+          });
+          assert.equal(me.statusCode, 200, me.body);
+          assert.equal(me.json().via, 'session');
+        } finally {
+          await second.close();
+        }
+      } finally {
+        await place.cleanup();
       }
     });
 
