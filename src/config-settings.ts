@@ -39,6 +39,8 @@ export interface Config {
   maxYamlAliases: number;
   /** Admin token secret to ensure at start instead of generating one. */
   adminToken: string;
+  /** How long a web UI session (`POST /api/v1/session`) lasts; never past its token's expiry. */
+  sessionTtlHours: number;
   /** AES-256 key of the secret store, base64 (32 bytes); empty: `<dataDir>/secrets.key`, generated on first start. */
   secretsKey: string;
   /** Node attempts one server process runs at once. */
@@ -112,6 +114,7 @@ export const defaultConfig: Config = {
   maxYamlDepth: 64,
   maxYamlAliases: 100,
   adminToken: '',
+  sessionTtlHours: 12,
   secretsKey: '',
   workerConcurrency: 32,
   leaseMs: 30_000,
@@ -190,6 +193,13 @@ export const settings: Record<Key, Setting> = {
     max: 10_000,
   },
   adminToken: { kind: 'string', env: ['SWITCHYARD_ADMIN_TOKEN'], flag: 'admin-token' },
+  sessionTtlHours: {
+    kind: 'int',
+    env: ['SWITCHYARD_SESSION_TTL_HOURS'],
+    flag: 'session-ttl-hours',
+    min: 1,
+    max: 720,
+  },
   secretsKey: { kind: 'string', env: ['SWITCHYARD_SECRETS_KEY'], flag: 'secrets-key' },
   workerConcurrency: {
     kind: 'int',

@@ -33,6 +33,11 @@ const errorCatalog = {
     retryable: false,
     message: 'The token lacks the permission for this route.',
   },
+  ERR_AUTH_CSRF: {
+    status: 403,
+    retryable: false,
+    message: 'A write authenticated by the session cookie needs the session’s X-CSRF-Token header.',
+  },
   ERR_APPROVAL_FORBIDDEN: {
     status: 403,
     retryable: false,

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
 
 export type IdPrefix =
-  'wf' | 'exec' | 'dlq' | 'tok' | 'etk' | 'art' | 'evt' | 'hook' | 'hdl' | 'rule' | 'rdl';
+  'wf' | 'exec' | 'dlq' | 'tok' | 'etk' | 'art' | 'evt' | 'hook' | 'hdl' | 'rule' | 'rdl' | 'ses';
 
 function encodeTime(ms: number): string {
   let out = '';

@@ -26,6 +26,7 @@ import { SecretService } from './services/secrets.ts';
 import { loadSecretsKey } from './secrets/key.ts';
 import { ExecutionStream } from './services/stream.ts';
 import { TokenService } from './services/tokens.ts';
+import { SessionService } from './services/sessions.ts';
 import { ExecutionTokenService } from './services/execution-tokens.ts';
 import { LlmGateway } from './services/llm-gateway.ts';
 import { TriggerRuleService } from './services/trigger-rules.ts';
@@ -266,6 +267,7 @@ export async function composeSwitchyard(opts: ComposeOptions): Promise<Switchyar
     const app = await buildApp({
       services: {
         tokens,
+        sessions: new SessionService(database, clock, tokens, config.sessionTtlHours * 3_600_000),
         executionTokens,
         gateway: new LlmGateway({
           providers: config.llmProviders,

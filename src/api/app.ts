@@ -8,6 +8,7 @@ import { registerAuth } from './auth.ts';
 import { registerErrorHandling, toAppError } from './errors.ts';
 import { type EngineGauges, registerMetrics } from './metrics.ts';
 import { discardRefusedBody } from './refused-body.ts';
+import { sessionCookieName } from './session-cookie.ts';
 import { SseHub } from './sse.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { dlqRoutes } from './routes/dlq.ts';
@@ -18,6 +19,7 @@ import { llmGatewayRoutes } from './routes/llm-gateway.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 import { secretRoutes } from './routes/secrets.ts';
+import { sessionRoutes } from './routes/session.ts';
 import { streamRoutes } from './routes/streams.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { triggerRuleRoutes } from './routes/trigger-rules.ts';
@@ -154,16 +156,18 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         title: 'Switchyard API',
         version: opts.version ?? '0.1.0',
         description:
-          'Durable workflow engine. Every /api/v1 route but this document needs `Authorization: Bearer <token>`.',
+          'Durable workflow engine. Every /api/v1 route but this document, sign-in and webhook deliveries needs `Authorization: Bearer <token>` or the session cookie of `POST /api/v1/session` (writes by cookie also need `X-CSRF-Token`).',
       },
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer' },
           // The LLM gateway also takes the execution token where SDKs put an Anthropic key.
           apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
+          // The web UI's session (POST /api/v1/session); writes also need X-CSRF-Token.
+          session: { type: 'apiKey', in: 'cookie', name: sessionCookieName },
         },
       },
-      security: [{ bearer: [] }],
+      security: [{ bearer: [] }, { session: [] }],
     },
   });
 
@@ -172,12 +176,13 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     opts.workerStats,
     opts.engine && { ...opts.engine, sseOpen: () => sse.stats.open },
   );
-  registerAuth(app, opts.services.tokens, opts.services.executionTokens);
+  registerAuth(app, opts.services.tokens, opts.services.executionTokens, opts.services.sessions);
   opsRoutes(app, opts.services, registry);
   workflowRoutes(app, opts.services);
   versionRoutes(app, opts.services);
   scheduleRoutes(app, opts.services);
   tokenRoutes(app, opts.services);
+  sessionRoutes(app, opts.services);
   executionRoutes(app, opts.services);
   dlqRoutes(app, opts.services);
   eventRoutes(app, opts.services);

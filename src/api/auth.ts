@@ -1,7 +1,11 @@
 /**
  * Authentication on every `/api/v1` route. Each route declares the permission it needs in its
  * `config.permission`; `public` routes (the OpenAPI document) need none; `execution` routes (the
- * LLM gateway) take only execution tokens, as `Authorization: Bearer` or `x-api-key`.
+ * LLM gateway) take only execution tokens, as `Authorization: Bearer` or `x-api-key`;
+ * `authenticated` routes (`GET /api/v1/me`) take any valid credential.
+ *
+ * Routes with a permission also take the web UI's session cookie when no bearer header is sent
+ * (a bearer header wins); a cookie-authenticated write must carry the session's CSRF token.
  *
  * An execution token (`sye_…`) may call `execution` routes, the read routes marked
  * `ownExecution` for its own execution, and any other route only with a permission its workflow's
@@ -14,12 +18,14 @@ import {
   type ExecutionTokenService,
   executionTokenPrefix,
 } from '../services/execution-tokens.ts';
+import type { SessionAuth, SessionService } from '../services/sessions.ts';
 import type { Principal, TokenService } from '../services/tokens.ts';
+import { checkCsrf, sessionCookieOf } from './session-cookie.ts';
 import type { Permission } from '../types.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    permission?: Permission | 'public' | 'execution';
+    permission?: Permission | 'public' | 'execution' | 'authenticated';
     /** An execution token may call this route for its own execution (`:id/executions/:execId`). */
     ownExecution?: boolean;
   }
@@ -27,6 +33,8 @@ declare module 'fastify' {
     principal?: Principal;
     /** Set when the request came with an execution token. */
     executionScope?: ExecutionScope;
+    /** Set when the request came with the session cookie (and no bearer header). */
+    sessionAuth?: SessionAuth;
   }
 }
 
@@ -54,7 +62,7 @@ function secretOf(request: FastifyRequest, gateway: boolean): string {
     throw new AppError('ERR_AUTH_MISSING', {
       message: gateway
         ? 'An execution token is required: Authorization: Bearer <token> or x-api-key: <token>.'
-        : 'A bearer token is required: Authorization: Bearer <token>.',
+        : 'A bearer token (Authorization: Bearer <token>) or a session cookie is required.',
     });
   }
   const m = /^Bearer\s+(\S{1,512})\s*$/i.exec(header);
@@ -69,14 +77,25 @@ export function registerAuth(
   app: FastifyInstance,
   tokens: TokenService,
   executionTokens: ExecutionTokenService,
+  sessions: SessionService,
 ): void {
   app.decorateRequest('principal', undefined);
   app.decorateRequest('executionScope', undefined);
+  app.decorateRequest('sessionAuth', undefined);
   app.addHook('onRequest', async (request) => {
     const config = request.routeOptions.config;
     const needed = config?.permission;
     if (needed === undefined || needed === 'public') return;
     const gateway = needed === 'execution';
+    const cookie = hasBearer(request) ? undefined : sessionCookieOf(request);
+    if (needed !== 'execution' && cookie !== undefined) {
+      const session = await sessions.authenticate(cookie);
+      checkCsrf(request, session.csrfToken);
+      permit(session.principal, needed);
+      request.principal = session.principal;
+      request.sessionAuth = session;
+      return;
+    }
     const secret = secretOf(request, gateway);
     if (secret.startsWith(executionTokenPrefix)) {
       const { scope, permissions } = await executionTokens.authenticate(secret);
@@ -85,7 +104,7 @@ export function registerAuth(
         config?.ownExecution === true &&
         params?.id === scope.workflowId &&
         params.execId === scope.executionId;
-      const allowed = gateway || own || permissions.has(needed);
+      const allowed = gateway || own || needed === 'authenticated' || permissions.has(needed);
       if (!allowed) {
         throw new AppError('ERR_AUTH_FORBIDDEN', {
           message: `An execution token may read its own execution and call the LLM gateway; ${needed} is not among the permissions its workflow's runtime_config grants.`,
@@ -110,12 +129,21 @@ export function registerAuth(
       });
     }
     const principal = await tokens.authenticate(secret);
-    if (!principal.permissions.has(needed)) {
-      throw new AppError('ERR_AUTH_FORBIDDEN', {
-        message: `The token lacks the permission ${needed}.`,
-        context: { required: needed, tokenId: principal.tokenId },
-      });
-    }
+    permit(principal, needed);
     request.principal = principal;
+  });
+}
+
+function hasBearer(request: FastifyRequest): boolean {
+  const header = request.headers.authorization;
+  return header !== undefined && header !== '';
+}
+
+/** The same check for a bearer token and for a session of it. */
+function permit(principal: Principal, needed: Permission | 'authenticated'): void {
+  if (needed === 'authenticated' || principal.permissions.has(needed)) return;
+  throw new AppError('ERR_AUTH_FORBIDDEN', {
+    message: `The token lacks the permission ${needed}.`,
+    context: { required: needed, tokenId: principal.tokenId },
   });
 }

@@ -14,6 +14,7 @@ import type { PlatformEventService } from '../services/platform-events.ts';
 import type { HookService } from '../services/hooks.ts';
 import type { ScheduleService } from '../services/schedules.ts';
 import type { SecretService } from '../services/secrets.ts';
+import type { SessionService } from '../services/sessions.ts';
 import type { ExecutionStream } from '../services/stream.ts';
 import type { TokenService } from '../services/tokens.ts';
 import type { ExecutionTokenService } from '../services/execution-tokens.ts';
@@ -34,6 +35,8 @@ export type App = FastifyInstance<
 export interface Services {
   workflows: WorkflowService;
   tokens: TokenService;
+  /** The web UI's sessions (`/api/v1/session`). */
+  sessions: SessionService;
   /** Execution tokens: one per node attempt that runs a process. */
   executionTokens: ExecutionTokenService;
   /** The LLM gateway (`/api/v1/llm/v1/...`). */

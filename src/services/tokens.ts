@@ -21,9 +21,27 @@ export interface Principal {
   /** Recorded as `createdBy` on what the token creates. */
   name: string;
   permissions: ReadonlySet<Permission>;
+  /** When the token stops working (null: never); unset for execution tokens. */
+  expiresAt?: string | null;
 }
 
-function hashSecret(secret: string): string {
+/** The principal of an API token that is neither revoked nor expired at `now`. */
+export function livePrincipal(row: TokenRow | undefined, now: Date): Principal | undefined {
+  if (
+    !row ||
+    row.revoked_at !== null ||
+    (row.expires_at !== null && row.expires_at <= now.toISOString())
+  )
+    return undefined;
+  return {
+    tokenId: row.id,
+    name: row.name,
+    permissions: new Set(JSON.parse(row.permissions) as Permission[]),
+    expiresAt: row.expires_at,
+  };
+}
+
+export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
@@ -59,23 +77,14 @@ export class TokenService {
   async authenticate(secret: string): Promise<Principal> {
     const row = await tokensSql.getTokenByHash(this.database.db, hashSecret(secret));
     const now = this.clock.now();
-    if (
-      !row ||
-      row.revoked_at !== null ||
-      (row.expires_at !== null && row.expires_at <= now.toISOString())
-    ) {
-      throw new AppError('ERR_AUTH_INVALID');
-    }
-    const last = this.touched.get(row.id) ?? 0;
+    const principal = livePrincipal(row, now);
+    if (!principal) throw new AppError('ERR_AUTH_INVALID');
+    const last = this.touched.get(principal.tokenId) ?? 0;
     if (now.getTime() - last > touchEveryMs) {
-      this.touched.set(row.id, now.getTime());
-      await tokensSql.touchToken(this.database.db, row.id, now.toISOString());
+      this.touched.set(principal.tokenId, now.getTime());
+      await tokensSql.touchToken(this.database.db, principal.tokenId, now.toISOString());
     }
-    return {
-      tokenId: row.id,
-      name: row.name,
-      permissions: new Set(JSON.parse(row.permissions) as Permission[]),
-    };
+    return principal;
   }
 
   async create(

@@ -49,6 +49,20 @@ export interface TokensTable {
   expires_at: string | null;
 }
 
+/** A browser session (`POST /api/v1/session`), bounded by its API token's life. */
+export interface SessionsTable {
+  id: string;
+  /** SHA-256 hex of the cookie's value; the value itself is never stored. */
+  hash: string;
+  token_id: string;
+  /** Stored as it is: no credential without the cookie, and the UI reads it again on reload. */
+  csrf_token: string;
+  created_at: string;
+  /** Already bounded by the token's own expiry. */
+  expires_at: string;
+  revoked_at: string | null;
+}
+
 export interface ExecutionTokensTable {
   id: string;
   /** SHA-256 hex of the secret; the secret itself is never stored. */
@@ -100,6 +114,7 @@ export interface DatabaseSchema {
   rule_deliveries: RuleDeliveriesTable;
   secrets: SecretsTable;
   execution_tokens: ExecutionTokensTable;
+  sessions: SessionsTable;
 }
 
 export interface ExecutionsTable {

@@ -16,6 +16,7 @@ import { migration0011 } from './0011-execution-items.ts';
 import { migration0012 } from './0012-node-run-models.ts';
 import { migration0013 } from './0013-execution-tokens.ts';
 import { migration0014 } from './0014-artifact-chunks.ts';
+import { migration0015 } from './0015-sessions.ts';
 
 import type { Migration } from './migration.ts';
 
@@ -36,4 +37,5 @@ export const migrations: Migration[] = [
   migration0012,
   migration0013,
   migration0014,
+  migration0015,
 ];
