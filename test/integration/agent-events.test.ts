@@ -18,24 +18,11 @@ import {
 } from '../helpers/executions.ts';
 import { type FakeLlm, startFakeLlm } from '../helpers/fake-llm.ts';
 import { type Harness, adminToken, startHarness } from '../helpers/harness.ts';
+import type { EventData } from '../helpers/events.ts';
 import { type SseEvent, follow } from '../helpers/sse.ts';
 
-interface StepJson {
-  seq: number;
-  nodeId: string;
-  attempt: number;
-  step: number;
-  toolCalls: {
-    id: string;
-    name: string;
-    args: string;
-    ok: boolean;
-    durationMs: number;
-    error?: string;
-  }[];
-  usage: { prompt: number; completion: number };
-  finishReason: string | null;
-}
+/** An `agent.step` event's data as streamed (the shape the event helpers type). */
+type StepJson = EventData['agent.step'] & { seq: number };
 
 const secret = 'sk-agent-secret-4d1c9e7f';
 

@@ -357,59 +357,44 @@ describe('local runtime: bubblewrap', { skip: needs({ bwrap: true }) }, () => {
   it('binds the configured read-only paths, lists them, and makes their parents traversable', async () => {
     // Under /var/tmp: /var is not in the minimal root, so bubblewrap makes /var and /var/tmp.
     const extra = mkdtempSync('/var/tmp/sy-ro-');
+    // Under /tmp (a checkout there): the sandbox's /tmp is an empty tmpfs, so its parents are made.
+    const tmpParent = mkdtempSync('/tmp/sy-ro-');
+    const inTmp = path.join(tmpParent, 'lib');
     try {
-      writeFileSync(path.join(extra, 'tool.txt'), 'shared tool');
-      chmodSync(extra, 0o755);
+      mkdirSync(inTmp);
+      for (const dir of [extra, inTmp]) {
+        writeFileSync(path.join(dir, 'tool.txt'), 'shared tool');
+        chmodSync(dir, 0o755);
+      }
       const runtime = createLocalRuntime({
         dataDir: scratch,
         isolation: 'bwrap',
         cgroups: 'off',
-        readOnlyPaths: [extra],
+        readOnlyPaths: [extra, inTmp],
       });
       const sandbox = await runtime.create(spec(scratch, 'exec_ro'));
       try {
-        assert.deepEqual(sandbox.readOnlyPaths, [extra]);
+        assert.deepEqual(sandbox.readOnlyPaths, [extra, inTmp]);
         const { stdout } = await sh(
           sandbox,
-          `id -u; stat -c %a /var /var/tmp; cat ${extra}/tool.txt; echo; touch ${extra}/x 2>/dev/null && echo writable || echo read-only`,
+          `id -u; stat -c %a /var /var/tmp ${tmpParent}; cat ${extra}/tool.txt; echo; cat ${inTmp}/tool.txt; echo; touch ${extra}/x 2>/dev/null && echo writable || echo read-only`,
         );
-        const [uid, varMode, tmpMode, tool, writable] = stdout.trim().split('\n');
+        const [uid, varMode, tmpMode, tmpParentMode, tool, toolInTmp, writable] = stdout
+          .trim()
+          .split('\n');
         if (process.getuid?.() === 0) assert.notEqual(uid, '0', 'runs as the sandbox user');
         assert.equal(varMode, '755');
         assert.equal(tmpMode, '755');
+        assert.equal(tmpParentMode, '755');
         assert.equal(tool, 'shared tool');
+        assert.equal(toolInTmp, 'shared tool');
         assert.equal(writable, 'read-only');
       } finally {
         await sandbox.destroy();
       }
     } finally {
       rmSync(extra, { recursive: true, force: true });
-    }
-  });
-
-  it('binds a read-only path under /tmp (the sandbox has its own /tmp) with traversable parents', async () => {
-    // A checkout under /tmp: the sandbox's /tmp is an empty tmpfs, so every parent below it is made.
-    const parent = mkdtempSync('/tmp/sy-ro-');
-    const extra = path.join(parent, 'lib');
-    try {
-      mkdirSync(extra);
-      writeFileSync(path.join(extra, 'tool.txt'), 'shared tool');
-      chmodSync(extra, 0o755);
-      const runtime = createLocalRuntime({
-        dataDir: scratch,
-        isolation: 'bwrap',
-        cgroups: 'off',
-        readOnlyPaths: [extra],
-      });
-      const sandbox = await runtime.create(spec(scratch, 'exec_ro_tmp'));
-      try {
-        const { stdout } = await sh(sandbox, `stat -c %a ${parent}; cat ${extra}/tool.txt`);
-        assert.deepEqual(stdout.trim().split('\n'), ['755', 'shared tool']);
-      } finally {
-        await sandbox.destroy();
-      }
-    } finally {
-      rmSync(parent, { recursive: true, force: true });
+      rmSync(tmpParent, { recursive: true, force: true });
     }
   });
 
