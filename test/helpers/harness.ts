@@ -23,17 +23,18 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** A Switchyard composed on a fresh database (tests and benchmarks); `config` overrides the defaults. */
-export async function composeOnFreshPlace(
-  dialect: DialectName,
-  opts: { config?: Partial<Config>; token?: string } & Omit<
-    ComposeOptions,
-    'config' | 'sqlitePath' | 'pgSchema'
-  > = {},
-): Promise<{ yard: Switchyard; place: DialectPlace }> {
-  const place = freshPlace(dialect);
+type ComposeOnOptions = { config?: Partial<Config>; token?: string } & Omit<
+  ComposeOptions,
+  'config' | 'sqlitePath' | 'pgSchema'
+>;
+
+/**
+ * A Switchyard composed on `place`'s database and data directory (again after a restart, or a
+ * second server of it); `config` overrides the defaults.
+ */
+export function composeOn(place: DialectPlace, opts: ComposeOnOptions = {}): Promise<Switchyard> {
   const { config, token, ...rest } = opts;
-  const yard = await composeSwitchyard({
+  return composeSwitchyard({
     ...rest,
     config: {
       ...defaultConfig,
@@ -48,7 +49,15 @@ export async function composeOnFreshPlace(
     ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
     ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
   });
-  return { yard, place };
+}
+
+/** A Switchyard composed on a fresh database (tests and benchmarks); `config` overrides the defaults. */
+export async function composeOnFreshPlace(
+  dialect: DialectName,
+  opts: ComposeOnOptions = {},
+): Promise<{ yard: Switchyard; place: DialectPlace }> {
+  const place = freshPlace(dialect);
+  return { yard: await composeOn(place, opts), place };
 }
 
 export async function startHarness(

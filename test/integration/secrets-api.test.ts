@@ -9,9 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from '../helpers/suite.ts';
 import { dialectNames, freshPlace, skipFor } from '../helpers/dialects.ts';
 import { createWorkflow } from '../helpers/executions.ts';
-import { type Harness, adminToken, startHarness } from '../helpers/harness.ts';
-import { defaultConfig } from '../../src/config.ts';
-import { composeSwitchyard } from '../../src/server.ts';
+import { type Harness, adminToken, composeOn, startHarness } from '../helpers/harness.ts';
 import { allPermissions } from '../../src/types.ts';
 import { generateSecretsKey } from '../../src/secrets/crypto.ts';
 
@@ -247,19 +245,7 @@ for (const dialect of dialectNames) {
     it('a server with another key refuses the database; the same key starts', async () => {
       const place = freshPlace(dialect);
       const start = (secretsKey: string) =>
-        composeSwitchyard({
-          config: {
-            ...defaultConfig,
-            dataDir: place.dataDir,
-            databaseUrl: place.databaseUrl,
-            adminToken,
-            secretsKey,
-            workerConcurrency: 0,
-          },
-          startWorker: false,
-          ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
-          ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
-        });
+        composeOn(place, { config: { secretsKey, workerConcurrency: 0 }, startWorker: false });
       try {
         const keyA = generateSecretsKey().toString('base64');
         const first = await start(keyA);
@@ -289,18 +275,7 @@ for (const dialect of dialectNames) {
     it('an admin token made before secrets.admin existed gets it on the next start', async () => {
       const place = freshPlace(dialect);
       const start = () =>
-        composeSwitchyard({
-          config: {
-            ...defaultConfig,
-            dataDir: place.dataDir,
-            databaseUrl: place.databaseUrl,
-            adminToken,
-            workerConcurrency: 0,
-          },
-          startWorker: false,
-          ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
-          ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
-        });
+        composeOn(place, { config: { workerConcurrency: 0 }, startWorker: false });
       const put = (yard: Awaited<ReturnType<typeof start>>) =>
         yard.app.inject({
           method: 'PUT',

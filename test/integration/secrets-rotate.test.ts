@@ -24,9 +24,9 @@ import {
   openPlace,
   skipFor,
 } from '../helpers/dialects.ts';
-import { adminToken } from '../helpers/harness.ts';
-import { type Config, defaultConfig } from '../../src/config.ts';
-import { composeSwitchyard, type Switchyard } from '../../src/server.ts';
+import { adminToken, composeOn } from '../helpers/harness.ts';
+import type { Config } from '../../src/config.ts';
+import type { Switchyard } from '../../src/server.ts';
 import {
   generateSecretsKey,
   keyFingerprint,
@@ -74,20 +74,9 @@ function databaseFlags(place: DialectPlace): string[] {
 
 /** A server on the place's database; with `worker`, it runs executions too. */
 function start(place: DialectPlace, config: Partial<Config>, worker = false): Promise<Switchyard> {
-  return composeSwitchyard({
-    config: {
-      ...defaultConfig,
-      dataDir: place.dataDir,
-      databaseUrl: place.databaseUrl,
-      adminToken,
-      logLevel: 'silent',
-      workerConcurrency: worker ? 2 : 0,
-      drainTimeoutMs: 0,
-      ...config,
-    },
+  return composeOn(place, {
+    config: { workerConcurrency: worker ? 2 : 0, ...config },
     startWorker: worker,
-    ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
-    ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
   });
 }
 

@@ -13,9 +13,7 @@ import {
   tokenWith,
   waitForStatus,
 } from '../helpers/executions.ts';
-import { type Harness, adminToken, startHarness } from '../helpers/harness.ts';
-import { defaultConfig } from '../../src/config.ts';
-import { composeSwitchyard } from '../../src/server.ts';
+import { type Harness, adminToken, composeOn, startHarness } from '../helpers/harness.ts';
 
 const cookiePattern =
   /^switchyard_session=([A-Za-z0-9_-]{43}); HttpOnly; SameSite=Strict; Path=\/api\/v1; Max-Age=(\d+)$/;
@@ -233,19 +231,7 @@ for (const dialect of dialectNames) {
     it('survives a restart: another server of the same database accepts the session', async () => {
       const place = freshPlace(dialect);
       const start = () =>
-        composeSwitchyard({
-          config: {
-            ...defaultConfig,
-            dataDir: place.dataDir,
-            databaseUrl: place.databaseUrl,
-            adminToken,
-            logLevel: 'silent',
-            workerConcurrency: 0,
-          },
-          startWorker: false,
-          ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
-          ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
-        });
+        composeOn(place, { config: { workerConcurrency: 0 }, startWorker: false });
       try {
         const first = await start();
         const signIn = await first.app.inject({

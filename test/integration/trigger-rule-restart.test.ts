@@ -8,9 +8,8 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from '../helpers/suite.ts';
 import { type DialectPlace, dialectNames, freshPlace, skipFor } from '../helpers/dialects.ts';
-import { adminToken } from '../helpers/harness.ts';
-import { defaultConfig } from '../../src/config.ts';
-import { type Switchyard, composeSwitchyard } from '../../src/server.ts';
+import { adminToken, composeOn } from '../helpers/harness.ts';
+import type { Switchyard } from '../../src/server.ts';
 
 const T0 = Date.parse('2026-04-01T12:00:00.000Z');
 
@@ -47,21 +46,7 @@ for (const dialect of dialectNames) {
 
       /** A server on the test's database; the worker is off: only the rules loop matters here. */
       const compose = (): Promise<Switchyard> =>
-        composeSwitchyard({
-          clock,
-          config: {
-            ...defaultConfig,
-            dataDir: place.dataDir,
-            databaseUrl: place.databaseUrl,
-            adminToken,
-            logLevel: 'silent',
-            drainTimeoutMs: 0,
-            egressAllow: ['127.0.0.1'],
-          },
-          startWorker: false,
-          ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
-          ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
-        });
+        composeOn(place, { clock, config: { egressAllow: ['127.0.0.1'] }, startWorker: false });
 
       const call = (yard: Switchyard, method: 'GET' | 'POST', path: string, body?: object) =>
         yard.app.inject({

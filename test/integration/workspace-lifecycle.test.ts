@@ -8,9 +8,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { defaultConfig } from '../../src/config.ts';
 import { dockerLabels } from '../../src/runtime/docker/container-config.ts';
-import { composeSwitchyard } from '../../src/server.ts';
 import { dialectNames, freshPlace, skipFor } from '../helpers/dialects.ts';
 import {
   dockerAvailable,
@@ -28,7 +26,7 @@ import {
   runWorkflow,
   waitForStatus,
 } from '../helpers/executions.ts';
-import { type Harness, adminToken, startHarness } from '../helpers/harness.ts';
+import { type Harness, adminToken, composeOn, startHarness } from '../helpers/harness.ts';
 import { after, before, describe, it } from '../helpers/suite.ts';
 
 const workspaceOf = (dataDir: string, execId: string) =>
@@ -161,20 +159,9 @@ for (const dialect of dialectNames) {
     it('removes leftovers of ended and unknown executions, keeps those of running ones', async () => {
       const place = freshPlace(dialect);
       const compose = () =>
-        composeSwitchyard({
-          config: {
-            ...defaultConfig,
-            dataDir: place.dataDir,
-            databaseUrl: place.databaseUrl,
-            adminToken,
-            logLevel: 'silent',
-            drainTimeoutMs: 0,
-            localIsolation: 'none',
-            runtime: 'local',
-          },
+        composeOn(place, {
+          config: { localIsolation: 'none', runtime: 'local' },
           artifacts: { reapIntervalMs: 0 },
-          ...(place.sqlitePath !== undefined && { sqlitePath: place.sqlitePath }),
-          ...(place.pgSchema !== undefined && { pgSchema: place.pgSchema }),
         });
       let yard = await compose();
       try {
